@@ -1,0 +1,86 @@
+"""The aiohttp application: middlewares, lifecycle (pool, HTTP session, shutdown) and routes."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from agent_server.config import Settings
+from agent_server.db import create_pool, database_url
+from agent_server.errors import error_middleware
+from agent_server.routes import agents, health, me
+from agent_server.state import HTTP, LIFECYCLE, POOL, SETTINGS, SOCKETS, Lifecycle
+
+log = structlog.get_logger(__name__)
+
+# Each area's routes (and its background tasks) are added by its module's `setup`.
+ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
+    health.setup,
+    me.setup,
+    agents.setup,
+)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@web.middleware
+async def request_context(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Bind a request id to every log line of this request and log one line when it ends."""
+    structlog.contextvars.clear_contextvars()
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        if not response.prepared:
+            response.headers["X-Request-ID"] = request_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        log.info("request", method=request.method, path=request.path, status=status,
+                 duration_ms=round((time.perf_counter() - started) * 1000, 2))
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[POOL] = await create_pool(database_url(settings.database), settings.database)
+    app[HTTP] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=5))
+    try:
+        yield
+    finally:
+        await app[HTTP].close()
+        await app[POOL].close()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """Stop taking work, then close long-lived sockets with 1001 so clients reconnect elsewhere."""
+    app[LIFECYCLE].draining = True
+    for ws in list(app[SOCKETS]):
+        await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+def make_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[request_context, error_middleware],
+                          client_max_size=settings.server.max_body_bytes)
+    app[SETTINGS] = settings
+    app[SOCKETS] = weakref.WeakSet()
+    app[LIFECYCLE] = Lifecycle()
+    app.cleanup_ctx.append(_resources)
+    app.on_shutdown.append(_close_sockets)
+    for setup in ROUTE_SETUPS:
+        setup(app)
+    return app

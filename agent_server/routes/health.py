@@ -1,0 +1,32 @@
+"""Liveness and readiness for load balancers and process managers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from agent_server.errors import error_response
+from agent_server.state import LIFECYCLE, POOL
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is up (nothing else is checked: a restart would not fix a database outage)."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready for traffic: the database answers and the process is not draining."""
+    if request.app[LIFECYCLE].draining:
+        return error_response(503, "DRAINING", "shutting down")
+    try:
+        async with asyncio.timeout(2):
+            await request.app[POOL].fetchval("SELECT 1")
+    except (OSError, TimeoutError, Exception) as exc:
+        return error_response(503, "DATABASE_UNAVAILABLE", f"database unreachable: {type(exc).__name__}")
+    return web.json_response({"status": "ready"})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

@@ -1,0 +1,28 @@
+"""Typed application keys shared across route modules (aiohttp `web.AppKey`)."""
+
+from __future__ import annotations
+
+import weakref
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from agent_server.config import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+# Every open long-lived websocket (media streams, widget chats), closed with 1001 on shutdown.
+SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
+# One outbound HTTP session per process, shared by provider clients.
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+
+
+class Lifecycle:
+    """Process lifecycle flags that handlers read (readiness turns false while draining)."""
+
+    def __init__(self) -> None:
+        self.draining = False
+
+
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)

@@ -1,0 +1,1 @@
+"""Phone numbers: the carrier interface, purchase and release, monthly rent."""

@@ -1,0 +1,95 @@
+"""Operations: health/readiness, graceful shutdown, and the real `agent-server serve` process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from agent_server.app import make_app
+from agent_server.config import Settings
+from agent_server.state import SOCKETS
+from tests.conftest import JWT_SECRET
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def test_graceful_shutdown_finishes_in_flight_request_and_closes_websockets(settings: Settings) -> None:
+    app = make_app(settings)
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.5)
+        return web.json_response({"done": True})
+
+    async def socket_route(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        request.app[SOCKETS].add(ws)
+        async for _ in ws:
+            pass
+        return ws
+
+    app.router.add_get("/test/slow", slow)
+    app.router.add_get("/test/ws", socket_route)
+    runner = web.AppRunner(app, shutdown_timeout=5)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(f"http://127.0.0.1:{port}/test/ws")
+        in_flight = asyncio.create_task(session.get(f"http://127.0.0.1:{port}/test/slow"))
+        await asyncio.sleep(0.1)
+        shutdown = asyncio.create_task(runner.cleanup())
+        resp = await in_flight
+        assert resp.status == 200 and await resp.json() == {"done": True}
+        msg = await ws.receive()
+        assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1001
+        await shutdown
+
+
+async def test_readiness_checks_the_database(app_client: object) -> None:
+    resp = await app_client.get("/readyz")  # type: ignore[attr-defined]
+    assert resp.status == 200
+    assert (await app_client.get("/healthz")).status == 200  # type: ignore[attr-defined]
+
+
+async def test_serve_process_comes_up_logs_json_and_exits_on_sigterm(database_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "SUPABASE_JWT_SECRET": JWT_SECRET, "PORT": str(port)}
+    exe = Path(sys.executable).parent / "agent-server"
+    proc = subprocess.Popen([str(exe), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.get_running_loop().run_in_executor(None, lambda: proc.communicate(timeout=20))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    lines = [orjson.loads(line) for line in out.splitlines() if line.strip()]
+    events = [line["event"] for line in lines]
+    assert "serving" in events
+    requests = [line for line in lines if line["event"] == "request"]
+    assert requests and all("request_id" in line for line in requests)
