@@ -1,0 +1,88 @@
+"""The phone carrier interface: what the product needs from Twilio, in our own types.
+
+Numbers (search, buy, release, point webhooks at us), SMS sending and live-call control
+all go through one small interface, so the REST client sits behind it and tests reach a
+local fake of Twilio's API through the same code path (`TWILIO_API_BASE`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal, Protocol
+
+NumberType = Literal["local", "toll_free", "mobile"]
+
+
+class CarrierError(Exception):
+    """The carrier refused or failed a request.
+
+    Attributes:
+        status: HTTP status of the carrier's answer (0 when it never answered).
+        code: the carrier's own error code (Twilio's, e.g. 21422 number unavailable), if any.
+    """
+
+    def __init__(self, message: str, *, status: int = 0, code: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    voice: bool
+    sms: bool
+    mms: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class AvailableNumber:
+    phone_number: str
+    friendly_name: str
+    locality: str
+    region: str
+    capabilities: Capabilities
+    address_requirements: str
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnedNumber:
+    sid: str
+    phone_number: str
+    capabilities: Capabilities
+    voice_url: str
+    sms_url: str
+    status_callback: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Webhooks:
+    """Where the carrier should send a number's calls, messages and call status."""
+
+    voice_url: str
+    sms_url: str
+    status_callback: str
+
+
+class PhoneCarrier(Protocol):
+    async def search(self, country: str, number_type: NumberType, *, area_code: str | None = None,
+                     contains: str | None = None, limit: int = 20) -> list[AvailableNumber]: ...
+
+    async def buy(self, phone_number: str, webhooks: Webhooks) -> OwnedNumber: ...
+
+    async def release(self, sid: str) -> None: ...
+
+    async def find_owned(self, phone_number: str) -> OwnedNumber | None: ...
+
+    async def configure(self, sid: str, webhooks: Webhooks) -> OwnedNumber: ...
+
+    async def send_sms(self, from_number: str, to_number: str, body: str) -> str:
+        """Send a message; returns the carrier's message id."""
+        ...
+
+    async def end_call(self, call_sid: str) -> None: ...
+
+    async def redirect_call(self, call_sid: str, twiml: str) -> None:
+        """Replace a live call's instructions (e.g. `<Dial>` to transfer it)."""
+        ...
+
+    async def aclose(self) -> None: ...
