@@ -15,7 +15,9 @@ from aiohttp import web
 from agent_server.config import Settings
 from agent_server.db import create_pool, database_url
 from agent_server.errors import error_middleware
+from agent_server.services import services
 from agent_server.routes import agents, health, me
+from agent_server.routes import payment_checkout, payment_webhook, wallet
 from agent_server.state import HTTP, LIFECYCLE, POOL, SETTINGS, SOCKETS, Lifecycle
 
 log = structlog.get_logger(__name__)
@@ -25,6 +27,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     health.setup,
     me.setup,
     agents.setup,
+    wallet.setup, payment_checkout.setup, payment_webhook.setup,
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -80,6 +83,7 @@ def make_app(settings: Settings) -> web.Application:
     app[SOCKETS] = weakref.WeakSet()
     app[LIFECYCLE] = Lifecycle()
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(services)
     app.on_shutdown.append(_close_sockets)
     for setup in ROUTE_SETUPS:
         setup(app)

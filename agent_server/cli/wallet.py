@@ -1,0 +1,117 @@
+"""`agent-server wallet credit|debit|show`: operator adjustments and a look at a business's wallets."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import uuid
+from typing import Any
+
+import asyncpg
+
+from agent_server.cli.common import CliError, Context, add_json_flag, output
+from billing import ledger, topups
+from billing.errors import BillingError
+from billing.ledger import Entry, EntryKind, Wallet
+from billing.money import Money, format_minor, parse_amount, parse_currency
+
+RECENT = 10
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a UUID: {value}") from None
+
+
+def _amount(value: str) -> int:
+    try:
+        return parse_amount(int(value, 10))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a positive whole number of minor units: {value}") from None
+
+
+def _currency(value: str) -> str:
+    try:
+        return parse_currency(value).value
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    wallet = sub.add_parser("wallet", help="wallets and the ledger").add_subparsers(dest="action", required=True)
+    for action, helptext in (("credit", "add money (an adjustment entry)"),
+                             ("debit", "take money out (an adjustment entry; never overdraws)")):
+        p = wallet.add_parser(action, help=helptext)
+        p.add_argument("--business", type=_uuid, required=True)
+        p.add_argument("--amount", type=_amount, required=True, help="minor units (cents, paise)")
+        p.add_argument("--currency", type=_currency, required=True, help="USD or INR")
+        p.add_argument("--reason", required=True, help="why; recorded as the entry's reference")
+        p.add_argument("--idempotency-key", help="repeat the command with the same key to make sure it ran once")
+        add_json_flag(p)
+        p.set_defaults(handler=cmd_adjust, sign=1 if action == "credit" else -1)
+    p = wallet.add_parser("show", help="balances and recent entries of a business")
+    p.add_argument("--business", type=_uuid, required=True)
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_show)
+
+
+def operator() -> str:
+    """Who ran the command, as recorded on the entry: the OS account, since the CLI has no login."""
+    try:
+        return f"operator:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "operator:unknown"
+
+
+def entry_data(entry: Entry) -> dict[str, Any]:
+    return {"id": entry.id, "type": entry.kind.value, "amount": entry.amount, "currency": entry.currency.value,
+            "reference": entry.reference, "actor": entry.actor, "balanceAfter": entry.balance_after,
+            "createdAt": entry.created_at.isoformat()}
+
+
+def wallet_data(wallet: Wallet) -> dict[str, Any]:
+    return {"currency": wallet.currency.value, "balance": wallet.balance, "held": wallet.held,
+            "available": wallet.available, "updatedAt": wallet.updated_at.isoformat()}
+
+
+def cmd_adjust(ctx: Context, args: argparse.Namespace) -> int:
+    amount = Money(args.sign * args.amount, parse_currency(args.currency))
+    key = args.idempotency_key or f"cli:{uuid.uuid4()}"
+    reason = args.reason.strip()
+    if not reason:
+        raise CliError("--reason must not be empty")
+
+    async def run(pool: asyncpg.Pool) -> Entry:
+        if not await topups.business_exists(pool, args.business):
+            raise CliError(f"business {args.business} not found")
+        return await ledger.post_entry(pool, business_id=args.business, amount=amount, kind=EntryKind.ADJUSTMENT,
+                                       idempotency_key=key, reference=reason[:500], actor=operator())
+
+    try:
+        entry = ctx.run_db(run)
+    except BillingError as exc:
+        raise CliError(str(exc)) from exc
+    text = (f"{'credited' if amount.amount > 0 else 'debited'} {format_minor(abs(amount.amount), amount.currency)};"
+            f" balance {format_minor(entry.balance_after, entry.currency)} (entry {entry.id})")
+    return output(args, {"entry": entry_data(entry), "idempotencyKey": key}, text)
+
+
+def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
+    async def run(pool: asyncpg.Pool) -> tuple[list[Wallet], list[Entry]]:
+        if not await topups.business_exists(pool, args.business):
+            raise CliError(f"business {args.business} not found")
+        return (await ledger.wallets_of(pool, args.business),
+                await ledger.list_entries(pool, args.business, limit=RECENT))
+
+    wallets, entries = ctx.run_db(run)
+    lines = [f"business {args.business}"]
+    lines += [f"  {w.currency.value}: balance {format_minor(w.balance, w.currency)},"
+              f" held {format_minor(w.held, w.currency)}, available {format_minor(w.available, w.currency)}"
+              for w in wallets] or ["  no wallet yet"]
+    lines += [f"  #{e.id} {e.created_at:%Y-%m-%d %H:%M:%S} {e.kind.value:<15} {format_minor(e.amount, e.currency):>16}"
+              f"  {e.reference}  ({e.actor})" for e in entries]
+    data = {"businessId": str(args.business), "wallets": [wallet_data(w) for w in wallets],
+            "recent": [entry_data(e) for e in entries]}
+    return output(args, data, "\n".join(lines))

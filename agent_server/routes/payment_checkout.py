@@ -1,0 +1,64 @@
+"""Top-ups: `POST /api/payment/create-checkout-session`, and the Stripe client's lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+
+from agent_server import auth
+from agent_server.routes.wallet import currency_param, register_billing_errors
+from agent_server.state import POOL, SETTINGS
+from agent_server.validation import get_int, read_json
+from billing import checkout
+from billing.errors import PaymentsNotConfigured
+from billing.money import MAX_AMOUNT, Money
+from billing.payments import PaymentsProvider, StripePayments
+
+log = structlog.get_logger(__name__)
+
+# The process's payments provider; absent when STRIPE_SECRET_KEY is not set.
+PAYMENTS = web.AppKey("payments", PaymentsProvider)
+
+
+async def _payments_client(app: web.Application) -> AsyncIterator[None]:
+    """Build the Stripe client once per process and close its HTTP session at shutdown."""
+    config = app[SETTINGS].stripe
+    if not config.secret_key:
+        log.warning("stripe_not_configured")
+        yield
+        return
+    client = StripePayments(config)
+    app[PAYMENTS] = client
+    try:
+        yield
+    finally:
+        await client.close()
+
+
+def payments_of(app: web.Application) -> PaymentsProvider:
+    """The configured provider, or 503 STRIPE_NOT_CONFIGURED."""
+    provider = app.get(PAYMENTS)
+    if provider is None:
+        raise PaymentsNotConfigured("payments are not configured on this server (STRIPE_SECRET_KEY)")
+    return provider
+
+
+async def create_checkout_session(request: web.Request) -> web.Response:
+    """Start a top-up; a retry with the same `Idempotency-Key` header returns the same session."""
+    user_id = await auth.current_user(request)
+    payments = payments_of(request.app)
+    body = await read_json(request)
+    membership = await auth.business_for(request, body.get("businessId"))
+    amount = Money(get_int(body, "amount", minimum=1, maximum=MAX_AMOUNT), currency_param(body.get("currency")))
+    session = await checkout.start_topup(
+        request.app[POOL], payments, request.app[SETTINGS], business_id=membership.business_id, amount=amount,
+        actor=f"user:{user_id}", client_key=request.headers.get("Idempotency-Key", "")[:200] or None)
+    return web.json_response({"sessionId": session.id, "url": session.url})
+
+
+def setup(app: web.Application) -> None:
+    register_billing_errors()
+    app.cleanup_ctx.append(_payments_client)
+    app.router.add_post("/api/payment/create-checkout-session", create_checkout_session)

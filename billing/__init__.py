@@ -1,0 +1,1 @@
+"""Money: the wallet ledger, holds, Stripe top-ups and their typed errors."""

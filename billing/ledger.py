@@ -1,0 +1,386 @@
+"""The wallet ledger: wallets, append-only entries and the guarded balance update (SQL lives here).
+
+Every change to a wallet follows one path: lock the wallet row (``SELECT … FOR UPDATE``),
+look the idempotency key up, then apply the change with an ``UPDATE`` whose ``WHERE``
+clause refuses to take `available` below ``-credit_limit``, and insert the entry in the same
+transaction. The row lock serialises writers of one wallet across every process sharing
+the database; the guarded ``UPDATE`` makes an overdraft impossible even if the Python
+checks were wrong. Functions take a pool or a connection; on a connection already inside a
+transaction they run in a savepoint, so a caller (the Stripe webhook) can put its own rows
+and the entry in one commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import enum
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from billing.errors import CurrencyMismatch, IdempotencyConflict, InsufficientFunds, InvalidEntry
+from billing.money import Currency, Money, available
+
+Executor = asyncpg.Pool | asyncpg.Connection
+
+
+class EntryKind(enum.StrEnum):
+    """Why money moved; the sign of an entry is fixed by its kind (DB CHECK mirrors `sign_ok`)."""
+
+    TOPUP = "topup"
+    REFUND = "refund"
+    CALL_USAGE = "call_usage"
+    SMS_USAGE = "sms_usage"
+    CHAT_USAGE = "chat_usage"
+    NUMBER_PURCHASE = "number_purchase"
+    NUMBER_RENT = "number_rent"
+    ADJUSTMENT = "adjustment"
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    """A snapshot of one wallet row; balance, held and updated_at come from the same read."""
+
+    id: int
+    business_id: uuid.UUID
+    currency: Currency
+    balance: int
+    held: int
+    credit_limit: int
+    updated_at: datetime.datetime
+
+    @property
+    def available(self) -> int:
+        """Balance less active holds."""
+        return available(self.balance, self.held)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One ledger entry; `amount` is signed (credits positive)."""
+
+    id: int
+    wallet_id: int
+    business_id: uuid.UUID
+    currency: Currency
+    amount: int
+    kind: EntryKind
+    reference: str
+    actor: str
+    idempotency_key: str
+    hold_id: int | None
+    balance_after: int
+    created_at: datetime.datetime
+
+
+def sign_ok(kind: EntryKind, amount: int) -> bool:
+    """Top-ups add money, adjustments go either way, every other kind takes money out."""
+    if amount == 0:
+        return False
+    if kind is EntryKind.TOPUP:
+        return amount > 0
+    if kind is EntryKind.ADJUSTMENT:
+        return True
+    return amount < 0
+
+
+def fingerprint(*parts: object) -> str:
+    """A digest of what an operation does, stored beside its idempotency key.
+
+    A replay with the same key must describe the same effect; comparing digests tells a
+    harmless retry (return the first result) from a key reused for something else (refuse).
+    """
+    text = "\x1f".join(str(p) for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def entry_fingerprint(business_id: uuid.UUID, amount: Money, kind: EntryKind, reference: str,
+                      hold_id: int | None) -> str:
+    """The fingerprint of a ledger entry: everything but who asked and when."""
+    return fingerprint("entry", business_id, amount.currency.value, amount.amount, kind.value, reference, hold_id)
+
+
+@asynccontextmanager
+async def transaction(db: Executor) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction on `db`: a new one on a pool connection, a savepoint inside a caller's."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn, conn.transaction():
+            yield conn
+    else:
+        async with db.transaction():
+            yield db
+
+
+_WALLET_COLUMNS = "id, business_id, currency, balance, held, credit_limit, updated_at"
+
+
+def _wallet(row: asyncpg.Record) -> Wallet:
+    return Wallet(row["id"], row["business_id"], Currency(row["currency"]), row["balance"], row["held"],
+                  row["credit_limit"], row["updated_at"])
+
+
+async def lock_wallet(conn: asyncpg.Connection, business_id: uuid.UUID, currency: Currency) -> Wallet:
+    """Lock the business's wallet in `currency` for this transaction, creating it on first use.
+
+    Every writer takes this lock before reading keys or amounts, so two processes acting on
+    one wallet run one after the other, and a retry always sees the first attempt's rows.
+    """
+    sql = f"SELECT {_WALLET_COLUMNS} FROM wallets WHERE business_id = $1 AND currency = $2 FOR UPDATE"
+    row = await conn.fetchrow(sql, business_id, currency.value)
+    if row is None:
+        await conn.execute("INSERT INTO wallets (business_id, currency) VALUES ($1, $2)"
+                           " ON CONFLICT (business_id, currency) DO NOTHING", business_id, currency.value)
+        row = await conn.fetchrow(sql, business_id, currency.value)
+    assert row is not None
+    return _wallet(row)
+
+
+async def lock_wallet_by_id(conn: asyncpg.Connection, wallet_id: int) -> Wallet:
+    """Lock a wallet known by id (holds know their wallet), same lock as `lock_wallet`."""
+    row = await conn.fetchrow(f"SELECT {_WALLET_COLUMNS} FROM wallets WHERE id = $1 FOR UPDATE", wallet_id)
+    assert row is not None, "wallet rows are never deleted"
+    return _wallet(row)
+
+
+async def apply_change(conn: asyncpg.Connection, wallet: Wallet, d_balance: int, d_held: int,
+                       *, may_overdraw: bool = False) -> Wallet:
+    """Change the wallet's balance and held amount, refusing any change that would overdraw it.
+
+    The ``WHERE`` clause is the no-overdraft rule of `billing.money.keeps_available`: a change
+    that lowers `available` must leave it at or above ``-credit_limit``. Only a Stripe refund
+    (money that already left) passes ``may_overdraw``.
+
+    Raises:
+        InsufficientFunds: the guard refused the change; nothing was written.
+    """
+    row = await conn.fetchrow(
+        f"UPDATE wallets SET balance = balance + $2::bigint, held = held + $3::bigint, updated_at = now()"
+        f" WHERE id = $1 AND ($4::boolean OR $2::bigint - $3::bigint >= 0 OR balance + $2 - (held + $3) >= -credit_limit)"
+        f" RETURNING {_WALLET_COLUMNS}",
+        wallet.id, d_balance, d_held, may_overdraw)
+    if row is None:
+        raise InsufficientFunds(available=wallet.available, requested=d_held - d_balance,
+                                currency=wallet.currency.value)
+    return _wallet(row)
+
+
+_ENTRY_COLUMNS = ("e.id, e.wallet_id, w.business_id, w.currency, e.amount, e.kind, e.reference, e.actor,"
+                  " e.idempotency_key, e.hold_id, e.balance_after, e.created_at")
+
+
+def _entry(row: asyncpg.Record) -> Entry:
+    return Entry(row["id"], row["wallet_id"], row["business_id"], Currency(row["currency"]), row["amount"],
+                 EntryKind(row["kind"]), row["reference"], row["actor"], row["idempotency_key"], row["hold_id"],
+                 row["balance_after"], row["created_at"])
+
+
+async def entry_by_key(db: Executor, idempotency_key: str) -> tuple[Entry, str] | None:
+    """The entry written under `idempotency_key` with its fingerprint, if any."""
+    row = await db.fetchrow(
+        f"SELECT {_ENTRY_COLUMNS}, e.fingerprint FROM ledger_entries e JOIN wallets w ON w.id = e.wallet_id"
+        " WHERE e.idempotency_key = $1", idempotency_key)
+    return None if row is None else (_entry(row), row["fingerprint"])
+
+
+async def insert_entry(conn: asyncpg.Connection, wallet: Wallet, *, amount: int, kind: EntryKind,
+                       reference: str, actor: str, idempotency_key: str, fingerprint: str,
+                       hold_id: int | None = None) -> Entry:
+    """Append one entry; `wallet` is the row as `apply_change` returned it (its balance is after)."""
+    row = await conn.fetchrow(
+        "INSERT INTO ledger_entries (wallet_id, amount, kind, reference, actor, idempotency_key, fingerprint,"
+        " hold_id, balance_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, created_at",
+        wallet.id, amount, kind.value, reference, actor, idempotency_key, fingerprint, hold_id, wallet.balance)
+    return Entry(row["id"], wallet.id, wallet.business_id, wallet.currency, amount, kind, reference, actor,
+                 idempotency_key, hold_id, wallet.balance, row["created_at"])
+
+
+async def post_entry(db: Executor, *, business_id: uuid.UUID, amount: Money, kind: EntryKind,
+                     idempotency_key: str, reference: str, actor: str, may_overdraw: bool = False) -> Entry:
+    """Write one signed entry and move the balance with it, exactly once per idempotency key.
+
+    Args:
+        amount: signed (credits positive); its currency picks the wallet.
+        idempotency_key: names the effect (``stripe:checkout_session:{id}``, ``sms:{MessageSid}``).
+        may_overdraw: only for refunds Stripe already paid out; everything else is guarded.
+
+    Returns:
+        The new entry, or the existing one when the same key already did the same thing.
+
+    Raises:
+        InvalidEntry: the amount's sign doesn't fit the kind.
+        IdempotencyConflict: the key was used for a different effect; nothing written.
+        InsufficientFunds: a debit would overdraw the wallet; nothing written.
+    """
+    if not sign_ok(kind, amount.amount):
+        raise InvalidEntry(f"a {kind.value} entry can't be {amount.amount}")
+    digest = entry_fingerprint(business_id, amount, kind, reference, None)
+    try:
+        async with transaction(db) as conn:
+            wallet = await lock_wallet(conn, business_id, amount.currency)
+            existing = await entry_by_key(conn, idempotency_key)
+            if existing is not None:
+                return _replayed(existing, digest, idempotency_key)
+            wallet = await apply_change(conn, wallet, amount.amount, 0, may_overdraw=may_overdraw)
+            return await insert_entry(conn, wallet, amount=amount.amount, kind=kind, reference=reference,
+                                      actor=actor, idempotency_key=idempotency_key, fingerprint=digest)
+    except asyncpg.UniqueViolationError:
+        # The key was taken meanwhile by an entry of another wallet (ours is locked, so it
+        # can't be this wallet): by construction a different effect.
+        raise IdempotencyConflict(idempotency_key) from None
+
+
+def _replayed(existing: tuple[Entry, str], digest: str, key: str) -> Entry:
+    entry, stored = existing
+    if stored != digest:
+        raise IdempotencyConflict(key)
+    return entry
+
+
+async def credit(db: Executor, *, business_id: uuid.UUID, amount: Money, kind: EntryKind,
+                 idempotency_key: str, reference: str, actor: str) -> Entry:
+    """Add a positive `amount` (a top-up or an operator adjustment); see `post_entry`."""
+    _positive(amount)
+    return await post_entry(db, business_id=business_id, amount=amount, kind=kind,
+                            idempotency_key=idempotency_key, reference=reference, actor=actor)
+
+
+async def debit(db: Executor, *, business_id: uuid.UUID, amount: Money, kind: EntryKind,
+                idempotency_key: str, reference: str, actor: str, may_overdraw: bool = False) -> Entry:
+    """Take a positive `amount` out of the wallet, refused if it would overdraw; see `post_entry`."""
+    _positive(amount)
+    return await post_entry(db, business_id=business_id, amount=-amount, kind=kind,
+                            idempotency_key=idempotency_key, reference=reference, actor=actor,
+                            may_overdraw=may_overdraw)
+
+
+def _positive(amount: Money) -> None:
+    if amount.amount <= 0:
+        raise InvalidEntry("amount must be positive")
+
+
+def check_currency(expected: Currency, amount: Money) -> None:
+    """Refuse an amount in another currency than the wallet's or hold's; never convert."""
+    if amount.currency is not expected:
+        raise CurrencyMismatch(expected=expected.value, got=amount.currency.value)
+
+
+async def get_wallet(db: Executor, business_id: uuid.UUID, currency: Currency) -> Wallet | None:
+    """One consistent read of a wallet (a single row, so balance and held agree)."""
+    row = await db.fetchrow(f"SELECT {_WALLET_COLUMNS} FROM wallets WHERE business_id = $1 AND currency = $2",
+                            business_id, currency.value)
+    return None if row is None else _wallet(row)
+
+
+async def wallets_of(db: Executor, business_id: uuid.UUID) -> list[Wallet]:
+    """Every wallet of a business, by currency."""
+    rows = await db.fetch(f"SELECT {_WALLET_COLUMNS} FROM wallets WHERE business_id = $1 ORDER BY currency",
+                          business_id)
+    return [_wallet(r) for r in rows]
+
+
+def encode_cursor(entry_id: int) -> str:
+    """An opaque page cursor, so clients don't build positions themselves."""
+    return base64.urlsafe_b64encode(f"e1:{entry_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """Read a cursor from `encode_cursor`.
+
+    Raises:
+        ValueError: not a cursor this server issued.
+    """
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("invalid cursor") from None
+    prefix, _, number = text.partition(":")
+    if prefix != "e1" or not number.isdigit():
+        raise ValueError("invalid cursor")
+    return int(number)
+
+
+async def list_entries(db: Executor, business_id: uuid.UUID, *, limit: int, before_id: int | None = None,
+                       kinds: Sequence[EntryKind] = (), created_from: datetime.datetime | None = None,
+                       created_to: datetime.datetime | None = None,
+                       currency: Currency | None = None) -> list[Entry]:
+    """A business's entries newest first (by id), at most `limit`, strictly before `before_id`.
+
+    ``created_from`` is inclusive and ``created_to`` exclusive, so consecutive ranges don't overlap.
+    """
+    rows = await db.fetch(
+        f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries e JOIN wallets w ON w.id = e.wallet_id"
+        " WHERE w.business_id = $1 AND ($2::bigint IS NULL OR e.id < $2)"
+        " AND (cardinality($3::text[]) = 0 OR e.kind = ANY($3))"
+        " AND ($4::timestamptz IS NULL OR e.created_at >= $4) AND ($5::timestamptz IS NULL OR e.created_at < $5)"
+        " AND ($6::text IS NULL OR w.currency = $6)"
+        " ORDER BY e.id DESC LIMIT $7",
+        business_id, before_id, [k.value for k in kinds], created_from, created_to,
+        None if currency is None else currency.value, limit)
+    return [_entry(r) for r in rows]
+
+
+async def refunded_total(conn: asyncpg.Connection, wallet: Wallet, reference: str) -> int:
+    """Money already refunded against `reference` (a Stripe charge) in this wallet, as a positive sum."""
+    total: int = await conn.fetchval(
+        "SELECT coalesce(-sum(amount), 0)::bigint FROM ledger_entries"
+        " WHERE wallet_id = $1 AND reference = $2 AND kind = 'refund'", wallet.id, reference)
+    return total
+
+
+async def conservation_violations(db: Executor) -> list[str]:
+    """Every broken money invariant in the database, described; empty when all hold.
+
+    Checks, per wallet: balance == Σ entries; held == Σ active holds; each hold's amount ==
+    Σ its events; settled/released holds reserve nothing; each entry's balance_after equals
+    the running sum up to it.
+    """
+    rows = await db.fetch(_CONSERVATION_SQL)
+    return [f"{r['what']} {r['id']}: stored {r['stored']} != computed {r['computed']}" for r in rows]
+
+
+_CONSERVATION_SQL = """
+SELECT 'wallet balance' AS what, w.id, w.balance AS stored, coalesce(sum(e.amount), 0)::bigint AS computed
+  FROM wallets w LEFT JOIN ledger_entries e ON e.wallet_id = w.id
+ GROUP BY w.id HAVING w.balance <> coalesce(sum(e.amount), 0)
+UNION ALL
+SELECT 'wallet held', w.id, w.held, coalesce(sum(h.amount) FILTER (WHERE h.status = 'active'), 0)::bigint
+  FROM wallets w LEFT JOIN holds h ON h.wallet_id = w.id
+ GROUP BY w.id HAVING w.held <> coalesce(sum(h.amount) FILTER (WHERE h.status = 'active'), 0)
+UNION ALL
+SELECT 'hold amount', h.id, h.amount, coalesce(sum(ev.delta), 0)::bigint
+  FROM holds h LEFT JOIN hold_events ev ON ev.hold_id = h.id
+ GROUP BY h.id HAVING h.amount <> coalesce(sum(ev.delta), 0)
+UNION ALL
+SELECT 'entry balance_after', id, balance_after, running
+  FROM (SELECT id, balance_after, sum(amount) OVER (PARTITION BY wallet_id ORDER BY id) AS running
+          FROM ledger_entries) r
+ WHERE balance_after <> running
+"""
+
+
+async def refund_up_to(db: Executor, *, business_id: uuid.UUID, refunded: Money, charge_reference: str,
+                       idempotency_key: str, actor: str) -> Entry | None:
+    """Debit what a charge has had refunded in total beyond what the ledger already took back.
+
+    Stripe reports refunds cumulatively (``charge.amount_refunded``), and its events may
+    repeat or arrive out of order; comparing the total with the refund entries already
+    booked against the charge (under the wallet lock) books each new refund once and an
+    older, smaller total not at all. Refunds may overdraw: the money has already left.
+
+    Returns:
+        The new refund entry, or None when nothing new was refunded.
+    """
+    async with transaction(db) as conn:
+        wallet = await lock_wallet(conn, business_id, refunded.currency)
+        delta = refunded.amount - await refunded_total(conn, wallet, charge_reference)
+        if delta <= 0:
+            return None
+        return await post_entry(conn, business_id=business_id, amount=Money(-delta, refunded.currency),
+                                kind=EntryKind.REFUND, idempotency_key=idempotency_key,
+                                reference=charge_reference, actor=actor, may_overdraw=True)
