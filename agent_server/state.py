@@ -9,6 +9,8 @@ import asyncpg
 from aiohttp import web
 
 from agent_server.config import Settings
+from media.providers import Providers
+from phone_numbers.carrier import PhoneCarrier
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -26,3 +28,8 @@ class Lifecycle:
 
 
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+
+# The process's STT/LLM/TTS providers (media.providers.Providers), built once at start-up.
+PROVIDERS = web.AppKey("providers", Providers)
+# The phone carrier (Twilio) client, or None when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are unset.
+CARRIER = web.AppKey("carrier", PhoneCarrier | None)  # type: ignore[arg-type]

@@ -1,0 +1,49 @@
+"""Outside-service clients built once per process: media providers and the phone carrier.
+
+Provider clients hold connection pools and loaded models; building them per call would put
+that cost on the hot path, so they live for the app's lifetime (aiohttp `cleanup_ctx`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from agent_server.config import Settings
+from agent_server.state import CARRIER, HTTP, PROVIDERS, SETTINGS
+from media.providers import Providers, build_providers
+from phone_numbers.carrier import PhoneCarrier
+
+
+def providers_for(settings: Settings, app: web.Application) -> Providers:
+    return build_providers(
+        session=app[HTTP],
+        deepgram_api_key=settings.deepgram.api_key,
+        deepgram_base_url=settings.deepgram.base_url,
+        openai_api_key=settings.openai.api_key,
+        openai_base_url=settings.openai.base_url,
+        deepgram_tts_voice=settings.deepgram.tts_voice,
+    )
+
+
+def carrier_for(settings: Settings, app: web.Application) -> PhoneCarrier | None:
+    """The Twilio client when the account is configured, else None (routes answer 503)."""
+    if not (settings.twilio.account_sid and settings.twilio.auth_token):
+        return None
+    from phone_numbers.twilio_carrier import TwilioCarrier
+
+    return TwilioCarrier(settings.twilio.account_sid, settings.twilio.auth_token, settings.twilio.api_base)
+
+
+async def services(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[PROVIDERS] = providers_for(settings, app)
+    app[CARRIER] = carrier_for(settings, app)
+    try:
+        yield
+    finally:
+        carrier = app[CARRIER]
+        if carrier is not None:
+            await carrier.aclose()
+        await app[PROVIDERS].aclose()
