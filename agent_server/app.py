@@ -17,6 +17,7 @@ from agent_server.db import create_pool, database_url
 from agent_server.errors import error_middleware
 from agent_server.services import services
 from agent_server.routes import agents, health, me
+from agent_server.routes import payment_checkout, payment_webhook, wallet
 from agent_server.state import HTTP, LIFECYCLE, POOL, SETTINGS, SOCKETS, Lifecycle
 
 log = structlog.get_logger(__name__)
@@ -26,6 +27,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     health.setup,
     me.setup,
     agents.setup,
+    wallet.setup, payment_checkout.setup, payment_webhook.setup,
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
