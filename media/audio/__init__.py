@@ -1,0 +1,1 @@
+"""Telephone audio primitives: G.711 mu-law coding and streaming resampling."""

@@ -1,0 +1,1 @@
+"""Chat-completion providers behind one streaming interface (`media.llm.base`)."""

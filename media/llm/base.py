@@ -1,0 +1,92 @@
+"""The chat-completion interface: OpenAI-shaped messages in, a stream of typed events out.
+
+Providers are async generators: cancel the consuming task (barge-in) or ``aclose()`` the
+iterator (use ``contextlib.aclosing`` when breaking out early) and the provider's
+``finally`` closes its HTTP stream so the server stops generating tokens we would pay for.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from media.llm.faq import FaqEntry
+
+Message: TypeAlias = Mapping[str, Any]
+"""An OpenAI chat message: ``{"role": "user", "content": "..."}``, tool calls and results alike."""
+Tool: TypeAlias = Mapping[str, Any]
+"""An OpenAI tool definition: ``{"type": "function", "function": {"name", "parameters", ...}}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the assistant's reply text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A complete tool call, emitted once its arguments have fully arrived."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts for metering; absent when a compatible server does not report usage."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+LlmEvent: TypeAlias = TextDelta | ToolCall | Usage
+
+
+class LlmError(Exception):
+    """The completion failed.
+
+    Attributes:
+        status: HTTP status when the server answered with one.
+        retryable: a retry may succeed (timeouts, 429, 5xx, dropped connections).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+class LlmProvider(abc.ABC):
+    """One instance per process, shared by all calls and chats."""
+
+    name: str
+
+    @abc.abstractmethod
+    def stream_chat(self, messages: Sequence[Message], *, model: str, temperature: float = 0.3,
+                    tools: Sequence[Tool] | None = None, faq: Sequence[FaqEntry] = ()) -> AsyncGenerator[LlmEvent, None]:
+        """Stream one assistant turn.
+
+        Args:
+            messages: the conversation so far, system prompt first.
+            model: model name as the server knows it.
+            temperature: sampling temperature.
+            tools: tool definitions the model may call.
+            faq: the agent's FAQ; only providers without a model (the local one) answer
+                from it, real models get the FAQ through the system prompt.
+
+        Returns:
+            An async generator of :class:`TextDelta` and :class:`ToolCall` events, then a
+            :class:`Usage` when the server reports one.
+
+        Raises:
+            LlmError: while iterating, when the request or the stream fails.
+        """
+
+    async def aclose(self) -> None:
+        """Release process-wide resources (default: nothing to release)."""
+        return None

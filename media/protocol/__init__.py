@@ -1,0 +1,1 @@
+"""Wire formats spoken with outside media peers (Twilio Media Streams)."""

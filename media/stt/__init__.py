@@ -1,0 +1,1 @@
+"""Speech-to-text providers behind one session interface (`media.stt.base`)."""

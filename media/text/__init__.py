@@ -1,0 +1,1 @@
+"""Text shaping between the LLM and speech synthesis."""

@@ -1,0 +1,345 @@
+"""A local Deepgram that speaks the real wire protocol: live STT (``/v1/listen``) and Aura (``/v1/speak``).
+
+Transcripts are scripted, not recognised: the fake holds a queue of utterance texts and
+releases the next one whenever it hears speech (energy above a threshold in the mu-law it
+receives) followed by ``endpointing`` ms of silence, all measured in *audio* time, so tests
+may send audio faster than real time and still get deterministic results. Usable from
+tests and from bench scripts::
+
+    fake = FakeDeepgram(final_delay=0.05)
+    base_url = await fake.start()          # http://127.0.0.1:PORT
+    fake.state.say("book me for monday")
+    ...
+    await fake.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+from aiohttp import WSMsgType, web
+
+from media.audio import g711
+
+FRAME_SECONDS = g711.FRAME_BYTES / g711.SAMPLE_RATE
+
+
+def tone_mulaw(seconds: float, *, freq: float = 440.0, amplitude: int = 8000, rate: int = g711.SAMPLE_RATE) -> bytes:
+    """A sine tone as 8 kHz mu-law: stands in for speech in tests and in Aura replies."""
+    n = int(round(seconds * rate))
+    samples = (amplitude * np.sin(2 * math.pi * freq * np.arange(n) / rate)).astype(np.int16)
+    return g711.encode_array(samples).tobytes()
+
+
+def silence_mulaw(seconds: float) -> bytes:
+    """mu-law silence of the given length."""
+    return b"\xff" * int(round(seconds * g711.SAMPLE_RATE))
+
+
+@dataclass(slots=True)
+class SpeakRequest:
+    """One recorded ``/v1/speak`` call."""
+
+    query: dict[str, str]
+    text: str
+    authorization: str
+
+
+@dataclass
+class FakeDeepgramOptions:
+    """Behaviour knobs; wall-clock delays are in seconds."""
+
+    api_key: str = "test-key"
+    speech_threshold: float = 500.0
+    interim_after: float = 0.2
+    """Audio seconds of speech before one interim (is_final=false) result is sent."""
+    interim_delay: float = 0.0
+    final_delay: float = 0.0
+    speak_first_byte_delay: float = 0.0
+    speak_chunk_delay: float = 0.0
+    speak_bytes_per_char: int = 400
+    speak_chunk_bytes: int = 1600
+
+
+@dataclass
+class FakeDeepgramState:
+    """What the fake saw, plus the script and the failure switches tests flip."""
+
+    options: FakeDeepgramOptions
+    script: deque[str] = field(default_factory=deque)
+    default_transcript: str = ""
+    connections_opened: int = 0
+    connections_closed: int = 0
+    rejected_handshakes: int = 0
+    listen_queries: list[dict[str, str]] = field(default_factory=list)
+    audio_bytes: int = 0
+    keepalives: int = 0
+    close_streams: int = 0
+    finalizes: int = 0
+    drop_after_bytes: int | None = None
+    """One-shot: abort the socket once a connection has received this many audio bytes."""
+    reject_handshakes: int = 0
+    """The next N ``/v1/listen`` handshakes get HTTP 503."""
+    speak_requests: list[SpeakRequest] = field(default_factory=list)
+    speak_failures: deque[int] = field(default_factory=deque)
+    """Statuses returned (one per request) before ``/v1/speak`` succeeds again."""
+    sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    _transports: dict[web.WebSocketResponse, asyncio.Transport] = field(default_factory=dict)
+
+    def say(self, *texts: str) -> None:
+        """Queue transcripts for the next utterances, in order."""
+        self.script.extend(texts)
+
+    def drop_connections(self) -> int:
+        """Abort every open ``/v1/listen`` socket at the TCP level; returns how many."""
+        transports = list(self._transports.values())
+        for transport in transports:
+            transport.abort()
+        return len(transports)
+
+
+class _Listener:
+    """Per-connection energy detector that turns audio into scripted Deepgram messages."""
+
+    def __init__(self, state: FakeDeepgramState, ws: web.WebSocketResponse, endpointing: float,
+                 utterance_end: float) -> None:
+        self.state = state
+        self.ws = ws
+        self.endpointing = endpointing
+        self.utterance_end = utterance_end
+        self.outbox: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+        self.pending = b""
+        self.received = 0
+        self.frames = 0
+        self.in_speech = False
+        self.speech_start = 0.0
+        self.speech_frames = 0
+        self.silent_frames = 0
+        self.interim_sent = False
+        self.awaiting_utterance_end: float | None = None
+
+    def send(self, message: dict[str, Any], delay: float = 0.0) -> None:
+        loop = asyncio.get_running_loop()
+        self.outbox.put_nowait((loop.time() + delay, orjson.dumps(message)))
+
+    async def writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (item := await self.outbox.get()) is not None:
+            due, data = item
+            if due > loop.time():
+                await asyncio.sleep(due - loop.time())
+            if self.ws.closed:
+                return
+            with contextlib.suppress(ConnectionError):
+                await self.ws.send_str(data.decode())
+
+    def audio(self, data: bytes) -> None:
+        self.received += len(data)
+        self.state.audio_bytes += len(data)
+        frames, self.pending = g711.frames_160(data, self.pending)
+        for frame in frames:
+            self._frame(frame)
+
+    def _frame(self, frame: bytes) -> None:
+        self.frames += 1
+        now = self.frames * FRAME_SECONDS
+        samples = g711.decode_array(frame).astype(np.float32)
+        voiced = float(np.sqrt(np.mean(samples * samples))) > self.state.options.speech_threshold
+        if not self.in_speech:
+            if voiced:
+                self._start(now - FRAME_SECONDS)
+            elif self.awaiting_utterance_end is not None and now - self.awaiting_utterance_end >= self.utterance_end:
+                self.send({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": self.awaiting_utterance_end})
+                self.awaiting_utterance_end = None
+            return
+        self.speech_frames += 1
+        self.silent_frames = 0 if voiced else self.silent_frames + 1
+        if not self.interim_sent and self.speech_frames * FRAME_SECONDS >= self.state.options.interim_after:
+            self.interim_sent = True
+            words = self._peek().split()
+            self.send(self._results(" ".join(words[: max(1, len(words) // 2)]), False, False, now),
+                      self.state.options.interim_delay)
+        if self.silent_frames * FRAME_SECONDS >= self.endpointing:
+            self.finish(speech_final=True)
+
+    def _start(self, at: float) -> None:
+        self.in_speech = True
+        self.speech_start = at
+        self.speech_frames = 0
+        self.silent_frames = 0
+        self.interim_sent = False
+        self.awaiting_utterance_end = None
+        self.send({"type": "SpeechStarted", "channel": [0], "timestamp": round(at, 3)})
+
+    def _peek(self) -> str:
+        return self.state.script[0] if self.state.script else self.state.default_transcript
+
+    def finish(self, *, speech_final: bool, from_finalize: bool = False) -> None:
+        """Close the current utterance with a final result carrying the next scripted text."""
+        if not self.in_speech:
+            return
+        end = self.frames * FRAME_SECONDS - self.silent_frames * FRAME_SECONDS
+        text = self.state.script.popleft() if self.state.script else self.state.default_transcript
+        message = self._results(text, True, speech_final, end)
+        message["from_finalize"] = from_finalize
+        self.send(message, self.state.options.final_delay)
+        self.in_speech = False
+        self.awaiting_utterance_end = round(end, 3)
+
+    def _results(self, text: str, is_final: bool, speech_final: bool, end: float) -> dict[str, Any]:
+        start = round(self.speech_start, 3)
+        duration = round(max(end - self.speech_start, 0.0), 3)
+        words = text.split()
+        step = duration / max(len(words), 1)
+        return {
+            "type": "Results",
+            "channel_index": [0, 1],
+            "duration": duration,
+            "start": start,
+            "is_final": is_final,
+            "speech_final": speech_final,
+            "from_finalize": False,
+            "channel": {"alternatives": [{
+                "transcript": text,
+                "confidence": 0.98 if text else 0.0,
+                "words": [{"word": w.lower().strip(".,?!"), "start": round(start + i * step, 3),
+                           "end": round(start + (i + 1) * step, 3), "confidence": 0.98, "punctuated_word": w}
+                          for i, w in enumerate(words)],
+            }]},
+            "metadata": {"request_id": str(uuid.uuid4()), "model_uuid": str(uuid.uuid4()),
+                         "model_info": {"name": "2-general-nova", "version": "fake", "arch": "nova-3"}},
+        }
+
+
+class FakeDeepgram:
+    """The fake server; construct with :class:`FakeDeepgramOptions` fields as keywords."""
+
+    def __init__(self, **options: Any) -> None:
+        self.state = FakeDeepgramState(options=FakeDeepgramOptions(**options))
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Token {self.state.options.api_key}"
+
+    async def _listen(self, request: web.Request) -> web.StreamResponse:
+        state = self.state
+        if not self._authorized(request):
+            return web.json_response({"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials."}, status=401)
+        if state.reject_handshakes > 0:
+            state.reject_handshakes -= 1
+            state.rejected_handshakes += 1
+            return web.json_response({"err_code": "UNAVAILABLE", "err_msg": "try again"}, status=503)
+        query = dict(request.query)
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        state.connections_opened += 1
+        state.listen_queries.append(query)
+        state.sockets.add(ws)
+        if request.transport is not None:
+            state._transports[ws] = request.transport
+        listener = _Listener(state, ws, int(query.get("endpointing", "300")) / 1000,
+                             int(query.get("utterance_end_ms", "1000")) / 1000)
+        writer = asyncio.create_task(listener.writer())
+        try:
+            await self._receive(ws, listener, request)
+        finally:
+            listener.outbox.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer, 2.0)
+            state.sockets.discard(ws)
+            state._transports.pop(ws, None)
+            state.connections_closed += 1
+        return ws
+
+    async def _receive(self, ws: web.WebSocketResponse, listener: _Listener, request: web.Request) -> None:
+        state = self.state
+        async for msg in ws:
+            if msg.type is WSMsgType.BINARY:
+                listener.audio(msg.data)
+                if state.drop_after_bytes is not None and listener.received >= state.drop_after_bytes:
+                    state.drop_after_bytes = None
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return
+            elif msg.type is WSMsgType.TEXT:
+                kind = orjson.loads(msg.data).get("type")
+                if kind == "KeepAlive":
+                    state.keepalives += 1
+                elif kind == "Finalize":
+                    state.finalizes += 1
+                    listener.finish(speech_final=False, from_finalize=True)
+                elif kind == "CloseStream":
+                    state.close_streams += 1
+                    listener.finish(speech_final=True)
+                    listener.send({"type": "Metadata", "transaction_key": "deprecated",
+                                   "request_id": str(uuid.uuid4()), "sha256": "0" * 64,
+                                   "created": "2026-01-01T00:00:00.000Z",
+                                   "duration": round(listener.received / g711.SAMPLE_RATE, 3), "channels": 1})
+                    listener.outbox.put_nowait(None)
+                    await asyncio.sleep(0)
+                    return
+
+    async def _speak(self, request: web.Request) -> web.StreamResponse:
+        state, options = self.state, self.state.options
+        if not self._authorized(request):
+            return web.json_response({"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials."}, status=401)
+        query = dict(request.query)
+        body = await request.json()
+        text = body.get("text") if isinstance(body, dict) else None
+        state.speak_requests.append(SpeakRequest(query=query, text=str(text),
+                                                 authorization=request.headers.get("Authorization", "")))
+        if state.speak_failures:
+            return web.json_response({"err_code": "FAILED", "err_msg": "scripted failure"},
+                                     status=state.speak_failures.popleft())
+        wanted = {"encoding": "mulaw", "sample_rate": "8000", "container": "none"}
+        if not isinstance(text, str) or not text or "model" not in query or any(
+                query.get(k) != v for k, v in wanted.items()):
+            return web.json_response({"err_code": "INVALID_QUERY_PARAMETER", "err_msg": "bad request"}, status=400)
+        audio = tone_mulaw(len(text) * options.speak_bytes_per_char / g711.SAMPLE_RATE, freq=300.0)
+        await asyncio.sleep(options.speak_first_byte_delay)
+        resp = web.StreamResponse(headers={"Content-Type": "audio/mulaw"})
+        await resp.prepare(request)
+        for i in range(0, len(audio), options.speak_chunk_bytes):
+            if i and options.speak_chunk_delay:
+                await asyncio.sleep(options.speak_chunk_delay)
+            await resp.write(audio[i : i + options.speak_chunk_bytes])
+        await resp.write_eof()
+        return resp
+
+    async def start(self) -> str:
+        """Listen on 127.0.0.1 (a free port); return the HTTP base URL."""
+        app = web.Application()
+        app.router.add_get("/v1/listen", self._listen)
+        app.router.add_post("/v1/speak", self._speak)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self.base_url
+
+    async def close(self) -> None:
+        """Close open sockets and stop the server."""
+        for ws in list(self.state.sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+async def start_fake_deepgram(**options: Any) -> tuple[str, FakeDeepgramState, Callable[[], Awaitable[None]]]:
+    """Start a :class:`FakeDeepgram`; return ``(base_url, state, close)``."""
+    fake = FakeDeepgram(**options)
+    base_url = await fake.start()
+    return base_url, fake.state, fake.close

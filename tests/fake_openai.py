@@ -1,0 +1,224 @@
+"""A local OpenAI-compatible server speaking the real wire protocol: SSE chat completions and PCM speech.
+
+Replies are scripted (text and/or tool calls, or an error status); streaming shape, delays
+and compatibility quirks are options. Records every request and whether the client hung
+up mid-stream (so tests can prove cancellation closes the HTTP stream). Usable from tests
+and bench scripts::
+
+    base_url, state, close = await start_fake_openai(first_token_delay=0.2)
+    state.script(ScriptedReply(text="We open at nine."))
+    client = AsyncOpenAI(api_key="test-key", base_url=base_url)   # base_url ends in /v1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+from aiohttp import web
+
+_TOKEN = re.compile(r"\s*\S+")
+
+
+@dataclass(frozen=True)
+class ScriptedToolCall:
+    """A tool call the fake model makes; ``arguments`` may be a raw (even invalid) JSON string."""
+
+    name: str
+    arguments: dict[str, Any] | str = field(default_factory=dict)
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class ScriptedReply:
+    """One assistant turn, or an error when ``status`` is set."""
+
+    text: str = ""
+    tool_calls: Sequence[ScriptedToolCall] = ()
+    status: int | None = None
+    error_message: str = "scripted failure"
+
+
+@dataclass
+class FakeOpenAiOptions:
+    """Behaviour knobs; delays are wall-clock seconds."""
+
+    api_key: str = "test-key"
+    first_token_delay: float = 0.0
+    token_delay: float = 0.0
+    send_usage: bool = True
+    """Honour ``stream_options.include_usage``; False imitates servers that never report usage."""
+    tool_call_ids: bool = True
+    """False imitates servers that omit tool-call ids."""
+    args_in_one_delta: bool = False
+    """True imitates servers that send a tool call's whole arguments in one delta."""
+    speech_first_byte_delay: float = 0.0
+    speech_chunk_delay: float = 0.0
+    speech_samples_per_char: int = 1200
+    speech_chunk_bytes: int = 4801
+    """Odd on purpose: real networks split 16-bit samples across chunks."""
+
+
+@dataclass
+class FakeOpenAiState:
+    """Script, recordings and counters."""
+
+    options: FakeOpenAiOptions
+    replies: deque[ScriptedReply] = field(default_factory=deque)
+    default_reply: ScriptedReply = field(default_factory=lambda: ScriptedReply(text="Sure, I can help with that."))
+    responder: Callable[[dict[str, Any]], ScriptedReply] | None = None
+    """When set, used instead of the queue for every chat request (bench scripts)."""
+    chat_requests: list[dict[str, Any]] = field(default_factory=list)
+    speech_requests: list[dict[str, Any]] = field(default_factory=list)
+    authorizations: list[str] = field(default_factory=list)
+    streams_completed: int = 0
+    streams_aborted: int = 0
+
+    def script(self, *replies: ScriptedReply | str) -> None:
+        """Queue replies for the next chat requests (a str is a plain text reply)."""
+        self.replies.extend(ScriptedReply(text=r) if isinstance(r, str) else r for r in replies)
+
+    def next_reply(self, body: dict[str, Any]) -> ScriptedReply:
+        if self.responder is not None:
+            return self.responder(body)
+        return self.replies.popleft() if self.replies else self.default_reply
+
+
+def _chunk(cid: str, model: str, delta: dict[str, Any] | None, finish: str | None = None,
+           usage: dict[str, int] | None = None) -> bytes:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+    body = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+            "choices": choices, "usage": usage}
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+def _tool_deltas(calls: Sequence[ScriptedToolCall], options: FakeOpenAiOptions) -> Iterator[dict[str, Any]]:
+    for index, call in enumerate(calls):
+        args = call.arguments if isinstance(call.arguments, str) else orjson.dumps(call.arguments).decode()
+        head: dict[str, Any] = {"index": index, "type": "function", "function": {"name": call.name, "arguments": ""}}
+        if options.tool_call_ids:
+            head["id"] = call.id or f"call_{index}_fake"
+        if options.args_in_one_delta:
+            head["function"]["arguments"] = args
+            yield {"tool_calls": [head]}
+            continue
+        yield {"tool_calls": [head]}
+        for i in range(0, len(args), 7):
+            yield {"tool_calls": [{"index": index, "function": {"arguments": args[i : i + 7]}}]}
+
+
+class FakeOpenAi:
+    """The fake server; construct with :class:`FakeOpenAiOptions` fields as keywords."""
+
+    def __init__(self, **options: Any) -> None:
+        self.state = FakeOpenAiState(options=FakeOpenAiOptions(**options))
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+
+    def _auth_error(self, request: web.Request) -> web.Response | None:
+        header = request.headers.get("Authorization", "")
+        self.state.authorizations.append(header)
+        if header == f"Bearer {self.state.options.api_key}":
+            return None
+        return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        denied = self._auth_error(request)
+        if denied is not None:
+            return denied
+        body = await request.json()
+        self.state.chat_requests.append(body)
+        reply = self.state.next_reply(body)
+        if reply.status is not None:
+            return _error(reply.status, reply.error_message, "server_error", None)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        try:
+            await self._stream(resp, body, reply)
+        except ConnectionError:
+            self.state.streams_aborted += 1
+            return resp
+        self.state.streams_completed += 1
+        return resp
+
+    async def _stream(self, resp: web.StreamResponse, body: dict[str, Any], reply: ScriptedReply) -> None:
+        options = self.state.options
+        cid, model = f"chatcmpl-{len(self.state.chat_requests)}", str(body.get("model", "fake"))
+        await asyncio.sleep(options.first_token_delay)
+        await resp.write(_chunk(cid, model, {"role": "assistant", "content": ""}))
+        tokens = _TOKEN.findall(reply.text)
+        deltas = [{"content": t} for t in tokens] + list(_tool_deltas(reply.tool_calls, options))
+        for i, delta in enumerate(deltas):
+            if i and options.token_delay:
+                await asyncio.sleep(options.token_delay)
+            await resp.write(_chunk(cid, model, delta))
+        await resp.write(_chunk(cid, model, {}, "tool_calls" if reply.tool_calls else "stop"))
+        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if wants_usage and options.send_usage:
+            prompt = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
+            usage = {"prompt_tokens": prompt, "completion_tokens": len(deltas),
+                     "total_tokens": prompt + len(deltas)}
+            await resp.write(_chunk(cid, model, None, usage=usage))
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        denied = self._auth_error(request)
+        if denied is not None:
+            return denied
+        body = await request.json()
+        self.state.speech_requests.append(body)
+        options = self.state.options
+        text = body.get("input")
+        if body.get("response_format") != "pcm" or not isinstance(text, str) or not text:
+            return _error(400, "the fake supports response_format=pcm with non-empty input",
+                          "invalid_request_error", None)
+        n = len(text) * options.speech_samples_per_char
+        pcm = (6000 * np.sin(2 * math.pi * 300.0 * np.arange(n) / 24000)).astype("<i2").tobytes()
+        await asyncio.sleep(options.speech_first_byte_delay)
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await resp.prepare(request)
+        for i in range(0, len(pcm), options.speech_chunk_bytes):
+            if i and options.speech_chunk_delay:
+                await asyncio.sleep(options.speech_chunk_delay)
+            await resp.write(pcm[i : i + options.speech_chunk_bytes])
+        await resp.write_eof()
+        return resp
+
+    async def start(self) -> str:
+        """Listen on 127.0.0.1 (a free port); return the API base URL ending in ``/v1``."""
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/audio/speech", self._speech)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
+        return self.base_url
+
+    async def close(self) -> None:
+        """Stop the server."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def _error(status: int, message: str, kind: str, code: str | None) -> web.Response:
+    return web.json_response({"error": {"message": message, "type": kind, "param": None, "code": code}},
+                             status=status)
+
+
+async def start_fake_openai(**options: Any) -> tuple[str, FakeOpenAiState, Callable[[], Awaitable[None]]]:
+    """Start a :class:`FakeOpenAi`; return ``(base_url, state, close)``; base_url ends in ``/v1``."""
+    fake = FakeOpenAi(**options)
+    base_url = await fake.start()
+    return base_url, fake.state, fake.close
