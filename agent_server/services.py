@@ -7,16 +7,21 @@ that cost on the hot path, so they live for the app's lifetime (aiohttp `cleanup
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from agent_server.config import Settings
 from agent_server.state import CARRIER, HTTP, PROVIDERS, SETTINGS
-from media.providers import Providers, build_providers
 from phone_numbers.carrier import PhoneCarrier
+
+if TYPE_CHECKING:
+    from media.providers import Providers
 
 
 def providers_for(settings: Settings, app: web.Application) -> Providers:
+    from media.providers import build_providers
+
     return build_providers(
         session=app[HTTP],
         deepgram_api_key=settings.deepgram.api_key,

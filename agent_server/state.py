@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import weakref
+from typing import TYPE_CHECKING
 
 import aiohttp
 import asyncpg
 from aiohttp import web
 
 from agent_server.config import Settings
-from media.providers import Providers
 from phone_numbers.carrier import PhoneCarrier
+
+if TYPE_CHECKING:
+    from media.providers import Providers
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -30,6 +33,6 @@ class Lifecycle:
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 
 # The process's STT/LLM/TTS providers (media.providers.Providers), built once at start-up.
-PROVIDERS = web.AppKey("providers", Providers)
+PROVIDERS: web.AppKey[Providers] = web.AppKey("providers")
 # The phone carrier (Twilio) client, or None when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are unset.
 CARRIER = web.AppKey("carrier", PhoneCarrier | None)  # type: ignore[arg-type]
