@@ -60,6 +60,8 @@ class FakeOpenAiOptions:
     """False imitates servers that omit tool-call ids."""
     args_in_one_delta: bool = False
     """True imitates servers that send a tool call's whole arguments in one delta."""
+    cut_after_deltas: int | None = None
+    """Abort the TCP connection after this many content/tool deltas (a stream broken midway)."""
     speech_first_byte_delay: float = 0.0
     speech_chunk_delay: float = 0.0
     speech_samples_per_char: int = 1200
@@ -142,14 +144,15 @@ class FakeOpenAi:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         try:
-            await self._stream(resp, body, reply)
+            await self._stream(request, resp, body, reply)
         except ConnectionError:
             self.state.streams_aborted += 1
             return resp
         self.state.streams_completed += 1
         return resp
 
-    async def _stream(self, resp: web.StreamResponse, body: dict[str, Any], reply: ScriptedReply) -> None:
+    async def _stream(self, request: web.Request, resp: web.StreamResponse, body: dict[str, Any],
+                      reply: ScriptedReply) -> None:
         options = self.state.options
         cid, model = f"chatcmpl-{len(self.state.chat_requests)}", str(body.get("model", "fake"))
         await asyncio.sleep(options.first_token_delay)
@@ -157,6 +160,10 @@ class FakeOpenAi:
         tokens = _TOKEN.findall(reply.text)
         deltas = [{"content": t} for t in tokens] + list(_tool_deltas(reply.tool_calls, options))
         for i, delta in enumerate(deltas):
+            if i == options.cut_after_deltas and request.transport is not None:
+                await resp.drain()
+                request.transport.abort()
+                raise ConnectionResetError("scripted cut")
             if i and options.token_delay:
                 await asyncio.sleep(options.token_delay)
             await resp.write(_chunk(cid, model, delta))

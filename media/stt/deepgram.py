@@ -35,6 +35,8 @@ DEFAULT_BASE_URL: Final = "https://api.deepgram.com"
 _BYTES_PER_SECOND: Final = 8000
 _KEEPALIVE: Final = '{"type":"KeepAlive"}'
 _CLOSE_STREAM: Final = '{"type":"CloseStream"}'
+_STABLE_SECONDS: Final = 5.0
+"""A connection that lived this long resets the reconnect budget."""
 _CLOSE: Final = b""
 """Audio-queue sentinel: an empty chunk is never real audio (send_audio drops empties)."""
 
@@ -183,6 +185,7 @@ class DeepgramSession(SttSession):
         self._sent_bytes = 0
         self.dropped_chunks = 0
         self.reconnects = 0
+        self._failures = 0
         self._task = asyncio.create_task(self._run(ws))
 
     def send_audio(self, mulaw: bytes) -> None:
@@ -225,11 +228,15 @@ class DeepgramSession(SttSession):
         await self._events.put(event)
 
     async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                opened = loop.time()
                 await self._pump(ws)
                 if self._closing:
                     return
+                if loop.time() - opened >= _STABLE_SECONDS:
+                    self._failures = 0
                 reconnected = await self._reconnect()
                 if reconnected is None:
                     return
@@ -241,9 +248,16 @@ class DeepgramSession(SttSession):
             self._events.put_nowait(None)
 
     async def _reconnect(self) -> aiohttp.ClientWebSocketResponse | None:
-        """Reopen the socket after a drop, with bounded exponential backoff."""
+        """Reopen the socket after a drop, with exponential backoff.
+
+        The attempt budget is shared by drops in quick succession (it resets only after a
+        connection stayed up for a while), so a server that accepts and immediately drops
+        cannot keep a session reconnecting forever.
+        """
         provider = self._provider
-        for attempt in range(1, provider.max_reconnects + 1):
+        while self._failures < provider.max_reconnects:
+            self._failures += 1
+            attempt = self._failures
             log.warning("stt_reconnecting", provider="deepgram", attempt=attempt)
             await self._emit(SttError(message=f"deepgram connection lost; reconnect attempt {attempt}",
                                       recoverable=True))

@@ -179,3 +179,26 @@ async def test_audio_buffer_is_bounded_and_drops_oldest(http: aiohttp.ClientSess
         session.send_audio(b"\xff" * 160)
     assert session.dropped_chunks == 40
     await session.close()
+
+
+async def test_rapid_repeated_drops_share_one_reconnect_budget(http: aiohttp.ClientSession,
+                                                               fake_deepgram: FakeDeepgram) -> None:
+    """A server that keeps dropping right after accepting cannot keep the session reconnecting forever."""
+    state = fake_deepgram.state
+    session = await _provider(http, fake_deepgram, backoff=0.01, max_reconnects=3).open_session("en-US")
+
+    async def drop_every_connection() -> None:
+        while True:
+            state.drop_connections()
+            await asyncio.sleep(0.002)
+
+    dropper = asyncio.create_task(drop_every_connection())
+    try:
+        async with asyncio.timeout(5):
+            errors = [e async for e in session]
+    finally:
+        dropper.cancel()
+    assert [(type(e), e.recoverable) for e in errors if isinstance(e, SttError)] == [
+        (SttError, True), (SttError, True), (SttError, True), (SttError, False)]
+    assert session.reconnects == 3
+    await session.close()

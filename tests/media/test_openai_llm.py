@@ -94,7 +94,7 @@ async def test_wrong_key_is_an_authentication_error(fake_openai: FakeOpenAi) -> 
 
 async def test_slow_first_chunk_hits_the_deadline(fake_openai: FakeOpenAi) -> None:
     """No output within first_chunk_timeout is a retryable LlmError, and the request is abandoned."""
-    fake_openai.state.options.first_token_delay = 1.0
+    fake_openai.state.options.first_token_delay = 0.5
     with pytest.raises(LlmError, match="no llm output") as info:
         await _collect(_provider(fake_openai, first_chunk_timeout=0.2))
     assert info.value.retryable
@@ -145,3 +145,18 @@ async def test_breaking_out_with_aclosing_closes_the_http_stream(fake_openai: Fa
         while fake_openai.state.streams_aborted == 0:
             await asyncio.sleep(0.01)
     await provider.aclose()
+
+
+async def test_stream_broken_midway_is_a_retryable_llm_error(fake_openai: FakeOpenAi) -> None:
+    """A connection cut after some tokens raises LlmError after the tokens that did arrive."""
+    fake_openai.state.options.cut_after_deltas = 3
+    fake_openai.state.script("one two three four five six")
+    received: list[str] = []
+    provider = _provider(fake_openai)
+    with pytest.raises(LlmError) as info:
+        async for event in provider.stream_chat(MESSAGES, model="m"):
+            assert isinstance(event, TextDelta)
+            received.append(event.text)
+    await provider.aclose()
+    assert info.value.retryable
+    assert "".join(received) == "one two three"
