@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -116,13 +116,13 @@ class OpenAiChat(LlmProvider):
                           tools: Sequence[Tool] | None = None,
                           faq: Sequence[FaqEntry] = ()) -> AsyncGenerator[LlmEvent, None]:
         """Stream one turn; see :meth:`media.llm.base.LlmProvider.stream_chat`."""
-        stream, first = await self._open(messages, model, temperature, tools)
+        stream, chunks, first = await self._open(messages, model, temperature, tools)
         assembler = ToolCallAssembler()
         try:
             if first is not None:
                 for event in self._events(first, assembler):
                     yield event
-            async for chunk in stream:
+            async for chunk in chunks:
                 for event in self._events(chunk, assembler):
                     yield event
             for call in assembler.drain():
@@ -135,8 +135,14 @@ class OpenAiChat(LlmProvider):
             await stream.close()
 
     async def _open(self, messages: Sequence[Message], model: str, temperature: float,
-                    tools: Sequence[Tool] | None) -> tuple[openai.AsyncStream[ChatCompletionChunk], ChatCompletionChunk | None]:
-        """Start the request and wait for the first chunk under the first-chunk deadline."""
+                    tools: Sequence[Tool] | None) -> tuple[openai.AsyncStream[ChatCompletionChunk],
+                                                           AsyncIterator[ChatCompletionChunk],
+                                                           ChatCompletionChunk | None]:
+        """Start the request and wait for the first chunk under the first-chunk deadline.
+
+        Returns:
+            The stream (to close), its chunk iterator (already advanced once) and the first chunk.
+        """
         stream: openai.AsyncStream[ChatCompletionChunk] | None = None
         try:
             async with asyncio.timeout(self.first_chunk_timeout):
@@ -145,7 +151,8 @@ class OpenAiChat(LlmProvider):
                     stream_options={"include_usage": True}, temperature=temperature,
                     tools=cast(Any, list(tools)) if tools else openai.omit,
                 )
-                return stream, await anext(aiter(stream), None)
+                chunks = aiter(stream)
+                return stream, chunks, await anext(chunks, None)
         except BaseException as exc:
             if stream is not None:
                 await stream.close()
