@@ -228,18 +228,26 @@ class OutboundStream:
         stream_sid: the ``streamSid`` from the ``start`` message.
     """
 
-    __slots__ = ("stream_sid", "_media_prefix", "_mark_prefix", "_clear")
+    __slots__ = ("stream_sid", "_media_prefix", "_media_prefix_bytes", "_mark_prefix", "_clear")
 
     def __init__(self, stream_sid: str) -> None:
         self.stream_sid = stream_sid
         sid = orjson.dumps(stream_sid).decode()
         self._media_prefix = '{"event":"media","streamSid":' + sid + ',"media":{"payload":"'
+        self._media_prefix_bytes = self._media_prefix.encode()
         self._mark_prefix = '{"event":"mark","streamSid":' + sid + ',"mark":{"name":'
         self._clear = '{"event":"clear","streamSid":' + sid + "}"
 
     def media(self, payload: bytes) -> str:
         """Return the ``media`` frame for raw mu-law ``payload``."""
         return self._media_prefix + binascii.b2a_base64(payload, newline=False).decode("ascii") + '"}}'
+
+    def media_bytes(self, payload: bytes) -> bytes:
+        """The same frame as UTF-8 bytes, for ``ws.send_frame(data, WSMsgType.TEXT)``.
+
+        Skips the str round trip ``send_str`` would do (decode here, encode there).
+        """
+        return self._media_prefix_bytes + binascii.b2a_base64(payload, newline=False) + b'"}}'
 
     def mark(self, name: str) -> str:
         """Return the ``mark`` frame named ``name``."""

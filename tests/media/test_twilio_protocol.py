@@ -149,6 +149,7 @@ def test_outbound_media_matches_generic_serialiser_and_parses_back() -> None:
                                   "media": {"payload": base64.b64encode(PAYLOAD).decode()}}).decode()
     assert parse_outbound(frame) == OutboundMedia(stream_sid=SID, payload=PAYLOAD)
     assert OutboundMedia(stream_sid=SID, payload=PAYLOAD).to_json() == frame
+    assert stream.media_bytes(PAYLOAD) == frame.encode()
 
 
 def test_outbound_mark_and_clear_shapes() -> None:
