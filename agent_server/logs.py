@@ -7,6 +7,7 @@ Configured once per process; `request_id`, `call_sid` and `business_id` are boun
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import orjson
@@ -31,6 +32,15 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def _add_pid(logger: object, method: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    """With several worker processes, which one said it matters."""
+    event["pid"] = _PID
+    return event
+
+
+_PID = os.getpid()
+
+
 def configure_logging(level: str = "info") -> None:
     """Route structlog and the stdlib loggers (aiohttp, asyncpg) into one JSON stream."""
     if level not in _LEVELS:
@@ -39,6 +49,7 @@ def configure_logging(level: str = "info") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_pid,
     ]
     structlog.configure(
         processors=[

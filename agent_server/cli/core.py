@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from agent_server import agents, auth, tenants
 from agent_server.app import make_app
 from agent_server.cli.common import CliError, Context, add_json_flag, output
 from agent_server.migrations import migrate
+from agent_server.workers import supervise, worker_command
 from phone_numbers import registry
 
 log = structlog.get_logger(__name__)
@@ -41,6 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the HTTP server")
     p.add_argument("--port", type=int, help="port (default: PORT or config)")
     p.add_argument("--demo", action="store_true", help="seed a demo business on an empty database and print its token")
+    p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("migrate", help="apply pending database migrations")
@@ -103,16 +107,24 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     if args.port:
         settings = dataclasses.replace(settings, server=dataclasses.replace(settings.server, port=args.port))
     dsn = ctx.dsn()
-    asyncio.run(migrate(dsn))
+    if not args.worker:
+        asyncio.run(migrate(dsn))
     if args.demo:
         demo = asyncio.run(_seed_demo(ctx, dsn))
         print(orjson.dumps(demo, option=orjson.OPT_INDENT_2).decode(), flush=True)
     settings = dataclasses.replace(settings, database=dataclasses.replace(settings.database, url=dsn))
-    log.info("serving", url=f"http://{settings.server.host}:{settings.server.port}",
-             embedded_database=not ctx.settings.database.url)
+    url = f"http://{settings.server.host}:{settings.server.port}"
+    if args.workers > 1:
+        log.info("serving", url=url, workers=args.workers, embedded_database=not ctx.settings.database.url)
+        # Workers inherit the resolved database and JWT secret, so the embedded server and the
+        # development secret are set up once, here.
+        env = {**os.environ, "DATABASE_URL": dsn, "SUPABASE_JWT_SECRET": settings.auth.jwt_secret}
+        return supervise(args.workers, worker_command(settings.server.port), env,
+                         settings.server.shutdown_timeout_seconds)
+    log.info("serving", url=url, pid=os.getpid(), embedded_database=not ctx.settings.database.url)
     web.run_app(make_app(settings), host=settings.server.host, port=settings.server.port,
                 shutdown_timeout=settings.server.shutdown_timeout_seconds, access_log=None,
-                print=None)
+                print=None, reuse_port=args.worker)
     return 0
 
 

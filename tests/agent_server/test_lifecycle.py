@@ -93,3 +93,37 @@ async def test_serve_process_comes_up_logs_json_and_exits_on_sigterm(database_ur
     assert "serving" in events
     requests = [line for line in lines if line["event"] == "request"]
     assert requests and all("request_id" in line for line in requests)
+
+
+async def test_workers_share_one_port_and_all_stop_on_sigterm(database_url: str) -> None:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "SUPABASE_JWT_SECRET": JWT_SECRET, "PORT": str(port)}
+    exe = Path(sys.executable).parent / "agent-server"
+    proc = subprocess.Popen([str(exe), "serve", "--workers", "2"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        pids: set[int] = set()
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/readyz", headers={"Connection": "close"}) as resp:
+                        assert resp.status == 200
+                    break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # let the second worker bind too
+            for _ in range(40):
+                connector = aiohttp.TCPConnector(force_close=True)
+                async with aiohttp.ClientSession(connector=connector) as fresh:
+                    async with fresh.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                        assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.get_running_loop().run_in_executor(None, lambda: proc.communicate(timeout=30))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    lines = [orjson.loads(line) for line in out.splitlines() if line.startswith(b"{")]
+    pids = {line["pid"] for line in lines if line["event"] == "request" and line.get("path") == "/healthz"}
+    assert len(pids) == 2
+    assert any(line["event"] == "workers_stopped" for line in lines)
