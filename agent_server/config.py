@@ -124,6 +124,20 @@ class StripeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class MessagingConfig:
+    sms_reply_budget_seconds: float = check(_positive, 12.0)
+    sms_max_reply_chars: int = check(_positive, 1600)
+    thread_length: int = check(_positive, 20)
+    max_message_chars: int = check(_positive, 2000)
+    ip_messages_per_minute: float = check(_positive, 30.0)
+    ip_burst: int = check(_positive, 10)
+    conversation_messages_per_minute: float = check(_positive, 12.0)
+    conversation_burst: int = check(_positive, 5)
+    forwarded_for_hops: int = check(_non_negative, 0)
+    unavailable_text: str = "Sorry, we can't answer right now. Please try again later."
+
+
+@dataclasses.dataclass(frozen=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -137,6 +151,7 @@ class Settings:
     deepgram: DeepgramConfig = DeepgramConfig()
     openai: OpenAIConfig = OpenAIConfig()
     stripe: StripeConfig = StripeConfig()
+    messaging: MessagingConfig = MessagingConfig()
     logging: LoggingConfig = LoggingConfig()
 
 

@@ -1,0 +1,162 @@
+"""`POST /api/voice-agent/handle-sms`: Twilio's messaging webhook (SMS and WhatsApp).
+
+Signature first, then number → business → agent. Carrier keywords (STOP/START/HELP and
+synonyms) are recorded and never answered by the AI: Twilio sends its own auto-reply.
+Twilio waits about 15 s for the webhook, so the reply gets `messaging.sms_reply_budget_seconds`:
+ready in time, it goes back as TwiML `<Message>`; late, the webhook answers empty TwiML at
+once and the reply is sent through the REST API when it is ready. A retried webhook (same
+MessageSid) is answered empty, so one text never gets two replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+from twilio.twiml.messaging_response import MessagingResponse
+
+from agent_server import agents
+from agent_server.state import CARRIER, POOL, PROVIDERS, SETTINGS
+from agent_server.twilio_signature import verified_form
+from media.chat import records
+from media.chat.conversation import ModelDefaults, Reply
+from media.chat.opt_out import Keyword, classify
+from media.chat.sms_reply import InboundText, SmsLimits, compose_reply
+from phone_numbers import registry
+from phone_numbers.carrier import CarrierError
+
+log = structlog.get_logger(__name__)
+
+WHATSAPP = "whatsapp:"
+
+
+class LateReplies:
+    """Replies that missed the webhook's budget and are still being composed or sent."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+
+
+LATE_REPLIES = web.AppKey("late_sms_replies", LateReplies)
+
+
+def twiml(reply: str | None = None) -> web.Response:
+    response = MessagingResponse()
+    if reply is not None:
+        response.message(reply)
+    return web.Response(text=str(response), content_type="text/xml")
+
+
+def bare_number(address: str) -> str:
+    """The E.164 number of an SMS or WhatsApp address (`whatsapp:+1415…` → `+1415…`)."""
+    return address[len(WHATSAPP):] if address.startswith(WHATSAPP) else address
+
+
+async def handle_sms(request: web.Request) -> web.Response:
+    form = await verified_form(request)
+    sender, our_number = form.get("From", ""), form.get("To", "")
+    body, message_sid = form.get("Body", ""), form.get("MessageSid", "")
+    structlog.contextvars.bind_contextvars(message_sid=message_sid)
+    pool = request.app[POOL]
+    route = await registry.route_for(pool, bare_number(our_number))
+    if route is None or route.status != "active" or route.agent_id is None or not message_sid or not sender:
+        log.info("sms_not_answered", reason="no live number or agent", to=our_number)
+        return twiml()
+    structlog.contextvars.bind_contextvars(business_id=str(route.business_id))
+    agent = await agents.get_agent(pool, route.agent_id)
+    message_id = await records.insert_inbound_sms(
+        pool, business_id=route.business_id, number_id=route.number_id, agent_id=route.agent_id,
+        message_sid=message_sid, sender=sender, our_number=our_number, body=body)
+    if message_id is None:
+        log.info("sms_duplicate")
+        return twiml()
+    keyword = classify(body, form.get("OptOutType", ""))
+    if keyword is Keyword.STOP:
+        await records.set_opted_out(pool, business_id=route.business_id, our_number=our_number,
+                                    sender=sender, keyword=body.strip()[:40])
+    elif keyword is Keyword.START:
+        await records.clear_opt_out(pool, our_number=our_number, sender=sender)
+    if keyword is not None or agent is None or not agent.active:
+        log.info("sms_not_answered", reason=keyword.value if keyword else "agent inactive")
+        return twiml()
+    if await records.is_opted_out(pool, our_number=our_number, sender=sender):
+        log.info("sms_not_answered", reason="sender opted out")
+        return twiml()
+    inbound = InboundText(message_id, route.business_id, sender, our_number, body)
+    return await _reply_within_budget(request.app, agent, inbound, route.number_id)
+
+
+async def _reply_within_budget(app: web.Application, agent: agents.Agent, inbound: InboundText,
+                               number_id: uuid.UUID) -> web.Response:
+    settings = app[SETTINGS]
+    messaging = settings.messaging
+    limits = SmsLimits(messaging.thread_length, messaging.sms_max_reply_chars, messaging.unavailable_text)
+    defaults = ModelDefaults(settings.openai.model, settings.openai.temperature)
+    composing = asyncio.ensure_future(
+        compose_reply(app[POOL], app[PROVIDERS].llm, agent, inbound, limits=limits, defaults=defaults))
+    try:
+        done, _ = await asyncio.wait({composing}, timeout=messaging.sms_reply_budget_seconds)
+    except asyncio.CancelledError:
+        composing.cancel()
+        raise
+    if done:
+        reply = composing.result()
+        await _store_reply(app, agent, inbound, number_id, reply, status="replied")
+        log.info("sms_replied", via="twiml", answered_by=reply.answered_by)
+        return twiml(reply.text)
+    late = asyncio.create_task(_send_late(app, agent, inbound, number_id, composing))
+    app[LATE_REPLIES].tasks.add(late)
+    late.add_done_callback(app[LATE_REPLIES].tasks.discard)
+    log.info("sms_reply_late", budget_seconds=messaging.sms_reply_budget_seconds)
+    return twiml()
+
+
+async def _store_reply(app: web.Application, agent: agents.Agent, inbound: InboundText, number_id: uuid.UUID,
+                       reply: Reply, *, status: str) -> uuid.UUID:
+    return await records.insert_outbound_sms(
+        app[POOL], business_id=inbound.business_id, number_id=number_id,
+        agent_id=agent.id, our_number=inbound.our_number, recipient=inbound.sender, reply=reply, status=status)
+
+
+async def _send_late(app: web.Application, agent: agents.Agent, inbound: InboundText, number_id: uuid.UUID,
+                     composing: asyncio.Future[Reply]) -> None:
+    """Wait for the reply that missed the webhook, then send it through the carrier's REST API."""
+    try:
+        reply = await composing
+    except asyncio.CancelledError:
+        composing.cancel()
+        raise
+    stored = await _store_reply(app, agent, inbound, number_id, reply, status="sending")
+    carrier = app[CARRIER]
+    if carrier is None:
+        log.error("sms_late_reply_unsent", reason="Twilio is not configured")
+        await records.mark_sms(app[POOL], stored, status="failed")
+        return
+    try:
+        sid = await carrier.send_sms(inbound.our_number, inbound.sender, reply.text)
+    except CarrierError as exc:
+        log.error("sms_late_reply_unsent", error=str(exc), code=exc.code, status=exc.status)
+        await records.mark_sms(app[POOL], stored, status="failed")
+        return
+    await records.mark_sms(app[POOL], stored, status="sent", message_sid=sid)
+    log.info("sms_replied", via="rest", answered_by=reply.answered_by, reply_sid=sid)
+
+
+async def _late_replies(app: web.Application) -> AsyncIterator[None]:
+    """Give late replies the shutdown grace to go out, then cancel the rest."""
+    app[LATE_REPLIES] = LateReplies()
+    yield
+    pending = set(app[LATE_REPLIES].tasks)
+    if pending:
+        await asyncio.wait(pending, timeout=app[SETTINGS].server.shutdown_timeout_seconds)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/api/voice-agent/handle-sms", handle_sms)
+    app.cleanup_ctx.append(_late_replies)

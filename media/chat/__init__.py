@@ -1,0 +1,1 @@
+"""Text conversations with an agent: SMS threads and website chat share this logic."""

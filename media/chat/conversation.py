@@ -1,0 +1,150 @@
+"""One assistant turn of a text conversation: the agent's prompt and the thread in, a reply out.
+
+Shared by SMS and the website widget. When the visitor's question clearly matches one of
+the agent's FAQ entries, the stored answer is used and no model is called (free and
+instant); otherwise the reply streams from the process's LLM provider, each piece handed to
+`on_delta` as it arrives, and the token usage is returned for storage and metering.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from media.llm.base import LlmError, LlmProvider, Message, TextDelta, Usage
+from media.llm.faq import FaqEntry, match_faq
+
+Channel = Literal["sms", "widget"]
+AnsweredBy = Literal["faq", "llm", "fallback"]
+OnDelta = Callable[[str], Awaitable[None]]
+
+_CHANNEL_RULES: dict[Channel, str] = {
+    "sms": "You are replying by text message: plain text only, no markdown, two or three short sentences.",
+    "widget": "You are chatting with a visitor on the business's website: plain text, short and friendly.",
+}
+
+
+class QuestionAnswer(Protocol):
+    @property
+    def question(self) -> str: ...
+
+    @property
+    def answer(self) -> str: ...
+
+
+class AgentProfile(Protocol):
+    """What a conversation needs of an agent (`agent_server.agents.Agent` satisfies it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def system_prompt(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def temperature(self) -> float | None: ...
+
+    @property
+    def faq(self) -> Sequence[QuestionAnswer]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One earlier message of the thread."""
+
+    role: Literal["user", "assistant"]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDefaults:
+    """Used when the agent names no model or temperature of its own."""
+
+    model: str
+    temperature: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The assistant's answer and what it cost in tokens (zero for an FAQ answer)."""
+
+    text: str
+    answered_by: AnsweredBy
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def faq_of(agent: AgentProfile) -> tuple[FaqEntry, ...]:
+    return tuple(FaqEntry(e.question, e.answer) for e in agent.faq)
+
+
+def system_prompt(agent: AgentProfile, channel: Channel) -> str:
+    """The agent's own prompt, the channel's manners, and its FAQ as known facts."""
+    parts = [agent.system_prompt.strip() or f"You are the assistant of {agent.name}. Answer briefly.",
+             _CHANNEL_RULES[channel]]
+    if agent.faq:
+        parts.append("Known answers:\n" + "\n".join(f"Q: {e.question}\nA: {e.answer}" for e in agent.faq))
+    return "\n\n".join(parts)
+
+
+def build_messages(agent: AgentProfile, history: Sequence[Turn], user_text: str,
+                   channel: Channel) -> list[Message]:
+    """OpenAI chat messages: system prompt, the thread oldest first, then the new question."""
+    messages: list[Message] = [{"role": "system", "content": system_prompt(agent, channel)}]
+    messages.extend({"role": t.role, "content": t.text} for t in history)
+    messages.append({"role": "user", "content": user_text})
+    return messages
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count (four characters a token) for servers that report no usage."""
+    return math.ceil(len(text) / 4)
+
+
+async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn], user_text: str, *,
+                 channel: Channel, defaults: ModelDefaults, on_delta: OnDelta | None = None) -> Reply:
+    """Answer `user_text`: from the FAQ when one entry clearly matches, else from the model.
+
+    Args:
+        llm: the process's LLM provider.
+        agent: whose prompt, model and FAQ to use.
+        history: earlier messages of this thread, oldest first.
+        user_text: the new message.
+        channel: how the reply will be delivered (shapes the system prompt).
+        defaults: model and temperature when the agent sets none.
+        on_delta: awaited with each piece of text as it arrives.
+
+    Raises:
+        LlmError: the model failed or answered with no text.
+    """
+    faq = faq_of(agent)
+    known = match_faq(user_text, faq)
+    if known is not None:
+        if on_delta is not None:
+            await on_delta(known)
+        return Reply(known, "faq", 0, 0)
+    messages = build_messages(agent, history, user_text, channel)
+    temperature = defaults.temperature if agent.temperature is None else agent.temperature
+    pieces: list[str] = []
+    usage: Usage | None = None
+    stream = llm.stream_chat(messages, model=agent.model or defaults.model, temperature=temperature, faq=faq)
+    async with aclosing(stream):
+        async for event in stream:
+            if isinstance(event, TextDelta) and event.text:
+                pieces.append(event.text)
+                if on_delta is not None:
+                    await on_delta(event.text)
+            elif isinstance(event, Usage):
+                usage = event
+    text = "".join(pieces).strip()
+    if not text:
+        raise LlmError("the model answered with no text")
+    if usage is None:
+        usage = Usage(sum(estimate_tokens(str(m.get("content") or "")) for m in messages), estimate_tokens(text))
+    return Reply(text, "llm", usage.prompt_tokens, usage.completion_tokens)

@@ -1,0 +1,71 @@
+"""Composing the agent's reply to one inbound text, with the thread as memory.
+
+The reply is only composed here; how it is delivered (TwiML in time, or the REST API when
+late) is the webhook's business. A model failure becomes the configured "unavailable" text
+rather than silence, so the sender knows to try another way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from media.chat import records
+from media.chat.conversation import AgentProfile, ModelDefaults, Reply, answer
+from media.llm.base import LlmError, LlmProvider
+
+log = structlog.get_logger(__name__)
+
+_ELLIPSIS = "…"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundText:
+    """An accepted inbound message (`sender` and `our_number` as Twilio sent them, `whatsapp:` included)."""
+
+    message_id: uuid.UUID
+    business_id: uuid.UUID
+    sender: str
+    our_number: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class SmsLimits:
+    history_length: int
+    max_reply_chars: int
+    unavailable_text: str
+
+
+def fit_sms(text: str, max_chars: int) -> str:
+    """`text` cut to `max_chars` at a word boundary where possible, marked with an ellipsis."""
+    text = text.strip()
+    if len(text) <= max_chars:
+        return text
+    cut = text[: max_chars - len(_ELLIPSIS)]
+    space = cut.rfind(" ")
+    if space > max_chars // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + _ELLIPSIS
+
+
+async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, inbound: InboundText, *,
+                        limits: SmsLimits, defaults: ModelDefaults) -> Reply:
+    """The agent's answer to `inbound`, given the thread's earlier messages.
+
+    Returns:
+        The reply, cut to fit one SMS body; the unavailable text when the model failed.
+    """
+    history = await records.sms_thread(pool, business_id=inbound.business_id, our_number=inbound.our_number,
+                                       sender=inbound.sender, limit=limits.history_length,
+                                       before=inbound.message_id)
+    try:
+        reply = await answer(llm, agent, history, inbound.body, channel="sms", defaults=defaults)
+    except LlmError as exc:
+        log.warning("sms_reply_failed", error=str(exc), status=exc.status)
+        return Reply(limits.unavailable_text, "fallback", 0, 0)
+    return Reply(fit_sms(reply.text, limits.max_reply_chars), reply.answered_by, reply.prompt_tokens,
+                 reply.completion_tokens)

@@ -1,0 +1,44 @@
+"""One website-chat turn: store the visitor's message, answer it, store the answer with its usage.
+
+The widget socket, the widget's plain POST and the dashboard's test chat all go through
+`take_turn`, so storage, history and (with metering) charging happen in one place.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from media.chat import records
+from media.chat.conversation import AgentProfile, ModelDefaults, OnDelta, Reply, answer
+from media.llm.base import LlmProvider
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """The stored assistant message and the reply it holds."""
+
+    message_id: uuid.UUID
+    reply: Reply
+
+
+async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, conversation_id: uuid.UUID,
+                    text: str, *, history_length: int, defaults: ModelDefaults,
+                    on_delta: OnDelta | None = None) -> TurnResult:
+    """Answer one visitor message in an existing conversation.
+
+    The visitor's message is stored before the model is asked, so it is kept even when the
+    answer fails; the answer is stored only once complete, with its token usage.
+
+    Raises:
+        LlmError: the model failed; nothing is stored for the assistant.
+    """
+    history = await records.widget_history(pool, conversation_id, history_length)
+    await records.add_widget_message(pool, conversation_id, "user", text)
+    reply = await answer(llm, agent, history, text, channel="widget", defaults=defaults, on_delta=on_delta)
+    message_id = await records.add_widget_message(
+        pool, conversation_id, "assistant", reply.text, answered_by=reply.answered_by,
+        prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
+    return TurnResult(message_id, reply)
