@@ -54,6 +54,12 @@ def _non_negative(value: int | float) -> int | float:
     return value
 
 
+def _currency_code(value: str) -> str:
+    from billing.money import parse_currency
+
+    return parse_currency(value).value
+
+
 def check(fn: Callable[[Any], Any], default: Any) -> Any:
     """Declare a field whose value is checked (and possibly normalised) by `fn`."""
     return dataclasses.field(default=default, metadata={"check": fn})
@@ -138,6 +144,22 @@ class MessagingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class BillingConfig:
+    """Usage prices (defaults; a business may have overrides) and how calls draw on the wallet."""
+
+    currency: str = check(_currency_code, "USD")
+    voice_per_minute_minor: int = check(_non_negative, 12)
+    sms_per_reply_minor: int = check(_non_negative, 2)
+    chat_per_1k_tokens_minor: int = check(_non_negative, 1)
+    call_grant_seconds: int = check(_positive, 60)
+    call_minimum_seconds: int = check(_positive, 10)
+    call_checkpoint_seconds: int = check(_positive, 15)
+    call_end_grace_seconds: int = check(_non_negative, 5)
+    hold_lease_seconds: int = check(_positive, 120)
+    sweeper_interval_seconds: float = check(_positive, 30.0)
+
+
+@dataclasses.dataclass(frozen=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -152,6 +174,7 @@ class Settings:
     openai: OpenAIConfig = OpenAIConfig()
     stripe: StripeConfig = StripeConfig()
     messaging: MessagingConfig = MessagingConfig()
+    billing: BillingConfig = BillingConfig()
     logging: LoggingConfig = LoggingConfig()
 
 
