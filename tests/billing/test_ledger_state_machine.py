@@ -1,0 +1,176 @@
+"""Property 1 as a Hypothesis state machine: random wallet operations against an in-memory auditor.
+
+Each rule runs the real billing function on the test database (on the test's event loop, from
+Hypothesis's thread) and the same operation on a plain-integer model; the two must agree on
+every accept/refuse decision, and after every step the SQL conservation check must be clean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import itertools
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import asyncpg
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule, run_state_machine_as_test
+
+from agent_server import tenants
+from billing import holds, ledger
+from billing.errors import IdempotencyConflict, InsufficientFunds
+from billing.ledger import EntryKind
+from billing.money import Currency, Money
+
+T = TypeVar("T")
+USD = Currency.USD
+amounts = st.integers(min_value=1, max_value=500)
+
+
+def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[RuleBasedStateMachine]:
+    keys = itertools.count()
+
+    def run(coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=30)
+
+    class WalletMachine(RuleBasedStateMachine):
+        """The model: balance and each open hold's reserve, as plain ints."""
+
+        open_holds = Bundle("open_holds")
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.business = run(tenants.create_business(pool, "machine"))
+            self.balance = 0
+            self.reserved: dict[int, int] = {}
+            self.last: tuple[str, int] | None = None
+
+        @property
+        def available(self) -> int:
+            return self.balance - sum(self.reserved.values())
+
+        def key(self) -> str:
+            return f"sm:{next(keys)}"
+
+        @rule(amount=amounts)
+        def top_up(self, amount: int) -> None:
+            key = self.key()
+            run(ledger.credit(pool, business_id=self.business, amount=Money(amount, USD), kind=EntryKind.TOPUP,
+                              idempotency_key=key, reference=key, actor="sm"))
+            self.balance += amount
+            self.last = (key, amount)
+
+        @rule(amount=amounts)
+        def debit(self, amount: int) -> None:
+            key = self.key()
+            try:
+                run(ledger.debit(pool, business_id=self.business, amount=Money(amount, USD),
+                                 kind=EntryKind.SMS_USAGE, idempotency_key=key, reference=key, actor="sm"))
+            except InsufficientFunds:
+                assert amount > self.available
+                return
+            assert amount <= self.available
+            self.balance -= amount
+
+        @rule()
+        def replay_last_top_up(self) -> None:
+            """Property 3: the same key and amount again changes nothing."""
+            if self.last is not None:
+                key, amount = self.last
+                run(ledger.credit(pool, business_id=self.business, amount=Money(amount, USD), kind=EntryKind.TOPUP,
+                                  idempotency_key=key, reference=key, actor="sm"))
+
+        @rule()
+        def reuse_key_for_other_amount(self) -> None:
+            """Property 4: the same key with another amount is refused and changes nothing."""
+            if self.last is not None:
+                key, amount = self.last
+                try:
+                    run(ledger.credit(pool, business_id=self.business, amount=Money(amount + 1, USD),
+                                      kind=EntryKind.TOPUP, idempotency_key=key, reference=key, actor="sm"))
+                except IdempotencyConflict:
+                    return
+                raise AssertionError("a reused key must conflict")
+
+        @rule(target=open_holds, amount=amounts)
+        def place(self, amount: int) -> int:
+            try:
+                hold = run(holds.place_hold(pool, business_id=self.business, amount=Money(amount, USD),
+                                            expires_at=datetime.datetime.now(datetime.UTC), idempotency_key=self.key(),
+                                            reference="call"))
+            except InsufficientFunds:
+                assert amount > self.available
+                return -1
+            assert amount <= self.available
+            self.reserved[hold.id] = amount
+            return hold.id
+
+        @rule(hold_id=open_holds, amount=amounts)
+        def extend(self, hold_id: int, amount: int) -> None:
+            if hold_id not in self.reserved:
+                return
+            try:
+                run(holds.extend_hold(pool, hold_id, amount=Money(amount, USD),
+                                      expires_at=datetime.datetime.now(datetime.UTC), idempotency_key=self.key()))
+            except InsufficientFunds:
+                assert amount > self.available
+                return
+            self.reserved[hold_id] += amount
+
+        @rule(hold_id=open_holds, amount=st.integers(0, 600))
+        def capture(self, hold_id: int, amount: int) -> None:
+            if hold_id not in self.reserved:
+                return
+            beyond = max(0, amount - self.reserved[hold_id])
+            try:
+                run(holds.capture(pool, hold_id, amount=Money(amount, USD), kind=EntryKind.CALL_USAGE,
+                                  idempotency_key=self.key(), actor="sm"))
+            except InsufficientFunds:
+                assert beyond > self.available
+                return
+            self.balance -= amount
+            self.reserved[hold_id] -= amount - beyond
+
+        @rule(hold_id=consumes(open_holds), amount=st.integers(0, 600))
+        def settle(self, hold_id: int, amount: int) -> None:
+            if hold_id not in self.reserved:
+                return
+            beyond = max(0, amount - self.reserved[hold_id])
+            try:
+                run(holds.settle(pool, hold_id, amount=Money(amount, USD), kind=EntryKind.CALL_USAGE,
+                                 idempotency_key=self.key(), actor="sm"))
+            except InsufficientFunds:
+                assert beyond > self.available
+                self.reserved.pop(hold_id)  # consumed from the bundle: release it so the model stays closed
+                run(holds.release_hold(pool, hold_id))
+                return
+            self.balance -= amount
+            del self.reserved[hold_id]
+
+        @rule(hold_id=consumes(open_holds))
+        def release(self, hold_id: int) -> None:
+            if hold_id in self.reserved:
+                run(holds.release_hold(pool, hold_id))
+                del self.reserved[hold_id]
+
+        @invariant()
+        def database_agrees_with_the_model(self) -> None:
+            wallet = run(ledger.get_wallet(pool, self.business, USD))
+            balance, held = (wallet.balance, wallet.held) if wallet else (0, 0)
+            assert (balance, held) == (self.balance, sum(self.reserved.values()))
+            assert balance - held >= 0
+
+        @invariant()
+        def conservation(self) -> None:
+            assert run(ledger.conservation_violations(pool)) == []
+
+    return WalletMachine
+
+
+async def test_wallet_state_machine(pool: asyncpg.Pool) -> None:
+    machine = machine_for(pool, asyncio.get_running_loop())
+    config = settings(max_examples=12, stateful_step_count=25, deadline=None,
+                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    await asyncio.to_thread(run_state_machine_as_test, machine, settings=config)
