@@ -18,6 +18,7 @@ from agent_server.errors import error_middleware
 from agent_server.services import services
 from agent_server.routes import agents, health, me
 from agent_server.routes import payment_checkout, payment_webhook, wallet
+from agent_server.routes import numbers
 from agent_server.routes import twilio_sms
 from agent_server.state import HTTP, LIFECYCLE, POOL, SETTINGS, SOCKETS, Lifecycle
 
@@ -29,6 +30,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     me.setup,
     agents.setup,
     wallet.setup, payment_checkout.setup, payment_webhook.setup,
+    numbers.setup,
     twilio_sms.setup,
 )
 

@@ -65,6 +65,32 @@ def check(fn: Callable[[Any], Any], default: Any) -> Any:
     return dataclasses.field(default=default, metadata={"check": fn})
 
 
+_NUMBER_TYPES = ("local", "toll_free", "mobile")
+_DEFAULT_NUMBER_PRICES = {
+    "US": {"local": 150, "toll_free": 300, "mobile": 200},
+    "CA": {"local": 150, "toll_free": 300, "mobile": 200},
+    "GB": {"local": 225, "toll_free": 400, "mobile": 300},
+}
+
+
+def _currency_code(value: str) -> str:
+    from billing.money import parse_currency
+
+    return parse_currency(value).value
+
+
+def _number_prices(value: Mapping[str, Mapping[str, int]]) -> Mapping[str, Mapping[str, int]]:
+    for country, prices in value.items():
+        if len(country) != 2 or not country.isalpha() or not country.isupper():
+            raise ValueError(f"{country!r} is not an ISO 3166 alpha-2 country code")
+        for number_type, price in prices.items():
+            if number_type not in _NUMBER_TYPES:
+                raise ValueError(f"{country}.{number_type}: type must be one of {', '.join(_NUMBER_TYPES)}")
+            if price < 0:
+                raise ValueError(f"{country}.{number_type}: a price can't be negative")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
@@ -160,6 +186,20 @@ class BillingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class NumbersConfig:
+    """Phone numbers: monthly prices per country and type, and the rent job."""
+
+    currency: str = check(_currency_code, "USD")
+    # {"US": {"local": 150, "toll_free": 300, "mobile": 200}, ...}: minor units of `currency` a month.
+    monthly_prices: Mapping[str, Mapping[str, int]] = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({
+            country: types.MappingProxyType(prices) for country, prices in _DEFAULT_NUMBER_PRICES.items()}),
+        metadata={"check": _number_prices})
+    rent_grace_days: int = check(_non_negative, 7)
+    rent_job_interval_seconds: float = check(_positive, 900.0)
+
+
+@dataclasses.dataclass(frozen=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -175,6 +215,7 @@ class Settings:
     stripe: StripeConfig = StripeConfig()
     messaging: MessagingConfig = MessagingConfig()
     billing: BillingConfig = BillingConfig()
+    numbers: NumbersConfig = NumbersConfig()
     logging: LoggingConfig = LoggingConfig()
 
 

@@ -68,6 +68,7 @@ class _Failure:
     code: int
     message: str
     times: int
+    after: bool
 
 
 def _now() -> str:
@@ -136,9 +137,15 @@ class FakeTwilio:
                            "api_version": "2010-04-01", "date_created": _now(), "date_updated": _now()}
         return sid
 
-    def fail(self, method: str, path_pattern: str, *, status: int, code: int, message: str, times: int = 1) -> None:
-        """Answer the next `times` matching requests with this Twilio error (before any effect)."""
-        self._failures.append(_Failure(method.upper(), re.compile(path_pattern), status, code, message, times))
+    def fail(self, method: str, path_pattern: str, *, status: int, code: int, message: str, times: int = 1,
+             after: bool = False) -> None:
+        """Answer the next `times` matching requests with this Twilio error.
+
+        With ``after=True`` the request takes effect first and only its answer is lost (a number
+        bought, then a 500 or a dropped connection): the case callers can't tell from a failure.
+        """
+        self._failures.append(_Failure(method.upper(), re.compile(path_pattern), status, code, message, times,
+                                       after))
 
     def delay(self, method: str, path_pattern: str, seconds: float) -> None:
         """Wait `seconds` before answering matching requests (timeouts, slow Twilio)."""
@@ -201,14 +208,17 @@ class FakeTwilio:
                 raise TwilioError(401, 20003, "Authenticate")
             if request.match_info["account"] != self.account_sid:
                 raise TwilioError(404, 20404, f"The requested resource {request.path} was not found")
-            self._injected_failure(request.method, path)
-            return self._route(request.method, path, dict(request.query), form)
+            self._injected_failure(request.method, path, after=False)
+            response = self._route(request.method, path, dict(request.query), form)
+            self._injected_failure(request.method, path, after=True)
+            return response
         except TwilioError as exc:
             return web.json_response(error_body(exc.status, exc.code, exc.message), status=exc.status)
 
-    def _injected_failure(self, method: str, path: str) -> None:
+    def _injected_failure(self, method: str, path: str, *, after: bool) -> None:
         for failure in self._failures:
-            if failure.times > 0 and failure.method == method and failure.pattern.search(path):
+            if (failure.times > 0 and failure.after == after and failure.method == method
+                    and failure.pattern.search(path)):
                 failure.times -= 1
                 raise TwilioError(failure.status, failure.code, failure.message)
 
