@@ -20,7 +20,9 @@ from agent_server.routes import agents, health, me
 from agent_server.routes import payment_checkout, payment_webhook, wallet
 from agent_server.routes import numbers
 from agent_server.routes import twilio_sms
-from agent_server.state import HTTP, LIFECYCLE, POOL, SETTINGS, SOCKETS, Lifecycle
+from agent_server.routes import usage
+from agent_server import jobs
+from agent_server.state import DSN, HTTP, LIFECYCLE, POOL, SETTINGS, SOCKETS, Lifecycle
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +34,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     wallet.setup, payment_checkout.setup, payment_webhook.setup,
     numbers.setup,
     twilio_sms.setup,
+    usage.setup, jobs.setup,
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -64,7 +67,8 @@ async def request_context(
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    app[POOL] = await create_pool(database_url(settings.database), settings.database)
+    app[DSN] = database_url(settings.database)
+    app[POOL] = await create_pool(app[DSN], settings.database)
     app[HTTP] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=5))
     try:
         yield

@@ -30,3 +30,10 @@ def start_embedded(data_dir: str | Path) -> str:
             _SERVERS[path] = pgserver.get_server(path, cleanup_mode="stop")
     uri: str = _SERVERS[path].get_uri()
     return uri
+
+
+def stop_embedded(data_dir: str | Path) -> None:
+    """Stop the server this process started for `data_dir` (normally left to process exit)."""
+    server = _SERVERS.pop(Path(data_dir).resolve(), None)
+    if server is not None:
+        server.cleanup()

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
+# The database address the pool was made for (the embedded server's when DATABASE_URL is unset).
+DSN = web.AppKey("dsn", str)
 # Every open long-lived websocket (media streams, widget chats), closed with 1001 on shutdown.
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
 # One outbound HTTP session per process, shared by provider clients.

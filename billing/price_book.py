@@ -7,6 +7,8 @@ import uuid
 
 import asyncpg
 
+from agent_server.config import BillingConfig
+from billing.money import parse_currency
 from billing.pricing import Prices
 
 Executor = asyncpg.Pool | asyncpg.Connection
@@ -45,8 +47,8 @@ async def set_prices(db: Executor, business_id: uuid.UUID, *, voice_per_minute: 
         business_id, voice_per_minute, sms_per_reply, chat_per_1k_tokens)
 
 
-def default_prices(currency: str, voice_per_minute: int, sms_per_reply: int, chat_per_1k_tokens: int) -> Prices:
-    """The configured defaults (config.toml [billing]) as Prices."""
-    from billing.money import parse_currency
 
-    return Prices(parse_currency(currency), voice_per_minute, sms_per_reply, chat_per_1k_tokens)
+def default_prices(config: BillingConfig) -> Prices:
+    """The configured defaults (config.toml [billing]) as Prices."""
+    return Prices(parse_currency(config.currency), config.voice_per_minute_minor, config.sms_per_reply_minor,
+                  config.chat_per_1k_tokens_minor)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -23,7 +25,7 @@ from agent_server import auth, tenants
 from agent_server.app import make_app
 from agent_server.config import Settings, load_settings
 from agent_server.db import init_connection
-from agent_server.embedded_db import start_embedded
+from agent_server.embedded_db import start_embedded, stop_embedded
 from agent_server.migrations import migrate
 
 JWT_SECRET = "test-jwt-secret-with-enough-entropy-for-hs256-and-hs512-0123456789"
@@ -43,9 +45,11 @@ class PgServer:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
-    data_dir = tmp_path_factory.mktemp("pg") / "data"
-    server = PgServer(start_embedded(data_dir))
+def pg_server() -> Iterator[PgServer]:
+    # Not under pytest's tmp_path: pytest prunes old basetemp folders when another run
+    # starts, which would delete a concurrent run's live database.
+    root = Path(tempfile.mkdtemp(prefix="agent-server-pg-"))
+    server = PgServer(start_embedded(root / "data"))
 
     async def build_template() -> None:
         conn = await asyncpg.connect(server.dsn("postgres"))
@@ -58,6 +62,8 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
 
     asyncio.run(build_template())
     yield server
+    stop_embedded(root / "data")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

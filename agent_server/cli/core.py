@@ -20,6 +20,8 @@ from agent_server.app import make_app
 from agent_server.cli.common import CliError, Context, add_json_flag, output
 from agent_server.migrations import migrate
 from agent_server.workers import supervise, worker_command
+from billing import price_book
+from billing.pricing import Prices
 from phone_numbers import registry
 
 log = structlog.get_logger(__name__)
@@ -56,6 +58,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--name", required=True)
     add_json_flag(p)
     p.set_defaults(handler=cmd_business_create)
+
+    p = business.add_parser("set-prices", help="override a business's usage prices (minor units)")
+    p.add_argument("--business", type=_uuid, required=True)
+    p.add_argument("--voice-per-minute", type=int, help="voice, per minute, billed per second")
+    p.add_argument("--sms", type=int, help="per SMS reply")
+    p.add_argument("--chat-per-1k-tokens", type=int, help="per 1,000 LLM tokens of chat")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_business_set_prices)
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
     p = user.add_parser("create", help="create a user")
@@ -173,6 +183,31 @@ def cmd_business_create(ctx: Context, args: argparse.Namespace) -> int:
     except asyncpg.PostgresError as exc:
         raise _db_error(exc) from exc
     return output(args, {"id": str(business_id), "name": args.name}, f"business {business_id}")
+
+
+def cmd_business_set_prices(ctx: Context, args: argparse.Namespace) -> int:
+    given = {"voice_per_minute": args.voice_per_minute, "sms_per_reply": args.sms,
+             "chat_per_1k_tokens": args.chat_per_1k_tokens}
+    if all(v is None for v in given.values()):
+        raise CliError("give at least one of --voice-per-minute, --sms, --chat-per-1k-tokens")
+    defaults = price_book.default_prices(ctx.settings.billing)
+
+    async def apply(pool: asyncpg.Pool) -> Prices:
+        await price_book.set_prices(pool, args.business, **given)
+        return await price_book.prices_for(pool, args.business, defaults)
+
+    try:
+        prices = ctx.run_db(apply)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    except asyncpg.PostgresError as exc:
+        raise _db_error(exc) from exc
+    data = {"businessId": str(args.business), "currency": prices.currency.value,
+            "voicePerMinute": prices.voice_per_minute, "sms": prices.sms_per_reply,
+            "chatPer1kTokens": prices.chat_per_1k_tokens}
+    return output(args, data, f"prices for {args.business}: voice {prices.voice_per_minute}/min, "
+                              f"sms {prices.sms_per_reply}, chat {prices.chat_per_1k_tokens}/1k tokens "
+                              f"({prices.currency.value} minor units)")
 
 
 def cmd_user_create(ctx: Context, args: argparse.Namespace) -> int:

@@ -1,0 +1,53 @@
+"""Background jobs that run in every process but act in one at a time (database advisory locks).
+
+Each job is a loop started with the app and cancelled at cleanup; the work itself decides
+who acts (the call sweeper takes an advisory lock), so with N worker processes the job is
+tried N times per interval and done once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from agent_server.state import POOL, SETTINGS
+from billing import call_meter
+
+log = structlog.get_logger(__name__)
+
+
+async def every(name: str, interval: float, work: Callable[[], Awaitable[object]]) -> None:
+    """Run `work` every `interval` seconds until cancelled; a failure is logged, never fatal."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job_failed", job=name)
+
+
+async def _sweep_calls(app: web.Application) -> None:
+    settled = await call_meter.sweep(app[POOL])
+    for meter in settled:
+        log.info("call_swept", call_sid=meter.call_sid, seconds=meter.settled_seconds, source=meter.settle_source)
+
+
+async def _jobs(app: web.Application) -> AsyncIterator[None]:
+    interval = app[SETTINGS].billing.sweeper_interval_seconds
+    task = asyncio.create_task(every("call_sweeper", interval, lambda: _sweep_calls(app)))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_jobs)
