@@ -21,7 +21,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-install-dev: $(VENV)/.installed-dev
+# The browser test drives Debian's chromium (Playwright never downloads a browser here).
+install-dev: $(VENV)/.installed-dev /usr/bin/chromium
+
+/usr/bin/chromium:
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 run: install
 	$(BIN)/agent-server serve --demo

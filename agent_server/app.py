@@ -19,7 +19,7 @@ from agent_server.services import services
 from agent_server.routes import agents, health, me
 from agent_server.routes import payment_checkout, payment_webhook, wallet
 from agent_server.routes import numbers
-from agent_server.routes import twilio_sms
+from agent_server.routes import chatbot, twilio_sms, widget
 from agent_server.routes import usage
 from agent_server import jobs
 from agent_server.state import DSN, HTTP, LIFECYCLE, POOL, SETTINGS, SOCKETS, Lifecycle
@@ -33,7 +33,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     agents.setup,
     wallet.setup, payment_checkout.setup, payment_webhook.setup,
     numbers.setup,
-    twilio_sms.setup,
+    twilio_sms.setup, widget.setup, chatbot.setup,
     usage.setup, jobs.setup,
 )
 

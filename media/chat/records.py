@@ -73,12 +73,12 @@ async def is_opted_out(db: Executor, *, our_number: str, sender: str) -> bool:
     return found
 
 
-async def create_conversation(db: Executor, *, agent_id: uuid.UUID, business_id: uuid.UUID,
-                              origin: str) -> uuid.UUID:
-    conversation_id: uuid.UUID = await db.fetchval(
-        "INSERT INTO widget_conversations (agent_id, business_id, origin) VALUES ($1, $2, $3) RETURNING id",
-        agent_id, business_id, origin)
-    return conversation_id
+async def create_conversation(db: Executor, conversation_id: uuid.UUID, *, agent_id: uuid.UUID,
+                              business_id: uuid.UUID, origin: str) -> None:
+    """Store a conversation under an id chosen in advance (so limits can key on it before the row exists)."""
+    await db.execute(
+        "INSERT INTO widget_conversations (id, agent_id, business_id, origin) VALUES ($1, $2, $3, $4)",
+        conversation_id, agent_id, business_id, origin)
 
 
 async def conversation_exists(db: Executor, conversation_id: uuid.UUID, agent_id: uuid.UUID) -> bool:

@@ -1,0 +1,54 @@
+"""`POST /api/chatbot`: the dashboard's test chat with one of the business's agents.
+
+Authenticated and scoped to the agent's business (another business's agent answers 404).
+Test chats are stored as widget conversations with origin `dashboard`, so the dashboard
+can show them and metering treats them like any other chat.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from agent_server import agents, auth
+from agent_server.errors import ApiError, NotFound, ValidationError
+from agent_server.routes.widget import answer_turn
+from agent_server.state import POOL, SETTINGS
+from agent_server.validation import get_str, get_uuid, read_json
+from media.chat import records
+from media.llm.base import LlmError
+
+ORIGIN = "dashboard"
+
+
+async def test_chat(request: web.Request) -> web.Response:
+    await auth.current_user(request)
+    body = await read_json(request)
+    pool = request.app[POOL]
+    agent = await agents.get_agent(pool, get_uuid(body, "chatbotId"))
+    if agent is None:
+        raise NotFound("no such chatbot")
+    await auth.business_for(request, str(agent.business_id))
+    text = get_str(body, "message", max_length=request.app[SETTINGS].messaging.max_message_chars)
+    conversation_id = get_uuid(body, "conversationId", default=None)
+    if conversation_id is None:
+        conversation_id = uuid.uuid4()
+        await records.create_conversation(pool, conversation_id, agent_id=agent.id,
+                                          business_id=agent.business_id, origin=ORIGIN)
+    elif not await records.conversation_exists(pool, conversation_id, agent.id):
+        raise ValidationError("conversationId", "no such conversation for this chatbot")
+    try:
+        turn = await answer_turn(request.app, agent, conversation_id, text)
+    except LlmError:
+        raise ApiError(503, "LLM_UNAVAILABLE", "the assistant can't answer right now") from None
+    reply = turn.reply
+    return web.json_response({
+        "conversationId": str(conversation_id), "messageId": str(turn.message_id), "reply": reply.text,
+        "answeredBy": reply.answered_by,
+        "usage": {"promptTokens": reply.prompt_tokens, "completionTokens": reply.completion_tokens},
+    })
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/api/chatbot", test_chat)

@@ -1,0 +1,294 @@
+"""The public website widget: config, the embeddable script, the chat socket and a plain POST.
+
+Every route is per agent (`chatbotId`) and public, so each checks the page's `Origin`
+against the agent's allowed origins (only PUBLIC_URL's origin when none are set) before
+doing any work; the socket is checked before the upgrade. Visitors are rate limited per IP
+and per conversation (token buckets, per process) and messages are size limited, because
+each message can cost the business an LLM call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import time
+import uuid
+from pathlib import Path
+import aiohttp
+import structlog
+from aiohttp import web
+
+from agent_server import agents
+from agent_server.config import MessagingConfig
+from agent_server.errors import ApiError, NotFound
+from agent_server.state import LIFECYCLE, POOL, PROVIDERS, SETTINGS, SOCKETS
+from agent_server.validation import get_str, get_uuid, path_uuid, read_json
+from agent_server.widget_access import allowed_origins, client_ip, origin_allowed
+from media.chat import records
+from media.chat.conversation import ModelDefaults, OnDelta
+from media.chat.rate_limit import RateLimiter
+from media.chat.widget_chat import TurnResult, take_turn
+from media.chat.widget_messages import Delta, Done, Error, UserMessage
+from media.llm.base import LlmError
+
+log = structlog.get_logger(__name__)
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+# Pending visitor messages per socket while one is being answered.
+SOCKET_QUEUE_SIZE = 4
+DEFAULT_THEME = {"primaryColor": "#2563eb", "textColor": "#ffffff", "position": "right"}
+
+
+class WidgetLimits:
+    """Per-process rate limiters for widget messages."""
+
+    def __init__(self, messaging: MessagingConfig) -> None:
+        self.per_ip = RateLimiter(per_minute=messaging.ip_messages_per_minute, burst=messaging.ip_burst)
+        self.per_conversation = RateLimiter(per_minute=messaging.conversation_messages_per_minute,
+                                            burst=messaging.conversation_burst)
+
+
+LIMITS = web.AppKey("widget_limits", WidgetLimits)
+
+
+class Refused(Exception):
+    """A visitor message turned away before any work, with the code the widget shows."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+async def public_agent(request: web.Request) -> agents.Agent:
+    agent = await agents.get_agent(request.app[POOL], path_uuid(request, "chatbotId"))
+    if agent is None or not agent.active:
+        raise NotFound("no such chatbot")
+    return agent
+
+
+def checked_origin(request: web.Request, agent: agents.Agent, *, required: bool) -> str | None:
+    """The request's Origin when allowed (None when absent and not required).
+
+    Raises:
+        ApiError: 403 ORIGIN_NOT_ALLOWED.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None and not required:
+        return None
+    if not origin_allowed(origin, agent.allowed_origins, request.app[SETTINGS].server.public_url):
+        raise ApiError(403, "ORIGIN_NOT_ALLOWED", "this site may not use this chatbot")
+    return origin
+
+
+def cors(response: web.StreamResponse, origin: str | None) -> web.StreamResponse:
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+def visitor_ip(request: web.Request) -> str:
+    hops = request.app[SETTINGS].messaging.forwarded_for_hops
+    return client_ip(request.remote, request.headers.get("X-Forwarded-For", ""), hops)
+
+
+def check_message(app: web.Application, text: str, ip: str, conversation_key: str) -> None:
+    """Size and rate limits for one visitor message.
+
+    Raises:
+        Refused: MESSAGE_TOO_LONG (413) or RATE_LIMITED (429).
+    """
+    messaging = app[SETTINGS].messaging
+    if len(text) > messaging.max_message_chars:
+        raise Refused(413, "MESSAGE_TOO_LONG", f"messages are limited to {messaging.max_message_chars} characters")
+    now = time.monotonic()
+    # The conversation's bucket first, so one noisy conversation doesn't spend its IP's budget.
+    if not app[LIMITS].per_conversation.allow(conversation_key, now) or not app[LIMITS].per_ip.allow(ip, now):
+        raise Refused(429, "RATE_LIMITED", "too many messages; please wait a moment")
+
+
+async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id: uuid.UUID, text: str,
+                      on_delta: OnDelta | None = None) -> TurnResult:
+    settings = app[SETTINGS]
+    return await take_turn(app[POOL], app[PROVIDERS].llm, agent, conversation_id, text,
+                           history_length=settings.messaging.thread_length,
+                           defaults=ModelDefaults(settings.openai.model, settings.openai.temperature),
+                           on_delta=on_delta)
+
+
+async def get_config(request: web.Request) -> web.StreamResponse:
+    agent = await public_agent(request)
+    origin = checked_origin(request, agent, required=False)
+    theme = {**DEFAULT_THEME, **{k: v for k, v in agent.widget_theme.items() if isinstance(v, str)}}
+    body = {"chatbotId": str(agent.id), "name": agent.name, "greeting": agent.greeting, "theme": theme,
+            "allowedOrigins": sorted(allowed_origins(agent.allowed_origins,
+                                                     request.app[SETTINGS].server.public_url)),
+            "maxMessageChars": request.app[SETTINGS].messaging.max_message_chars}
+    return cors(web.json_response(body), origin)
+
+
+async def get_script(request: web.Request) -> web.StreamResponse:
+    await public_agent(request)
+    return web.Response(body=(STATIC / "widget.js").read_bytes(), content_type="application/javascript",
+                        headers={"Cache-Control": "public, max-age=300"})
+
+
+async def preflight(request: web.Request) -> web.StreamResponse:
+    agent = await public_agent(request)
+    origin = checked_origin(request, agent, required=True)
+    response = web.Response(status=204, headers={"Access-Control-Allow-Methods": "POST",
+                                                 "Access-Control-Allow-Headers": "Content-Type",
+                                                 "Access-Control-Max-Age": "600"})
+    return cors(response, origin)
+
+
+async def post_message(request: web.Request) -> web.StreamResponse:
+    agent = await public_agent(request)
+    origin = checked_origin(request, agent, required=True)
+    body = await read_json(request)
+    text = get_str(body, "text", max_length=1_000_000)
+    resume = get_uuid(body, "conversationId", default=None)
+    pool = request.app[POOL]
+    if resume is not None and not await records.conversation_exists(pool, resume, agent.id):
+        raise ApiError(404, "CONVERSATION_NOT_FOUND", "no such conversation")
+    conversation_id = resume or uuid.uuid4()
+    try:
+        check_message(request.app, text, visitor_ip(request), str(conversation_id))
+    except Refused as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    if resume is None:
+        await records.create_conversation(pool, conversation_id, agent_id=agent.id, business_id=agent.business_id,
+                                          origin=origin or "")
+    try:
+        turn = await answer_turn(request.app, agent, conversation_id, text)
+    except LlmError as exc:
+        log.warning("widget_reply_failed", error=str(exc))
+        raise ApiError(503, "LLM_UNAVAILABLE", "the assistant can't answer right now") from None
+    return cors(web.json_response({"conversationId": str(conversation_id), "messageId": str(turn.message_id),
+                                   "text": turn.reply.text, "answeredBy": turn.reply.answered_by}), origin)
+
+
+class WidgetSession:
+    """One visitor's socket: a reader that checks and queues messages, a worker that answers them."""
+
+    def __init__(self, app: web.Application, ws: web.WebSocketResponse, agent: agents.Agent, origin: str,
+                 ip: str, resumed: uuid.UUID | None) -> None:
+        self.app, self.ws, self.agent, self.origin, self.ip = app, ws, agent, origin, ip
+        # A new conversation's id is chosen now and stored with its first message.
+        self.conversation_id = resumed or uuid.uuid4()
+        self.stored = resumed is not None
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=SOCKET_QUEUE_SIZE)
+
+    async def send(self, message: Delta | Done | Error) -> None:
+        await self.ws.send_str(message.encode().decode())
+
+    async def run(self) -> None:
+        worker = asyncio.create_task(self._work())
+        try:
+            async for frame in self.ws:
+                if frame.type == aiohttp.WSMsgType.TEXT:
+                    await self._receive(frame.data)
+                elif frame.type == aiohttp.WSMsgType.BINARY:
+                    await self.send(Error("INVALID_MESSAGE", "send JSON text frames"))
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await worker
+
+    async def _receive(self, raw: str) -> None:
+        try:
+            message = UserMessage.parse(raw)
+            check_message(self.app, message.text, self.ip, str(self.conversation_id))
+            self.queue.put_nowait(message.text)
+        except ValueError as exc:
+            await self.send(Error("INVALID_MESSAGE", str(exc)))
+        except Refused as exc:
+            await self.send(Error(exc.code, exc.message))
+        except asyncio.QueueFull:
+            await self.send(Error("BUSY", "please wait for the answer before sending more"))
+
+    async def _work(self) -> None:
+        try:
+            await self._answer_queued()
+        except (asyncio.CancelledError, ConnectionError):
+            raise
+        except Exception:
+            log.exception("widget_session_failed")
+            await self.ws.close(code=aiohttp.WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+
+    async def _answer_queued(self) -> None:
+        while True:
+            text = await self.queue.get()
+            if not self.stored:
+                await records.create_conversation(self.app[POOL], self.conversation_id, agent_id=self.agent.id,
+                                                  business_id=self.agent.business_id, origin=self.origin)
+                self.stored = True
+            try:
+                turn = await answer_turn(self.app, self.agent, self.conversation_id, text,
+                                         on_delta=lambda piece: self.send(Delta(piece)))
+            except LlmError as exc:
+                log.warning("widget_reply_failed", error=str(exc))
+                await self.send(Error("LLM_UNAVAILABLE", "the assistant can't answer right now"))
+                continue
+            await self.send(Done(self.conversation_id, turn.message_id))
+
+
+async def chat_socket(request: web.Request) -> web.StreamResponse:
+    agent = await public_agent(request)
+    origin = checked_origin(request, agent, required=True)
+    if request.app[LIFECYCLE].draining:
+        raise ApiError(503, "DRAINING", "server is restarting; reconnect shortly")
+    resume = request.query.get("conversationId")
+    settings = request.app[SETTINGS]
+    ws = web.WebSocketResponse(heartbeat=settings.server.websocket_heartbeat_seconds,
+                               max_msg_size=settings.messaging.max_message_chars * 4 + 1024)
+    await ws.prepare(request)
+    request.app[SOCKETS].add(ws)
+    structlog.contextvars.bind_contextvars(chatbot_id=str(agent.id), business_id=str(agent.business_id))
+    conversation_id = await _resumable(request.app, agent, resume)
+    if resume and conversation_id is None:
+        await ws.send_str(Error("CONVERSATION_NOT_FOUND", "start a new conversation").encode().decode())
+        await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=b"unknown conversation")
+        return ws
+    session = WidgetSession(request.app, ws, agent, origin or "", visitor_ip(request), conversation_id)
+    log.info("widget_connected", resumed=session.stored)
+    await session.run()
+    log.info("widget_disconnected", close_code=ws.close_code)
+    return ws
+
+
+async def _resumable(app: web.Application, agent: agents.Agent, raw: str | None) -> uuid.UUID | None:
+    if not raw:
+        return None
+    try:
+        conversation_id = uuid.UUID(raw)
+    except ValueError:
+        return None
+    return conversation_id if await records.conversation_exists(app[POOL], conversation_id, agent.id) else None
+
+
+async def demo_page(request: web.Request) -> web.StreamResponse:
+    """A page embedding the widget the way a business's site would (`?agent=` or the demo agent)."""
+    pool = request.app[POOL]
+    raw = request.query.get("agent")
+    try:
+        agent_id = uuid.UUID(raw) if raw else await records.demo_agent_id(pool)
+    except ValueError:
+        agent_id = None
+    agent = None if agent_id is None else await agents.get_agent(pool, agent_id)
+    if agent is None:
+        raise NotFound("no demo agent: run `agent-server serve --demo` on an empty database, or pass ?agent=ID")
+    page = (STATIC / "demo.html").read_text().replace("{{AGENT_ID}}", str(agent.id))
+    page = page.replace("{{AGENT_NAME}}", html.escape(agent.name))
+    return web.Response(text=page, content_type="text/html")
+
+
+def setup(app: web.Application) -> None:
+    app[LIMITS] = WidgetLimits(app[SETTINGS].messaging)
+    app.router.add_get("/api/widget/{chatbotId}/config", get_config)
+    app.router.add_get("/api/widget/{chatbotId}/script.js", get_script)
+    app.router.add_get("/api/widget/{chatbotId}/ws", chat_socket)
+    app.router.add_post("/api/widget/{chatbotId}/message", post_message)
+    app.router.add_route("OPTIONS", "/api/widget/{chatbotId}/message", preflight)
+    app.router.add_get("/demo", demo_page)

@@ -1,0 +1,171 @@
+/* agent-server chat widget: one <script src=".../api/widget/ID/script.js" async></script> tag.
+ * Renders a chat bubble and panel in a shadow root (so the host page's CSS can't break it),
+ * talks to the agent over a websocket, shows the answer as it streams, and after a drop
+ * reconnects with backoff and resumes the conversation by its id. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || !script.src) return;
+  var src = new URL(script.src);
+  var match = src.pathname.match(/\/api\/widget\/([^/]+)\/script\.js$/);
+  if (!match) return;
+  var chatbotId = match[1];
+  var apiBase = src.origin + "/api/widget/" + encodeURIComponent(chatbotId);
+  var socketBase = apiBase.replace(/^http/, "ws") + "/ws";
+  var storageKey = "agentWidget:" + chatbotId;
+  var COLOR = /^#[0-9a-fA-F]{3,8}$/;
+
+  var ws = null;
+  var attempt = 0;
+  var reconnectTimer = null;
+  var current = null;
+  var outbox = [];
+  var ui = null;
+
+  function stored() {
+    try { return window.localStorage.getItem(storageKey); } catch (e) { return null; }
+  }
+  function store(id) {
+    try {
+      if (id) window.localStorage.setItem(storageKey, id); else window.localStorage.removeItem(storageKey);
+    } catch (e) { /* storage disabled: the conversation lasts as long as the page */ }
+  }
+
+  function color(value, fallback) { return COLOR.test(value || "") ? value : fallback; }
+
+  function build(config) {
+    var theme = config.theme || {};
+    var primary = color(theme.primaryColor, "#2563eb");
+    var text = color(theme.textColor, "#ffffff");
+    var side = theme.position === "left" ? "left" : "right";
+    var host = document.createElement("div");
+    host.id = "agent-server-widget";
+    document.body.appendChild(host);
+    var root = host.attachShadow({ mode: "open" });
+    root.innerHTML =
+      "<style>" +
+      ":host{all:initial}" +
+      ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;border-radius:50%;border:0;" +
+      "background:" + primary + ";color:" + text + ";font:24px sans-serif;cursor:pointer;box-shadow:0 4px 12px rgba(0,0,0,.25);z-index:2147483646}" +
+      ".panel{position:fixed;bottom:88px;" + side + ":20px;width:340px;max-width:calc(100vw - 40px);height:460px;" +
+      "max-height:calc(100vh - 120px);display:flex;flex-direction:column;background:#fff;border-radius:12px;" +
+      "box-shadow:0 8px 24px rgba(0,0,0,.25);font:14px/1.4 system-ui,sans-serif;color:#111;z-index:2147483647;overflow:hidden}" +
+      ".panel[hidden]{display:none}" +
+      "header{background:" + primary + ";color:" + text + ";padding:10px 12px;font-weight:600;display:flex;justify-content:space-between}" +
+      "header button{background:none;border:0;color:inherit;font-size:18px;cursor:pointer}" +
+      ".log{flex:1;overflow-y:auto;padding:10px;display:flex;flex-direction:column;gap:6px}" +
+      ".msg{max-width:85%;padding:7px 10px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}" +
+      ".user{align-self:flex-end;background:" + primary + ";color:" + text + "}" +
+      ".assistant{align-self:flex-start;background:#f1f3f5}" +
+      ".notice{align-self:center;color:#b42318;font-size:12px}" +
+      ".status{font-size:12px;color:#666;padding:0 10px;min-height:16px}" +
+      "form{display:flex;border-top:1px solid #e5e7eb}" +
+      "input{flex:1;border:0;padding:10px;font:inherit;outline:none}" +
+      "form button{border:0;background:none;color:" + primary + ";font-weight:600;padding:0 12px;cursor:pointer}" +
+      "</style>" +
+      "<button class='launcher' type='button' aria-label='Open chat'>&#128172;</button>" +
+      "<div class='panel' role='dialog' hidden><header><span class='title'></span>" +
+      "<button class='close' type='button' aria-label='Close chat'>&times;</button></header>" +
+      "<div class='log' role='log' aria-live='polite'></div><div class='status'></div>" +
+      "<form><input class='input' type='text' autocomplete='off' placeholder='Type a message'>" +
+      "<button type='submit'>Send</button></form></div>";
+    var parts = {
+      panel: root.querySelector(".panel"), log: root.querySelector(".log"), input: root.querySelector(".input"),
+      status: root.querySelector(".status"), opened: false
+    };
+    root.querySelector(".title").textContent = config.name || "Chat";
+    parts.input.maxLength = config.maxMessageChars || 2000;
+    root.querySelector(".launcher").addEventListener("click", function () { toggle(config); });
+    root.querySelector(".close").addEventListener("click", function () { parts.panel.hidden = true; });
+    root.querySelector("form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var value = parts.input.value.trim();
+      if (!value) return;
+      parts.input.value = "";
+      add("user", value);
+      send({ type: "user_message", text: value });
+    });
+    return parts;
+  }
+
+  function toggle(config) {
+    ui.panel.hidden = !ui.panel.hidden;
+    if (!ui.panel.hidden && !ui.opened) {
+      ui.opened = true;
+      if (config.greeting) add("assistant", config.greeting);
+      connect();
+    }
+    if (!ui.panel.hidden) ui.input.focus();
+  }
+
+  function add(kind, text) {
+    var node = document.createElement("div");
+    node.className = "msg " + kind;
+    node.textContent = text;
+    ui.log.appendChild(node);
+    ui.log.scrollTop = ui.log.scrollHeight;
+    return node;
+  }
+
+  function status(text) { ui.status.textContent = text; }
+
+  function send(message) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+    else outbox.push(message);
+  }
+
+  function connect() {
+    var id = stored();
+    ws = new WebSocket(socketBase + (id ? "?conversationId=" + encodeURIComponent(id) : ""));
+    ws.onopen = function () {
+      attempt = 0;
+      status("");
+      while (outbox.length) ws.send(JSON.stringify(outbox.shift()));
+    };
+    ws.onmessage = function (event) {
+      var message;
+      try { message = JSON.parse(event.data); } catch (e) { return; }
+      receive(message);
+    };
+    ws.onclose = function () {
+      ws = null;
+      if (current) { current.dataset.state = "interrupted"; current = null; }
+      var delay = Math.min(10000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
+      attempt += 1;
+      status("Reconnecting…");
+      clearTimeout(reconnectTimer);
+      reconnectTimer = setTimeout(connect, delay);
+    };
+  }
+
+  function receive(message) {
+    if (message.type === "delta") {
+      if (!current) {
+        current = add("assistant", "");
+        current.dataset.state = "streaming";
+        current.dataset.deltas = "0";
+      }
+      current.textContent += message.text;
+      current.dataset.deltas = String(Number(current.dataset.deltas) + 1);
+      ui.log.scrollTop = ui.log.scrollHeight;
+    } else if (message.type === "done") {
+      store(message.conversationId);
+      if (current) current.dataset.state = "done";
+      current = null;
+    } else if (message.type === "error") {
+      if (message.code === "CONVERSATION_NOT_FOUND") { store(null); return; }
+      if (current) { current.dataset.state = "failed"; current = null; }
+      add("notice", message.message || "Something went wrong.");
+    }
+  }
+
+  function start() {
+    fetch(apiBase + "/config", { credentials: "omit" })
+      .then(function (response) { if (!response.ok) throw new Error(String(response.status)); return response.json(); })
+      .then(function (config) { ui = build(config); })
+      .catch(function () { /* not allowed on this site, or the server is down: show nothing */ });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
