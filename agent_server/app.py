@@ -18,6 +18,7 @@ from agent_server.errors import error_middleware
 from agent_server.services import services
 from agent_server.routes import agents, health, me
 from agent_server.routes import payment_checkout, payment_webhook, wallet
+from agent_server.routes import calls, twilio_media, twilio_voice
 from agent_server.routes import numbers
 from agent_server.routes import chatbot, twilio_sms, widget
 from agent_server.routes import usage
@@ -32,6 +33,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     me.setup,
     agents.setup,
     wallet.setup, payment_checkout.setup, payment_webhook.setup,
+    twilio_voice.setup, twilio_media.setup, calls.setup,
     numbers.setup,
     twilio_sms.setup, widget.setup, chatbot.setup,
     usage.setup, jobs.setup,

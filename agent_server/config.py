@@ -200,6 +200,23 @@ class NumbersConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CallsConfig:
+    # Words (not backchannels such as "uh-huh") the caller must say to confirm a barge-in.
+    barge_in_min_words: int = check(_positive, 1)
+    false_interruption_timeout_seconds: float = check(_positive, 1.0)
+    mark_interval_ms: int = check(_positive, 200)
+    goodbye_text: str = "Thank you for calling. Goodbye!"
+    transfer_text: str = "Please hold while I transfer you."
+    apology_text: str = "Sorry, I had a problem there. Could you say that again?"
+    unavailable_text: str = "Sorry, this number is not in service. Goodbye."
+    max_call_seconds: int = check(_positive, 1800)
+    stream_token_ttl_seconds: int = check(_positive, 60)
+    media_timeout_seconds: float = check(_positive, 15.0)
+    goodbye_timeout_seconds: float = check(_positive, 15.0)
+    dtmf_timeout_seconds: float = check(_positive, 2.0)
+
+
+@dataclasses.dataclass(frozen=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -216,6 +233,7 @@ class Settings:
     messaging: MessagingConfig = MessagingConfig()
     billing: BillingConfig = BillingConfig()
     numbers: NumbersConfig = NumbersConfig()
+    calls: CallsConfig = CallsConfig()
     logging: LoggingConfig = LoggingConfig()
 
 

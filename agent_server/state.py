@@ -13,6 +13,7 @@ from agent_server.config import Settings
 from phone_numbers.carrier import PhoneCarrier
 
 if TYPE_CHECKING:
+    from media.pipeline.hooks import CallHooks, LiveCalls
     from media.providers import Providers
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -38,3 +39,6 @@ LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 PROVIDERS: web.AppKey[Providers] = web.AppKey("providers")
 # The phone carrier (Twilio) client, or None when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are unset.
 CARRIER = web.AppKey("carrier", PhoneCarrier | None)  # type: ignore[arg-type]
+# Observers of live calls (metering, metrics) and the calls this process holds: media.pipeline.hooks.
+CALL_HOOKS: web.AppKey[CallHooks] = web.AppKey("call_hooks")
+LIVE_CALLS: web.AppKey[LiveCalls] = web.AppKey("live_calls")

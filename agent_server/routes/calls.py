@@ -1,0 +1,109 @@
+"""Calls for the dashboard: a business's calls page by page, and one call with its transcript and latencies."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import statistics
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from agent_server import auth
+from agent_server.errors import NotFound, ValidationError
+from agent_server.state import POOL
+from agent_server.validation import get_int, path_uuid
+from media import call_records
+
+MAX_PAGE = 100
+
+
+def encode_cursor(started_at: datetime.datetime, call_id: uuid.UUID) -> str:
+    """An opaque keyset cursor: the last call's start time and id."""
+    return base64.urlsafe_b64encode(f"{started_at.isoformat()}|{call_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime.datetime, uuid.UUID]:
+    """Inverse of :func:`encode_cursor`.
+
+    Raises:
+        ValueError: not a cursor from this API.
+    """
+    try:
+        started, _, call_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.datetime.fromisoformat(started), uuid.UUID(call_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("not a cursor") from exc
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def call_json(row: dict[str, Any]) -> dict[str, Any]:
+    """One call as the dashboard reads it."""
+    return {
+        "id": str(row["id"]), "callSid": row["call_sid"], "businessId": str(row["business_id"]),
+        "numberId": str(row["number_id"]) if row["number_id"] else None,
+        "agentId": str(row["agent_id"]) if row["agent_id"] else None,
+        "from": row["from_number"], "to": row["to_number"], "direction": row["direction"], "status": row["status"],
+        "startedAt": _iso(row["started_at"]), "answeredAt": _iso(row["answered_at"]), "endedAt": _iso(row["ended_at"]),
+        "durationSeconds": row["duration_seconds"], "twilioDurationSeconds": row["twilio_duration_seconds"],
+        "endReason": row["end_reason"], "transferredTo": row["transferred_to"],
+    }
+
+
+def _latency_summary(values: list[int]) -> dict[str, Any] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {"count": len(ordered), "medianMs": round(statistics.median(ordered)), "maxMs": ordered[-1]}
+
+
+def turn_json(row: dict[str, Any]) -> dict[str, Any]:
+    """One turn of the transcript."""
+    return {"seq": row["seq"], "role": row["role"], "text": row["text"], "startedAt": _iso(row["started_at"]),
+            "interrupted": row["interrupted"], "serverLatencyMs": row["server_latency_ms"],
+            "earLatencyMs": row["ear_latency_ms"]}
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    """GET /api/calls?businessId=&limit=&cursor=: newest first."""
+    membership = await auth.business_for(request, request.query.get("businessId"))
+    limit = get_int(request.query, "limit", default=20, minimum=1, maximum=MAX_PAGE)
+    before = None
+    if request.query.get("cursor"):
+        try:
+            before = decode_cursor(request.query["cursor"])
+        except ValueError:
+            raise ValidationError("cursor", "is not a cursor from this API") from None
+    rows = await call_records.list_calls(request.app[POOL], membership.business_id, limit=limit + 1, before=before)
+    page, more = rows[:limit], len(rows) > limit
+    return web.json_response({
+        "calls": [call_json(r) for r in page],
+        "nextCursor": encode_cursor(page[-1]["started_at"], page[-1]["id"]) if more else None,
+    })
+
+
+async def get_call(request: web.Request) -> web.Response:
+    """GET /api/calls/{id}: the call, its transcript, and per-turn latencies (404 for another business's call)."""
+    await auth.current_user(request)
+    call_id = path_uuid(request, "id")
+    pool = request.app[POOL]
+    row = await call_records.get_call(pool, call_id)
+    if row is None:
+        raise NotFound("call not found")
+    await auth.business_for(request, row["business_id"])
+    turns = await call_records.turns_of(pool, call_id)
+    server = [t["server_latency_ms"] for t in turns if t["server_latency_ms"] is not None]
+    ear = [t["ear_latency_ms"] for t in turns if t["ear_latency_ms"] is not None]
+    body = call_json(row)
+    body["transcript"] = [turn_json(t) for t in turns]
+    body["latency"] = {"server": _latency_summary(server), "ear": _latency_summary(ear)}
+    return web.json_response(body)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/calls", list_calls)
+    app.router.add_get("/api/calls/{id}", get_call)

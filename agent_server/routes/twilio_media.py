@@ -1,0 +1,174 @@
+"""Twilio Media Streams websocket (/api/voice-agent/stream): authenticate the stream, run the call's session.
+
+A stream is accepted only when it proves it belongs to a call our webhook admitted: a
+Twilio signature on the upgrade, when present, must check out (else 403 before the
+upgrade), and the ``start`` message must carry the call id and the signed token the
+webhook put in the TwiML, for the same CallSid, once. Anything else closes the socket
+with 1008 before any provider connection is opened. Malformed frames end the stream with
+a logged reason; however the socket ends, the session tears down every task it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Final
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from agent_server import agents, stream_tokens
+from agent_server.config import Settings
+from agent_server.errors import ApiError
+from agent_server.state import CALL_HOOKS, CARRIER, LIFECYCLE, LIVE_CALLS, POOL, PROVIDERS, SETTINGS, SOCKETS
+from agent_server.twilio_signature import websocket_signature_ok
+from media import call_records
+from media.llm.faq import FaqEntry
+from media.pipeline.hooks import CallInfo
+from media.pipeline.lifecycle import EndReason
+from media.pipeline.prompt import AgentProfile
+from media.pipeline.session import CallSession, CallSettings
+from media.protocol.twilio import Dtmf, Mark, Media, Start, Stop, parse_message
+
+log = structlog.get_logger(__name__)
+
+START_TIMEOUT: Final = 10.0
+"""Twilio sends ``connected`` and ``start`` right after the upgrade; a silent socket is dropped."""
+MAX_FRAME_BYTES: Final = 64 * 1024
+
+
+class StreamRefused(Exception):
+    """The stream's ``start`` did not prove it belongs to an admitted call."""
+
+
+def call_settings(settings: Settings) -> CallSettings:
+    """The ``[calls]`` section in the pipeline's terms."""
+    calls = settings.calls
+    return CallSettings(
+        barge_in_min_words=calls.barge_in_min_words,
+        false_interruption_timeout=calls.false_interruption_timeout_seconds,
+        mark_every_frames=max(1, calls.mark_interval_ms // 20),
+        goodbye_text=calls.goodbye_text, transfer_text=calls.transfer_text, apology_text=calls.apology_text,
+        max_call_seconds=float(calls.max_call_seconds), media_timeout=calls.media_timeout_seconds,
+        goodbye_timeout=calls.goodbye_timeout_seconds, dtmf_timeout=calls.dtmf_timeout_seconds,
+    )
+
+
+def agent_profile(agent: agents.Agent, settings: Settings) -> AgentProfile:
+    """An agent row as the pipeline needs it, with the process defaults filled in."""
+    return AgentProfile(
+        system_prompt=agent.system_prompt, greeting=agent.greeting, voice=agent.voice or None,
+        language=agent.language, model=agent.model or settings.openai.model,
+        temperature=agent.temperature if agent.temperature is not None else settings.openai.temperature,
+        faq=tuple(FaqEntry(e.question, e.answer) for e in agent.faq), transfer_number=agent.transfer_number,
+    )
+
+
+async def media_stream(request: web.Request) -> web.StreamResponse:
+    """The stream's whole life: upgrade, ``start``, the session, teardown."""
+    app = request.app
+    settings = app[SETTINGS]
+    if not settings.twilio.auth_token or app[LIFECYCLE].draining:
+        raise ApiError(503, "CALLS_UNAVAILABLE", "this server is not taking calls")
+    if "X-Twilio-Signature" in request.headers and not websocket_signature_ok(request):
+        raise ApiError(403, "TWILIO_SIGNATURE_INVALID", "stream signature does not match")
+    ws = web.WebSocketResponse(heartbeat=settings.server.websocket_heartbeat_seconds, max_msg_size=MAX_FRAME_BYTES)
+    await ws.prepare(request)
+    app[SOCKETS].add(ws)
+    try:
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                start = await _wait_for_start(ws)
+            session = await _open_session(request, ws, start)
+        except (StreamRefused, ValueError, TimeoutError) as exc:
+            log.warning("media_stream_refused", reason=str(exc) or type(exc).__name__)
+            await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=b"stream refused")
+            return ws
+        await _run(request, ws, session)
+    finally:
+        app[SOCKETS].discard(ws)
+    return ws
+
+
+async def _wait_for_start(ws: web.WebSocketResponse) -> Start:
+    async for msg in ws:
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            break
+        message = parse_message(msg.data)
+        if isinstance(message, Start):
+            return message
+    raise StreamRefused("socket closed before start")
+
+
+async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: Start) -> CallSession:
+    """Check the stream's token, claim the call once, and build its session."""
+    app = request.app
+    settings = app[SETTINGS]
+    params = start.custom_parameters
+    try:
+        call_id = uuid.UUID(params.get("callId", ""))
+    except ValueError:
+        raise StreamRefused("start without a valid callId") from None
+    if not stream_tokens.verify(settings.twilio.auth_token, params.get("token", ""), call_id, start.call_sid):
+        raise StreamRefused("stream token invalid or expired")
+    pool = app[POOL]
+    claim = await call_records.claim_stream(pool, call_id, start.call_sid)
+    if claim is None or claim.agent_id is None:
+        raise StreamRefused("call unknown, ended, or already streaming")
+    agent = await agents.get_agent(pool, claim.agent_id)
+    if agent is None:
+        raise StreamRefused("the call's agent no longer exists")
+    providers = app[PROVIDERS]
+    info = CallInfo(claim.call_id, claim.call_sid, claim.business_id, agent.id, claim.from_number, claim.to_number)
+    return CallSession(
+        info=info, profile=agent_profile(agent, settings), settings=call_settings(settings), stt=providers.stt,
+        llm=providers.llm, tts=providers.tts, link=ws, stream_sid=start.stream_sid, hooks=app[CALL_HOOKS],
+        recorder=call_records.CallRecorder(pool, claim.call_id), carrier=app[CARRIER],
+    )
+
+
+async def _run(request: web.Request, ws: web.WebSocketResponse, session: CallSession) -> None:
+    """Feed the socket to the session until either side ends the call; always wait for its teardown."""
+    app = request.app
+    live = app[LIVE_CALLS]
+    structlog.contextvars.bind_contextvars(call_sid=session.info.call_sid, business_id=str(session.info.business_id))
+    live.add(session)
+    task = asyncio.create_task(session.run())
+    reason = EndReason.STREAM_STOPPED
+    try:
+        reason = await _read(ws, session)
+        if reason is EndReason.STREAM_STOPPED and app[LIFECYCLE].draining:
+            reason = EndReason.SHUTDOWN
+    finally:
+        session.request_end(reason)
+        task.add_done_callback(lambda _: live.remove(session))
+        # Shielded: if the server drops this handler (connection lost), the teardown still finishes.
+        await asyncio.shield(task)
+
+
+async def _read(ws: web.WebSocketResponse, session: CallSession) -> EndReason:
+    """The per-frame loop: media straight to the session, the rest as events."""
+    async for msg in ws:
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            log.warning("media_stream_malformed", reason=f"unexpected {msg.type.name} frame")
+            return EndReason.PROTOCOL_ERROR
+        try:
+            message = parse_message(msg.data)
+        except ValueError as exc:
+            log.warning("media_stream_malformed", reason=str(exc))
+            return EndReason.PROTOCOL_ERROR
+        kind = type(message)
+        if kind is Media:
+            session.media(message.payload, message.timestamp)  # type: ignore[union-attr]
+        elif kind is Mark:
+            session.mark(message.name)  # type: ignore[union-attr]
+        elif kind is Dtmf:
+            session.dtmf(message.digit)  # type: ignore[union-attr]
+        elif kind is Stop:
+            return EndReason.CALLER_HUNG_UP
+    return EndReason.STREAM_STOPPED
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/voice-agent/stream", media_stream)

@@ -1,0 +1,391 @@
+"""A phone caller that behaves as Twilio does, for the ``agent-server call`` command, tests and benches.
+
+It posts the signed voice webhook, parses the TwiML, opens the media stream with the
+signature and the TwiML's parameters, then streams the caller's audio at real-time pace
+(20 ms frames, silence between lines, as a phone line does). It plays the agent's audio on
+a simulated clock: a ``mark`` is echoed when playback reaches it, ``clear`` drops what has
+not played and echoes the pending marks at once, and ``stop`` ends the call. It measures,
+from the caller's side, each turn's response latency (last caller speech frame sent →
+first agent frame received), barge-in latency (first frame of an interruption → ``clear``
+received) and playback gaps inside a reply.
+
+Replies are recognised by the server's mark names: a mark ending in ``.end`` closes one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import xml.etree.ElementTree as ET
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Final, TypeAlias
+
+import aiohttp
+from twilio.request_validator import RequestValidator
+from yarl import URL
+
+from media.audio.g711 import SILENCE_FRAME, frames_160, pad_frame
+from media.protocol.twilio import (
+    Clear,
+    Connected,
+    Dtmf,
+    Mark,
+    Media,
+    MediaFormat,
+    OutboundMark,
+    OutboundMedia,
+    Start,
+    Stop,
+    parse_outbound,
+)
+
+FRAME_SECONDS: Final = 0.02
+VOICE_PATH: Final = "/api/voice-agent/handle-call"
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """The caller speaks ``audio`` (8 kHz mu-law).
+
+    Attributes:
+        audio: what the caller says.
+        barge_in_after: start this many seconds after the agent's next reply starts playing
+            (an interruption); None waits until the agent is quiet.
+    """
+
+    audio: bytes
+    barge_in_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """The caller presses keys (one ``dtmf`` event each) once the agent is quiet."""
+
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class HangUp:
+    """The caller hangs up ``after_agent_audio`` seconds into the agent's next reply (None: when quiet)."""
+
+    after_agent_audio: float | None = None
+
+
+Step: TypeAlias = Say | Press | HangUp
+
+
+@dataclass(slots=True)
+class CallResult:
+    """What the caller experienced."""
+
+    call_sid: str
+    twiml: str
+    refused_with: str | None = None
+    close_code: int | None = None
+    hung_up_by_agent: bool = False
+    heard: bytearray = field(default_factory=bytearray)
+    replies: int = 0
+    clears: int = 0
+    marks_echoed: int = 0
+    turn_latencies_ms: list[float] = field(default_factory=list)
+    barge_in_latencies_ms: list[float] = field(default_factory=list)
+    gaps_ms: list[float] = field(default_factory=list)
+
+
+def sign(auth_token: str, url: str, params: dict[str, str]) -> str:
+    """Twilio's ``X-Twilio-Signature`` for ``url`` and form ``params``."""
+    return str(RequestValidator(auth_token).compute_signature(url, params))
+
+
+def parse_twiml(xml: str) -> tuple[str | None, dict[str, str], str | None]:
+    """The stream URL and parameters of ``<Connect><Stream>``, or the ``<Say>`` text of a refusal."""
+    root = ET.fromstring(xml)
+    stream = root.find("./Connect/Stream")
+    if stream is None:
+        say = root.find("./Say")
+        return None, {}, (say.text or "") if say is not None else ""
+    params = {p.get("name", ""): p.get("value", "") for p in stream.findall("./Parameter")}
+    return stream.get("url"), params, None
+
+
+class _Player:
+    """Twilio's side of playback: a queue of agent audio played on a real-time clock."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, result: CallResult) -> None:
+        self.loop = loop
+        self.result = result
+        self.play_end = 0.0
+        self.frames: deque[tuple[float, bytes]] = deque()
+        self.pending_marks: list[tuple[asyncio.TimerHandle, str]] = []
+        self.in_reply = False
+        self.reply_started_at: float | None = None
+        self.replies_started = 0
+        self.last_audio_at = 0.0
+        self.echo: asyncio.Queue[str] = asyncio.Queue()
+        self.reply_ended = asyncio.Event()
+
+    def media(self, frame: bytes) -> None:
+        now = self.loop.time()
+        self.last_audio_at = now
+        if self.play_end < now:
+            if self.in_reply and now - self.play_end > FRAME_SECONDS:
+                self.result.gaps_ms.append((now - self.play_end) * 1000)
+            self.play_end = now
+        if not self.in_reply:
+            self.in_reply = True
+            self.replies_started += 1
+            self.reply_started_at = self.play_end
+            self.reply_ended.clear()
+        self.frames.append((self.play_end, frame))
+        self.play_end += FRAME_SECONDS
+        self._settle(now)
+
+    def mark(self, name: str) -> None:
+        delay = max(0.0, self.play_end - self.loop.time())
+        entry: list[tuple[asyncio.TimerHandle, str]] = []
+        handle = self.loop.call_later(delay, self._echo, name, entry)
+        entry.append((handle, name))
+        self.pending_marks.append((handle, name))
+
+    def _echo(self, name: str, entry: list[tuple[asyncio.TimerHandle, str]]) -> None:
+        with contextlib.suppress(ValueError):
+            self.pending_marks.remove(entry[0])
+        self.echo.put_nowait(name)
+        self.result.marks_echoed += 1
+        if name.endswith(".end"):
+            self.result.replies += 1
+            self.in_reply = False
+            self.reply_ended.set()
+
+    def clear(self) -> None:
+        now = self.loop.time()
+        self._settle(now)
+        self.frames.clear()
+        self.play_end = now
+        self.in_reply = False
+        self.result.clears += 1
+        marks, self.pending_marks = self.pending_marks, []
+        for handle, name in marks:
+            handle.cancel()
+            self.echo.put_nowait(name)
+            self.result.marks_echoed += 1
+
+    def _settle(self, now: float) -> None:
+        """Move frames whose playback time has come into what the caller heard."""
+        while self.frames and self.frames[0][0] <= now:
+            self.result.heard += self.frames.popleft()[1]
+
+    def close(self) -> None:
+        self._settle(self.loop.time())
+        for handle, _ in self.pending_marks:
+            handle.cancel()
+
+    def quiet(self) -> bool:
+        return not self.in_reply and self.play_end <= self.loop.time()
+
+
+class CallerSimulator:
+    """Places one simulated call.
+
+    Args:
+        server_url: where the server listens, e.g. ``http://127.0.0.1:8080``.
+        public_url: the server's PUBLIC_URL (what Twilio signs); defaults to ``server_url``.
+        auth_token: the Twilio auth token shared with the server.
+        session: an aiohttp session (one per process for many calls).
+        quiet_timeout: give up waiting for the agent to finish after this many seconds.
+        reply_timeout: seconds to wait for an expected reply (or greeting) to start before
+            taking the next step anyway.
+    """
+
+    def __init__(self, server_url: str, auth_token: str, session: aiohttp.ClientSession, *,
+                 public_url: str | None = None, quiet_timeout: float = 30.0, reply_timeout: float = 3.0) -> None:
+        self.server_url = server_url.rstrip("/")
+        self.public_url = (public_url or server_url).rstrip("/")
+        self.auth_token = auth_token
+        self.session = session
+        self.quiet_timeout = quiet_timeout
+        self.reply_timeout = reply_timeout
+
+    async def call(self, to_number: str, steps: list[Step], *, from_number: str = "+15551230000") -> CallResult:
+        """Run the call through ``steps``; hang up when they are done and the agent is quiet."""
+        call_sid = "CA" + secrets.token_hex(16)
+        account_sid = "AC" + "0" * 32
+        form = {"CallSid": call_sid, "AccountSid": account_sid, "From": from_number, "To": to_number,
+                "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
+        headers = {"X-Twilio-Signature": sign(self.auth_token, self.public_url + VOICE_PATH, form)}
+        async with self.session.post(self.server_url + VOICE_PATH, data=form, headers=headers) as resp:
+            twiml = await resp.text()
+            if resp.status != 200:
+                raise RuntimeError(f"voice webhook answered {resp.status}: {twiml[:200]}")
+        result = CallResult(call_sid=call_sid, twiml=twiml)
+        url, params, refusal = parse_twiml(twiml)
+        if url is None:
+            result.refused_with = refusal
+            return result
+        await self._stream(url, params, steps, result, account_sid)
+        return result
+
+    def _local(self, stream_url: str) -> str:
+        """The TwiML's public stream URL, re-pointed at the server we actually reach."""
+        public, local = URL(stream_url), URL(self.server_url)
+        return str(public.with_scheme("wss" if local.scheme == "https" else "ws")
+                   .with_host(local.host or "127.0.0.1").with_port(local.port))
+
+    async def _stream(self, url: str, params: dict[str, str], steps: list[Step], result: CallResult,
+                      account_sid: str) -> None:
+        headers = {"X-Twilio-Signature": sign(self.auth_token, url, {})}
+        stream_sid = "MZ" + secrets.token_hex(16)
+        async with self.session.ws_connect(self._local(url), headers=headers, heartbeat=20.0) as ws:
+            await ws.send_str(Connected(protocol="Call", version="1.0.0").to_json())
+            await ws.send_str(Start(
+                sequence_number=1, stream_sid=stream_sid, account_sid=account_sid, call_sid=result.call_sid,
+                tracks=("inbound",), custom_parameters=params,
+                media_format=MediaFormat("audio/x-mulaw", 8000, 1)).to_json())
+            line = _Line(ws, stream_sid, result)
+            player = _Player(asyncio.get_running_loop(), result)
+            tasks = [asyncio.create_task(line.send_loop()), asyncio.create_task(self._receive(ws, player, line)),
+                     asyncio.create_task(_echo_marks(ws, stream_sid, player, line))]
+            try:
+                await self._script(steps, line, player, result, tasks[1])
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                player.close()
+                if not ws.closed:
+                    with contextlib.suppress(ConnectionError):
+                        await ws.send_str(Stop(sequence_number=line.sequence + 1, stream_sid=stream_sid,
+                                               account_sid=account_sid, call_sid=result.call_sid).to_json())
+                    await ws.close()
+                result.close_code = ws.close_code
+
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse, player: _Player, line: _Line) -> None:
+        async for msg in ws:
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                break
+            message = parse_outbound(msg.data)
+            if isinstance(message, OutboundMedia):
+                if line.awaiting_reply_since is not None:
+                    line.result.turn_latencies_ms.append((player.loop.time() - line.awaiting_reply_since) * 1000)
+                    line.awaiting_reply_since = None
+                player.media(message.payload)
+            elif isinstance(message, OutboundMark):
+                player.mark(message.name)
+            elif isinstance(message, Clear):
+                if line.barge_started_at is not None:
+                    line.result.barge_in_latencies_ms.append((player.loop.time() - line.barge_started_at) * 1000)
+                    line.barge_started_at = None
+                player.clear()
+        line.result.hung_up_by_agent = True
+
+    async def _script(self, steps: list[Step], line: _Line, player: _Player, result: CallResult,
+                      receiver: asyncio.Task[None]) -> None:
+        """Play the steps; before each one the agent's pending reply (the greeting first) must be over."""
+        expected = 1
+        for step in [*steps, HangUp()] if not steps or not isinstance(steps[-1], HangUp) else steps:
+            if receiver.done():
+                return
+            if isinstance(step, Say) and step.barge_in_after is not None:
+                await self._wait_for_agent_audio(player, step.barge_in_after, receiver)
+                await line.say(step.audio, barge_in=True)
+                expected = player.replies_started + 1
+                continue
+            if isinstance(step, HangUp) and step.after_agent_audio is not None:
+                await self._wait_for_agent_audio(player, step.after_agent_audio, receiver)
+                return
+            await self._wait_quiet(player, receiver, expected)
+            if isinstance(step, Say):
+                await line.say(step.audio, barge_in=False)
+            elif isinstance(step, Press):
+                await line.press(step.digits)
+            else:
+                return
+            expected = player.replies_started + 1
+
+    async def _wait_quiet(self, player: _Player, receiver: asyncio.Task[None], replies: int) -> None:
+        """Until the expected reply has started (or plainly won't) and then played out."""
+        loop = player.loop
+        start = loop.time()
+        deadline = start + self.quiet_timeout
+        while loop.time() < deadline and not receiver.done():
+            now = loop.time()
+            started = player.replies_started >= replies or now - start > self.reply_timeout
+            if started and player.quiet() and now - max(player.last_audio_at, start) > 0.25:
+                return
+            await asyncio.sleep(FRAME_SECONDS)
+
+    async def _wait_for_agent_audio(self, player: _Player, seconds: float, receiver: asyncio.Task[None]) -> None:
+        """Until the agent's next reply has been playing for ``seconds``."""
+        loop = player.loop
+        deadline = loop.time() + self.quiet_timeout
+        while loop.time() < deadline and not receiver.done():
+            started = player.reply_started_at if player.in_reply else None
+            if started is not None and loop.time() - started >= seconds:
+                return
+            await asyncio.sleep(FRAME_SECONDS / 2)
+
+
+class _Line:
+    """The caller's microphone: 20 ms frames at real-time pace, speech when there is some, else silence."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, stream_sid: str, result: CallResult) -> None:
+        self.ws = ws
+        self.stream_sid = stream_sid
+        self.result = result
+        self.sequence = 1
+        self.chunk = 0
+        self.speech: deque[bytes] = deque()
+        self.spoken = asyncio.Event()
+        self.awaiting_reply_since: float | None = None
+        self.barge_started_at: float | None = None
+        self._barge_pending = False
+
+    async def say(self, audio: bytes, *, barge_in: bool) -> None:
+        """Queue the line and wait until its last frame has been sent."""
+        frames, tail = frames_160(audio)
+        if tail:
+            frames.append(pad_frame(tail))
+        self.spoken.clear()
+        self._barge_pending = barge_in
+        self.speech.extend(frames)
+        await self.spoken.wait()
+
+    async def press(self, digits: str) -> None:
+        """Send one ``dtmf`` event per digit."""
+        for digit in digits:
+            self.sequence += 1
+            await self.ws.send_str(Dtmf(sequence_number=self.sequence, stream_sid=self.stream_sid,
+                                        track="inbound_track", digit=digit).to_json())
+        self.awaiting_reply_since = asyncio.get_running_loop().time()
+
+    async def send_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        while True:
+            self.chunk += 1
+            delay = t0 + self.chunk * FRAME_SECONDS - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self.speech:
+                frame = self.speech.popleft()
+                if self._barge_pending:
+                    self._barge_pending = False
+                    self.barge_started_at = loop.time()
+                if not self.speech:
+                    self.awaiting_reply_since = loop.time()
+                    self.spoken.set()
+            else:
+                frame = SILENCE_FRAME
+            self.sequence += 1
+            await self.ws.send_str(Media(sequence_number=self.sequence, stream_sid=self.stream_sid, track="inbound",
+                                         chunk=self.chunk, timestamp=(self.chunk - 1) * 20, payload=frame).to_json())
+
+
+async def _echo_marks(ws: aiohttp.ClientWebSocketResponse, stream_sid: str, player: _Player, line: _Line) -> None:
+    while True:
+        name = await player.echo.get()
+        line.sequence += 1
+        await ws.send_str(Mark(sequence_number=line.sequence, stream_sid=stream_sid, name=name).to_json())
+
