@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import orjson
 import structlog
+import uvloop
 from aiohttp import web
 
 from agent_server import agents, auth, tenants
@@ -132,9 +133,11 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         return supervise(args.workers, worker_command(settings.server.port), env,
                          settings.server.shutdown_timeout_seconds)
     log.info("serving", url=url, pid=os.getpid(), embedded_database=not ctx.settings.database.url)
+    # uvloop: measured p99 of a media relay at 200 calls per core fell from 52 to 17 ms
+    # against asyncio's default loop (shared/reference/aiohttp-and-friends.md §3).
     web.run_app(make_app(settings), host=settings.server.host, port=settings.server.port,
                 shutdown_timeout=settings.server.shutdown_timeout_seconds, access_log=None,
-                print=None, reuse_port=args.worker)
+                print=None, reuse_port=args.worker, loop=uvloop.new_event_loop())
     return 0
 
 
