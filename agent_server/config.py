@@ -54,12 +54,6 @@ def _non_negative(value: int | float) -> int | float:
     return value
 
 
-def _currency_code(value: str) -> str:
-    from billing.money import parse_currency
-
-    return parse_currency(value).value
-
-
 def check(fn: Callable[[Any], Any], default: Any) -> Any:
     """Declare a field whose value is checked (and possibly normalised) by `fn`."""
     return dataclasses.field(default=default, metadata={"check": fn})
@@ -170,36 +164,6 @@ class MessagingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class BillingConfig:
-    """Usage prices (defaults; a business may have overrides) and how calls draw on the wallet."""
-
-    currency: str = check(_currency_code, "USD")
-    voice_per_minute_minor: int = check(_non_negative, 12)
-    sms_per_reply_minor: int = check(_non_negative, 2)
-    chat_per_1k_tokens_minor: int = check(_non_negative, 1)
-    call_grant_seconds: int = check(_positive, 60)
-    call_minimum_seconds: int = check(_positive, 10)
-    call_checkpoint_seconds: int = check(_positive, 15)
-    call_end_grace_seconds: int = check(_non_negative, 5)
-    hold_lease_seconds: int = check(_positive, 120)
-    sweeper_interval_seconds: float = check(_positive, 30.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class NumbersConfig:
-    """Phone numbers: monthly prices per country and type, and the rent job."""
-
-    currency: str = check(_currency_code, "USD")
-    # {"US": {"local": 150, "toll_free": 300, "mobile": 200}, ...}: minor units of `currency` a month.
-    monthly_prices: Mapping[str, Mapping[str, int]] = dataclasses.field(
-        default_factory=lambda: types.MappingProxyType({
-            country: types.MappingProxyType(prices) for country, prices in _DEFAULT_NUMBER_PRICES.items()}),
-        metadata={"check": _number_prices})
-    rent_grace_days: int = check(_non_negative, 7)
-    rent_job_interval_seconds: float = check(_positive, 900.0)
-
-
-@dataclasses.dataclass(frozen=True)
 class CallsConfig:
     # Words (not backchannels such as "uh-huh") the caller must say to confirm a barge-in.
     barge_in_min_words: int = check(_positive, 1)
@@ -217,6 +181,37 @@ class CallsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class NumbersConfig:
+    """Phone numbers: monthly prices per country and type, and the rent job."""
+
+    currency: str = check(_currency_code, "USD")
+    # {"US": {"local": 150, "toll_free": 300, "mobile": 200}, ...}: minor units of `currency` a month.
+    monthly_prices: Mapping[str, Mapping[str, int]] = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({
+            country: types.MappingProxyType(prices) for country, prices in _DEFAULT_NUMBER_PRICES.items()}),
+        metadata={"check": _number_prices})
+    rent_grace_days: int = check(_non_negative, 7)
+    rent_job_interval_seconds: float = check(_positive, 900.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class BillingConfig:
+    """Usage prices (defaults; a business may have overrides) and how calls draw on the wallet."""
+
+    currency: str = check(_currency_code, "USD")
+    voice_per_minute_minor: int = check(_non_negative, 12)
+    sms_per_reply_minor: int = check(_non_negative, 2)
+    chat_per_1k_tokens_minor: int = check(_non_negative, 1)
+    call_grant_seconds: int = check(_positive, 60)
+    call_minimum_seconds: int = check(_positive, 10)
+    call_checkpoint_seconds: int = check(_positive, 15)
+    call_end_grace_seconds: int = check(_non_negative, 5)
+    hold_lease_seconds: int = check(_positive, 120)
+    sweeper_interval_seconds: float = check(_positive, 30.0)
+    insufficient_funds_text: str = "Sorry, this line can't take calls right now. Please try again later. Goodbye."
+
+
+@dataclasses.dataclass(frozen=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -231,9 +226,9 @@ class Settings:
     openai: OpenAIConfig = OpenAIConfig()
     stripe: StripeConfig = StripeConfig()
     messaging: MessagingConfig = MessagingConfig()
-    billing: BillingConfig = BillingConfig()
-    numbers: NumbersConfig = NumbersConfig()
     calls: CallsConfig = CallsConfig()
+    numbers: NumbersConfig = NumbersConfig()
+    billing: BillingConfig = BillingConfig()
     logging: LoggingConfig = LoggingConfig()
 
 
