@@ -29,3 +29,39 @@ async def test_two_turn_call_with_greeting(line_factory: Any) -> None:
     row = await line.call_row(result.call_sid)
     assert row["end_reason"] == "caller_hung_up" and row["ended_at"] is not None
     assert line.deepgram.state.connections_opened == line.deepgram.state.connections_closed == 1
+
+
+LONG_REPLY = ("Our opening hours are nine to five on weekdays, ten to two on Saturdays, "
+              "and we are closed on Sundays and public holidays, except in December.")
+
+
+async def test_barge_in_clears_audio_cuts_the_reply_and_keeps_only_what_was_heard(line_factory: Any) -> None:
+    line = await line_factory()
+    line.deepgram.state.say("When are you open?", "Wait, stop please.")
+    line.openai.state.script(LONG_REPLY, "Sure, I stopped.")
+    result = await line.call([Say(speech()), Say(speech(0.6), barge_in_after=0.5)])
+    await line.settled()
+    assert result.clears == 1 and len(result.barge_in_latencies_ms) == 1
+    turns = await line.turns(result.call_sid)
+    cut = [t for t in turns if t["interrupted"]]
+    assert len(cut) == 1
+    heard = cut[0]["text"]
+    assert heard and LONG_REPLY.startswith(heard) and len(heard) < len(LONG_REPLY) / 2
+    followup = line.openai.state.chat_requests[1]["messages"]
+    assert followup[-2] == {"role": "assistant", "content": heard}
+    assert followup[-1] == {"role": "user", "content": "Wait, stop please."}
+    assert turns[-1]["text"] == "Sure, I stopped." and not turns[-1]["interrupted"]
+
+
+async def test_backchannel_pauses_then_the_agent_carries_on(line_factory: Any) -> None:
+    line = await line_factory()
+    line.deepgram.state.say("When are you open?", "uh-huh")
+    line.openai.state.script(LONG_REPLY)
+    result = await line.call([Say(speech()), Say(speech(0.3), barge_in_after=0.4)])
+    await line.settled()
+    assert result.clears == 1
+    assert len(line.openai.state.chat_requests) == 1
+    turns = await line.turns(result.call_sid)
+    assert [t["text"] for t in turns if t["role"] == "assistant"][-1] == LONG_REPLY
+    assert not any(t["interrupted"] for t in turns)
+    assert result.replies == 2
