@@ -21,8 +21,8 @@ from agent_server.routes import payment_checkout, payment_webhook, wallet
 from agent_server.routes import calls, twilio_media, twilio_voice
 from agent_server.routes import numbers
 from agent_server.routes import chatbot, twilio_sms, widget
-from agent_server.routes import usage
-from agent_server import jobs
+from agent_server.routes import call_hangup, usage
+from agent_server import call_control, jobs, metrics
 from agent_server.state import DSN, HTTP, LIFECYCLE, POOL, SETTINGS, SOCKETS, Lifecycle
 
 log = structlog.get_logger(__name__)
@@ -36,7 +36,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     twilio_voice.setup, twilio_media.setup, calls.setup,
     numbers.setup,
     twilio_sms.setup, widget.setup, chatbot.setup,
-    usage.setup, jobs.setup,
+    usage.setup, jobs.setup, call_control.setup, call_hangup.setup, metrics.setup,
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -65,6 +65,7 @@ async def request_context(
     finally:
         log.info("request", method=request.method, path=request.path, status=status,
                  duration_ms=round((time.perf_counter() - started) * 1000, 2))
+        request.app[metrics.METRICS].http_responses.labels(request.method, str(status)).inc()
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -92,6 +93,7 @@ def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[SOCKETS] = weakref.WeakSet()
     app[LIFECYCLE] = Lifecycle()
+    app[metrics.METRICS] = metrics.Metrics()
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(services)
     app.on_shutdown.append(_close_sockets)
