@@ -149,6 +149,31 @@ async def _release_in_carrier(carrier: PhoneCarrier, sid: str, phone_number: str
             await asyncio.sleep(0.2 * attempt)
 
 
+async def sweep_abandoned_purchases(pool: asyncpg.Pool, carrier: PhoneCarrier, *, now: datetime.datetime) -> int:
+    """Undo purchases a dead process left half done: their hold expired without being settled.
+
+    Settling and recording are one commit, so an active purchase hold means the number was
+    never recorded by that attempt; if Twilio sold it anyway (the process died after the buy)
+    and no business here holds the number, it is released in Twilio; then the hold is released.
+
+    Returns:
+        How many abandoned purchases were undone.
+    """
+    undone = 0
+    for hold in await holds.expired_holds(pool, now=now):
+        if not (hold.idempotency_key.startswith("number_purchase:") and hold.reference.startswith("number:")):
+            continue
+        phone_number = hold.reference.removeprefix("number:")
+        if await registry.live_number(pool, phone_number) is None:
+            owned = await carrier.find_owned(phone_number)
+            if owned is not None:
+                await _release_in_carrier(carrier, owned.sid, phone_number)
+        await holds.release_hold(pool, hold.id)
+        log.warning("number_purchase_abandoned", phone_number=phone_number, hold_id=hold.id)
+        undone += 1
+    return undone
+
+
 async def import_number(pool: asyncpg.Pool, carrier: PhoneCarrier, prices: NumbersConfig, public_url: str,
                         request: PurchaseRequest, *, now: datetime.datetime) -> Number:
     """Attach a number the Twilio account already owns and point its webhooks at us.

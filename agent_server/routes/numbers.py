@@ -212,13 +212,17 @@ async def release_number(request: web.Request) -> web.Response:
 
 
 async def _rent_job(app: web.Application) -> AsyncIterator[None]:
-    """Run the rent job every configured interval in this process; the advisory lock keeps it single."""
+    """Every configured interval: the rent job (single across processes by its advisory lock),
+    then undo purchases a dead process left half done."""
     settings = app[SETTINGS]
 
     async def loop() -> None:
         while True:
             try:
                 await rent.run_rent(app[POOL], settings.numbers, now=_now())
+                carrier = app[CARRIER]
+                if carrier is not None:
+                    await provisioning.sweep_abandoned_purchases(app[POOL], carrier, now=_now())
             except Exception:
                 log.exception("rent_job_failed")
             await asyncio.sleep(settings.numbers.rent_job_interval_seconds)

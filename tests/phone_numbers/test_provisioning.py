@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+
 import asyncpg
 
-from phone_numbers import registry
+from billing import holds
+from billing.money import Currency, Money
+from phone_numbers import provisioning, registry
+from phone_numbers.twilio_carrier import TwilioCarrier
 from tests.conftest import PUBLIC_URL, MakeBusiness
 from tests.fake_twilio import FakeTwilio
 from tests.phone_numbers.conftest import Client, Fund, balance, entries
@@ -304,3 +309,25 @@ async def test_an_import_that_cannot_be_recorded_restores_the_old_webhooks(
     assert resp.status == 500
     assert fake_twilio.owned[sid]["voice_url"] == "https://old.example/voice"
     assert fake_twilio.owned[sid]["sms_url"] == "https://old.example/sms"
+
+
+async def test_a_purchase_abandoned_by_a_dead_process_is_undone_once_its_hold_expires(
+        fake_twilio: FakeTwilio, make_business: MakeBusiness, fund: Fund, pool: asyncpg.Pool) -> None:
+    tenant = await make_business()
+    await fund(tenant.business_id, 1000)
+    started = datetime.datetime.now(datetime.UTC)
+    # What a process killed right after Twilio's answer leaves: a purchase hold and a bought number.
+    await holds.place_hold(pool, business_id=tenant.business_id, amount=Money(150, Currency.USD),
+                           expires_at=started + provisioning.PURCHASE_HOLD_TTL,
+                           idempotency_key="number_purchase:dead:hold", reference=f"number:{PHONE}")
+    fake_twilio.own(PHONE)
+    carrier = TwilioCarrier(fake_twilio.account_sid, fake_twilio.auth_token, fake_twilio.base_url)
+    try:
+        assert await provisioning.sweep_abandoned_purchases(pool, carrier, now=started) == 0
+        later = started + provisioning.PURCHASE_HOLD_TTL
+        assert await provisioning.sweep_abandoned_purchases(pool, carrier, now=later) == 1
+        assert await provisioning.sweep_abandoned_purchases(pool, carrier, now=later) == 0
+    finally:
+        await carrier.aclose()
+    assert fake_twilio.owned == {} and fake_twilio.released == [PHONE]
+    assert await balance(pool, tenant.business_id) == (1000, 0)

@@ -13,12 +13,15 @@ import asyncpg
 import orjson
 import pytest
 
-from agent_server.config import NumbersConfig
+from agent_server import agents
+from agent_server.config import NumbersConfig, Settings
 from agent_server.db import init_connection
+from media.caller_simulator import parse_twiml, sign
 from phone_numbers import registry, rent
 from phone_numbers.rent import RentRun
-from tests.conftest import MakeBusiness
-from tests.phone_numbers.conftest import Fund, balance, entries, record_number
+from tests.conftest import PUBLIC_URL, MakeBusiness
+from tests.fake_twilio import FakeTwilio
+from tests.phone_numbers.conftest import Client, Fund, balance, entries, record_number
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUGHT = datetime.datetime(2026, 1, 31, 9, 30, tzinfo=datetime.UTC)
@@ -171,3 +174,21 @@ async def test_released_and_hand_registered_numbers_pay_no_rent(
     await registry.mark_released(pool, released.id, BOUGHT)
     assert await rent.run_rent(pool, CONFIG, now=at(2026, 6, 1)) == RentRun()
     assert await entries(pool, "number_rent") == []
+
+
+async def test_callers_of_a_suspended_number_hear_a_short_message(
+        client: Client, fake_twilio: FakeTwilio, twilio_settings: Settings, pool: asyncpg.Pool,
+        make_business: MakeBusiness) -> None:
+    tenant = await make_business()
+    await agents.create_agent(pool, tenant.business_id, "Ava")
+    await record_number(pool, tenant.business_id, "+14155550100", anchor=BOUGHT)
+    await rent.run_rent(pool, CONFIG, now=at(2026, 3, 20))
+    form = {"CallSid": "CA" + "b" * 32, "AccountSid": fake_twilio.account_sid, "From": "+15551230000",
+            "To": "+14155550100", "CallStatus": "ringing", "Direction": "inbound"}
+    path = "/api/voice-agent/handle-call"
+    resp = await client.post(path, data=form, headers={
+        "X-Twilio-Signature": sign(fake_twilio.auth_token, PUBLIC_URL + path, form)})
+    body = await resp.text()
+    stream_url, _, said = parse_twiml(body)
+    assert resp.status == 200 and stream_url is None
+    assert said == twilio_settings.calls.unavailable_text and "<Hangup />" in body
