@@ -280,7 +280,8 @@ async def demo_page(request: web.Request) -> web.StreamResponse:
     if agent is None:
         raise NotFound("no demo agent: run `agent-server serve --demo` on an empty database, or pass ?agent=ID")
     page = (STATIC / "demo.html").read_text().replace("{{AGENT_ID}}", str(agent.id))
-    page = page.replace("{{AGENT_NAME}}", html.escape(agent.name))
+    script_url = f"{request.app[SETTINGS].server.public_url}/api/widget/{agent.id}/script.js"
+    page = page.replace("{{AGENT_NAME}}", html.escape(agent.name)).replace("{{SCRIPT_URL}}", html.escape(script_url))
     return web.Response(text=page, content_type="text/html")
 
 

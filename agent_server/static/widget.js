@@ -46,7 +46,7 @@
       "<style>" +
       ":host{all:initial}" +
       ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;border-radius:50%;border:0;" +
-      "background:" + primary + ";color:" + text + ";font:24px sans-serif;cursor:pointer;box-shadow:0 4px 12px rgba(0,0,0,.25);z-index:2147483646}" +
+      "background:" + primary + ";color:" + text + ";display:flex;align-items:center;justify-content:center;cursor:pointer;box-shadow:0 4px 12px rgba(0,0,0,.25);z-index:2147483646}" +
       ".panel{position:fixed;bottom:88px;" + side + ":20px;width:340px;max-width:calc(100vw - 40px);height:460px;" +
       "max-height:calc(100vh - 120px);display:flex;flex-direction:column;background:#fff;border-radius:12px;" +
       "box-shadow:0 8px 24px rgba(0,0,0,.25);font:14px/1.4 system-ui,sans-serif;color:#111;z-index:2147483647;overflow:hidden}" +
@@ -63,7 +63,9 @@
       "input{flex:1;border:0;padding:10px;font:inherit;outline:none}" +
       "form button{border:0;background:none;color:" + primary + ";font-weight:600;padding:0 12px;cursor:pointer}" +
       "</style>" +
-      "<button class='launcher' type='button' aria-label='Open chat'>&#128172;</button>" +
+      "<button class='launcher' type='button' aria-label='Open chat'><svg viewBox='0 0 24 24' width='26' height='26'" +
+      " fill='currentColor' aria-hidden='true'><path d='M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6" +
+      "a2 2 0 0 1 2-2z'/></svg></button>" +
       "<div class='panel' role='dialog' hidden><header><span class='title'></span>" +
       "<button class='close' type='button' aria-label='Close chat'>&times;</button></header>" +
       "<div class='log' role='log' aria-live='polite'></div><div class='status'></div>" +
