@@ -21,7 +21,9 @@ from agent_server.app import make_app
 from agent_server.cli.common import CliError, Context, add_json_flag, output
 from agent_server.migrations import migrate
 from agent_server.workers import supervise, worker_command
-from billing import price_book
+from billing import ledger, price_book
+from billing.ledger import EntryKind
+from billing.money import Money, parse_currency
 from billing.pricing import Prices
 from phone_numbers import registry
 
@@ -33,6 +35,7 @@ DEMO_FAQ = (
     agents.FaqEntry("How can I book an appointment?", "Just tell me the day and time that suits you."),
 )
 DEMO_NUMBER = "+15005550006"
+DEMO_CREDIT = 1000  # 10.00 in minor units
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -160,6 +163,11 @@ async def _seed_demo(ctx: Context, dsn: str) -> dict[str, Any]:
                     greeting="Hello, thanks for calling Demo Dental. How can I help?", faq=DEMO_FAQ)
                 await registry.add_number(conn, business_id, DEMO_NUMBER, agent_id=agent_id,
                                           display_name="Demo line", is_primary=True)
+                # Calls, SMS and chat are paid from the wallet; the demo starts with credit.
+                await ledger.credit(conn, business_id=business_id,
+                                    amount=Money(DEMO_CREDIT, parse_currency(ctx.settings.billing.currency)),
+                                    kind=EntryKind.ADJUSTMENT, idempotency_key="demo:credit",
+                                    reference="demo seed", actor="agent-server serve --demo")
         row = await conn.fetchrow(
             "SELECT u.id AS user_id, m.business_id, a.id AS agent_id FROM users u"
             " JOIN memberships m ON m.user_id = u.id JOIN agents a ON a.business_id = m.business_id"
