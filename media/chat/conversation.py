@@ -9,6 +9,7 @@ instant); otherwise the reply streams from the process's LLM provider, each piec
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ class QuestionAnswer(Protocol):
 
 class AgentProfile(Protocol):
     """What a conversation needs of an agent (`agent_server.agents.Agent` satisfies it)."""
+
+    @property
+    def business_id(self) -> uuid.UUID:
+        """Whose wallet pays for the conversation."""
+        ...
 
     @property
     def name(self) -> str: ...

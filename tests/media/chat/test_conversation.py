@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from media.llm.faq import FaqEntry
 
 @dataclass(frozen=True)
 class Agent:
+    business_id: uuid.UUID = uuid.UUID(int=1)
     name: str = "Corner Dental"
     system_prompt: str = "You are the receptionist."
     model: str = ""
