@@ -21,13 +21,15 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import asyncpg
 
 from billing.errors import CurrencyMismatch, IdempotencyConflict, InsufficientFunds, InvalidEntry
 from billing.money import Currency, Money, available
 
-Executor = asyncpg.Pool | asyncpg.Connection
+# A pool (one statement per acquire) or a connection (possibly inside the caller's transaction).
+Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 
 class EntryKind(enum.StrEnum):

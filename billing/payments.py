@@ -126,7 +126,7 @@ class StripePayments:
             raise PaymentProviderError(f"Stripe refused the event listing: {exc}") from exc
 
     async def close(self) -> None:
-        await self._http.close_async()
+        await self._http.close_async()  # type: ignore[no-untyped-call]  # untyped in stripe 16.1
 
 
 def _plain(obj: Any) -> dict[str, Any]:

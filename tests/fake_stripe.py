@@ -3,7 +3,7 @@
 - ``POST /v1/checkout/sessions``: form-encoded with bracket keys (``line_items[0][price_data][unit_amount]``),
   ``Authorization: Bearer sk_…``, ``Idempotency-Key`` replay (same key and parameters → the same
   session with ``Idempotent-Replayed: true``; same key, other parameters → 400 ``idempotency_error``).
-- ``GET /v1/events``: newest first, ``type``/``types[]``, ``created[gte]``, ``limit``, ``starting_after``.
+- ``GET /v1/events``: newest first, ``type``/``types[n]``, ``created[gte]``, ``limit``, ``starting_after``.
 - Test-side helpers that make Stripe "happen": complete a session (paid or not), let a delayed payment
   succeed, refund part of a charge; each returns the event Stripe would send and keeps it for listing.
 - `signature_header` signs a body with the real ``stripe.WebhookSignature.generate_signature_header``.
@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -43,7 +44,8 @@ def unflatten(form: Mapping[str, str]) -> dict[str, Any]:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    return _lists(root)
+    result: dict[str, Any] = _lists(root)
+    return result
 
 
 def _lists(node: Any) -> Any:
@@ -126,7 +128,8 @@ class FakeStripe:
         if not self._authorized(request):
             return _error(401, "invalid_request_error", "Invalid API Key provided")
         query = request.query
-        types = set(query.getall("types[]", [])) | set(query.getall("type", []))
+        # The SDK sends arrays with indices (types[0]=…); curl users send types[]=….
+        types = {v for k, v in query.items() if k == "type" or re.fullmatch(r"types\[\d*\]", k)}
         gte = int(query.get("created[gte]", "0"))
         limit = int(query.get("limit", "10"))
         newest_first = sorted(self.events, key=lambda e: (e["created"], e["id"]), reverse=True)

@@ -1,9 +1,10 @@
-"""`agent-server wallet credit|debit|show`: operator adjustments and a look at a business's wallets."""
+"""`agent-server wallet credit|debit|show|reconcile`: operator adjustments, a look at wallets, Stripe catch-up."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import time
 import uuid
 from typing import Any
 
@@ -14,6 +15,8 @@ from billing import ledger, topups
 from billing.errors import BillingError
 from billing.ledger import Entry, EntryKind, Wallet
 from billing.money import Money, format_minor, parse_amount, parse_currency
+from billing.payments import StripePayments
+from billing.reconcile import ReconcileReport, reconcile
 
 RECENT = 10
 
@@ -55,6 +58,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--business", type=_uuid, required=True)
     add_json_flag(p)
     p.set_defaults(handler=cmd_show)
+    p = wallet.add_parser("reconcile", help="apply Stripe events whose webhook never arrived")
+    p.add_argument("--since-hours", type=int, default=72, help="look back this far (Stripe retries for 3 days)")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_reconcile)
 
 
 def operator() -> str:
@@ -115,3 +122,23 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
     data = {"businessId": str(args.business), "wallets": [wallet_data(w) for w in wallets],
             "recent": [entry_data(e) for e in entries]}
     return output(args, data, "\n".join(lines))
+
+
+def cmd_reconcile(ctx: Context, args: argparse.Namespace) -> int:
+    if not ctx.settings.stripe.secret_key:
+        raise CliError("STRIPE_SECRET_KEY is not set")
+    since = int(time.time()) - args.since_hours * 3600
+
+    async def run(pool: asyncpg.Pool) -> ReconcileReport:
+        payments = StripePayments(ctx.settings.stripe)
+        try:
+            return await reconcile(pool, payments, since=since)
+        finally:
+            await payments.close()
+
+    try:
+        report = ctx.run_db(run)
+    except BillingError as exc:
+        raise CliError(str(exc)) from exc
+    data = {"listed": report.listed, "applied": report.applied, "deferred": report.deferred, "since": since}
+    return output(args, data, f"{report.listed} event(s) listed, {report.applied} applied, {report.deferred} deferred")

@@ -83,6 +83,7 @@ async def get_balance(request: web.Request) -> web.Response:
     membership = await auth.business_for(request, request.query.get("businessId"))
     currency = currency_param(request.query.get("currency"))
     wallet = await ledger.get_wallet(request.app[POOL], membership.business_id, currency)
+    body: dict[str, Any]
     if wallet is None:
         body = {"balance": 0, "held": 0, "available": 0, "updated_at": None}
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -121,9 +121,9 @@ async def test_transactions_filter_by_type_and_time(app_client: Client, make_bus
     body = await get(app_client, "/api/wallet/transactions", tenant, type="sms_usage,chat_usage")
     assert [t["type"] for t in body["transactions"]] == ["chat_usage", "sms_usage"]
     future = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)).isoformat()
-    assert (await get(app_client, "/api/wallet/transactions", tenant, **{"from": future}))["transactions"] == []
+    assert (await get(app_client, "/api/wallet/transactions", tenant, **cast(dict[str, Any], {"from": future})))["transactions"] == []
     assert len((await get(app_client, "/api/wallet/transactions", tenant, to=future))["transactions"]) == 3
-    assert len((await get(app_client, "/api/wallet/transactions", tenant, **{"from": "2000-01-01"}))
+    assert len((await get(app_client, "/api/wallet/transactions", tenant, **cast(dict[str, Any], {"from": "2000-01-01"})))
                ["transactions"]) == 3
 
 
