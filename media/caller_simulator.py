@@ -20,7 +20,8 @@ import secrets
 import xml.etree.ElementTree as ET
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Final, TypeAlias
+from collections.abc import Coroutine
+from typing import Any, Final, TypeAlias
 
 import aiohttp
 from twilio.request_validator import RequestValidator
@@ -208,9 +209,10 @@ class CallerSimulator:
         self.quiet_timeout = quiet_timeout
         self.reply_timeout = reply_timeout
 
-    async def call(self, to_number: str, steps: list[Step], *, from_number: str = "+15551230000") -> CallResult:
+    async def call(self, to_number: str, steps: list[Step], *, from_number: str = "+15551230000",
+                   call_sid: str | None = None) -> CallResult:
         """Run the call through ``steps``; hang up when they are done and the agent is quiet."""
-        call_sid = "CA" + secrets.token_hex(16)
+        call_sid = call_sid or "CA" + secrets.token_hex(16)
         account_sid = "AC" + "0" * 32
         form = {"CallSid": call_sid, "AccountSid": account_sid, "From": from_number, "To": to_number,
                 "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
@@ -289,15 +291,17 @@ class CallerSimulator:
                 return
             if isinstance(step, Say) and step.barge_in_after is not None:
                 await self._wait_for_agent_audio(player, step.barge_in_after, receiver)
-                await line.say(step.audio, barge_in=True)
+                await _unless_closed(line.say(step.audio, barge_in=True), receiver)
                 expected = player.replies_started + 1
                 continue
             if isinstance(step, HangUp) and step.after_agent_audio is not None:
                 await self._wait_for_agent_audio(player, step.after_agent_audio, receiver)
                 return
             await self._wait_quiet(player, receiver, expected)
+            if receiver.done():
+                return
             if isinstance(step, Say):
-                await line.say(step.audio, barge_in=False)
+                await _unless_closed(line.say(step.audio, barge_in=False), receiver)
             elif isinstance(step, Press):
                 await line.press(step.digits)
             else:
@@ -381,6 +385,16 @@ class _Line:
             self.sequence += 1
             await self.ws.send_str(Media(sequence_number=self.sequence, stream_sid=self.stream_sid, track="inbound",
                                          chunk=self.chunk, timestamp=(self.chunk - 1) * 20, payload=frame).to_json())
+
+
+async def _unless_closed(action: Coroutine[Any, Any, None], receiver: asyncio.Task[None]) -> None:
+    """Run ``action`` unless the server hangs up first (the receiver ends with the socket)."""
+    task = asyncio.ensure_future(action)
+    await asyncio.wait([task, receiver], return_when=asyncio.FIRST_COMPLETED)
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _echo_marks(ws: aiohttp.ClientWebSocketResponse, stream_sid: str, player: _Player, line: _Line) -> None:

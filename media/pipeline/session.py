@@ -517,6 +517,8 @@ class CallSession:
         if transition is not Transition.SAY_GOODBYE:
             return
         self._set_timer(TimerKind.GOODBYE, self._settings.goodbye_timeout)
+        if self._after_goodbye is None and self._carrier is not None:
+            self._after_goodbye = self._hang_up
         reply = self._reply
         if keep_reply and reply is not None:
             reply.kind = "ending"
@@ -534,6 +536,14 @@ class CallSession:
                 previous = reply.task
                 self._close_reply(reply, interrupted=True)
         self._start_reply("goodbye", text=goodbye, after=previous)
+
+    async def _hang_up(self) -> None:
+        """End the call through the carrier's REST API too, so no later TwiML verb keeps it open."""
+        assert self._carrier is not None
+        try:
+            await self._carrier.end_call(self._info.call_sid)
+        except Exception:
+            log.exception("hang_up_failed")
 
     async def _goodbye_played(self) -> None:
         if self._after_goodbye is not None:

@@ -21,6 +21,7 @@ from phone_numbers import registry
 from tests.conftest import PUBLIC_URL, MakeBusiness, MakeClient, MakeSettings, Tenant
 from tests.fake_deepgram import FakeDeepgram, silence_mulaw, tone_mulaw
 from tests.fake_openai import FakeOpenAi
+from tests.fake_twilio import FakeTwilio
 
 AUTH_TOKEN = "twilio-test-auth-token"
 NUMBER = "+14155550100"
@@ -52,8 +53,8 @@ class Line:
     def simulator(self, auth_token: str = AUTH_TOKEN) -> CallerSimulator:
         return CallerSimulator(self.server_url, auth_token, self.http, public_url=PUBLIC_URL, quiet_timeout=10.0)
 
-    async def call(self, steps: list[Step], to_number: str = NUMBER) -> CallResult:
-        return await self.simulator().call(to_number, steps)
+    async def call(self, steps: list[Step], to_number: str = NUMBER, call_sid: str | None = None) -> CallResult:
+        return await self.simulator().call(to_number, steps, call_sid=call_sid)
 
     async def turns(self, call_sid: str) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
@@ -75,21 +76,28 @@ class Line:
 
 
 @pytest.fixture
+async def fake_twilio() -> AsyncIterator[FakeTwilio]:
+    """Twilio's REST API for call control; request it before ``line_factory`` so it outlives the app."""
+    async with FakeTwilio(auth_token=AUTH_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
 async def line_factory(make_settings: MakeSettings, make_client: MakeClient, make_business: MakeBusiness,
                        pool: asyncpg.Pool) -> AsyncIterator[Any]:
     """Build a :class:`Line`; keyword arguments become ``calls`` settings overrides (env not needed)."""
     fakes: list[Any] = []
     sessions: list[aiohttp.ClientSession] = []
 
-    async def build(*, greeting: str = GREETING, transfer_number: str | None = None, twilio_api: str | None = None,
+    async def build(*, greeting: str = GREETING, transfer_number: str | None = None, twilio: FakeTwilio | None = None,
                     deepgram_options: dict[str, Any] | None = None, calls: dict[str, Any] | None = None) -> Line:
         deepgram = FakeDeepgram(**{"speak_bytes_per_char": 80, **(deepgram_options or {})})
         openai = FakeOpenAi()
         fakes.extend([deepgram, openai])
         env = {"TWILIO_AUTH_TOKEN": AUTH_TOKEN, "DEEPGRAM_API_KEY": "test-key", "DEEPGRAM_BASE_URL": await deepgram.start(),
                "OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": await openai.start()}
-        if twilio_api is not None:
-            env.update(TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_API_BASE=twilio_api)
+        if twilio is not None:
+            env.update(TWILIO_ACCOUNT_SID=twilio.account_sid, TWILIO_API_BASE=twilio.base_url)
         settings = make_settings(**env)
         quick = {"false_interruption_timeout_seconds": 0.4, **(calls or {})}
         settings = dataclasses.replace(settings, calls=dataclasses.replace(settings.calls, **quick))
