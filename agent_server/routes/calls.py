@@ -94,7 +94,10 @@ async def get_call(request: web.Request) -> web.Response:
     row = await call_records.get_call(pool, call_id)
     if row is None:
         raise NotFound("call not found")
-    await auth.business_for(request, row["business_id"])
+    try:
+        await auth.business_for(request, row["business_id"])
+    except NotFound:
+        raise NotFound("call not found") from None
     turns = await call_records.turns_of(pool, call_id)
     server = [t["server_latency_ms"] for t in turns if t["server_latency_ms"] is not None]
     ear = [t["ear_latency_ms"] for t in turns if t["ear_latency_ms"] is not None]
