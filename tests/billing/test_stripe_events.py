@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
 from billing import ledger, topups
@@ -23,6 +27,8 @@ from billing.stripe_events import (
 )
 from tests.conftest import MakeBusiness
 from tests.fake_stripe import FakeStripe
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def captured(business_id: uuid.UUID | None = None) -> dict[str, Any]:
@@ -167,3 +173,32 @@ async def test_session_for_unknown_business_is_recorded_not_credited(pool: async
     assert await apply_event(pool, event) is Outcome.UNROUTABLE
     assert await apply_event(pool, event) is Outcome.DUPLICATE
     assert await pool.fetchval("SELECT count(*) FROM ledger_entries") == 0
+
+
+async def test_deliveries_from_separate_processes_credit_once(pool: asyncpg.Pool, database_url: str,
+                                                              make_business: MakeBusiness) -> None:
+    """Property 3 across processes: four server processes receiving one event (and its async twin) at once."""
+    tenant = await make_business()
+    completed = captured(tenant.business_id)
+    twin = {**completed, "id": completed["id"] + "_twin", "type": "checkout.session.async_payment_succeeded"}
+    procs = []
+    for payload in (completed, completed, twin, twin):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.billing.event_worker", database_url, cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(orjson.dumps(payload) + b"\n")
+        await proc.stdin.drain()
+        procs.append(proc)
+    for proc in procs:
+        assert proc.stdout is not None and (await proc.stdout.readline()).strip() == b"ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+    outputs = await asyncio.gather(*(proc.communicate() for proc in procs))
+    outcomes = sorted(out.decode().strip().splitlines()[-1] for out, _ in outputs)
+    assert outcomes == ["credited", "credited", "duplicate", "duplicate"]
+    wallet = await ledger.get_wallet(pool, tenant.business_id, Currency.USD)
+    assert wallet is not None and wallet.balance == 2500
+    assert await pool.fetchval("SELECT count(*) FROM ledger_entries") == 1
