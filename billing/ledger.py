@@ -7,7 +7,8 @@ transaction. The row lock serialises writers of one wallet across every process 
 the database; the guarded ``UPDATE`` makes an overdraft impossible even if the Python
 checks were wrong. Functions take a pool or a connection; on a connection already inside a
 transaction they run in a savepoint, so a caller (the Stripe webhook) can put its own rows
-and the entry in one commit.
+and the entry in one commit. Callers keep PostgreSQL's default READ COMMITTED isolation:
+each statement after the lock then sees every row committed before the lock was granted.
 """
 
 from __future__ import annotations
