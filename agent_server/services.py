@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from agent_server.config import Settings
-from agent_server.state import CARRIER, HTTP, PROVIDERS, SETTINGS
+from agent_server.reply_billing import WalletReplyPayment
+from agent_server.state import CARRIER, HTTP, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS
 from phone_numbers.carrier import PhoneCarrier
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[PROVIDERS] = providers_for(settings, app)
     app[CARRIER] = carrier_for(settings, app)
+    app[REPLY_PAYMENT] = WalletReplyPayment(app[POOL], settings.billing)
     try:
         yield
     finally:

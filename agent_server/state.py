@@ -14,6 +14,7 @@ from phone_numbers.carrier import PhoneCarrier
 
 if TYPE_CHECKING:
     from media.pipeline.hooks import CallHooks, LiveCalls
+    from media.chat.payment import ReplyPayment
     from media.providers import Providers
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -37,6 +38,8 @@ LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 
 # The process's STT/LLM/TTS providers (media.providers.Providers), built once at start-up.
 PROVIDERS: web.AppKey[Providers] = web.AppKey("providers")
+# How SMS and chat replies are paid (the wallet), built once per process.
+REPLY_PAYMENT: web.AppKey[ReplyPayment] = web.AppKey("reply_payment")
 # The phone carrier (Twilio) client, or None when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are unset.
 CARRIER = web.AppKey("carrier", PhoneCarrier | None)  # type: ignore[arg-type]
 # Observers of live calls (metering, metrics) and the calls this process holds: media.pipeline.hooks.

@@ -159,6 +159,18 @@ def make_business(pool: asyncpg.Pool, settings: Settings) -> MakeBusiness:
     return create
 
 
+async def fund_wallet(db: asyncpg.Pool, business_id: uuid.UUID, amount: int = 10_000,
+                      currency: str = "USD") -> None:
+    """Top a business's wallet up (calls, SMS and chat are paid from it)."""
+    from billing import ledger
+    from billing.ledger import EntryKind
+    from billing.money import Money, parse_currency
+
+    await ledger.credit(db, business_id=business_id, amount=Money(amount, parse_currency(currency)),
+                        kind=EntryKind.TOPUP, idempotency_key=f"test-funds:{uuid.uuid4()}", reference="test funds",
+                        actor="tests")
+
+
 @pytest.fixture
 def token_for(settings: Settings) -> Callable[[uuid.UUID], str]:
     return lambda user_id: auth.mint_token(settings.auth, user_id)

@@ -17,6 +17,7 @@ from agent_server.routes.widget import answer_turn
 from agent_server.state import POOL, SETTINGS
 from agent_server.validation import get_str, get_uuid, read_json
 from media.chat import records
+from media.chat.payment import CannotPay
 from media.llm.base import LlmError
 
 ORIGIN = "dashboard"
@@ -40,6 +41,8 @@ async def test_chat(request: web.Request) -> web.Response:
         raise ValidationError("conversationId", "no such conversation for this chatbot")
     try:
         turn = await answer_turn(request.app, agent, conversation_id, text)
+    except CannotPay:
+        raise ApiError(402, "INSUFFICIENT_BALANCE", "the business's wallet can't pay for this reply") from None
     except LlmError:
         raise ApiError(503, "LLM_UNAVAILABLE", "the assistant can't answer right now") from None
     reply = turn.reply

@@ -19,7 +19,7 @@ from aiohttp import web
 from twilio.twiml.messaging_response import MessagingResponse
 
 from agent_server import agents
-from agent_server.state import CARRIER, POOL, PROVIDERS, SETTINGS
+from agent_server.state import CARRIER, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS
 from agent_server.twilio_signature import verified_form
 from media.chat import records
 from media.chat.conversation import ModelDefaults, Reply
@@ -96,7 +96,8 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
     limits = SmsLimits(messaging.thread_length, messaging.sms_max_reply_chars, messaging.unavailable_text)
     defaults = ModelDefaults(settings.openai.model, settings.openai.temperature)
     composing = asyncio.ensure_future(
-        compose_reply(app[POOL], app[PROVIDERS].llm, agent, inbound, limits=limits, defaults=defaults))
+        compose_reply(app[POOL], app[PROVIDERS].llm, agent, inbound, limits=limits, defaults=defaults,
+                      payment=app[REPLY_PAYMENT]))
     try:
         done, _ = await asyncio.wait({composing}, timeout=messaging.sms_reply_budget_seconds)
     except asyncio.CancelledError:

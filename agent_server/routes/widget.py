@@ -22,7 +22,7 @@ from aiohttp import web
 from agent_server import agents
 from agent_server.config import MessagingConfig
 from agent_server.errors import ApiError, NotFound
-from agent_server.state import LIFECYCLE, POOL, PROVIDERS, SETTINGS, SOCKETS
+from agent_server.state import LIFECYCLE, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS, SOCKETS
 from agent_server.validation import get_str, get_uuid, path_uuid, read_json
 from agent_server.widget_access import allowed_origins, client_ip, origin_allowed
 from media.chat import records
@@ -30,9 +30,13 @@ from media.chat.conversation import ModelDefaults, OnDelta
 from media.chat.rate_limit import RateLimiter
 from media.chat.widget_chat import TurnResult, take_turn
 from media.chat.widget_messages import Delta, Done, Error, UserMessage
+from media.chat.payment import CannotPay
 from media.llm.base import LlmError
 
 log = structlog.get_logger(__name__)
+# The business's wallet can't pay for a reply: the widget shows this instead of an answer.
+UNPAID_CODE = "INSUFFICIENT_BALANCE"
+UNPAID_MESSAGE = "the assistant is unavailable right now"
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # Pending visitor messages per socket while one is being answered.
@@ -114,7 +118,7 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
     return await take_turn(app[POOL], app[PROVIDERS].llm, agent, conversation_id, text,
                            history_length=settings.messaging.thread_length,
                            defaults=ModelDefaults(settings.openai.model, settings.openai.temperature),
-                           on_delta=on_delta)
+                           payment=app[REPLY_PAYMENT], on_delta=on_delta)
 
 
 async def get_config(request: web.Request) -> web.StreamResponse:
@@ -162,6 +166,8 @@ async def post_message(request: web.Request) -> web.StreamResponse:
                                           origin=origin or "")
     try:
         turn = await answer_turn(request.app, agent, conversation_id, text)
+    except CannotPay:
+        raise ApiError(402, UNPAID_CODE, UNPAID_MESSAGE) from None
     except LlmError as exc:
         log.warning("widget_reply_failed", error=str(exc))
         raise ApiError(503, "LLM_UNAVAILABLE", "the assistant can't answer right now") from None
@@ -230,6 +236,9 @@ class WidgetSession:
             except LlmError as exc:
                 log.warning("widget_reply_failed", error=str(exc))
                 await self.send(Error("LLM_UNAVAILABLE", "the assistant can't answer right now"))
+                continue
+            except CannotPay:
+                await self.send(Error(UNPAID_CODE, UNPAID_MESSAGE))
                 continue
             await self.send(Done(self.conversation_id, turn.message_id))
 

@@ -7,6 +7,7 @@ rather than silence, so the sender knows to try another way.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import structlog
 
 from media.chat import records
 from media.chat.conversation import AgentProfile, ModelDefaults, Reply, answer
+from media.chat.payment import CannotPay, ReplyPayment
 from media.llm.base import LlmError, LlmProvider
 
 log = structlog.get_logger(__name__)
@@ -53,19 +55,34 @@ def fit_sms(text: str, max_chars: int) -> str:
 
 
 async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, inbound: InboundText, *,
-                        limits: SmsLimits, defaults: ModelDefaults) -> Reply:
-    """The agent's answer to `inbound`, given the thread's earlier messages.
+                        limits: SmsLimits, defaults: ModelDefaults, payment: ReplyPayment) -> Reply:
+    """The agent's answer to `inbound`, given the thread's earlier messages, paid through `payment`.
+
+    The price is reserved before the model is asked; a wallet that can't pay gets the
+    unavailable text and no model call. A failed reply is not charged.
 
     Returns:
         The reply, cut to fit one SMS body; the unavailable text when the model failed.
     """
-    history = await records.sms_thread(pool, business_id=inbound.business_id, our_number=inbound.our_number,
-                                       sender=inbound.sender, limit=limits.history_length,
-                                       before=inbound.message_id)
+    key = f"sms:{inbound.message_id}"
     try:
+        handle = await payment.reserve(inbound.business_id, "sms", key)
+    except CannotPay:
+        log.info("sms_not_answered", reason="wallet can't pay")
+        return Reply(limits.unavailable_text, "fallback", 0, 0)
+    try:
+        history = await records.sms_thread(pool, business_id=inbound.business_id, our_number=inbound.our_number,
+                                           sender=inbound.sender, limit=limits.history_length,
+                                           before=inbound.message_id)
         reply = await answer(llm, agent, history, inbound.body, channel="sms", defaults=defaults)
     except LlmError as exc:
         log.warning("sms_reply_failed", error=str(exc), status=exc.status)
+        await payment.cancel(handle)
         return Reply(limits.unavailable_text, "fallback", 0, 0)
+    except BaseException:
+        await asyncio.shield(payment.cancel(handle))
+        raise
+    await payment.charge(handle, channel="sms", key=key, prompt_tokens=reply.prompt_tokens,
+                         completion_tokens=reply.completion_tokens)
     return Reply(fit_sms(reply.text, limits.max_reply_chars), reply.answered_by, reply.prompt_tokens,
                  reply.completion_tokens)

@@ -6,6 +6,7 @@ The widget socket, the widget's plain POST and the dashboard's test chat all go 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ import asyncpg
 
 from media.chat import records
 from media.chat.conversation import AgentProfile, ModelDefaults, OnDelta, Reply, answer
+from media.chat.payment import ReplyPayment
 from media.llm.base import LlmProvider
 
 
@@ -26,19 +28,28 @@ class TurnResult:
 
 async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, conversation_id: uuid.UUID,
                     text: str, *, history_length: int, defaults: ModelDefaults,
-                    on_delta: OnDelta | None = None) -> TurnResult:
-    """Answer one visitor message in an existing conversation.
+                    payment: ReplyPayment, on_delta: OnDelta | None = None) -> TurnResult:
+    """Answer one visitor message in an existing conversation, paid through `payment`.
 
     The visitor's message is stored before the model is asked, so it is kept even when the
     answer fails; the answer is stored only once complete, with its token usage.
 
     Raises:
-        LlmError: the model failed; nothing is stored for the assistant.
+        CannotPay: the wallet can't pay; the model was not asked.
+        LlmError: the model failed; nothing is stored for the assistant and nothing charged.
     """
     history = await records.widget_history(pool, conversation_id, history_length)
-    await records.add_widget_message(pool, conversation_id, "user", text)
-    reply = await answer(llm, agent, history, text, channel="widget", defaults=defaults, on_delta=on_delta)
+    user_message = await records.add_widget_message(pool, conversation_id, "user", text)
+    key = f"chat:{user_message}"
+    handle = await payment.reserve(agent.business_id, "chat", key)
+    try:
+        reply = await answer(llm, agent, history, text, channel="widget", defaults=defaults, on_delta=on_delta)
+    except BaseException:
+        await asyncio.shield(payment.cancel(handle))
+        raise
     message_id = await records.add_widget_message(
         pool, conversation_id, "assistant", reply.text, answered_by=reply.answered_by,
         prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
+    await payment.charge(handle, channel="chat", key=key, prompt_tokens=reply.prompt_tokens,
+                         completion_tokens=reply.completion_tokens)
     return TurnResult(message_id, reply)

@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 from agent_server import agents
 from agent_server.config import Settings
 from phone_numbers import registry
-from tests.conftest import PUBLIC_URL, MakeBusiness, MakeSettings
+from tests.conftest import PUBLIC_URL, MakeBusiness, MakeSettings, fund_wallet
 from tests.fake_openai import FakeOpenAi
 
 TWILIO_TOKEN = "fake-twilio-auth-token"
@@ -52,12 +52,13 @@ def messaging_settings(make_settings: MakeSettings, fake_openai: FakeOpenAi) -> 
 
 @pytest.fixture
 async def shop(pool: asyncpg.Pool, make_business: MakeBusiness) -> Shop:
-    """A business whose agent answers OUR_NUMBER, with two FAQ entries."""
+    """A business whose agent answers OUR_NUMBER, with two FAQ entries and a funded wallet."""
     tenant = await make_business("Corner Dental")
     agent_id = await agents.create_agent(pool, tenant.business_id, "Receptionist",
                                          system_prompt="You are the receptionist of Corner Dental.",
                                          greeting="Hi! How can I help?", faq=FAQ)
     await registry.add_number(pool, tenant.business_id, OUR_NUMBER, agent_id=agent_id, is_primary=True)
+    await fund_wallet(pool, tenant.business_id)
     return Shop(tenant.business_id, agent_id, tenant.token)
 
 

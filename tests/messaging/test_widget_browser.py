@@ -19,7 +19,7 @@ from playwright.async_api import Browser, async_playwright, expect
 
 from agent_server import agents, tenants
 from agent_server.app import make_app
-from tests.conftest import MakeSettings
+from tests.conftest import MakeSettings, fund_wallet
 from tests.fake_openai import FakeOpenAi
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,6 +57,7 @@ async def test_demo_page_widget_streams_the_answer(
     user_id = await tenants.create_user(pool, "demo@example.com")
     await tenants.add_member(pool, business_id, user_id, "owner")
     await agents.create_agent(pool, business_id, "Demo receptionist", greeting="Hello from Demo Dental!")
+    await fund_wallet(pool, business_id)
     fake_openai.state.options.token_delay = 0.05
     fake_openai.state.script(ANSWER)
     await aiohttp_client(make_app(settings), server_kwargs={"port": port})

@@ -1,0 +1,55 @@
+"""The wallet-backed `ReplyPayment`: SMS per reply, chat per 1,000 LLM tokens, reserved first.
+
+A chat reply's token count is known only after it streamed, so its reservation is the
+price of `CHAT_RESERVE_TOKENS`; the charge is the price of the tokens the stream reported
+(never more than the wallet can pay). FAQ answers use no tokens and cost nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from agent_server.config import BillingConfig
+from billing import price_book, usage
+from billing.errors import InsufficientFunds
+from billing.ledger import EntryKind
+from billing.money import Money
+from billing.pricing import Prices, chat_charge
+from media.chat.payment import CannotPay, Channel
+
+# Tokens a chat reply is assumed to use when its price is reserved (prompt included).
+CHAT_RESERVE_TOKENS = 4000
+_KINDS = {"sms": EntryKind.SMS_USAGE, "chat": EntryKind.CHAT_USAGE}
+
+
+class WalletReplyPayment:
+    def __init__(self, pool: asyncpg.Pool, config: BillingConfig) -> None:
+        self._pool = pool
+        self._defaults = price_book.default_prices(config)
+
+    async def _prices(self, business_id: uuid.UUID) -> Prices:
+        return await price_book.prices_for(self._pool, business_id, self._defaults)
+
+    async def reserve(self, business_id: uuid.UUID, channel: Channel, key: str) -> object:
+        prices = await self._prices(business_id)
+        amount = (prices.sms_per_reply if channel == "sms"
+                  else chat_charge(CHAT_RESERVE_TOKENS, prices.chat_per_1k_tokens))
+        try:
+            return await usage.reserve(self._pool, business_id=business_id, amount=Money(amount, prices.currency),
+                                       key=key, reference=key)
+        except InsufficientFunds:
+            raise CannotPay(f"wallet of {business_id} can't pay for this {channel} reply") from None
+
+    async def charge(self, handle: object, *, channel: Channel, key: str, prompt_tokens: int,
+                     completion_tokens: int) -> int:
+        assert isinstance(handle, usage.Reservation)
+        prices = await self._prices(handle.business_id)
+        cost = (prices.sms_per_reply if channel == "sms"
+                else chat_charge(prompt_tokens + completion_tokens, prices.chat_per_1k_tokens))
+        return await usage.charge(self._pool, handle, cost=cost, kind=_KINDS[channel], key=key)
+
+    async def cancel(self, handle: object) -> None:
+        assert isinstance(handle, usage.Reservation)
+        await usage.cancel(self._pool, handle)

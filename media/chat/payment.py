@@ -1,0 +1,36 @@
+"""How a text reply is paid for, as the chat code sees it: reserve before the model runs, charge after.
+
+The conversation code knows nothing of wallets; it is handed a `ReplyPayment` and calls it
+at the two moments that matter. The app provides the wallet-backed one
+(agent_server/reply_billing.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal, Protocol
+
+Channel = Literal["sms", "chat"]
+
+
+class CannotPay(Exception):
+    """The business's wallet can't pay for this reply: produce none (no model call)."""
+
+
+class ReplyPayment(Protocol):
+    async def reserve(self, business_id: uuid.UUID, channel: Channel, key: str) -> object:
+        """Set the reply's price aside; the returned handle goes to `charge` or `cancel`.
+
+        Raises:
+            CannotPay: nothing reserved; the caller must not ask the model.
+        """
+        ...
+
+    async def charge(self, handle: object, *, channel: Channel, key: str, prompt_tokens: int,
+                     completion_tokens: int) -> int:
+        """Charge the reply that was produced; returns the minor units charged."""
+        ...
+
+    async def cancel(self, handle: object) -> None:
+        """No reply was produced (the model failed, the visitor left): free the reservation."""
+        ...
