@@ -99,31 +99,47 @@ async def test_workers_share_one_port_and_all_stop_on_sigterm(database_url: str)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SUPABASE_JWT_SECRET": JWT_SECRET, "PORT": str(port)}
     exe = Path(sys.executable).parent / "agent-server"
-    proc = subprocess.Popen([str(exe), "serve", "--workers", "2"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = await asyncio.create_subprocess_exec(str(exe), "serve", "--workers", "2", env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    lines: list[dict[str, object]] = []
+
+    async def read_until(predicate: object) -> None:
+        assert proc.stdout is not None
+        while not predicate(lines):  # type: ignore[operator]
+            raw = await proc.stdout.readline()
+            assert raw, "server exited early"
+            if raw.startswith(b"{"):
+                lines.append(orjson.loads(raw))
+
+    def serving_pids(seen: list[dict[str, object]]) -> set[object]:
+        return {line["pid"] for line in seen if line["event"] == "serving" and "workers" not in line}
+
     try:
-        pids: set[int] = set()
+        # Each worker logs `serving` just before it binds; then give both a moment to listen.
+        await asyncio.wait_for(read_until(lambda seen: len(serving_pids(seen)) == 2), 60)
+        reader = asyncio.create_task(read_until(lambda seen: False))
         async with aiohttp.ClientSession() as session:
             for _ in range(300):
                 try:
-                    async with session.get(f"http://127.0.0.1:{port}/readyz", headers={"Connection": "close"}) as resp:
-                        assert resp.status == 200
-                    break
+                    async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                        if resp.status == 200:
+                            break
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.05)
-            await asyncio.sleep(0.5)  # let the second worker bind too
-            for _ in range(40):
-                connector = aiohttp.TCPConnector(force_close=True)
-                async with aiohttp.ClientSession(connector=connector) as fresh:
-                    async with fresh.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                        assert resp.status == 200
+        await asyncio.sleep(1.0)
+        for _ in range(60):
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as fresh:
+                async with fresh.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    assert resp.status == 200
         proc.send_signal(signal.SIGTERM)
-        out, _ = await asyncio.get_running_loop().run_in_executor(None, lambda: proc.communicate(timeout=30))
+        await asyncio.wait_for(proc.wait(), 30)
+        await asyncio.gather(reader, return_exceptions=True)
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
+            await proc.wait()
     assert proc.returncode == 0
-    lines = [orjson.loads(line) for line in out.splitlines() if line.startswith(b"{")]
     pids = {line["pid"] for line in lines if line["event"] == "request" and line.get("path") == "/healthz"}
-    assert len(pids) == 2
+    assert pids == serving_pids(lines)
     assert any(line["event"] == "workers_stopped" for line in lines)
