@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -23,7 +24,8 @@ from agent_server.routes import numbers
 from agent_server.routes import chatbot, twilio_sms, widget
 from agent_server.routes import call_hangup, usage
 from agent_server import call_control, jobs, metrics
-from agent_server.state import DSN, HTTP, LIFECYCLE, POOL, SETTINGS, SOCKETS, Lifecycle
+from agent_server.state import DSN, HTTP, LIFECYCLE, LIVE_CALLS, POOL, SETTINGS, SOCKETS, Lifecycle
+from media.pipeline.lifecycle import EndReason
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +40,9 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     twilio_sms.setup, widget.setup, chatbot.setup,
     usage.setup, jobs.setup, call_control.setup, call_hangup.setup, metrics.setup,
 )
+
+# After the drain bound, calls still live get this long to say goodbye before sockets close.
+FINAL_GOODBYE_SECONDS = 5.0
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -80,9 +85,27 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await app[POOL].close()
 
 
-async def _close_sockets(app: web.Application) -> None:
-    """Stop taking work, then close long-lived sockets with 1001 so clients reconnect elsewhere."""
+async def _drain(app: web.Application) -> None:
+    """On SIGTERM: stop taking work, let live calls finish (bounded), then close every socket with 1001.
+
+    Readiness turns 503 and new streams and widget sockets are refused at once, so a load
+    balancer moves new work elsewhere; calls in progress get `call_drain_seconds` to end on
+    their own, then are told to say goodbye; widget clients reconnect (with their
+    conversation id) to another process when their socket closes.
+    """
     app[LIFECYCLE].draining = True
+    settings = app[SETTINGS].server
+    live = app.get(LIVE_CALLS)
+    if live is not None and len(live):
+        log.info("draining_calls", calls=len(live), bound_seconds=settings.call_drain_seconds)
+        deadline = time.monotonic() + settings.call_drain_seconds
+        while len(live) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        for call in live:
+            call.request_end(EndReason.SHUTDOWN, goodbye=app[SETTINGS].calls.goodbye_text)
+        deadline = time.monotonic() + FINAL_GOODBYE_SECONDS
+        while len(live) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
     for ws in list(app[SOCKETS]):
         await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
@@ -96,7 +119,7 @@ def make_app(settings: Settings) -> web.Application:
     app[metrics.METRICS] = metrics.Metrics()
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(services)
-    app.on_shutdown.append(_close_sockets)
+    app.on_shutdown.append(_drain)
     for setup in ROUTE_SETUPS:
         setup(app)
     return app

@@ -91,6 +91,7 @@ class ServerConfig:
     port: int = check(_positive, 8080)
     public_url: str = check(_url, "http://127.0.0.1:8080")
     shutdown_timeout_seconds: float = check(_positive, 10.0)
+    call_drain_seconds: float = check(_non_negative, 30.0)
     max_body_bytes: int = check(_positive, 1_048_576)
     websocket_heartbeat_seconds: float = check(_positive, 20.0)
 

@@ -134,7 +134,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         # development secret are set up once, here.
         env = {**os.environ, "DATABASE_URL": dsn, "SUPABASE_JWT_SECRET": settings.auth.jwt_secret}
         return supervise(args.workers, worker_command(settings.server.port), env,
-                         settings.server.shutdown_timeout_seconds)
+                         settings.server.call_drain_seconds + settings.server.shutdown_timeout_seconds)
     log.info("serving", url=url, pid=os.getpid(), embedded_database=not ctx.settings.database.url)
     # uvloop: measured p99 of a media relay at 200 calls per core fell from 52 to 17 ms
     # against asyncio's default loop (shared/reference/aiohttp-and-friends.md §3).

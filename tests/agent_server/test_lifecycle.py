@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -143,3 +145,29 @@ async def test_workers_share_one_port_and_all_stop_on_sigterm(database_url: str)
     pids = {line["pid"] for line in lines if line["event"] == "request" and line.get("path") == "/healthz"}
     assert pids == serving_pids(lines)
     assert any(line["event"] == "workers_stopped" for line in lines)
+
+
+async def test_sigterm_lets_live_calls_finish_then_tells_the_rest_to_say_goodbye(
+        make_settings: Callable[..., Settings]) -> None:
+    from agent_server.state import LIVE_CALLS
+    from media.pipeline.lifecycle import EndReason
+    from tests.agent_server.test_call_control import held
+
+    settings = make_settings()
+    settings = dataclasses.replace(settings, server=dataclasses.replace(settings.server, call_drain_seconds=0.6))
+    app = make_app(settings)
+    runner = web.AppRunner(app, shutdown_timeout=2)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", free_port()).start()
+    live = app[LIVE_CALLS]
+    finishing, stubborn = held("CAfinishing"), held("CAstubborn")
+    live.add(finishing)  # type: ignore[arg-type]
+    live.add(stubborn)  # type: ignore[arg-type]
+    asyncio.get_running_loop().call_later(0.2, live.remove, finishing)  # type: ignore[arg-type]
+    stubborn_ends = asyncio.get_running_loop().call_later(1.5, live.remove, stubborn)  # type: ignore[arg-type]
+    started = asyncio.get_running_loop().time()
+    await runner.cleanup()
+    stubborn_ends.cancel()
+    assert finishing.ended == []
+    assert stubborn.ended == [(EndReason.SHUTDOWN, settings.calls.goodbye_text)]
+    assert asyncio.get_running_loop().time() - started >= 0.6
