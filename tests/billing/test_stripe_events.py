@@ -191,14 +191,17 @@ async def test_deliveries_from_separate_processes_credit_once(pool: asyncpg.Pool
         await proc.stdin.drain()
         procs.append(proc)
     for proc in procs:
-        assert proc.stdout is not None and (await proc.stdout.readline()).strip() == b"ready"
+        assert proc.stdout is not None
+        while (line := await proc.stdout.readline()) and line.strip() != b"ready":
+            pass  # start-up log lines
+        assert line.strip() == b"ready"
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.write(b"go\n")
         await proc.stdin.drain()
     outputs = await asyncio.gather(*(proc.communicate() for proc in procs))
     outcomes = sorted(out.decode().strip().splitlines()[-1] for out, _ in outputs)
-    assert outcomes == ["credited", "credited", "duplicate", "duplicate"]
+    assert outcomes == ["credited", "credited", "duplicate", "duplicate"], outputs
     wallet = await ledger.get_wallet(pool, tenant.business_id, Currency.USD)
     assert wallet is not None and wallet.balance == 2500
     assert await pool.fetchval("SELECT count(*) FROM ledger_entries") == 1
