@@ -106,7 +106,8 @@ async def _drain(app: web.Application) -> None:
         deadline = time.monotonic() + FINAL_GOODBYE_SECONDS
         while len(live) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-    for ws in list(app[SOCKETS]):
+    sockets = app[SOCKETS]
+    for ws in list(sockets):
         await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 

@@ -76,9 +76,8 @@ def verify_token(config: AuthConfig, token: str, now: float | None = None) -> uu
 
 async def current_user(request: web.Request) -> uuid.UUID:
     """The authenticated user's id (401 on a missing or bad token)."""
-    cached = request.get(_USER_KEY)
-    if cached is not None:
-        return cached
+    if _USER_KEY in request:
+        return request[_USER_KEY]
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

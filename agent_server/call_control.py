@@ -74,8 +74,8 @@ class Listener:
         self._goodbye = goodbye
         self.listening = asyncio.Event()
 
-    def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
-        dispatch(self._live, payload, self._goodbye)
+    def _on_notify(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        dispatch(self._live, str(payload), self._goodbye)
 
     async def run(self) -> None:
         """Listen until cancelled. Commands sent while the connection is down are lost, which is

@@ -25,9 +25,9 @@ def start_embedded(data_dir: str | Path) -> str:
         os.environ.setdefault("XDG_RUNTIME_DIR", str(path.parent))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import pgserver
+            from pgserver.postgres_server import get_server
 
-            _SERVERS[path] = pgserver.get_server(path, cleanup_mode="stop")
+            _SERVERS[path] = get_server(path, cleanup_mode="stop")
     uri: str = _SERVERS[path].get_uri()
     return uri
 

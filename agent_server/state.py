@@ -41,7 +41,7 @@ PROVIDERS: web.AppKey[Providers] = web.AppKey("providers")
 # How SMS and chat replies are paid (the wallet), built once per process.
 REPLY_PAYMENT: web.AppKey[ReplyPayment] = web.AppKey("reply_payment")
 # The phone carrier (Twilio) client, or None when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are unset.
-CARRIER = web.AppKey("carrier", PhoneCarrier | None)  # type: ignore[arg-type]
+CARRIER: web.AppKey[PhoneCarrier | None] = web.AppKey("carrier")
 # Observers of live calls (metering, metrics) and the calls this process holds: media.pipeline.hooks.
 CALL_HOOKS: web.AppKey[CallHooks] = web.AppKey("call_hooks")
 LIVE_CALLS: web.AppKey[LiveCalls] = web.AppKey("live_calls")

@@ -55,7 +55,8 @@ _COLUMNS = ("call_sid, business_id, hold_id, currency, per_minute, granted_secon
             " checkpoints, status, settled_seconds, settle_source")
 
 
-def _meter(row: asyncpg.Record) -> Meter:
+def _meter(row: asyncpg.Record | None) -> Meter:
+    assert row is not None, "the statement returns the meter row"
     return Meter(**{key: row[key] for key in _COLUMNS.replace(" ", "").split(",")})
 
 
@@ -197,11 +198,11 @@ async def sweep(pool: asyncpg.Pool, *, now: datetime.datetime | None = None, lim
             settled = []
             for row in rows:
                 duration = row["twilio_duration_seconds"]
-                meter = await get_meter(conn, row["call_sid"])
+                meter = await get_meter(pool, row["call_sid"])
                 assert meter is not None
                 used, source = ((duration, "sweeper:call_duration") if duration is not None
                                 else (meter.charged_seconds, "sweeper:checkpoint"))
-                settled.append(await settle(conn, row["call_sid"], used_seconds=used, source=source))
+                settled.append(await settle(pool, row["call_sid"], used_seconds=used, source=source))
             return settled
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _SWEEPER_LOCK)
