@@ -122,10 +122,9 @@ class _Player:
         self.pending_marks: list[tuple[asyncio.TimerHandle, str]] = []
         self.in_reply = False
         self.reply_started_at: float | None = None
-        self.replies_started = 0
+        self.last_reply_started = float("-inf")
         self.last_audio_at = 0.0
         self.echo: asyncio.Queue[str] = asyncio.Queue()
-        self.reply_ended = asyncio.Event()
 
     def media(self, frame: bytes) -> None:
         now = self.loop.time()
@@ -136,29 +135,31 @@ class _Player:
             self.play_end = now
         if not self.in_reply:
             self.in_reply = True
-            self.replies_started += 1
+            self.last_reply_started = now
             self.reply_started_at = self.play_end
-            self.reply_ended.clear()
         self.frames.append((self.play_end, frame))
         self.play_end += FRAME_SECONDS
         self._settle(now)
 
     def mark(self, name: str) -> None:
-        delay = max(0.0, self.play_end - self.loop.time())
-        entry: list[tuple[asyncio.TimerHandle, str]] = []
-        handle = self.loop.call_later(delay, self._echo, name, entry)
-        entry.append((handle, name))
+        handle = self.loop.call_at(max(self.play_end, self.loop.time()), self._echo_through, name)
         self.pending_marks.append((handle, name))
 
-    def _echo(self, name: str, entry: list[tuple[asyncio.TimerHandle, str]]) -> None:
-        with contextlib.suppress(ValueError):
-            self.pending_marks.remove(entry[0])
+    def _echo_through(self, name: str) -> None:
+        """Echo every pending mark up to ``name``, in the order they were sent, as Twilio does."""
+        while self.pending_marks:
+            handle, pending = self.pending_marks.pop(0)
+            handle.cancel()
+            self._echo(pending)
+            if pending == name:
+                return
+
+    def _echo(self, name: str) -> None:
         self.echo.put_nowait(name)
         self.result.marks_echoed += 1
         if name.endswith(".end"):
             self.result.replies += 1
             self.in_reply = False
-            self.reply_ended.set()
 
     def clear(self) -> None:
         now = self.loop.time()
@@ -184,7 +185,7 @@ class _Player:
             handle.cancel()
 
     def quiet(self) -> bool:
-        return not self.in_reply and self.play_end <= self.loop.time()
+        return not self.in_reply and self.play_end <= self.loop.time() and self.echo.empty()
 
 
 class CallerSimulator:
@@ -285,19 +286,19 @@ class CallerSimulator:
     async def _script(self, steps: list[Step], line: _Line, player: _Player, result: CallResult,
                       receiver: asyncio.Task[None]) -> None:
         """Play the steps; before each one the agent's pending reply (the greeting first) must be over."""
-        expected = 1
+        since = float("-inf")
         for step in [*steps, HangUp()] if not steps or not isinstance(steps[-1], HangUp) else steps:
             if receiver.done():
                 return
             if isinstance(step, Say) and step.barge_in_after is not None:
                 await self._wait_for_agent_audio(player, step.barge_in_after, receiver)
                 await _unless_closed(line.say(step.audio, barge_in=True), receiver)
-                expected = player.replies_started + 1
+                since = player.loop.time()
                 continue
             if isinstance(step, HangUp) and step.after_agent_audio is not None:
                 await self._wait_for_agent_audio(player, step.after_agent_audio, receiver)
                 return
-            await self._wait_quiet(player, receiver, expected)
+            await self._wait_quiet(player, receiver, since)
             if receiver.done():
                 return
             if isinstance(step, Say):
@@ -306,17 +307,21 @@ class CallerSimulator:
                 await line.press(step.digits)
             else:
                 return
-            expected = player.replies_started + 1
+            since = player.loop.time()
 
-    async def _wait_quiet(self, player: _Player, receiver: asyncio.Task[None], replies: int) -> None:
-        """Until the expected reply has started (or plainly won't) and then played out."""
+    async def _wait_quiet(self, player: _Player, receiver: asyncio.Task[None], since: float) -> None:
+        """Until a reply that started after ``since`` (the caller's last step) has played out.
+
+        A reply that started earlier (say, the greeting resuming after the caller's first
+        words) is not the answer to that step. Without any reply in ``reply_timeout``, move on.
+        """
         loop = player.loop
         start = loop.time()
         deadline = start + self.quiet_timeout
         while loop.time() < deadline and not receiver.done():
             now = loop.time()
-            started = player.replies_started >= replies or now - start > self.reply_timeout
-            if started and player.quiet() and now - max(player.last_audio_at, start) > 0.25:
+            answered = player.last_reply_started >= since or now - start > self.reply_timeout
+            if answered and player.quiet() and now - max(player.last_audio_at, start) > 0.25:
                 return
             await asyncio.sleep(FRAME_SECONDS)
 

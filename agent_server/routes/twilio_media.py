@@ -30,6 +30,7 @@ from media.pipeline.lifecycle import EndReason
 from media.pipeline.prompt import AgentProfile
 from media.pipeline.session import CallSession, CallSettings
 from media.protocol.twilio import Dtmf, Mark, Media, Start, Stop, parse_message
+from media.stt.local import PocketsphinxStt
 
 log = structlog.get_logger(__name__)
 
@@ -170,5 +171,18 @@ async def _read(ws: web.WebSocketResponse, session: CallSession) -> EndReason:
     return EndReason.STREAM_STOPPED
 
 
+async def _warm_up_local_stt(app: web.Application) -> None:
+    """Load the local recogniser before the first call rather than during it.
+
+    pocketsphinx's model load holds the GIL for about a second even on its worker thread;
+    paid at a call's start it would freeze every call in the process.
+    """
+    stt = app[PROVIDERS].stt
+    if isinstance(stt, PocketsphinxStt):
+        session = await stt.open_session("en-US")
+        await session.close()
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/voice-agent/stream", media_stream)
+    app.on_startup.append(_warm_up_local_stt)

@@ -39,6 +39,8 @@ log = structlog.get_logger(__name__)
 
 _FRAME_MS: Final = FRAME_BYTES // 8
 _EVENT_BACKLOG: Final = 1024
+_EARLY_AUDIO_FRAMES: Final = 250
+"""Caller audio kept while the STT session opens (5 s): the STT clock starts at its first frame."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,7 @@ class CallSession:
         self._frames = 0
         self._frames_at_check = -1
         self._first_media_ms: int | None = None
+        self._early_audio: list[bytes] = []
         self._media_ms = 0
         self._after_goodbye: Callable[[], Awaitable[None]] | None = None
         self._transferred_to: str | None = None
@@ -182,8 +185,11 @@ class CallSession:
         self._media_ms = timestamp_ms
         if self._stt is not None:
             self._stt.send_audio(payload)
-        elif self._first_media_ms is None:
+            return
+        if self._first_media_ms is None:
             self._first_media_ms = timestamp_ms
+        if len(self._early_audio) < _EARLY_AUDIO_FRAMES:
+            self._early_audio.append(payload)
 
     def mark(self, name: str) -> None:
         """Twilio echoed a mark."""
@@ -232,6 +238,9 @@ class CallSession:
             log.error("stt_unavailable", error=str(exc))
             self.request_end(EndReason.STT_FAILED, goodbye=self._settings.apology_text)
             return
+        for payload in self._early_audio:
+            self._stt.send_audio(payload)
+        self._early_audio = []
         self._stt_pump = asyncio.create_task(self._pump_stt(self._stt))
 
     async def _pump_stt(self, session: SttSession) -> None:

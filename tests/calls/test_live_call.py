@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from media.caller_simulator import Say
@@ -65,3 +66,34 @@ async def test_backchannel_pauses_then_the_agent_carries_on(line_factory: Any) -
     assert [t["text"] for t in turns if t["role"] == "assistant"][-1] == LONG_REPLY
     assert not any(t["interrupted"] for t in turns)
     assert result.replies == 2
+
+
+async def test_without_provider_keys_the_local_providers_answer_from_the_faq(
+        make_settings: Any, make_client: Any, make_business: Any, pool: Any) -> None:
+    """The `make run` path: espeak-ng speaks, pocketsphinx listens, the FAQ responder answers."""
+    import aiohttp
+
+    from agent_server import agents
+    from agent_server.cli.call import synthesize
+    from media.caller_simulator import CallerSimulator
+    from phone_numbers import registry
+    from tests.calls.conftest import AUTH_TOKEN, NUMBER
+    from tests.conftest import PUBLIC_URL
+
+    client = await make_client(make_settings(TWILIO_AUTH_TOKEN=AUTH_TOKEN))
+    tenant = await make_business("Demo")
+    faq = (agents.FaqEntry("What are your opening hours?", "We are open nine to five."),
+           agents.FaqEntry("Where are you located?", "At 1 Market Street."))
+    agent_id = await agents.create_agent(pool, tenant.business_id, "Demo", greeting="Hello.", faq=faq)
+    await registry.add_number(pool, tenant.business_id, NUMBER, agent_id=agent_id)
+    async with aiohttp.ClientSession() as http:
+        simulator = CallerSimulator(str(client.make_url("")).rstrip("/"), AUTH_TOKEN, http, public_url=PUBLIC_URL,
+                                    reply_timeout=10.0)
+        result = await simulator.call(NUMBER, [Say(await synthesize("Where are you located?"))])
+    for _ in range(300):
+        if await pool.fetchval("SELECT ended_at FROM calls WHERE call_sid = $1", result.call_sid):
+            break
+        await asyncio.sleep(0.01)
+    rows = await pool.fetch("SELECT t.role, t.text FROM call_turns t JOIN calls c ON c.id = t.call_id"
+                            " WHERE c.call_sid = $1 ORDER BY t.seq", result.call_sid)
+    assert [r["text"] for r in rows][-1] == "At 1 Market Street.", (rows, result)
