@@ -316,12 +316,16 @@ async def list_entries(db: Executor, business_id: uuid.UUID, *, limit: int, befo
 
     ``created_from`` is inclusive and ``created_to`` exclusive, so consecutive ranges don't overlap.
     """
+    # Per wallet, then merged: each wallet's newest entries come straight off the
+    # (wallet_id, id DESC) index, instead of walking the whole table's primary key backwards
+    # until enough entries of this business turn up.
     rows = await db.fetch(
-        f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries e JOIN wallets w ON w.id = e.wallet_id"
-        " WHERE w.business_id = $1 AND ($2::bigint IS NULL OR e.id < $2)"
-        " AND (cardinality($3::text[]) = 0 OR e.kind = ANY($3))"
-        " AND ($4::timestamptz IS NULL OR e.created_at >= $4) AND ($5::timestamptz IS NULL OR e.created_at < $5)"
-        " AND ($6::text IS NULL OR w.currency = $6)"
+        f"SELECT {_ENTRY_COLUMNS} FROM wallets w CROSS JOIN LATERAL ("
+        "   SELECT * FROM ledger_entries le WHERE le.wallet_id = w.id AND ($2::bigint IS NULL OR le.id < $2)"
+        "   AND (cardinality($3::text[]) = 0 OR le.kind = ANY($3))"
+        "   AND ($4::timestamptz IS NULL OR le.created_at >= $4) AND ($5::timestamptz IS NULL OR le.created_at < $5)"
+        "   ORDER BY le.id DESC LIMIT $7) e"
+        " WHERE w.business_id = $1 AND ($6::text IS NULL OR w.currency = $6)"
         " ORDER BY e.id DESC LIMIT $7",
         business_id, before_id, [k.value for k in kinds], created_from, created_to,
         None if currency is None else currency.value, limit)
