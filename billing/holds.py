@@ -22,6 +22,7 @@ import asyncpg
 
 from billing.errors import HoldNotActive, HoldNotFound, IdempotencyConflict, InvalidEntry
 from billing.ledger import (
+    Connection,
     Entry,
     EntryKind,
     Executor,
@@ -116,7 +117,7 @@ async def get_hold(db: Executor, hold_id: int, *, business_id: uuid.UUID | None 
     return _hold(row)
 
 
-async def _lock_hold(conn: asyncpg.Connection, hold_id: int) -> tuple[Hold, Wallet]:
+async def _lock_hold(conn: Connection, hold_id: int) -> tuple[Hold, Wallet]:
     """Lock the hold's wallet, then the hold (the global lock order); return both as locked."""
     wallet_id = await conn.fetchval("SELECT wallet_id FROM holds WHERE id = $1", hold_id)
     if wallet_id is None:
@@ -128,13 +129,13 @@ async def _lock_hold(conn: asyncpg.Connection, hold_id: int) -> tuple[Hold, Wall
     return _hold(row), wallet
 
 
-async def _event_by_key(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
+async def _event_by_key(conn: Connection, key: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT hold_id, fingerprint FROM hold_events WHERE idempotency_key = $1", key)
     return row
 
 
-async def _insert_event(conn: asyncpg.Connection, hold_id: int, kind: str, delta: int, charged: int,
+async def _insert_event(conn: Connection, hold_id: int, kind: str, delta: int, charged: int,
                         key: str, digest: str) -> None:
     try:
         async with conn.transaction():
@@ -146,7 +147,7 @@ async def _insert_event(conn: asyncpg.Connection, hold_id: int, kind: str, delta
         raise IdempotencyConflict(key) from None
 
 
-async def _update_hold(conn: asyncpg.Connection, hold_id: int, *, amount_delta: int, status: str,
+async def _update_hold(conn: Connection, hold_id: int, *, amount_delta: int, status: str,
                        expires_at: datetime.datetime | None = None) -> Hold:
     await conn.execute(
         "UPDATE holds SET amount = amount + $2, status = $3, expires_at = greatest(expires_at, coalesce($4, expires_at)),"
@@ -154,7 +155,7 @@ async def _update_hold(conn: asyncpg.Connection, hold_id: int, *, amount_delta: 
     return await get_hold(conn, hold_id)
 
 
-async def _replay(conn: asyncpg.Connection, key: str, digest: str) -> Hold | None:
+async def _replay(conn: Connection, key: str, digest: str) -> Hold | None:
     """The hold an earlier operation with this key produced, or None if the key is new."""
     row = await _event_by_key(conn, key)
     if row is None:

@@ -25,12 +25,15 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from billing.errors import CurrencyMismatch, IdempotencyConflict, InsufficientFunds, InvalidEntry
 from billing.money import Currency, Money, available
 
-# A pool (one statement per acquire) or a connection (possibly inside the caller's transaction).
-Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
+# A connection of its own or one lent by a pool; either may be inside the caller's transaction.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+# A pool (one statement per acquire) or a connection.
+Executor: TypeAlias = asyncpg.Pool | Connection
 
 
 class EntryKind(enum.StrEnum):
@@ -110,7 +113,7 @@ def entry_fingerprint(business_id: uuid.UUID, amount: Money, kind: EntryKind, re
 
 
 @asynccontextmanager
-async def transaction(db: Executor) -> AsyncIterator[asyncpg.Connection]:
+async def transaction(db: Executor) -> AsyncIterator[Connection]:
     """A transaction on `db`: a new one on a pool connection, a savepoint inside a caller's."""
     if isinstance(db, asyncpg.Pool):
         async with db.acquire() as conn, conn.transaction():
@@ -128,7 +131,7 @@ def _wallet(row: asyncpg.Record) -> Wallet:
                   row["credit_limit"], row["updated_at"])
 
 
-async def lock_wallet(conn: asyncpg.Connection, business_id: uuid.UUID, currency: Currency) -> Wallet:
+async def lock_wallet(conn: Connection, business_id: uuid.UUID, currency: Currency) -> Wallet:
     """Lock the business's wallet in `currency` for this transaction, creating it on first use.
 
     Every writer takes this lock before reading keys or amounts, so two processes acting on
@@ -144,14 +147,14 @@ async def lock_wallet(conn: asyncpg.Connection, business_id: uuid.UUID, currency
     return _wallet(row)
 
 
-async def lock_wallet_by_id(conn: asyncpg.Connection, wallet_id: int) -> Wallet:
+async def lock_wallet_by_id(conn: Connection, wallet_id: int) -> Wallet:
     """Lock a wallet known by id (holds know their wallet), same lock as `lock_wallet`."""
     row = await conn.fetchrow(f"SELECT {_WALLET_COLUMNS} FROM wallets WHERE id = $1 FOR UPDATE", wallet_id)
     assert row is not None, "wallet rows are never deleted"
     return _wallet(row)
 
 
-async def apply_change(conn: asyncpg.Connection, wallet: Wallet, d_balance: int, d_held: int,
+async def apply_change(conn: Connection, wallet: Wallet, d_balance: int, d_held: int,
                        *, may_overdraw: bool = False) -> Wallet:
     """Change the wallet's balance and held amount, refusing any change that would overdraw it.
 
@@ -191,7 +194,7 @@ async def entry_by_key(db: Executor, idempotency_key: str) -> tuple[Entry, str] 
     return None if row is None else (_entry(row), row["fingerprint"])
 
 
-async def insert_entry(conn: asyncpg.Connection, wallet: Wallet, *, amount: int, kind: EntryKind,
+async def insert_entry(conn: Connection, wallet: Wallet, *, amount: int, kind: EntryKind,
                        reference: str, actor: str, idempotency_key: str, fingerprint: str,
                        hold_id: int | None = None) -> Entry:
     """Append one entry; `wallet` is the row as `apply_change` returned it (its balance is after)."""
@@ -199,6 +202,7 @@ async def insert_entry(conn: asyncpg.Connection, wallet: Wallet, *, amount: int,
         "INSERT INTO ledger_entries (wallet_id, amount, kind, reference, actor, idempotency_key, fingerprint,"
         " hold_id, balance_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, created_at",
         wallet.id, amount, kind.value, reference, actor, idempotency_key, fingerprint, hold_id, wallet.balance)
+    assert row is not None
     return Entry(row["id"], wallet.id, wallet.business_id, wallet.currency, amount, kind, reference, actor,
                  idempotency_key, hold_id, wallet.balance, row["created_at"])
 
@@ -332,7 +336,7 @@ async def list_entries(db: Executor, business_id: uuid.UUID, *, limit: int, befo
     return [_entry(r) for r in rows]
 
 
-async def refunded_total(conn: asyncpg.Connection, wallet: Wallet, reference: str) -> int:
+async def refunded_total(conn: Connection, wallet: Wallet, reference: str) -> int:
     """Money already refunded against `reference` (a Stripe charge) in this wallet, as a positive sum."""
     total: int = await conn.fetchval(
         "SELECT coalesce(-sum(amount), 0)::bigint FROM ledger_entries"

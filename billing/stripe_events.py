@@ -21,7 +21,7 @@ import structlog
 
 from billing import ledger, topups
 from billing.errors import BillingError
-from billing.ledger import EntryKind
+from billing.ledger import Connection, EntryKind
 from billing.money import Money, parse_currency
 
 log = structlog.get_logger(__name__)
@@ -247,7 +247,7 @@ async def apply_event(pool: asyncpg.Pool, event: StripeEvent) -> Outcome:
         return await _record(conn, event, Outcome.IGNORED)
 
 
-async def _record(conn: asyncpg.Connection, event: StripeEvent, outcome: Outcome) -> Outcome:
+async def _record(conn: Connection, event: StripeEvent, outcome: Outcome) -> Outcome:
     fresh = await topups.record_event(conn, event_id=event.id, type_=event.type, created=event.created,
                                       livemode=event.livemode, outcome=outcome.value)
     return outcome if fresh else Outcome.DUPLICATE
@@ -262,7 +262,7 @@ def _money(amount: int | None, currency: str | None) -> Money | None:
         return None
 
 
-async def _apply_session(conn: asyncpg.Connection, event: StripeEvent, session: CheckoutSessionObject) -> Outcome:
+async def _apply_session(conn: Connection, event: StripeEvent, session: CheckoutSessionObject) -> Outcome:
     plan = plan_session(event.type, session)
     business_id = session.business_id()
     amount = _money(session.amount_total, session.currency)
@@ -282,7 +282,7 @@ async def _apply_session(conn: asyncpg.Connection, event: StripeEvent, session: 
     return outcome
 
 
-async def _apply_refund(conn: asyncpg.Connection, event: StripeEvent, charge: ChargeObject) -> Outcome:
+async def _apply_refund(conn: Connection, event: StripeEvent, charge: ChargeObject) -> Outcome:
     refunded = _money(charge.amount_refunded, charge.currency)
     if refunded is None:
         return await _record(conn, event, Outcome.IGNORED)
@@ -296,7 +296,7 @@ async def _apply_refund(conn: asyncpg.Connection, event: StripeEvent, charge: Ch
     return Outcome.REFUNDED
 
 
-async def _charge_business(conn: asyncpg.Connection, charge: ChargeObject) -> uuid.UUID:
+async def _charge_business(conn: Connection, charge: ChargeObject) -> uuid.UUID:
     """The business a charge paid: the metadata we put on its PaymentIntent, else our top-up record."""
     try:
         candidate = uuid.UUID(charge.metadata.get("business_id", ""))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
-
-from billing.ledger import Executor
+from billing.ledger import Connection, Executor
 from billing.money import Money
 
 # Statuses only move forward along this order, so events arriving in any order (a late
@@ -28,7 +26,7 @@ async def record_session(db: Executor, *, session_id: str, business_id: uuid.UUI
         session_id, business_id, amount.amount, amount.currency.value, created_by)
 
 
-async def advance(conn: asyncpg.Connection, *, session_id: str, business_id: uuid.UUID, amount: Money,
+async def advance(conn: Connection, *, session_id: str, business_id: uuid.UUID, amount: Money,
                   status: str, payment_intent: str | None) -> None:
     """Record what Stripe reported about a session, never moving its status backwards.
 
@@ -64,7 +62,7 @@ async def business_exists(db: Executor, business_id: uuid.UUID) -> bool:
     return exists
 
 
-async def record_event(conn: asyncpg.Connection, *, event_id: str, type_: str, created: int, livemode: bool,
+async def record_event(conn: Connection, *, event_id: str, type_: str, created: int, livemode: bool,
                        outcome: str) -> bool:
     """Insert an event id; False when it was already processed (the event-id dedupe).
 

@@ -75,7 +75,8 @@ async def test_processes_never_overdraw_one_wallet(pool: asyncpg.Pool, database_
     assert wallet is not None and wallet.available >= 0
     assert wallet.balance == await pool.fetchval("SELECT sum(amount) FROM ledger_entries WHERE wallet_id = $1",
                                                  wallet.id)
-    counts = dict(await pool.fetch("SELECT idempotency_key, count(*) FROM ledger_entries GROUP BY 1"))
+    rows = await pool.fetch("SELECT idempotency_key, count(*) FROM ledger_entries GROUP BY 1")
+    counts: dict[str, int] = {r[0]: r[1] for r in rows}
     assert all(counts.get(r["key"]) == 1 for r in accepted if r["entry"])
     assert not any(r["key"] in counts for r in results if not r["entry"])
     assert sum(counts.values()) == 1 + sum(1 for r in accepted if r["entry"])
