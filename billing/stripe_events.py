@@ -39,16 +39,16 @@ class RefundNotRoutable(BillingError):
     """A refund's charge can't be tied to a business yet; answering 5xx makes Stripe retry later."""
 
 
-def _field(data: Mapping[str, Any], name: str, kind: type | tuple[type, ...], where: str, *,
-           optional: bool = False) -> Any:
+_NOUNS = {str: "a string", int: "an integer", bool: "a boolean"}
+
+
+def _field(data: Mapping[str, Any], name: str, kind: type, where: str, *, optional: bool = False) -> Any:
+    """One typed field of a payload; `bool` is not accepted where Stripe sends an integer."""
     value = data.get(name)
     if value is None and optional:
         return None
-    if isinstance(value, bool) and kind is int:
-        raise ValueError(f"{where}.{name} must be an integer")
-    if not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise ValueError(f"{where}.{name} must be {'a ' if not optional else 'null or a '}{names}")
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{where}.{name} must be {'null or ' if optional else ''}{_NOUNS[kind]}")
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -77,20 +78,20 @@ def _broken(path: list[str | int], value: Any, base: dict[str, Any] | None = Non
 
 @pytest.mark.parametrize(("payload", "message"), [
     (_broken(["object"], "list"), "object must be 'event'"),
-    (_broken(["type"], 5), "event.type must be a str"),
-    (_broken(["created"], "yesterday"), "event.created must be a int"),
-    (_broken(["livemode"], "no"), "event.livemode must be a bool"),
+    (_broken(["type"], 5), "event.type must be a string"),
+    (_broken(["created"], "yesterday"), "event.created must be an integer"),
+    (_broken(["livemode"], "no"), "event.livemode must be a boolean"),
     (_broken(["data"], None), "data.object must be an object"),
     (_broken(["data", "object", "object"], "charge"), "data.object.object must be 'checkout.session'"),
-    (_broken(["data", "object", "amount_total"], 25.0), "data.object.amount_total must be null or a int"),
-    (_broken(["data", "object", "amount_total"], True), "data.object.amount_total must be an integer"),
-    (_broken(["data", "object", "payment_status"], KeyError), "data.object.payment_status must be a str"),
+    (_broken(["data", "object", "amount_total"], 25.0), "data.object.amount_total must be null or an integer"),
+    (_broken(["data", "object", "amount_total"], True), "data.object.amount_total must be null or an integer"),
+    (_broken(["data", "object", "payment_status"], KeyError), "data.object.payment_status must be a string"),
     (_broken(["data", "object", "metadata"], {"a": 1}), "data.object.metadata must be an object of strings"),
-    (_broken(["data", "object", "amount_refunded"], 2000, CHARGE), "amount_refunded must be between 0 and amount"),
-    (_broken(["data", "object", "currency"], None, CHARGE), "data.object.currency must be a str"),
+    (_broken(["data", "object", "amount_refunded"], 2000, CHARGE), "data.object.amount_refunded must be between 0 and amount"),
+    (_broken(["data", "object", "currency"], None, CHARGE), "data.object.currency must be a string"),
 ])
 def test_invalid_payloads_raise_exact_value_errors(payload: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         StripeEvent.parse(payload)
 
 
