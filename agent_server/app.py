@@ -77,7 +77,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[DSN] = database_url(settings.database)
     app[POOL] = await create_pool(app[DSN], settings.database)
-    app[HTTP] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=5))
+    # No connection cap: every live call holds an STT websocket on this session (the default cap of 100
+    # made TTS requests queue behind them).
+    app[HTTP] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=5),
+                                      connector=aiohttp.TCPConnector(limit=0))
     try:
         yield
     finally:
