@@ -8,11 +8,12 @@ import structlog
 from aiohttp import web
 
 from agent_server import auth
+from agent_server.errors import ValidationError
 from agent_server.routes.wallet import currency_param, register_billing_errors
 from agent_server.state import POOL, SETTINGS
 from agent_server.validation import get_int, read_json
 from billing import checkout
-from billing.errors import PaymentsNotConfigured
+from billing.errors import AmountOutOfBounds, PaymentsNotConfigured
 from billing.money import MAX_AMOUNT, Money
 from billing.payments import PaymentsProvider, StripePayments
 
@@ -52,6 +53,11 @@ async def create_checkout_session(request: web.Request) -> web.Response:
     body = await read_json(request)
     membership = await auth.business_for(request, body.get("businessId"))
     amount = Money(get_int(body, "amount", minimum=1, maximum=MAX_AMOUNT), currency_param(body.get("currency")))
+    config = request.app[SETTINGS].stripe
+    try:
+        checkout.check_bounds(amount, config.min_topup_minor, config.max_topup_minor)
+    except AmountOutOfBounds as exc:
+        raise ValidationError("amount", str(exc)) from None
     session = await checkout.start_topup(
         request.app[POOL], payments, request.app[SETTINGS], business_id=membership.business_id, amount=amount,
         actor=f"user:{user_id}", client_key=request.headers.get("Idempotency-Key", "")[:200] or None)

@@ -127,16 +127,19 @@ async def test_transactions_filter_by_type_and_time(app_client: Client, make_bus
                ["transactions"]) == 3
 
 
-@pytest.mark.parametrize(("params", "field"), [
+BAD_QUERIES: list[tuple[dict[str, Any], str]] = [
     ({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"limit": "ten"}, "limit"),
     ({"cursor": "bogus"}, "cursor"), ({"type": "gift"}, "type"), ({"from": "last week"}, "from"),
     ({"currency": "EUR"}, "currency"),
-])
-async def test_transactions_refuse_bad_parameters(app_client: Client, make_business: MakeBusiness,
-                                                  params: dict[str, Any], field: str) -> None:
+]
+
+
+async def test_transactions_refuse_bad_parameters(app_client: Client, make_business: MakeBusiness) -> None:
+    """Each bad query parameter is a 422 naming it (all cases on one app, to keep the run short)."""
     tenant = await make_business()
-    body = await get(app_client, "/api/wallet/transactions", tenant, status=422, **params)
-    assert body["error"]["code"] == "VALIDATION_ERROR" and body["error"]["field"] == field
+    for params, field in BAD_QUERIES:
+        body = await get(app_client, "/api/wallet/transactions", tenant, status=422, **params)
+        assert (body["error"]["code"], body["error"]["field"]) == ("VALIDATION_ERROR", field), params
 
 
 async def test_another_business_member_cannot_read_this_wallet(app_client: Client, make_business: MakeBusiness,
