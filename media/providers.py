@@ -15,7 +15,7 @@ import structlog
 
 from media.llm.base import LlmProvider
 from media.llm.local import LocalLlm
-from media.llm.openai_chat import OpenAiChat
+from media.llm.openai_sse import OpenAiSseChat
 from media.stt.base import SttProvider
 from media.stt.deepgram import DeepgramStt
 from media.stt.local import PocketsphinxStt
@@ -78,7 +78,7 @@ def build_providers(*, session: aiohttp.ClientSession, deepgram_api_key: str | N
     """
     stt: SttProvider = (DeepgramStt(session, deepgram_api_key, deepgram_base_url) if deepgram_api_key
                         else PocketsphinxStt())
-    llm: LlmProvider = OpenAiChat(openai_api_key, openai_base_url) if openai_api_key else LocalLlm()
+    llm: LlmProvider = OpenAiSseChat(session, openai_api_key, openai_base_url) if openai_api_key else LocalLlm()
     kind = _tts_kind(tts_kind, bool(deepgram_api_key), bool(openai_api_key))
     tts: TtsProvider
     if kind == "deepgram" and deepgram_api_key:

@@ -138,6 +138,7 @@ class CallSession:
         self._barge: asyncio.TimerHandle | None = None
         self._barge_reply = 0
         self._caller_parts: list[str] = []
+        self._interim = ""
         self._caller_started: datetime.datetime | None = None
         self._speech_end_s: float | None = None
         self._digits: list[str] = []
@@ -267,8 +268,8 @@ class CallSession:
             self._on_key(event.digit)
         elif isinstance(event, EndRequested):
             await self._end(event.reason, event.goodbye)
-        elif isinstance(event, SttError) and not event.recoverable:
-            await self._end(EndReason.STT_FAILED, self._settings.apology_text)
+        elif isinstance(event, SttError):
+            await self._on_stt_error(event)
 
     # -- the caller's turn ---------------------------------------------------------------------
 
@@ -281,6 +282,7 @@ class CallSession:
                 self._confirm_barge_in()
             elif event.is_final:
                 return  # a backchannel while the agent talks: not a turn
+        self._interim = "" if event.is_final else text
         if not event.is_final or not text:
             if event.speech_final and self._reply is None:
                 self._end_caller_turn()
@@ -291,6 +293,16 @@ class CallSession:
         self._speech_end_s = event.start + event.duration
         if event.speech_final and self._reply is None:
             self._end_caller_turn()
+
+    async def _on_stt_error(self, event: SttError) -> None:
+        """A dropped STT connection loses the words in flight: keep the last interim as the turn."""
+        if not event.recoverable:
+            await self._end(EndReason.STT_FAILED, self._settings.apology_text)
+            return
+        if self._interim and self._reply is None:
+            self._caller_parts.append(self._interim)
+            self._end_caller_turn()
+        self._interim = ""
 
     def _on_key(self, digit: str) -> None:
         self._digits.append(digit)

@@ -25,6 +25,8 @@ def call_tasks() -> list[asyncio.Task[Any]]:
 
 
 async def test_stt_socket_drop_reconnects_and_the_call_continues(line_factory: Any) -> None:
+    """The drop lands just after the caller's second line: its words in flight are lost with the
+    socket, so the turn is taken from the last interim result, and the call carries on."""
     line = await line_factory()
     line.deepgram.state.say("What are your opening hours?", "And on Saturday?")
     line.openai.state.script("We open at nine.", "Ten to two.")

@@ -12,7 +12,7 @@ from media.audio import g711
 from media.llm.base import TextDelta, Usage
 from media.llm.faq import FaqEntry
 from media.llm.local import DEFAULT_FALLBACK, LocalLlm, last_user_text
-from media.llm.openai_chat import OpenAiChat
+from media.llm.openai_sse import OpenAiSseChat
 from media.providers import build_providers
 from media.stt.base import SpeechStarted, Transcript, UtteranceEnd
 from media.stt.deepgram import DeepgramStt
@@ -97,7 +97,7 @@ async def test_build_providers_picks_local_without_keys_and_real_with_keys() -> 
         assert (local.names.stt, local.names.llm, local.names.tts) == ("local", "local", "local")
         assert isinstance(local.tts, EspeakTts) and isinstance(local.stt, PocketsphinxStt)
         real = build_providers(deepgram_api_key="d", openai_api_key="o", **common)  # type: ignore[arg-type]
-        assert isinstance(real.stt, DeepgramStt) and isinstance(real.llm, OpenAiChat)
+        assert isinstance(real.stt, DeepgramStt) and isinstance(real.llm, OpenAiSseChat)
         assert isinstance(real.tts, DeepgramTts)
         speech = build_providers(deepgram_api_key=None, openai_api_key="o", tts_kind="auto", **common)  # type: ignore[arg-type]
         assert isinstance(speech.tts, OpenAiSpeech) and speech.names.tts == "openai"
