@@ -186,7 +186,7 @@ async def test_deliveries_from_separate_processes_credit_once(pool: asyncpg.Pool
     for payload in (completed, completed, twin, twin):
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.billing.event_worker", database_url, cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(orjson.dumps(payload) + b"\n")
         await proc.stdin.drain()
@@ -195,7 +195,7 @@ async def test_deliveries_from_separate_processes_credit_once(pool: asyncpg.Pool
         assert proc.stdout is not None
         while (line := await proc.stdout.readline()) and line.strip() != b"ready":
             pass  # start-up log lines
-        assert line.strip() == b"ready"
+        assert line.strip() == b"ready", await proc.communicate()
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.write(b"go\n")
