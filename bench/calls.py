@@ -185,7 +185,9 @@ def main() -> int:
         server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_ready(port)
         idle_rss = _rss_mib(server.pid)
+        assert fakes.pid is not None
         cpu0, own0, t0 = _cpu_seconds(server.pid), time.process_time(), time.monotonic()
+        fakes0 = _cpu_seconds(fakes.pid)
         peak_rss = idle_rss
 
         async def run() -> list[CallResult | BaseException]:
@@ -199,8 +201,9 @@ def main() -> int:
         results = asyncio.run(run())
         wall = time.monotonic() - t0
         server_cpu, own_cpu = _cpu_seconds(server.pid) - cpu0, time.process_time() - own0
+        fakes_cpu = _cpu_seconds(fakes.pid) - fakes0
         server_side = asyncio.run(_server_latencies(dsn))
-        _report(args, delays, results, server_side, wall, server_cpu, own_cpu, idle_rss, peak_rss)
+        _report(args, delays, results, server_side, wall, (server_cpu, own_cpu, fakes_cpu), idle_rss, peak_rss)
     finally:
         if server is not None:
             server.terminate()
@@ -223,8 +226,9 @@ def _wait_ready(port: int) -> None:
 
 
 def _report(args: argparse.Namespace, delays: Delays, results: list[CallResult | BaseException],
-            server_side: list[int], wall: float, server_cpu: float, own_cpu: float, idle_rss: float,
+            server_side: list[int], wall: float, cpu: tuple[float, float, float], idle_rss: float,
             peak_rss: float) -> None:
+    server_cpu, own_cpu, fakes_cpu = cpu
     ok = [r for r in results if isinstance(r, CallResult)]
     failed = [r for r in results if not isinstance(r, CallResult)]
     response = [v for r in ok for v in r.turn_latencies_ms]
@@ -246,8 +250,9 @@ def _report(args: argparse.Namespace, delays: Delays, results: list[CallResult |
     print(f"barge-in latency, speech start → clear (n={len(barge)}): p50 {_pct(barge, 0.5):.1f} ms, "
           f"p99 {_pct(barge, 0.99):.1f} ms")
     print(f"outbound audio gaps: {len(gaps)}" + (f" (max {max(gaps):.0f} ms)" if gaps else ""))
-    print(f"server CPU {server_cpu / wall * 100:.0f}% of a core over {wall:.1f} s; load generator CPU "
-          f"{own_cpu / wall * 100:.0f}% of a core; server RSS idle {idle_rss:.0f} MiB, peak {peak_rss:.0f} MiB "
+    print(f"CPU over {wall:.1f} s, in % of one core: server {server_cpu / wall * 100:.0f}, load generator "
+          f"{own_cpu / wall * 100:.0f}, fakes {fakes_cpu / wall * 100:.0f}; machine load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; server RSS idle {idle_rss:.0f} MiB, peak {peak_rss:.0f} MiB "
           f"({(peak_rss - idle_rss) / max(args.calls, 1):.2f} MiB per call)")
     if response:
         print(f"caller response latency p50 {statistics.median(response):.0f} ms")
