@@ -13,13 +13,12 @@ import sys
 import asyncpg
 import orjson
 
-from agent_server.db import init_connection
 from billing.stripe_events import StripeEvent, apply_event
 
 
 async def main(dsn: str) -> None:
     event = StripeEvent.parse(orjson.loads(sys.stdin.readline()))
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1, init=init_connection)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     assert pool is not None
     try:
         await pool.fetchval("SELECT 1")
