@@ -23,7 +23,7 @@ from agent_server.routes import calls, twilio_media, twilio_voice
 from agent_server.routes import numbers
 from agent_server.routes import chatbot, twilio_sms, widget
 from agent_server.routes import call_hangup, usage
-from agent_server import call_control, jobs, metrics
+from agent_server import call_control, jobs, metering, metrics
 from agent_server.state import DSN, HTTP, LIFECYCLE, LIVE_CALLS, POOL, SETTINGS, SOCKETS, Lifecycle
 from media.pipeline.lifecycle import EndReason
 
@@ -38,7 +38,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     twilio_voice.setup, twilio_media.setup, calls.setup,
     numbers.setup,
     twilio_sms.setup, widget.setup, chatbot.setup,
-    usage.setup, jobs.setup, call_control.setup, call_hangup.setup, metrics.setup,
+    usage.setup, jobs.setup, metering.setup, call_control.setup, call_hangup.setup, metrics.setup,
 )
 
 # After the drain bound, calls still live get this long to say goodbye before sockets close.

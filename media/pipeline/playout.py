@@ -143,6 +143,24 @@ class Playout:
                 out.append(Send(None, end))
         return out
 
+    def sent_past_heard_sentence(self) -> bool:
+        """Audio of a sentence after the one being heard is already queued at the carrier."""
+        return self._sent[0] > self._heard[0]
+
+    def cut_after_heard_sentence(self) -> list[Send]:
+        """End the reply with the sentence being heard: after a ``clear``, what to send again.
+
+        Audio goes out ahead of playback, so later sentences already sit in the carrier's
+        buffer; the caller should hear the current sentence to its end and nothing after
+        it. Call only when no more audio will be added (the reply's synthesis was stopped).
+        """
+        self.pause()
+        del self._sentences[self._heard[0] + 1:]
+        if self._sentences:
+            self._sentences[-1].complete = True
+        self._finished = True
+        return self.resume()
+
     def _sentence_end_mark(self, index: int) -> str | None:
         """The sentence-end mark, unless a progress mark already sits at that frame."""
         count = len(self._sentences[index].frames)

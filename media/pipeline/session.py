@@ -554,9 +554,22 @@ class CallSession:
             else:
                 reply.stop_after_sentence = True
                 reply.interruptible = False
+                if reply.playout.sent_past_heard_sentence() and reply.task is not None:
+                    await self._finish_heard_sentence(reply, reply.task)
                 previous = reply.task
                 self._close_reply(reply, interrupted=True)
         self._start_reply("goodbye", text=goodbye, after=previous)
+
+    async def _finish_heard_sentence(self, reply: _Reply, task: asyncio.Task[None]) -> None:
+        """Drop the queued sentences after the one the caller is hearing; that one plays to its end."""
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await self._send(self._stream.clear())
+        for send in reply.playout.cut_after_heard_sentence():
+            if send.frame is not None:
+                await self._send(self._stream.media(send.frame))
+            if send.mark is not None:
+                await self._send(self._stream.mark(send.mark))
 
     async def _hang_up(self) -> None:
         """End the call through the carrier's REST API too, so no later TwiML verb keeps it open."""

@@ -18,7 +18,7 @@ from agent_server import agents
 from agent_server.config import Settings
 from media.caller_simulator import CallerSimulator, CallResult, Step
 from phone_numbers import registry
-from tests.conftest import PUBLIC_URL, MakeBusiness, MakeClient, MakeSettings, Tenant
+from tests.conftest import PUBLIC_URL, MakeBusiness, MakeClient, MakeSettings, Tenant, fund_wallet
 from tests.fake_deepgram import FakeDeepgram, silence_mulaw, tone_mulaw
 from tests.fake_openai import FakeOpenAi
 from tests.fake_twilio import FakeTwilio
@@ -85,12 +85,13 @@ async def fake_twilio() -> AsyncIterator[FakeTwilio]:
 @pytest.fixture
 async def line_factory(make_settings: MakeSettings, make_client: MakeClient, make_business: MakeBusiness,
                        pool: asyncpg.Pool) -> AsyncIterator[Any]:
-    """Build a :class:`Line`; keyword arguments become ``calls`` settings overrides (env not needed)."""
+    """Build a :class:`Line`; ``calls``/``billing`` override settings, ``funds`` tops the wallet up (calls are paid)."""
     fakes: list[Any] = []
     sessions: list[aiohttp.ClientSession] = []
 
     async def build(*, greeting: str = GREETING, transfer_number: str | None = None, twilio: FakeTwilio | None = None,
-                    deepgram_options: dict[str, Any] | None = None, calls: dict[str, Any] | None = None) -> Line:
+                    deepgram_options: dict[str, Any] | None = None, calls: dict[str, Any] | None = None,
+                    billing: dict[str, Any] | None = None, funds: int = 100_000) -> Line:
         deepgram = FakeDeepgram(**{"speak_bytes_per_char": 80, **(deepgram_options or {})})
         openai = FakeOpenAi()
         fakes.extend([deepgram, openai])
@@ -100,13 +101,16 @@ async def line_factory(make_settings: MakeSettings, make_client: MakeClient, mak
             env.update(TWILIO_ACCOUNT_SID=twilio.account_sid, TWILIO_API_BASE=twilio.base_url)
         settings = make_settings(**env)
         quick = {"false_interruption_timeout_seconds": 0.4, **(calls or {})}
-        settings = dataclasses.replace(settings, calls=dataclasses.replace(settings.calls, **quick))
+        settings = dataclasses.replace(settings, calls=dataclasses.replace(settings.calls, **quick),
+                                       billing=dataclasses.replace(settings.billing, **(billing or {})))
         client = await make_client(settings)
         tenant = await make_business("Acme")
         agent_id = await agents.create_agent(pool, tenant.business_id, "Reception", greeting=greeting,
                                              system_prompt="You answer the phone for Acme.",
                                              transfer_number=transfer_number)
         await registry.add_number(pool, tenant.business_id, NUMBER, agent_id=agent_id)
+        if funds:
+            await fund_wallet(pool, tenant.business_id, funds)
         http = aiohttp.ClientSession()
         sessions.append(http)
         return Line(client, deepgram, openai, pool, tenant, agent_id, http, settings)

@@ -78,7 +78,7 @@ async def test_without_provider_keys_the_local_providers_answer_from_the_faq(
     from media.caller_simulator import CallerSimulator
     from phone_numbers import registry
     from tests.calls.conftest import AUTH_TOKEN, NUMBER
-    from tests.conftest import PUBLIC_URL
+    from tests.conftest import PUBLIC_URL, fund_wallet
 
     client = await make_client(make_settings(TWILIO_AUTH_TOKEN=AUTH_TOKEN))
     tenant = await make_business("Demo")
@@ -86,6 +86,7 @@ async def test_without_provider_keys_the_local_providers_answer_from_the_faq(
            agents.FaqEntry("Where are you located?", "At 1 Market Street."))
     agent_id = await agents.create_agent(pool, tenant.business_id, "Demo", greeting="Hello.", faq=faq)
     await registry.add_number(pool, tenant.business_id, NUMBER, agent_id=agent_id)
+    await fund_wallet(pool, tenant.business_id)
     async with aiohttp.ClientSession() as http:
         simulator = CallerSimulator(str(client.make_url("")).rstrip("/"), AUTH_TOKEN, http, public_url=PUBLIC_URL,
                                     reply_timeout=10.0)
