@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import datetime
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -119,8 +121,10 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-pg-")) / "data"
-    dsn = start_embedded(data_dir)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    # Registered before the embedded server starts, so it runs after the server's own exit hook stops it.
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    dsn = start_embedded(scratch / "data")
     business, user = await seed(dsn, args.entries)
     token = auth.mint_token(load_settings(env={"SUPABASE_JWT_SECRET": JWT_SECRET}).auth, user)
     port = free_port()
