@@ -10,7 +10,7 @@ import pytest
 
 from media.caller_simulator import HangUp, Say, sign
 from media.protocol.twilio import Connected, MediaFormat, Start
-from tests.calls.conftest import AUTH_TOKEN, speech
+from tests.calls.conftest import AUTH_TOKEN, Line, speech
 from tests.conftest import PUBLIC_URL
 from tests.fake_openai import ScriptedReply, ScriptedToolCall
 from tests.fake_twilio import FakeTwilio
@@ -101,7 +101,7 @@ async def test_caller_hanging_up_mid_sentence_leaves_no_task_or_provider_socket(
     assert len(cut) == 1
 
 
-async def open_stream(line: Any, params: dict[str, str], call_sid: str,
+async def open_stream(line: Line, params: dict[str, str], call_sid: str,
                       signature: str | None = None) -> aiohttp.ClientWebSocketResponse:
     headers = {"X-Twilio-Signature": signature} if signature is not None else {}
     ws = await line.http.ws_connect(line.server_url.replace("http", "ws") + STREAM, headers=headers)
@@ -146,3 +146,22 @@ async def test_second_stream_for_the_same_call_is_refused(line_factory: Any) -> 
     await first.close()
     await second.close()
     await line.settled()
+
+
+async def test_malformed_frame_ends_the_stream_cleanly(line_factory: Any) -> None:
+    line = await line_factory()
+    form = {"CallSid": "CA" + "4" * 32, "From": "+15551230000", "To": "+14155550100"}
+    resp = await line.client.post("/api/voice-agent/handle-call", data=form, headers={
+        "X-Twilio-Signature": sign(AUTH_TOKEN, PUBLIC_URL + "/api/voice-agent/handle-call", form)})
+    body = await resp.text()
+    params = {"callId": body.split('name="callId" value="')[1].split('"')[0],
+              "token": body.split('name="token" value="')[1].split('"')[0]}
+    ws = await open_stream(line, params, "CA" + "4" * 32)
+    await ws.send_str('{"event": "media", "media": {"payload": 42}}')
+    while (await ws.receive()).type is not aiohttp.WSMsgType.CLOSE:
+        pass
+    await ws.close()
+    await line.settled()
+    assert call_tasks() == []
+    assert (await line.call_row("CA" + "4" * 32))["end_reason"] == "protocol_error"
+    assert line.deepgram.state.connections_opened == line.deepgram.state.connections_closed
