@@ -213,14 +213,15 @@ class CallSession:
         reason = EndReason.PROTOCOL_ERROR
         try:
             self._lifecycle.activate()
+            if self._profile.greeting:
+                # Greet first: its TTS request runs while the STT connection and the observers start.
+                self._start_reply("greeting", text=self._profile.greeting)
             await self._open_stt()
             self._arm_watchdog()
             self._max_length = self._loop.call_later(
                 self._settings.max_call_seconds, self._post,
                 EndRequested(EndReason.MAX_DURATION, self._settings.goodbye_text))
             await self._hooks.call_started(self)
-            if self._lifecycle.accepting_turns and self._profile.greeting:
-                self._start_reply("greeting", text=self._profile.greeting)
             while self._lifecycle.state is not CallState.ENDED:
                 await self._handle(await self._events.get())
             reason = self._lifecycle.reason or reason
