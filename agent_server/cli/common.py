@@ -34,7 +34,7 @@ class Context:
     def load(cls) -> Context:
         settings = load_settings()
         configure_logging(settings.logging.level)
-        return cls(with_dev_secret(settings))
+        return cls(with_dev_secrets(settings))
 
     def dsn(self) -> str:
         return database_url(self.settings.database)
@@ -53,22 +53,32 @@ class Context:
         return asyncio.run(go())
 
 
-def with_dev_secret(settings: Settings) -> Settings:
-    """On the embedded database with no SUPABASE_JWT_SECRET, use a per-checkout random secret.
+def with_dev_secrets(settings: Settings) -> Settings:
+    """On the embedded database, fill missing signing secrets with per-checkout random ones.
 
-    `make run` must work with no accounts, and its dashboard token must survive a restart;
-    the secret is kept beside the embedded data (`.data/dev-jwt-secret`, never committed).
-    A deployment with DATABASE_URL gets no such fallback: it must set the real secret.
+    `make run` must work with no accounts: its dashboard token must survive a restart
+    (SUPABASE_JWT_SECRET) and `agent-server call` must sign webhooks the server accepts
+    (TWILIO_AUTH_TOKEN). Each is kept beside the embedded data (`.data/dev-*`, never
+    committed). A deployment with DATABASE_URL gets no such fallback: it sets the real ones.
     """
-    if settings.auth.jwt_secret or settings.database.url:
+    if settings.database.url:
         return settings
-    path = Path(settings.database.data_dir).resolve().parent / "dev-jwt-secret"
+    if not settings.auth.jwt_secret:
+        auth = dataclasses.replace(settings.auth, jwt_secret=_dev_secret(settings, "dev-jwt-secret"))
+        settings = dataclasses.replace(settings, auth=auth)
+    if not settings.twilio.auth_token:
+        twilio = dataclasses.replace(settings.twilio, auth_token=_dev_secret(settings, "dev-twilio-auth-token"))
+        settings = dataclasses.replace(settings, twilio=twilio)
+    return settings
+
+
+def _dev_secret(settings: Settings, name: str) -> str:
+    path = Path(settings.database.data_dir).resolve().parent / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
-    auth = dataclasses.replace(settings.auth, jwt_secret=path.read_text().strip())
-    return dataclasses.replace(settings, auth=auth)
+    return path.read_text().strip()
 
 
 def output(args: argparse.Namespace, data: dict[str, Any], text: str) -> int:

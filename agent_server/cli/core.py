@@ -130,9 +130,10 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     url = f"http://{settings.server.host}:{settings.server.port}"
     if args.workers > 1:
         log.info("serving", url=url, workers=args.workers, embedded_database=not ctx.settings.database.url)
-        # Workers inherit the resolved database and JWT secret, so the embedded server and the
-        # development secret are set up once, here.
-        env = {**os.environ, "DATABASE_URL": dsn, "SUPABASE_JWT_SECRET": settings.auth.jwt_secret}
+        # Workers inherit the resolved database and signing secrets, so the embedded server and
+        # the development secrets are set up once, here.
+        env = {**os.environ, "DATABASE_URL": dsn, "SUPABASE_JWT_SECRET": settings.auth.jwt_secret,
+               "TWILIO_AUTH_TOKEN": settings.twilio.auth_token}
         return supervise(args.workers, worker_command(settings.server.port), env,
                          settings.server.call_drain_seconds + settings.server.shutdown_timeout_seconds)
     log.info("serving", url=url, pid=os.getpid(), embedded_database=not ctx.settings.database.url)
