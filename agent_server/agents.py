@@ -9,7 +9,8 @@ from typing import Any
 
 import asyncpg
 
-Executor = asyncpg.Pool | asyncpg.Connection
+from agent_server.db import Executor
+
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
 from agent_server.config import DatabaseConfig
 from agent_server.embedded_db import start_embedded
+
+# A connection of its own or one lent by a pool; either may be inside the caller's transaction.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+# A pool (one statement per acquire) or a connection: what repository functions take.
+Executor: TypeAlias = asyncpg.Pool | Connection
 
 
 def _dumps(value: Any) -> str:

@@ -8,7 +8,8 @@ import uuid
 
 import asyncpg
 
-Executor = asyncpg.Pool | asyncpg.Connection
+from agent_server.db import Executor
+
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,12 +23,12 @@ import uuid
 
 import asyncpg
 
+from agent_server.db import Connection, Executor
 from billing import holds, ledger
 from billing.ledger import EntryKind, transaction
 from billing.money import Currency, Money
 from billing.pricing import Prices, affordable_seconds, checkpoint_charge, grant_seconds, voice_charge
 
-Executor = asyncpg.Pool | asyncpg.Connection
 ACTOR = "metering"
 
 
@@ -73,7 +73,7 @@ async def get_meter(db: Executor, call_sid: str) -> Meter | None:
     return None if row is None else _meter(row)
 
 
-async def _lock(conn: asyncpg.Connection, call_sid: str) -> Meter | None:
+async def _lock(conn: Connection, call_sid: str) -> Meter | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM call_meters WHERE call_sid = $1 FOR UPDATE", call_sid)
     return None if row is None else _meter(row)
 

@@ -7,7 +7,7 @@ import uuid
 from agent_server.config import Settings
 from billing import topups
 from billing.errors import AmountOutOfBounds
-from billing.ledger import Executor
+from agent_server.db import Executor
 from billing.money import Money, format_minor
 from billing.payments import CheckoutRequest, CheckoutSession, PaymentsProvider
 

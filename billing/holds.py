@@ -21,11 +21,10 @@ from dataclasses import dataclass
 import asyncpg
 
 from billing.errors import HoldNotActive, HoldNotFound, IdempotencyConflict, InvalidEntry
+from agent_server.db import Connection, Executor
 from billing.ledger import (
-    Connection,
     Entry,
     EntryKind,
-    Executor,
     Wallet,
     apply_change,
     check_currency,

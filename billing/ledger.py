@@ -22,18 +22,13 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeAlias
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
+from agent_server.db import Connection, Executor
 from billing.errors import CurrencyMismatch, IdempotencyConflict, InsufficientFunds, InvalidEntry
 from billing.money import Currency, Money, available
 
-# A connection of its own or one lent by a pool; either may be inside the caller's transaction.
-Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
-# A pool (one statement per acquire) or a connection.
-Executor: TypeAlias = asyncpg.Pool | Connection
 
 
 class EntryKind(enum.StrEnum):

@@ -7,11 +7,11 @@ import uuid
 
 import asyncpg
 
+from agent_server.db import Executor
 from agent_server.config import BillingConfig
 from billing.money import parse_currency
 from billing.pricing import Prices
 
-Executor = asyncpg.Pool | asyncpg.Connection
 
 
 async def prices_for(db: Executor, business_id: uuid.UUID, defaults: Prices) -> Prices:

@@ -21,7 +21,8 @@ import structlog
 
 from billing import ledger, topups
 from billing.errors import BillingError
-from billing.ledger import Connection, EntryKind
+from agent_server.db import Connection
+from billing.ledger import EntryKind
 from billing.money import Money, parse_currency
 
 log = structlog.get_logger(__name__)

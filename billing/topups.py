@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from billing.ledger import Connection, Executor
+from agent_server.db import Connection, Executor
 from billing.money import Money
 
 # Statuses only move forward along this order, so events arriving in any order (a late

@@ -14,11 +14,11 @@ import uuid
 
 import asyncpg
 
+from agent_server.db import Executor
 from billing import holds, ledger
 from billing.ledger import EntryKind, transaction
 from billing.money import Currency, Money
 
-Executor = asyncpg.Pool | asyncpg.Connection
 ACTOR = "metering"
 # A reservation outlives a slow reply; an abandoned one is released by expiry.
 RESERVATION_SECONDS = 300

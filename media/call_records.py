@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
+
+from agent_server.db import Executor
 import structlog
 
 log = structlog.get_logger(__name__)
 
-Executor = asyncpg.Pool | asyncpg.Connection
 
 TERMINAL_STATUSES: Final = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 _STATUS_RANK: Final = {"queued": 0, "ringing": 1, "in-progress": 2}

@@ -9,7 +9,8 @@ import uuid
 
 import asyncpg
 
-Executor = asyncpg.Pool | asyncpg.Connection
+from agent_server.db import Connection, Executor
+
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
@@ -102,7 +103,8 @@ _COLUMNS = ("id, business_id, agent_id, phone_number, display_name, country_code
             " rent_periods_paid, rent_paid_through, suspended_at")
 
 
-def _number(row: asyncpg.Record) -> Number:
+def _number(row: asyncpg.Record | None) -> Number:
+    assert row is not None, "the statement returns the number row"
     caps = row["capabilities"]
     return Number(row["id"], row["business_id"], row["agent_id"], row["phone_number"], row["display_name"],
                   row["country_code"], row["number_type"], row["twilio_sid"],
@@ -116,7 +118,7 @@ async def get_number(db: Executor, number_id: uuid.UUID) -> Number | None:
     return None if row is None else _number(row)
 
 
-async def lock_number(conn: asyncpg.Connection, number_id: uuid.UUID) -> Number | None:
+async def lock_number(conn: Connection, number_id: uuid.UUID) -> Number | None:
     """The number, locked for this transaction (rent and edits of one number run one at a time)."""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM business_numbers WHERE id = $1 FOR UPDATE", number_id)
     return None if row is None else _number(row)
@@ -136,7 +138,7 @@ async def numbers_of(db: Executor, business_id: uuid.UUID) -> list[Number]:
     return [_number(r) for r in rows]
 
 
-async def insert_number(conn: asyncpg.Connection, new: NewNumber) -> Number:
+async def insert_number(conn: Connection, new: NewNumber) -> Number:
     """Record a bought or imported number; it becomes primary when the business has no primary number.
 
     The business's live numbers are locked first, so two numbers recorded at once can't both
@@ -158,7 +160,7 @@ async def insert_number(conn: asyncpg.Connection, new: NewNumber) -> Number:
     return _number(row)
 
 
-async def update_number(conn: asyncpg.Connection, number: Number, *, display_name: str | None = None,
+async def update_number(conn: Connection, number: Number, *, display_name: str | None = None,
                         set_agent: bool = False, agent_id: uuid.UUID | None = None,
                         is_primary: bool | None = None) -> Number:
     """Change a live number's name, answering agent (with `set_agent`; None clears it) or primary flag.
@@ -193,7 +195,7 @@ async def rent_due(db: Executor, now: datetime.datetime, *, limit: int = 500) ->
     return [r["id"] for r in rows]
 
 
-async def record_rent_paid(conn: asyncpg.Connection, number_id: uuid.UUID, *, periods_paid: int,
+async def record_rent_paid(conn: Connection, number_id: uuid.UUID, *, periods_paid: int,
                            paid_through: datetime.datetime) -> Number:
     """Advance the paid periods; a suspended number is resumed, since its rent is now paid."""
     row = await conn.fetchrow(
@@ -203,7 +205,7 @@ async def record_rent_paid(conn: asyncpg.Connection, number_id: uuid.UUID, *, pe
     return _number(row)
 
 
-async def suspend(conn: asyncpg.Connection, number_id: uuid.UUID, now: datetime.datetime) -> Number:
+async def suspend(conn: Connection, number_id: uuid.UUID, now: datetime.datetime) -> Number:
     row = await conn.fetchrow(
         "UPDATE business_numbers SET status = 'suspended', suspended_at = $2"
         f" WHERE id = $1 AND status = 'active' RETURNING {_COLUMNS}", number_id, now)

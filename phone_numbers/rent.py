@@ -25,7 +25,8 @@ import structlog
 from agent_server.config import NumbersConfig
 from billing import ledger
 from billing.errors import InsufficientFunds
-from billing.ledger import EntryKind, Executor
+from agent_server.db import Executor
+from billing.ledger import EntryKind
 from billing.money import Money, parse_currency
 from phone_numbers import periods, registry
 

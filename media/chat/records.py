@@ -7,9 +7,9 @@ from typing import TypeAlias
 
 import asyncpg
 
+from agent_server.db import Executor
 from media.chat.conversation import AnsweredBy, Reply, Turn
 
-Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 
 async def insert_inbound_sms(db: Executor, *, business_id: uuid.UUID, number_id: uuid.UUID,
