@@ -10,7 +10,6 @@ NOTIFY is delivered at commit and payloads are small, so only ids travel.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -18,6 +17,7 @@ import orjson
 import structlog
 from aiohttp import web
 
+from agent_server.jobs import running
 from agent_server.state import DSN, LIVE_CALLS, SETTINGS
 from media.pipeline.hooks import LiveCalls
 from media.pipeline.lifecycle import EndReason
@@ -105,13 +105,8 @@ CALL_LISTENER = web.AppKey("call_listener", Listener)
 async def _listen(app: web.Application) -> AsyncIterator[None]:
     listener = Listener(app[DSN], app[LIVE_CALLS], app[SETTINGS].calls.goodbye_text)
     app[CALL_LISTENER] = listener
-    task = asyncio.create_task(listener.run())
-    try:
+    async with running(listener.run()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def setup(app: web.Application) -> None:

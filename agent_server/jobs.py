@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -38,15 +39,22 @@ async def _sweep_calls(app: web.Application) -> None:
         log.info("call_swept", call_sid=meter.call_sid, seconds=meter.settled_seconds, source=meter.settle_source)
 
 
-async def _jobs(app: web.Application) -> AsyncIterator[None]:
-    interval = app[SETTINGS].billing.sweeper_interval_seconds
-    task = asyncio.create_task(every("call_sweeper", interval, lambda: _sweep_calls(app)))
+@contextlib.asynccontextmanager
+async def running(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run `work` as a task for the duration of the block; cancel it and wait for it on exit."""
+    task = asyncio.create_task(work)
     try:
         yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _jobs(app: web.Application) -> AsyncIterator[None]:
+    interval = app[SETTINGS].billing.sweeper_interval_seconds
+    async with running(every("call_sweeper", interval, lambda: _sweep_calls(app))):
+        yield
 
 
 def setup(app: web.Application) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -92,6 +93,18 @@ def get_uuid(data: Mapping[str, Any], name: str, *, default: Any = _MISSING) -> 
         return uuid.UUID(value)
     except ValueError:
         raise ValidationError(name, "must be a UUID") from None
+
+
+def get_instant(data: Mapping[str, Any], name: str, *, default: Any = None) -> Any:
+    """An ISO 8601 date or date-time; one without an offset is UTC, the zone every timestamp is stored in."""
+    raw = data.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        parsed = datetime.datetime.fromisoformat(raw)
+    except (TypeError, ValueError):
+        raise ValidationError(name, "must be an ISO 8601 date or date-time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
 def path_uuid(request: web.Request, name: str) -> uuid.UUID:

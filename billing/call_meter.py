@@ -78,6 +78,18 @@ async def _lock(conn: Connection, call_sid: str) -> Meter | None:
     return None if row is None else _meter(row)
 
 
+async def _lock_existing(conn: Connection, call_sid: str) -> Meter:
+    meter = await _lock(conn, call_sid)
+    if meter is None:
+        raise LookupError(f"no meter for call {call_sid}")
+    return meter
+
+
+def _billable(meter: Meter, used_seconds: int) -> int:
+    """Seconds to have charged in all: never less than already charged, never past the grant."""
+    return min(max(used_seconds, meter.charged_seconds), meter.granted_seconds)
+
+
 async def open_meter(db: Executor, *, business_id: uuid.UUID, call_sid: str, prices: Prices, wanted: int,
                      minimum: int, lease_seconds: int) -> Meter | None:
     """Grant a call its first seconds and hold their price; None when the wallet can't cover `minimum`.
@@ -124,12 +136,10 @@ async def checkpoint(db: Executor, call_sid: str, *, used_seconds: int, grant_ah
     Usage beyond the grant is never charged: the call should have ended there.
     """
     async with transaction(db) as conn:
-        meter = await _lock(conn, call_sid)
-        if meter is None:
-            raise LookupError(f"no meter for call {call_sid}")
+        meter = await _lock_existing(conn, call_sid)
         if not meter.open:
             return meter
-        used = min(max(used_seconds, meter.charged_seconds), meter.granted_seconds)
+        used = _billable(meter, used_seconds)
         n = meter.checkpoints + 1
         charge = checkpoint_charge(meter.charged_seconds, used, meter.per_minute)
         if charge and meter.hold_id is not None:
@@ -158,12 +168,10 @@ def prices_currency(meter: Meter) -> Currency:
 async def settle(db: Executor, call_sid: str, *, used_seconds: int, source: str) -> Meter:
     """Charge the rest of the call (capped at the grant) and free the hold; idempotent."""
     async with transaction(db) as conn:
-        meter = await _lock(conn, call_sid)
-        if meter is None:
-            raise LookupError(f"no meter for call {call_sid}")
+        meter = await _lock_existing(conn, call_sid)
         if not meter.open:
             return meter
-        used = min(max(used_seconds, meter.charged_seconds), meter.granted_seconds)
+        used = _billable(meter, used_seconds)
         if meter.hold_id is not None:
             await holds.settle(conn, meter.hold_id,
                                amount=Money(checkpoint_charge(meter.charged_seconds, used, meter.per_minute),

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from agent_server import auth
 from agent_server.errors import ValidationError
+from agent_server.validation import get_instant
 from agent_server.state import POOL
 from billing.usage import USAGE_KINDS, usage_report
 
@@ -15,22 +16,11 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
-def parse_instant(value: str | None, name: str, default: datetime.datetime) -> datetime.datetime:
-    """An ISO date or date-time; naive values are UTC."""
-    if value in (None, ""):
-        return default
-    try:
-        parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(name, "must be an ISO 8601 date or date-time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
-
-
 async def get_usage(request: web.Request) -> web.Response:
     membership = await auth.business_for(request, request.query.get("businessId"))
     now = datetime.datetime.now(datetime.UTC)
-    end = parse_instant(request.query.get("to"), "to", now)
-    start = parse_instant(request.query.get("from"), "from", end - datetime.timedelta(days=DEFAULT_DAYS))
+    end: datetime.datetime = get_instant(request.query, "to", default=now)
+    start: datetime.datetime = get_instant(request.query, "from", default=end - datetime.timedelta(days=DEFAULT_DAYS))
     if start >= end:
         raise ValidationError("from", "must be before to")
     if end - start > datetime.timedelta(days=MAX_DAYS):

@@ -10,7 +10,7 @@ from aiohttp import web
 from agent_server import auth
 from agent_server.errors import ValidationError, register_error
 from agent_server.state import POOL
-from agent_server.validation import get_int
+from agent_server.validation import get_instant, get_int
 from billing import ledger
 from billing.errors import (
     AmountOutOfBounds,
@@ -48,18 +48,6 @@ def currency_param(value: Any, name: str = "currency") -> Currency:
         return parse_currency(value if value not in (None, "") else "USD")
     except ValueError as exc:
         raise ValidationError(name, str(exc)) from None
-
-
-def _time_param(query: Any, name: str) -> datetime.datetime | None:
-    raw = query.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValidationError(name, "must be an ISO 8601 date or time") from None
-    # A time without an offset is read as UTC, the zone every stored timestamp is in.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
 def _kinds_param(raw: str | None) -> list[EntryKind]:
@@ -106,8 +94,8 @@ async def list_transactions(request: web.Request) -> web.Response:
     currency = currency_param(query.get("currency")) if query.get("currency") else None
     entries = await ledger.list_entries(
         request.app[POOL], membership.business_id, limit=limit + 1, before_id=before_id,
-        kinds=_kinds_param(query.get("type")), created_from=_time_param(query, "from"),
-        created_to=_time_param(query, "to"), currency=currency)
+        kinds=_kinds_param(query.get("type")), created_from=get_instant(query, "from"),
+        created_to=get_instant(query, "to"), currency=currency)
     page, more = entries[:limit], len(entries) > limit
     return web.json_response({
         "transactions": [entry_json(e) for e in page],

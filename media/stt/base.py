@@ -9,6 +9,7 @@ not exceptions, so the consumer's ``async for`` sees them in order with the tran
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -99,3 +100,13 @@ class SttProvider(abc.ABC):
     async def aclose(self) -> None:
         """Release process-wide resources (default: nothing to release)."""
         return None
+
+
+async def events_until_closed(events: asyncio.Queue[SttEvent | None]) -> AsyncIterator[SttEvent]:
+    """A session's events until the None that closes it (left in place for any later reader)."""
+    while True:
+        item = await events.get()
+        if item is None:
+            events.put_nowait(None)
+            return
+        yield item

@@ -27,6 +27,7 @@ from media.stt.base import (
     SttUnavailable,
     Transcript,
     UtteranceEnd,
+    events_until_closed,
 )
 
 log = structlog.get_logger(__name__)
@@ -201,15 +202,7 @@ class DeepgramSession(SttSession):
         self._audio.put_nowait(chunk)
 
     def __aiter__(self) -> AsyncIterator[SttEvent]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[SttEvent]:
-        while True:
-            item = await self._events.get()
-            if item is None:
-                self._events.put_nowait(None)
-                return
-            yield item
+        return events_until_closed(self._events)
 
     async def close(self) -> None:
         """Send CloseStream after queued audio, wait for final results, then release."""

@@ -22,7 +22,16 @@ from pocketsphinx import Decoder
 
 from media.audio import g711
 from media.audio.resample import StreamResampler
-from media.stt.base import SpeechStarted, SttError, SttEvent, SttProvider, SttSession, Transcript, UtteranceEnd
+from media.stt.base import (
+    SpeechStarted,
+    SttError,
+    SttEvent,
+    SttProvider,
+    SttSession,
+    Transcript,
+    UtteranceEnd,
+    events_until_closed,
+)
 from media.stt.vad import EnergyVad, VoiceEnd, VoiceStart
 
 _T = TypeVar("_T")
@@ -177,15 +186,7 @@ class LocalSttSession(SttSession):
         self._events.put_nowait(event)
 
     def __aiter__(self) -> AsyncIterator[SttEvent]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[SttEvent]:
-        while True:
-            item = await self._events.get()
-            if item is None:
-                self._events.put_nowait(None)
-                return
-            yield item
+        return events_until_closed(self._events)
 
     async def _decode_loop(self) -> None:
         try:
