@@ -125,7 +125,12 @@ async def insert_turn(db: Executor, call_id: uuid.UUID, seq: int, turn: TurnReco
 
 _CALL_COLUMNS: Final = ("id, call_sid, business_id, number_id, agent_id, from_number, to_number, direction,"
                         " status, started_at, answered_at, ended_at, duration_seconds, twilio_duration_seconds,"
-                        " end_reason, transferred_to")
+                        " end_reason, transferred_to,"
+                        # What the call cost so far: its ledger entries, in its meter's currency.
+                        " (SELECT -coalesce(sum(e.amount), 0) FROM ledger_entries e JOIN wallets w ON w.id = e.wallet_id"
+                        "  WHERE w.business_id = calls.business_id AND e.reference = 'call:' || calls.call_sid)"
+                        " AS cost_minor,"
+                        " (SELECT m.currency FROM call_meters m WHERE m.call_sid = calls.call_sid) AS cost_currency")
 
 
 async def list_calls(db: Executor, business_id: uuid.UUID, *, limit: int,

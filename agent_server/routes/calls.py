@@ -51,6 +51,8 @@ def call_json(row: dict[str, Any]) -> dict[str, Any]:
         "startedAt": _iso(row["started_at"]), "answeredAt": _iso(row["answered_at"]), "endedAt": _iso(row["ended_at"]),
         "durationSeconds": row["duration_seconds"], "twilioDurationSeconds": row["twilio_duration_seconds"],
         "endReason": row["end_reason"], "transferredTo": row["transferred_to"],
+        "cost": ({"amount": int(row["cost_minor"]), "currency": row["cost_currency"]}
+                 if row["cost_currency"] is not None else None),
     }
 
 

@@ -170,3 +170,17 @@ async def test_a_call_whose_process_is_killed_is_billed_exactly_once_after_resta
     assert (await wallet(line.pool, line)).held == 0
     assert await ledger.conservation_violations(line.pool) == []
 
+
+
+async def test_calls_api_shows_what_each_call_cost(line_factory: Any) -> None:
+    line = await line_factory()
+    line.deepgram.state.say("What are your opening hours?")
+    line.openai.state.script("We open at nine.")
+    result = await line.call([Say(speech())])
+    await line.settled()
+    resp = await line.client.get("/api/calls", headers=line.tenant.headers)
+    assert resp.status == 200
+    call = (await resp.json())["calls"][0]
+    meter = await call_meter.get_meter(line.pool, result.call_sid)
+    assert meter is not None and meter.settled_seconds is not None
+    assert call["cost"] == {"amount": voice_charge(meter.settled_seconds, meter.per_minute), "currency": "USD"}
