@@ -6,7 +6,6 @@ import dataclasses
 import datetime
 import uuid
 
-import asyncpg
 
 from agent_server.db import Executor
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-import asyncpg
 
 from agent_server.db import Executor
 from agent_server.config import BillingConfig

@@ -12,7 +12,6 @@ import dataclasses
 import datetime
 import uuid
 
-import asyncpg
 
 from agent_server.db import Executor
 from billing import holds, ledger

@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agent_server import auth, tenants
+from billing import ledger
 from agent_server.app import make_app
 from agent_server.config import Settings, load_settings
 from agent_server.db import init_connection
@@ -174,6 +175,31 @@ async def fund_wallet(db: asyncpg.Pool, business_id: uuid.UUID, amount: int = 10
 @pytest.fixture
 def token_for(settings: Settings) -> Callable[[uuid.UUID], str]:
     return lambda user_id: auth.mint_token(settings.auth, user_id)
+
+
+async def ledger_violations(dsn: str) -> list[str]:
+    """Run the SQL conservation check on its own connection."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await ledger.conservation_violations(conn)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(autouse=True)
+def _conservation_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Money property 1, after every test that had a database (calls, numbers, SMS included):
+    balance == Σ entries and held == Σ active holds, everywhere.
+
+    A plain (sync) fixture: it asks for the test's database up front, so that database is
+    torn down after this check, and runs the check outside the test's event loop.
+    """
+    dsn: str | None = None
+    if "database_url" in request.fixturenames:
+        dsn = request.getfixturevalue("database_url")
+    yield
+    if dsn is not None:
+        assert asyncio.run(ledger_violations(dsn)) == []
 
 
 @pytest.fixture(autouse=True)

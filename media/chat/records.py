@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TypeAlias
 
-import asyncpg
 
 from agent_server.db import Executor
 from media.chat.conversation import AnsweredBy, Reply, Turn

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import asyncpg
@@ -12,35 +11,10 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
 from agent_server.config import Settings
-from billing import ledger
 from tests.conftest import MakeClient, MakeSettings
 from tests.fake_stripe import FakeStripe, body_of, running, signature_header
 
 Client = TestClient[web.Request, web.Application]
-
-
-async def violations(dsn: str) -> list[str]:
-    """Run the SQL conservation check on its own connection."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await ledger.conservation_violations(conn)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(autouse=True)
-def _conservation_after(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Property 1: after each database test, balance == Σ entries and held == Σ active holds everywhere.
-
-    A plain (sync) fixture: it asks for the test's database up front, so that database is
-    torn down after this check, and runs the check outside the test's event loop.
-    """
-    dsn: str | None = None
-    if "database_url" in request.fixturenames:
-        dsn = request.getfixturevalue("database_url")
-    yield
-    if dsn is not None:
-        assert asyncio.run(violations(dsn)) == []
 
 
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -18,22 +17,10 @@ from billing.ledger import EntryKind
 from billing.money import Currency, Money
 from phone_numbers import periods, registry
 from phone_numbers.registry import NewNumber, Number
-from tests.billing.conftest import violations
 from tests.conftest import MakeClient, MakeSettings
 from tests.fake_twilio import FakeTwilio
 
 Client = TestClient[web.Request, web.Application]
-
-
-@pytest.fixture(autouse=True)
-def _conservation_after(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After each database test, every wallet still equals the sum of its entries and holds."""
-    dsn: str | None = None
-    if "database_url" in request.fixturenames:
-        dsn = request.getfixturevalue("database_url")
-    yield
-    if dsn is not None:
-        assert asyncio.run(violations(dsn)) == []
 
 
 @pytest.fixture
