@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agent_server.state import LIVE_CALLS, POOL
+from media.pipeline.telemetry import TurnTimings
 
 # Seconds; fine steps below 100 ms where the latency targets are.
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0)
@@ -41,6 +42,22 @@ class Metrics:
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_latency.labels(stage).observe(seconds)
+
+    # media.pipeline.telemetry.CallMetrics: what each live call reports, once per turn.
+
+    def turn(self, timings: TurnTimings) -> None:
+        """An answer's first frame went out: one observation per stage it went through."""
+        for stage, seconds in timings.stages():
+            self.stage_latency.labels(stage).observe(seconds)
+
+    def barge_in(self, reaction_seconds: float) -> None:
+        """The caller interrupted: count it, and how long after the speech-start event ``clear`` went out."""
+        self.barge_ins.inc()
+        self.stage_latency.labels("barge_in").observe(reaction_seconds)
+
+    def provider_error(self, provider: str, kind: str) -> None:
+        """A provider failed (``stt``/``llm``/``tts``; kind is the status class or what happened)."""
+        self.provider_errors.labels(provider, kind).inc()
 
 
 METRICS = web.AppKey("metrics", Metrics)

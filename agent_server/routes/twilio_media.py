@@ -21,6 +21,7 @@ from aiohttp import web
 from agent_server import agents, stream_tokens
 from agent_server.config import Settings
 from agent_server.errors import ApiError
+from agent_server.metrics import METRICS
 from agent_server.state import CALL_HOOKS, CARRIER, LIFECYCLE, LIVE_CALLS, POOL, PROVIDERS, SETTINGS, SOCKETS
 from agent_server.twilio_signature import websocket_signature_ok
 from media import call_records
@@ -125,7 +126,7 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
     return CallSession(
         info=info, profile=agent_profile(agent, settings), settings=call_settings(settings), stt=providers.stt,
         llm=providers.llm, tts=providers.tts, link=ws, stream_sid=start.stream_sid, hooks=app[CALL_HOOKS],
-        recorder=call_records.CallRecorder(pool, claim.call_id), carrier=app[CARRIER],
+        recorder=call_records.CallRecorder(pool, claim.call_id), carrier=app[CARRIER], metrics=app[METRICS],
     )
 
 

@@ -30,6 +30,7 @@ from media.pipeline.hooks import CallHooks, CallInfo, CallOutcome
 from media.pipeline.lifecycle import CallLifecycle, CallState, EndReason, Transition
 from media.pipeline.playout import Playout
 from media.pipeline.prompt import CALL_TOOLS, END_CALL, TRANSFER_CALL, AgentProfile, conversation
+from media.pipeline.telemetry import CallMetrics, NoMetrics, TurnTimings, error_kind
 from media.protocol.twilio import OutboundStream
 from media.stt.base import SpeechStarted, SttError, SttProvider, SttSession, SttUnavailable, Transcript, UtteranceEnd
 from media.text.sentences import SentenceChunker, split_sentences
@@ -88,6 +89,8 @@ class _Reply:
     done: bool = False
     stop_after_sentence: bool = False
     turn_end_at: float | None = None
+    llm_first_token_at: float | None = None
+    tts_first_byte_at: float | None = None
     speech_end_ms: int | None = None
     server_latency_ms: int | None = None
     ear_latency_ms: int | None = None
@@ -109,11 +112,13 @@ class CallSession:
         hooks: observers (metering, metrics).
         recorder: writes turns and the call's end (None in unit tests without a database).
         carrier: for transfers and hang-ups through the REST API (None when not configured).
+        metrics: where per-turn latencies, barge-ins and provider errors are reported.
     """
 
     def __init__(self, *, info: CallInfo, profile: AgentProfile, settings: CallSettings, stt: SttProvider,
                  llm: LlmProvider, tts: TtsProvider, link: TwilioLink, stream_sid: str, hooks: CallHooks,
-                 recorder: CallRecorder | None = None, carrier: CallCarrier | None = None) -> None:
+                 recorder: CallRecorder | None = None, carrier: CallCarrier | None = None,
+                 metrics: CallMetrics | None = None) -> None:
         self._info = info
         self._profile = profile
         self._settings = settings
@@ -125,6 +130,8 @@ class CallSession:
         self._hooks = hooks
         self._recorder = recorder
         self._carrier = carrier
+        self._metrics: CallMetrics = metrics if metrics is not None else NoMetrics()
+        self._speech_heard_at: float | None = None
         self._events: asyncio.Queue[SessionEvent] = asyncio.Queue(_EVENT_BACKLOG)
         self._lifecycle = CallLifecycle()
         self._loop = asyncio.get_running_loop()
@@ -238,6 +245,7 @@ class CallSession:
             self._stt = await self._stt_provider.open_session(self._profile.language, phrases=phrases)
         except SttUnavailable as exc:
             log.error("stt_unavailable", error=str(exc))
+            self._metrics.provider_error("stt", "unavailable")
             self.request_end(EndReason.STT_FAILED, goodbye=self._settings.apology_text)
             return
         for payload in self._early_audio:
@@ -247,6 +255,8 @@ class CallSession:
 
     async def _pump_stt(self, session: SttSession) -> None:
         async for event in session:
+            if type(event) is SpeechStarted and self._speech_heard_at is None:
+                self._speech_heard_at = self._loop.time()  # barge-in reaction is measured from here
             self._post(event)
 
     async def _handle(self, event: SessionEvent) -> None:
@@ -257,6 +267,7 @@ class CallSession:
         elif isinstance(event, SpeechStarted):
             if self._interruptible() and self._barge is None:
                 await self._pause_for_barge_in()
+            self._speech_heard_at = None
         elif isinstance(event, UtteranceEnd):
             if self._reply is None:
                 self._speech_end_s = max(self._speech_end_s or 0.0, event.last_word_end)
@@ -297,6 +308,7 @@ class CallSession:
 
     async def _on_stt_error(self, event: SttError) -> None:
         """A dropped STT connection loses the words in flight: keep the last interim as the turn."""
+        self._metrics.provider_error("stt", "dropped" if event.recoverable else "failed")
         if not event.recoverable:
             await self._end(EndReason.STT_FAILED, self._settings.apology_text)
             return
@@ -341,6 +353,8 @@ class CallSession:
         reply.playout.pause()
         await self._send(self._stream.clear())
         self.barge_ins += 1
+        now = self._loop.time()
+        self._metrics.barge_in(now - (self._speech_heard_at or now))
         self._barge_reply = reply.id
         self._barge = self._loop.call_later(self._settings.false_interruption_timeout, self._post,
                                             TimerFired(TimerKind.FALSE_INTERRUPTION, reply.id))
@@ -407,6 +421,8 @@ class CallSession:
             async with contextlib.aclosing(stream):
                 async for event in stream:
                     if isinstance(event, TextDelta):
+                        if reply.llm_first_token_at is None:
+                            reply.llm_first_token_at = self._loop.time()
                         for sentence in chunker.feed(event.text):
                             await sentences.put(sentence)
                         if reply.stop_after_sentence:
@@ -417,6 +433,7 @@ class CallSession:
                 await sentences.put(sentence)
         except LlmError as exc:
             log.warning("llm_failed", error=str(exc), status=exc.status)
+            self._metrics.provider_error("llm", error_kind(exc.status))
             await sentences.put(self._settings.apology_text)
 
     async def _speak(self, reply: _Reply, sentences: asyncio.Queue[str | None]) -> None:
@@ -430,6 +447,8 @@ class CallSession:
                 audio = self._tts.synthesize(text, self._profile.voice)
                 async with contextlib.aclosing(audio):
                     async for chunk in audio:
+                        if reply.tts_first_byte_at is None:
+                            reply.tts_first_byte_at = self._loop.time()
                         for frame in chunker.push(chunk):
                             await self._send_frame(reply, frame)
                 tail = chunker.flush()
@@ -437,6 +456,7 @@ class CallSession:
                     await self._send_frame(reply, tail)
             except TtsError as exc:
                 log.warning("tts_failed", error=str(exc), status=exc.status)
+                self._metrics.provider_error("tts", error_kind(exc.status))
             mark = playout.end_sentence()
             if mark is not None:
                 await self._send(self._stream.mark(mark))
@@ -449,7 +469,9 @@ class CallSession:
         if send is None:
             return
         if reply.server_latency_ms is None and reply.turn_end_at is not None:
-            reply.server_latency_ms = round((self._loop.time() - reply.turn_end_at) * 1000)
+            now = self._loop.time()
+            reply.server_latency_ms = round((now - reply.turn_end_at) * 1000)
+            self._metrics.turn(TurnTimings(reply.turn_end_at, reply.llm_first_token_at, reply.tts_first_byte_at, now))
         await self._send(self._stream.media(frame))
         if send.mark is not None:
             await self._send(self._stream.mark(send.mark))
