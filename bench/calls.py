@@ -50,6 +50,9 @@ from agent_server import agents, tenants  # noqa: E402
 from agent_server.db import init_connection  # noqa: E402
 from agent_server.embedded_db import start_embedded, stop_embedded  # noqa: E402
 from agent_server.migrations import migrate  # noqa: E402
+from billing import ledger  # noqa: E402
+from billing.ledger import EntryKind  # noqa: E402
+from billing.money import Currency, Money  # noqa: E402
 from media.caller_simulator import CallerSimulator, CallResult, Say  # noqa: E402
 from phone_numbers import registry  # noqa: E402
 from tests.fake_deepgram import FakeDeepgram, tone_mulaw  # noqa: E402
@@ -104,6 +107,9 @@ async def _seed(dsn: str, number: str) -> None:
         agent = await agents.create_agent(conn, business, "Bench", greeting="Hello, thanks for calling.",
                                           system_prompt="You answer the phone.")
         await registry.add_number(conn, business, number, agent_id=agent)
+        # Calls are paid by the second: fund the wallet far beyond what any run uses.
+        await ledger.credit(conn, business_id=business, amount=Money(100_000_000, Currency.USD),
+                            kind=EntryKind.TOPUP, idempotency_key="bench-funds", reference="bench", actor="bench")
     finally:
         await conn.close()
 
