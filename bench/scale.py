@@ -1,0 +1,240 @@
+"""How many simultaneous calls one core, and ``serve --workers N``, carry before a call suffers.
+
+Reuses ``bench/calls.py`` (the fakes with fixed delays, the seeded database, the caller
+simulator's calls: greeting, a question, a barge-in half a second into the answer, a
+second answer) and ramps the number of simultaneous calls, step by step, until one step
+fails: a call fails or misses a turn, server-added latency p99 (at the caller: response
+latency minus the fakes' configured delays) passes ``--p99-ms``, or outbound audio has a
+gap. Reported per configuration: the largest N that passed, with its latency p50/p99,
+barge-in p99, server CPU and RSS per call, and the load generator's own CPU (with the
+fakes), so a saturated generator is visible rather than mistaken for a slow server.
+
+Placement: for ``--mode core`` the server is pinned to ``--server-cpus`` (default core 0)
+with taskset and the load generator and fakes to ``--load-cpus`` (default the other
+cores); ``--mode workers`` runs ``serve --workers N`` unpinned. Each ramp stops after
+``--max-seconds``.
+
+Usage::
+
+    .venv/bin/python bench/scale.py --mode core --steps 25,50,100,150,200
+    .venv/bin/python bench/scale.py --mode workers --workers 2 --steps 50,100,200,300
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import calls as bench_calls  # noqa: E402  (bench/calls.py: fakes, seeding, the simulated calls)
+
+from agent_server.embedded_db import start_embedded, stop_embedded  # noqa: E402
+from agent_server.migrations import migrate  # noqa: E402
+from media.caller_simulator import CallResult  # noqa: E402
+
+NUMBER = "+14155550100"
+STEP_TIMEOUT = 90.0
+"""A step whose calls have not all ended by then counts as failed (the server fell behind)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ramp step's outcome."""
+
+    calls: int
+    completed: int
+    failed: int
+    missed_turns: int
+    added_p50: float
+    added_p99: float
+    barge_p99: float
+    gaps: int
+    server_cpu_pct: float
+    load_cpu_pct: float
+    rss_per_call_mib: float
+
+    def passed(self, p99_limit: float) -> bool:
+        return (self.failed == 0 and self.missed_turns == 0 and self.gaps == 0
+                and not math.isnan(self.added_p99) and self.added_p99 <= p99_limit)
+
+    def line(self) -> str:
+        return (f"N={self.calls:4d}: completed {self.completed}, failed {self.failed}, missed turns "
+                f"{self.missed_turns}, gaps {self.gaps}; server-added p50 {self.added_p50:.1f} ms p99 "
+                f"{self.added_p99:.1f} ms; barge-in p99 {self.barge_p99:.1f} ms; server CPU "
+                f"{self.server_cpu_pct:.0f}% of a core; load generator + fakes CPU {self.load_cpu_pct:.0f}%; "
+                f"RSS {self.rss_per_call_mib:.3f} MiB per call")
+
+
+def _process_tree(pid: int) -> list[int]:
+    """The server process and its workers (``serve --workers`` starts them as children)."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        for child in children.read_text().split():
+            pids.extend(_process_tree(int(child)))
+    return pids
+
+
+def _tree_cpu(pids: Sequence[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += bench_calls._cpu_seconds(pid)
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def _tree_rss(pids: Sequence[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += bench_calls._rss_mib(pid)
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def _measure(results: list[CallResult | BaseException], n: int, delays: bench_calls.Delays, server_cpu: float,
+             load_cpu: float, wall: float, rss_growth: float) -> Step:
+    ok = [r for r in results if isinstance(r, CallResult) and r.refused_with is None]
+    added = [v - delays.response * 1000 for r in ok for v in r.turn_latencies_ms]
+    barge = [v for r in ok for v in r.barge_in_latencies_ms]
+    return Step(
+        calls=n, completed=len(ok), failed=n - len(ok),
+        missed_turns=sum(1 for r in ok if len(r.turn_latencies_ms) < 2),
+        added_p50=bench_calls._pct(added, 0.5), added_p99=bench_calls._pct(added, 0.99),
+        barge_p99=bench_calls._pct(barge, 0.99), gaps=sum(len(r.gaps_ms) for r in ok),
+        server_cpu_pct=server_cpu / wall * 100, load_cpu_pct=load_cpu / wall * 100,
+        rss_per_call_mib=rss_growth / max(n, 1),
+    )
+
+
+async def _step(url: str, n: int, stagger: float, tree: list[int], fakes_pid: int, idle_rss: float,
+                delays: bench_calls.Delays) -> Step:
+    cpu0, own0, fakes0, t0 = _tree_cpu(tree), time.process_time(), bench_calls._cpu_seconds(fakes_pid), time.monotonic()
+    peak = idle_rss
+    task = asyncio.create_task(bench_calls._calls(url, NUMBER, n, stagger))
+    deadline = t0 + STEP_TIMEOUT
+    while not task.done() and time.monotonic() < deadline:
+        peak = max(peak, _tree_rss(tree))
+        await asyncio.sleep(0.5)
+    if not task.done():
+        task.cancel()
+        results: list[CallResult | BaseException] = [TimeoutError("step timed out")] * n
+    else:
+        results = task.result()
+    wall = time.monotonic() - t0
+    load_cpu = time.process_time() - own0 + bench_calls._cpu_seconds(fakes_pid) - fakes0
+    return _measure(results, n, delays, _tree_cpu(tree) - cpu0, load_cpu, wall, peak - idle_rss)
+
+
+def _server_command(args: argparse.Namespace) -> list[str]:
+    command = [str(bench_calls.ROOT / ".venv/bin/agent-server"), "serve"]
+    if args.mode == "workers":
+        return [*command, "--workers", str(args.workers)]
+    return ["taskset", "-c", args.server_cpus, *command]
+
+
+def _wait_for_workers(pid: int, count: int) -> list[int]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        tree = _process_tree(pid)
+        if len(tree) >= count + 1:
+            return tree
+        time.sleep(0.2)
+    raise SystemExit("workers did not start")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("core", "workers"), default="core")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--steps", default="25,50,100,150,200,250,300", help="simultaneous calls per step")
+    parser.add_argument("--stagger", type=float, default=2.0, help="seconds over which a step's calls start")
+    parser.add_argument("--p99-ms", type=float, default=50.0, help="server-added latency p99 that fails a step")
+    parser.add_argument("--max-seconds", type=float, default=300.0, help="bound on the whole ramp")
+    parser.add_argument("--server-cpus", default="0", help="cores for the server in --mode core (taskset list)")
+    parser.add_argument("--load-cpus", help="cores for the load generator and fakes (default: the others)")
+    args = parser.parse_args()
+    steps = [int(s) for s in args.steps.split(",")]
+    all_cpus = sorted(os.sched_getaffinity(0))
+    if args.mode == "core":
+        server_cpus = {int(c) for c in args.server_cpus.split(",")}
+        load = ({int(c) for c in args.load_cpus.split(",")} if args.load_cpus
+                else set(all_cpus) - server_cpus or set(all_cpus))
+        os.sched_setaffinity(0, load)  # inherited by the fakes' process
+    delays = bench_calls.Delays(0.05, 0.10, 0.05)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    os.chmod(workdir, 0o755)
+    parent, child = multiprocessing.Pipe()
+    fakes = multiprocessing.get_context("spawn").Process(target=bench_calls._run_fakes, args=(delays, child),
+                                                         daemon=True)
+    fakes.start()
+    deepgram_url, openai_url = parent.recv()
+    dsn = start_embedded(workdir / "pg")
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        asyncio.run(migrate(dsn))
+        asyncio.run(bench_calls._seed(dsn, NUMBER))
+        port = bench_calls._free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "DATABASE_URL": dsn, "PORT": str(port), "PUBLIC_URL": url, "LOG_LEVEL": "warning",
+               "TWILIO_AUTH_TOKEN": bench_calls.AUTH_TOKEN, "DEEPGRAM_API_KEY": "test-key",
+               "DEEPGRAM_BASE_URL": deepgram_url, "OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": openai_url,
+               "SUPABASE_JWT_SECRET": "x" * 64}
+        for var in ("TWILIO_ACCOUNT_SID", "STRIPE_SECRET_KEY"):
+            env.pop(var, None)
+        server = subprocess.Popen(_server_command(args), env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        bench_calls._wait_ready(port)
+        tree = _wait_for_workers(server.pid, args.workers) if args.mode == "workers" else [server.pid]
+        time.sleep(1.0)
+        idle_rss = _tree_rss(tree)
+        placement = (f"server pinned to CPU {args.server_cpus}, load generator and fakes on "
+                     f"{sorted(os.sched_getaffinity(0))}" if args.mode == "core"
+                     else f"serve --workers {args.workers}, unpinned, load generator and fakes on the same CPUs")
+        print(f"mode {args.mode}: {placement}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
+              f"before the ramp; server idle RSS {idle_rss:.0f} MiB", flush=True)
+        assert fakes.pid is not None
+        best: Step | None = None
+        ramp_end = time.monotonic() + args.max_seconds
+        for n in steps:
+            if time.monotonic() > ramp_end:
+                print(f"ramp stopped: --max-seconds {args.max_seconds:.0f} reached")
+                break
+            step = asyncio.run(_step(url, n, args.stagger, tree, fakes.pid, idle_rss, delays))
+            print(step.line(), flush=True)
+            if not step.passed(args.p99_ms):
+                if step.load_cpu_pct > 90 * len(os.sched_getaffinity(0)):
+                    print("  note: the load generator and fakes used over 90% of their CPUs: they may be the limit")
+                break
+            best = step
+            time.sleep(2.0)
+        print(f"largest N that passed ({args.mode}): {best.calls if best else 0}"
+              + (f" — {best.line()}" if best else "")
+              + f"; load average after {os.getloadavg()[0]:.1f}")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
+        fakes.terminate()
+        stop_embedded(workdir / "pg")
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
