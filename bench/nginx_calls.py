@@ -1,0 +1,185 @@
+"""Simulated calls through nginx (a real load balancer) in front of two server processes.
+
+Debian's nginx runs in the foreground as our child, with its own prefix, config and temp
+directories, listening on 127.0.0.1 and balancing over two ``agent-server
+serve`` processes on two ports that share one PostgreSQL, by fewest open connections (``least_conn``: a call's stream is
+a long-lived connection, and round robin over requests can pile streams onto one process,
+as a first run here did, 31 calls to 9). The websocket upgrade headers are
+passed on (HTTP/1.1, ``Upgrade``, ``Connection: upgrade``, long read timeout), so every
+call's voice webhook and Media Streams socket go through nginx, and a call's webhook and
+stream may land on different processes. Each process's own ``/metrics`` (read on its own
+port) tells how many answers and barge-ins it handled, so the report shows that both took
+calls. nginx is installed with apt-get when /usr/sbin/nginx is missing.
+
+Usage::
+
+    .venv/bin/python bench/nginx_calls.py --calls 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import calls as bench_calls  # noqa: E402  (bench/calls.py: fakes, seeding, the simulated calls)
+
+import aiohttp  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from agent_server.embedded_db import start_embedded, stop_embedded  # noqa: E402
+from agent_server.migrations import migrate  # noqa: E402
+from media.caller_simulator import CallResult  # noqa: E402
+
+NGINX = Path("/usr/sbin/nginx")
+NUMBER = "+14155550100"
+
+
+def nginx_config(listen_port: int, upstream_ports: list[int], prefix: Path) -> str:
+    """A foreground nginx on 127.0.0.1 proxying HTTP and websockets to the upstream ports."""
+    servers = "\n".join(f"        server 127.0.0.1:{p};" for p in upstream_ports)
+    return f"""daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        ''      close;
+    }}
+    upstream agent_server {{
+        least_conn;
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{listen_port};
+        location / {{
+            proxy_pass http://agent_server;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_read_timeout 3600s;
+            proxy_send_timeout 3600s;
+            proxy_buffering off;
+        }}
+    }}
+}}
+"""
+
+
+def ensure_nginx() -> None:
+    """Install Debian's nginx when it is missing (needs root, as in CI and here)."""
+    if NGINX.exists():
+        return
+    subprocess.run(["apt-get", "install", "-y", "nginx"], check=True,
+                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, stdout=subprocess.DEVNULL)
+
+
+async def _per_process(ports: list[int]) -> list[dict[str, float]]:
+    """Answers (server_total observations) and barge-ins each process handled, from its own /metrics."""
+    out = []
+    async with aiohttp.ClientSession() as http:
+        for port in ports:
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                text = await resp.text()
+            figures = {"answers": 0.0, "barge_ins": 0.0}
+            for family in text_string_to_metric_families(text):
+                for s in family.samples:
+                    if s.name == "agent_call_stage_latency_seconds_count" and s.labels.get("stage") == "server_total":
+                        figures["answers"] = s.value
+                    elif s.name == "agent_barge_ins_total":
+                        figures["barge_ins"] = s.value
+            out.append(figures)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=40, help="simultaneous calls")
+    parser.add_argument("--stagger", type=float, default=2.0, help="seconds over which calls start")
+    args = parser.parse_args()
+    ensure_nginx()
+    delays = bench_calls.Delays(0.05, 0.10, 0.05)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
+    os.chmod(workdir, 0o755)
+    parent, child = multiprocessing.Pipe()
+    fakes = multiprocessing.get_context("spawn").Process(target=bench_calls._run_fakes, args=(delays, child),
+                                                         daemon=True)
+    fakes.start()
+    deepgram_url, openai_url = parent.recv()
+    dsn = start_embedded(workdir / "pg")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        asyncio.run(migrate(dsn))
+        asyncio.run(bench_calls._seed(dsn, NUMBER))
+        lb_port = bench_calls._free_port()
+        ports = [bench_calls._free_port() for _ in range(2)]
+        url = f"http://127.0.0.1:{lb_port}"
+        env = {**os.environ, "DATABASE_URL": dsn, "PUBLIC_URL": url, "LOG_LEVEL": "warning",
+               "TWILIO_AUTH_TOKEN": bench_calls.AUTH_TOKEN, "DEEPGRAM_API_KEY": "test-key",
+               "DEEPGRAM_BASE_URL": deepgram_url, "OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": openai_url,
+               "SUPABASE_JWT_SECRET": "x" * 64}
+        for var in ("TWILIO_ACCOUNT_SID", "STRIPE_SECRET_KEY", "PORT"):
+            env.pop(var, None)
+        for port in ports:
+            procs.append(subprocess.Popen([str(bench_calls.ROOT / ".venv/bin/agent-server"), "serve", "--port",
+                                           str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in ports:
+            bench_calls._wait_ready(port)
+        prefix = workdir / "nginx"
+        prefix.mkdir()
+        (prefix / "nginx.conf").write_text(nginx_config(lb_port, ports, prefix))
+        procs.append(subprocess.Popen([str(NGINX), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+                                       "-e", str(prefix / "error.log")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        bench_calls._wait_ready(lb_port)
+        t0 = time.monotonic()
+        results = asyncio.run(bench_calls._calls(url, NUMBER, args.calls, args.stagger))
+        wall = time.monotonic() - t0
+        shares = asyncio.run(_per_process(ports))
+        ok = [r for r in results if isinstance(r, CallResult) and r.refused_with is None]
+        added = [v - delays.response * 1000 for r in ok for v in r.turn_latencies_ms]
+        barge = [v for r in ok for v in r.barge_in_latencies_ms]
+        missed = sum(1 for r in ok if len(r.turn_latencies_ms) < 2)
+        print(f"through nginx {NGINX} (least_conn over 2 serve processes) in {wall:.1f} s: {args.calls} calls, "
+              f"completed {len(ok)}, failed {args.calls - len(ok)}, missed turns {missed}, "
+              f"gaps {sum(len(r.gaps_ms) for r in ok)}")
+        print(f"server-added latency at the caller p50 {bench_calls._pct(added, 0.5):.1f} ms, "
+              f"p99 {bench_calls._pct(added, 0.99):.1f} ms; barge-in p99 {bench_calls._pct(barge, 0.99):.1f} ms; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        for port, share in zip(ports, shares, strict=True):
+            print(f"process on port {port}: {share['answers']:.0f} answers, {share['barge_ins']:.0f} barge-ins")
+        both = all(share["barge_ins"] > 0 for share in shares)
+        print("both processes took calls" if both else "NOT every process took calls")
+        return 0 if both and len(ok) == args.calls and missed == 0 else 1
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
+        fakes.terminate()
+        stop_embedded(workdir / "pg")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
