@@ -1,15 +1,13 @@
 """Simulated calls through nginx (a real load balancer) in front of two server processes.
 
 Debian's nginx runs in the foreground as our child, with its own prefix, config and temp
-directories, listening on 127.0.0.1 and balancing over two ``agent-server
-serve`` processes on two ports that share one PostgreSQL, by fewest open connections (``least_conn``: a call's stream is
-a long-lived connection, and round robin over requests can pile streams onto one process,
-as a first run here did, 31 calls to 9). The websocket upgrade headers are
-passed on (HTTP/1.1, ``Upgrade``, ``Connection: upgrade``, long read timeout), so every
-call's voice webhook and Media Streams socket go through nginx, and a call's webhook and
-stream may land on different processes. Each process's own ``/metrics`` (read on its own
-port) tells how many answers and barge-ins it handled, so the report shows that both took
-calls. nginx is installed with apt-get when /usr/sbin/nginx is missing.
+directories, listening on 127.0.0.1 in front of two ``agent-server serve`` processes on two
+ports that share one PostgreSQL. Its config is :func:`agent_server.nginx_config.nginx_config`
+(websocket upgrade headers passed on, ``least_conn``), so every call's voice webhook and
+Media Streams socket go through nginx, and a call's webhook and stream may land on
+different processes. Each process's own ``/metrics`` (read on its own port) tells how many
+answers and barge-ins it handled, so the report shows that both took calls. nginx is
+installed with apt-get when /usr/sbin/nginx is missing.
 
 Usage::
 
@@ -37,61 +35,11 @@ import aiohttp  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from agent_server.embedded_db import start_embedded, stop_embedded  # noqa: E402
+from agent_server.nginx_config import NGINX, ensure_nginx, nginx_config, start_nginx  # noqa: E402
 from agent_server.migrations import migrate  # noqa: E402
 from media.caller_simulator import CallResult  # noqa: E402
 
-NGINX = Path("/usr/sbin/nginx")
 NUMBER = "+14155550100"
-
-
-def nginx_config(listen_port: int, upstream_ports: list[int], prefix: Path) -> str:
-    """A foreground nginx on 127.0.0.1 proxying HTTP and websockets to the upstream ports."""
-    servers = "\n".join(f"        server 127.0.0.1:{p};" for p in upstream_ports)
-    return f"""daemon off;
-master_process off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    map $http_upgrade $connection_upgrade {{
-        default upgrade;
-        ''      close;
-    }}
-    upstream agent_server {{
-        least_conn;
-{servers}
-    }}
-    server {{
-        listen 127.0.0.1:{listen_port};
-        location / {{
-            proxy_pass http://agent_server;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_read_timeout 3600s;
-            proxy_send_timeout 3600s;
-            proxy_buffering off;
-        }}
-    }}
-}}
-"""
-
-
-def ensure_nginx() -> None:
-    """Install Debian's nginx when it is missing (needs root, as in CI and here)."""
-    if NGINX.exists():
-        return
-    subprocess.run(["apt-get", "install", "-y", "nginx"], check=True,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, stdout=subprocess.DEVNULL)
 
 
 async def _per_process(ports: list[int]) -> list[dict[str, float]]:
@@ -148,9 +96,7 @@ def main() -> int:
         prefix = workdir / "nginx"
         prefix.mkdir()
         (prefix / "nginx.conf").write_text(nginx_config(lb_port, ports, prefix))
-        procs.append(subprocess.Popen([str(NGINX), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
-                                       "-e", str(prefix / "error.log")],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(start_nginx(prefix))
         bench_calls._wait_ready(lb_port)
         t0 = time.monotonic()
         results = asyncio.run(bench_calls._calls(url, NUMBER, args.calls, args.stagger))
