@@ -5,7 +5,9 @@ simulator's calls: greeting, a question, a barge-in half a second into the answe
 second answer) and ramps the number of simultaneous calls, step by step, until one step
 fails: a call fails or misses a turn, server-added latency p99 (at the caller: response
 latency minus the fakes' configured delays) passes ``--p99-ms``, or outbound audio has a
-gap. Reported per configuration: the largest N that passed, with its latency p50/p99,
+gap. The server's own figure for the same turns (turn end → first frame sent, minus the LLM
+and TTS delays, from ``call_turns``) is printed beside it, to tell the server's share from
+the load generator's. Reported per configuration: the largest N that passed, with its latency p50/p99,
 barge-in p99, server CPU and RSS per call, and the load generator's own CPU (with the
 fakes), so a saturated generator is visible rather than mistaken for a slow server.
 
@@ -40,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import calls as bench_calls  # noqa: E402  (bench/calls.py: fakes, seeding, the simulated calls)
 
+import asyncpg  # noqa: E402
+
 from agent_server.embedded_db import start_embedded, stop_embedded  # noqa: E402
 from agent_server.migrations import migrate  # noqa: E402
 from media.caller_simulator import CallResult  # noqa: E402
@@ -59,6 +63,8 @@ class Step:
     missed_turns: int
     added_p50: float
     added_p99: float
+    inside_p50: float
+    inside_p99: float
     barge_p99: float
     gaps: int
     server_cpu_pct: float
@@ -72,7 +78,8 @@ class Step:
     def line(self) -> str:
         return (f"N={self.calls:4d}: completed {self.completed}, failed {self.failed}, missed turns "
                 f"{self.missed_turns}, gaps {self.gaps}; server-added p50 {self.added_p50:.1f} ms p99 "
-                f"{self.added_p99:.1f} ms; barge-in p99 {self.barge_p99:.1f} ms; server CPU "
+                f"{self.added_p99:.1f} ms (inside the server p50 {self.inside_p50:.0f} ms p99 {self.inside_p99:.0f} ms); "
+                f"barge-in p99 {self.barge_p99:.1f} ms; server CPU "
                 f"{self.server_cpu_pct:.0f}% of a core; load generator + fakes CPU {self.load_cpu_pct:.0f}%; "
                 f"RSS {self.rss_per_call_mib:.3f} MiB per call")
 
@@ -107,8 +114,19 @@ def _tree_rss(pids: Sequence[int]) -> float:
     return total
 
 
+async def _inside_server(dsn: str, call_sids: list[str], delays: bench_calls.Delays) -> list[float]:
+    """The server's own figure for these calls (turn end → first frame sent) minus the LLM and TTS delays."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT t.server_latency_ms FROM call_turns t JOIN calls c ON c.id = t.call_id"
+                                " WHERE c.call_sid = ANY($1) AND t.server_latency_ms IS NOT NULL", call_sids)
+    finally:
+        await conn.close()
+    return [r[0] - (delays.first_token + delays.tts_first_byte) * 1000 for r in rows]
+
+
 def _measure(results: list[CallResult | BaseException], n: int, delays: bench_calls.Delays, server_cpu: float,
-             load_cpu: float, wall: float, rss_growth: float) -> Step:
+             load_cpu: float, wall: float, rss_growth: float, inside: list[float]) -> Step:
     ok = [r for r in results if isinstance(r, CallResult) and r.refused_with is None]
     added = [v - delays.response * 1000 for r in ok for v in r.turn_latencies_ms]
     barge = [v for r in ok for v in r.barge_in_latencies_ms]
@@ -116,13 +134,14 @@ def _measure(results: list[CallResult | BaseException], n: int, delays: bench_ca
         calls=n, completed=len(ok), failed=n - len(ok),
         missed_turns=sum(1 for r in ok if len(r.turn_latencies_ms) < 2),
         added_p50=bench_calls._pct(added, 0.5), added_p99=bench_calls._pct(added, 0.99),
+        inside_p50=bench_calls._pct(inside, 0.5), inside_p99=bench_calls._pct(inside, 0.99),
         barge_p99=bench_calls._pct(barge, 0.99), gaps=sum(len(r.gaps_ms) for r in ok),
         server_cpu_pct=server_cpu / wall * 100, load_cpu_pct=load_cpu / wall * 100,
         rss_per_call_mib=rss_growth / max(n, 1),
     )
 
 
-async def _step(url: str, n: int, stagger: float, tree: list[int], fakes_pid: int, idle_rss: float,
+async def _step(url: str, dsn: str, n: int, stagger: float, tree: list[int], fakes_pid: int, idle_rss: float,
                 delays: bench_calls.Delays) -> Step:
     cpu0, own0, fakes0, t0 = _tree_cpu(tree), time.process_time(), bench_calls._cpu_seconds(fakes_pid), time.monotonic()
     peak = idle_rss
@@ -138,7 +157,11 @@ async def _step(url: str, n: int, stagger: float, tree: list[int], fakes_pid: in
         results = task.result()
     wall = time.monotonic() - t0
     load_cpu = time.process_time() - own0 + bench_calls._cpu_seconds(fakes_pid) - fakes0
-    return _measure(results, n, delays, _tree_cpu(tree) - cpu0, load_cpu, wall, peak - idle_rss)
+    server_cpu = _tree_cpu(tree) - cpu0
+    await asyncio.sleep(1.0)  # turns are written in the background after each call ends
+    sids = [r.call_sid for r in results if isinstance(r, CallResult)]
+    return _measure(results, n, delays, server_cpu, load_cpu, wall, peak - idle_rss,
+                    await _inside_server(dsn, sids, delays))
 
 
 def _server_command(args: argparse.Namespace) -> list[str]:
@@ -215,7 +238,7 @@ def main() -> int:
             if time.monotonic() > ramp_end:
                 print(f"ramp stopped: --max-seconds {args.max_seconds:.0f} reached")
                 break
-            step = asyncio.run(_step(url, n, args.stagger, tree, fakes.pid, idle_rss, delays))
+            step = asyncio.run(_step(url, dsn, n, args.stagger, tree, fakes.pid, idle_rss, delays))
             print(step.line(), flush=True)
             if not step.passed(args.p99_ms):
                 if step.load_cpu_pct > 90 * len(os.sched_getaffinity(0)):
