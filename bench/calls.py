@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import multiprocessing
 import os
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,7 @@ from tests.fake_deepgram import FakeDeepgram, tone_mulaw  # noqa: E402
 from tests.fake_openai import FakeOpenAi  # noqa: E402
 
 AUTH_TOKEN = "bench-auth-token"
+NUMBER = "+14155550100"
 ENDPOINTING = 0.300
 """The fake Deepgram ends an utterance after this much silence (the listen URL's endpointing)."""
 REPLY = ("Our opening hours are nine to five on weekdays. On Saturdays we open from ten to two, "
@@ -156,6 +159,43 @@ async def _server_latencies(dsn: str) -> list[int]:
         await conn.close()
 
 
+@dataclass(frozen=True)
+class Stage:
+    """What every bench run stands on: fakes in their own process, a seeded database, a server env."""
+
+    workdir: Path
+    dsn: str
+    fakes_pid: int
+    env: dict[str, str]
+    """Environment for `agent-server serve` (no PORT: each script chooses its ports)."""
+
+
+@contextlib.contextmanager
+def stage(prefix: str, delays: Delays, public_url: str) -> Iterator[Stage]:
+    """Start the fakes and an embedded PostgreSQL (migrated, the calling business seeded); tear both down."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(workdir, 0o755)
+    parent, child = multiprocessing.Pipe()
+    fakes = multiprocessing.get_context("spawn").Process(target=_run_fakes, args=(delays, child), daemon=True)
+    fakes.start()
+    deepgram_url, openai_url = parent.recv()
+    dsn = start_embedded(workdir / "pg")
+    try:
+        asyncio.run(migrate(dsn))
+        asyncio.run(_seed(dsn, NUMBER))
+        env = {**os.environ, "DATABASE_URL": dsn, "PUBLIC_URL": public_url, "LOG_LEVEL": "warning",
+               "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "DEEPGRAM_API_KEY": "test-key", "DEEPGRAM_BASE_URL": deepgram_url,
+               "OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": openai_url, "SUPABASE_JWT_SECRET": "x" * 64}
+        for var in ("TWILIO_ACCOUNT_SID", "STRIPE_SECRET_KEY", "PORT"):
+            env.pop(var, None)
+        assert fakes.pid is not None
+        yield Stage(workdir, dsn, fakes.pid, env)
+    finally:
+        fakes.terminate()
+        stop_embedded(workdir / "pg")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100, help="simultaneous calls")
@@ -166,57 +206,39 @@ def main() -> int:
     parser.add_argument("--tts-first-byte-delay", type=float, default=0.05)
     args = parser.parse_args()
     delays = Delays(args.final_delay, args.first_token_delay, args.tts_first_byte_delay)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-calls-"))
-    os.chmod(workdir, 0o755)
-    number = "+14155550100"
-    parent, child = multiprocessing.Pipe()
-    fakes = multiprocessing.get_context("spawn").Process(target=_run_fakes, args=(delays, child), daemon=True)
-    fakes.start()
-    deepgram_url, openai_url = parent.recv()
-    dsn = start_embedded(workdir / "pg")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
     server: subprocess.Popen[bytes] | None = None
-    try:
-        asyncio.run(migrate(dsn))
-        asyncio.run(_seed(dsn, number))
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "DATABASE_URL": dsn, "PORT": str(port), "PUBLIC_URL": url, "LOG_LEVEL": "warning",
-               "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "DEEPGRAM_API_KEY": "test-key", "DEEPGRAM_BASE_URL": deepgram_url,
-               "OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": openai_url, "SUPABASE_JWT_SECRET": "x" * 64}
-        for var in ("TWILIO_ACCOUNT_SID", "STRIPE_SECRET_KEY"):
-            env.pop(var, None)
-        command = [str(ROOT / ".venv/bin/agent-server"), "serve"]
-        if args.pin_core is not None:
-            command = ["taskset", "-c", str(args.pin_core), *command]
-        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_ready(port)
-        idle_rss = _rss_mib(server.pid)
-        assert fakes.pid is not None
-        cpu0, own0, t0 = _cpu_seconds(server.pid), time.process_time(), time.monotonic()
-        fakes0 = _cpu_seconds(fakes.pid)
-        peak_rss = idle_rss
+    with stage("bench-calls-", delays, url) as bench:
+        try:
+            command = [str(ROOT / ".venv/bin/agent-server"), "serve", "--port", str(port)]
+            if args.pin_core is not None:
+                command = ["taskset", "-c", str(args.pin_core), *command]
+            server = subprocess.Popen(command, env=bench.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _wait_ready(port)
+            idle_rss = _rss_mib(server.pid)
+            cpu0, own0, t0 = _cpu_seconds(server.pid), time.process_time(), time.monotonic()
+            fakes0 = _cpu_seconds(bench.fakes_pid)
+            peak_rss = idle_rss
 
-        async def run() -> list[CallResult | BaseException]:
-            nonlocal peak_rss
-            task = asyncio.create_task(_calls(url, number, args.calls, args.stagger))
-            while not task.done():
-                peak_rss = max(peak_rss, _rss_mib(server.pid))  # type: ignore[union-attr]
-                await asyncio.sleep(0.5)
-            return await task
+            async def run() -> list[CallResult | BaseException]:
+                nonlocal peak_rss
+                task = asyncio.create_task(_calls(url, NUMBER, args.calls, args.stagger))
+                while not task.done():
+                    peak_rss = max(peak_rss, _rss_mib(server.pid))
+                    await asyncio.sleep(0.5)
+                return await task
 
-        results = asyncio.run(run())
-        wall = time.monotonic() - t0
-        server_cpu, own_cpu = _cpu_seconds(server.pid) - cpu0, time.process_time() - own0
-        fakes_cpu = _cpu_seconds(fakes.pid) - fakes0
-        server_side = asyncio.run(_server_latencies(dsn))
-        _report(args, delays, results, server_side, wall, (server_cpu, own_cpu, fakes_cpu), idle_rss, peak_rss)
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=20)
-        fakes.terminate()
-        stop_embedded(workdir / "pg")
-        shutil.rmtree(workdir, ignore_errors=True)
+            results = asyncio.run(run())
+            wall = time.monotonic() - t0
+            server_cpu, own_cpu = _cpu_seconds(server.pid) - cpu0, time.process_time() - own0
+            fakes_cpu = _cpu_seconds(bench.fakes_pid) - fakes0
+            server_side = asyncio.run(_server_latencies(bench.dsn))
+            _report(args, delays, results, server_side, wall, (server_cpu, own_cpu, fakes_cpu), idle_rss, peak_rss)
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=20)
     return 0
 
 

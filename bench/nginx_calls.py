@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,12 +31,10 @@ import calls as bench_calls  # noqa: E402  (bench/calls.py: fakes, seeding, the 
 import aiohttp  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from agent_server.embedded_db import start_embedded, stop_embedded  # noqa: E402
 from agent_server.nginx_config import NGINX, ensure_nginx, nginx_config, start_nginx  # noqa: E402
-from agent_server.migrations import migrate  # noqa: E402
 from media.caller_simulator import CallResult  # noqa: E402
 
-NUMBER = "+14155550100"
+NUMBER = bench_calls.NUMBER
 
 
 async def _per_process(ports: list[int]) -> list[dict[str, float]]:
@@ -67,33 +62,24 @@ def main() -> int:
     args = parser.parse_args()
     ensure_nginx()
     delays = bench_calls.Delays(0.05, 0.10, 0.05)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
-    os.chmod(workdir, 0o755)
-    parent, child = multiprocessing.Pipe()
-    fakes = multiprocessing.get_context("spawn").Process(target=bench_calls._run_fakes, args=(delays, child),
-                                                         daemon=True)
-    fakes.start()
-    deepgram_url, openai_url = parent.recv()
-    dsn = start_embedded(workdir / "pg")
+    lb_port = bench_calls._free_port()
+    url = f"http://127.0.0.1:{lb_port}"
+    with bench_calls.stage("bench-nginx-", delays, url) as bench:
+        return _through_nginx(args, delays, bench, lb_port, url)
+
+
+def _through_nginx(args: argparse.Namespace, delays: bench_calls.Delays, bench: bench_calls.Stage, lb_port: int,
+                   url: str) -> int:
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        asyncio.run(migrate(dsn))
-        asyncio.run(bench_calls._seed(dsn, NUMBER))
-        lb_port = bench_calls._free_port()
         ports = [bench_calls._free_port() for _ in range(2)]
-        url = f"http://127.0.0.1:{lb_port}"
-        env = {**os.environ, "DATABASE_URL": dsn, "PUBLIC_URL": url, "LOG_LEVEL": "warning",
-               "TWILIO_AUTH_TOKEN": bench_calls.AUTH_TOKEN, "DEEPGRAM_API_KEY": "test-key",
-               "DEEPGRAM_BASE_URL": deepgram_url, "OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": openai_url,
-               "SUPABASE_JWT_SECRET": "x" * 64}
-        for var in ("TWILIO_ACCOUNT_SID", "STRIPE_SECRET_KEY", "PORT"):
-            env.pop(var, None)
+        env = bench.env
         for port in ports:
             procs.append(subprocess.Popen([str(bench_calls.ROOT / ".venv/bin/agent-server"), "serve", "--port",
                                            str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for port in ports:
             bench_calls._wait_ready(port)
-        prefix = workdir / "nginx"
+        prefix = bench.workdir / "nginx"
         prefix.mkdir()
         (prefix / "nginx.conf").write_text(nginx_config(lb_port, ports, prefix))
         procs.append(start_nginx(prefix))
@@ -122,9 +108,6 @@ def main() -> int:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=60)
-        fakes.terminate()
-        stop_embedded(workdir / "pg")
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

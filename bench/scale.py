@@ -27,12 +27,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import multiprocessing
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,11 +41,9 @@ import calls as bench_calls  # noqa: E402  (bench/calls.py: fakes, seeding, the 
 
 import asyncpg  # noqa: E402
 
-from agent_server.embedded_db import start_embedded, stop_embedded  # noqa: E402
-from agent_server.migrations import migrate  # noqa: E402
 from media.caller_simulator import CallResult  # noqa: E402
 
-NUMBER = "+14155550100"
+NUMBER = bench_calls.NUMBER
 STEP_TIMEOUT = 90.0
 """A step whose calls have not all ended by then counts as failed (the server fell behind)."""
 
@@ -200,26 +195,17 @@ def main() -> int:
                 else set(all_cpus) - server_cpus or set(all_cpus))
         os.sched_setaffinity(0, load)  # inherited by the fakes' process
     delays = bench_calls.Delays(0.05, 0.10, 0.05)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    os.chmod(workdir, 0o755)
-    parent, child = multiprocessing.Pipe()
-    fakes = multiprocessing.get_context("spawn").Process(target=bench_calls._run_fakes, args=(delays, child),
-                                                         daemon=True)
-    fakes.start()
-    deepgram_url, openai_url = parent.recv()
-    dsn = start_embedded(workdir / "pg")
+    port = bench_calls._free_port()
+    url = f"http://127.0.0.1:{port}"
+    with bench_calls.stage("bench-scale-", delays, url) as bench:
+        return _ramp(args, steps, delays, bench, port, url)
+
+
+def _ramp(args: argparse.Namespace, steps: list[int], delays: bench_calls.Delays, bench: bench_calls.Stage,
+          port: int, url: str) -> int:
     server: subprocess.Popen[bytes] | None = None
     try:
-        asyncio.run(migrate(dsn))
-        asyncio.run(bench_calls._seed(dsn, NUMBER))
-        port = bench_calls._free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "DATABASE_URL": dsn, "PORT": str(port), "PUBLIC_URL": url, "LOG_LEVEL": "warning",
-               "TWILIO_AUTH_TOKEN": bench_calls.AUTH_TOKEN, "DEEPGRAM_API_KEY": "test-key",
-               "DEEPGRAM_BASE_URL": deepgram_url, "OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": openai_url,
-               "SUPABASE_JWT_SECRET": "x" * 64}
-        for var in ("TWILIO_ACCOUNT_SID", "STRIPE_SECRET_KEY"):
-            env.pop(var, None)
+        env = {**bench.env, "PORT": str(port)}
         server = subprocess.Popen(_server_command(args), env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         bench_calls._wait_ready(port)
@@ -231,14 +217,13 @@ def main() -> int:
                      else f"serve --workers {args.workers}, unpinned, load generator and fakes on the same CPUs")
         print(f"mode {args.mode}: {placement}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
               f"before the ramp; server idle RSS {idle_rss:.0f} MiB", flush=True)
-        assert fakes.pid is not None
         best: Step | None = None
         ramp_end = time.monotonic() + args.max_seconds
         for n in steps:
             if time.monotonic() > ramp_end:
                 print(f"ramp stopped: --max-seconds {args.max_seconds:.0f} reached")
                 break
-            step = asyncio.run(_step(url, dsn, n, args.stagger, tree, fakes.pid, idle_rss, delays))
+            step = asyncio.run(_step(url, bench.dsn, n, args.stagger, tree, bench.fakes_pid, idle_rss, delays))
             print(step.line(), flush=True)
             if not step.passed(args.p99_ms):
                 if step.load_cpu_pct > 90 * len(os.sched_getaffinity(0)):
@@ -253,9 +238,6 @@ def main() -> int:
         if server is not None:
             server.terminate()
             server.wait(timeout=60)
-        fakes.terminate()
-        stop_embedded(workdir / "pg")
-        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
