@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
+import uvloop  # noqa: E402
 
 from agent_server import agents, tenants  # noqa: E402
 from agent_server.db import init_connection  # noqa: E402
@@ -55,7 +56,7 @@ from agent_server.migrations import migrate  # noqa: E402
 from billing import ledger  # noqa: E402
 from billing.ledger import EntryKind  # noqa: E402
 from billing.money import Currency, Money  # noqa: E402
-from media.caller_simulator import CallerSimulator, CallResult, Say  # noqa: E402
+from media.caller_simulator import CallerSimulator, CallResult, Say, Step  # noqa: E402
 from phone_numbers import registry  # noqa: E402
 from tests.fake_deepgram import FakeDeepgram, tone_mulaw  # noqa: E402
 from tests.fake_openai import FakeOpenAi  # noqa: E402
@@ -93,7 +94,9 @@ def _run_fakes(delays: Delays, conn: Any) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
 
-    asyncio.run(main())
+    # uvloop, as the server runs on: the default loop's selector and transport writes were a
+    # third of the fakes' CPU, which shares a core with the load generator in bench/scale.py.
+    uvloop.run(main())
 
 
 def _free_port() -> int:
@@ -138,7 +141,7 @@ def _pct(values: list[float], q: float) -> float:
 
 async def _calls(url: str, number: str, n: int, stagger: float) -> list[CallResult | BaseException]:
     line = tone_mulaw(0.8, freq=220.0)
-    steps = [Say(line), Say(line, barge_in_after=0.5)]
+    steps: list[Step] = [Say(line), Say(line, barge_in_after=0.5)]
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         simulator = CallerSimulator(url, AUTH_TOKEN, http, quiet_timeout=30.0, reply_timeout=5.0)
@@ -229,7 +232,7 @@ def main() -> int:
                     await asyncio.sleep(0.5)
                 return await task
 
-            results = asyncio.run(run())
+            results = uvloop.run(run())  # the load generator's loop: see _run_fakes
             wall = time.monotonic() - t0
             server_cpu, own_cpu = _cpu_seconds(server.pid) - cpu0, time.process_time() - own0
             fakes_cpu = _cpu_seconds(bench.fakes_pid) - fakes0
