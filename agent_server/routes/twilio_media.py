@@ -31,6 +31,7 @@ from media.pipeline.lifecycle import EndReason
 from media.pipeline.prompt import AgentProfile
 from media.pipeline.session import CallSession, CallSettings
 from media.protocol.twilio import Dtmf, Mark, Media, Start, Stop, parse_message
+from media.protocol.websocket_outbox import WebSocketOutbox
 from media.stt.local import PocketsphinxStt
 
 log = structlog.get_logger(__name__)
@@ -75,7 +76,9 @@ async def media_stream(request: web.Request) -> web.StreamResponse:
         raise ApiError(503, "CALLS_UNAVAILABLE", "this server is not taking calls")
     if "X-Twilio-Signature" in request.headers and not websocket_signature_ok(request):
         raise ApiError(403, "TWILIO_SIGNATURE_INVALID", "stream signature does not match")
-    ws = web.WebSocketResponse(heartbeat=settings.server.websocket_heartbeat_seconds, max_msg_size=MAX_FRAME_BYTES)
+    # No permessage-deflate: Twilio does not ask for it, and the outbox writes plain frames.
+    ws = web.WebSocketResponse(heartbeat=settings.server.websocket_heartbeat_seconds, max_msg_size=MAX_FRAME_BYTES,
+                               compress=False)
     await ws.prepare(request)
     app[SOCKETS].add(ws)
     try:
@@ -123,9 +126,13 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
         raise StreamRefused("the call's agent no longer exists")
     providers = app[PROVIDERS]
     info = CallInfo(claim.call_id, claim.call_sid, claim.business_id, agent.id, claim.from_number, claim.to_number)
+    transport = request.transport
+    if transport is None:
+        raise StreamRefused("socket closed before the session started")
     return CallSession(
         info=info, profile=agent_profile(agent, settings), settings=call_settings(settings), stt=providers.stt,
-        llm=providers.llm, tts=providers.tts, link=ws, stream_sid=start.stream_sid, hooks=app[CALL_HOOKS],
+        llm=providers.llm, tts=providers.tts, link=WebSocketOutbox(ws, transport), stream_sid=start.stream_sid,
+        hooks=app[CALL_HOOKS],
         recorder=call_records.CallRecorder(pool, claim.call_id), carrier=app[CARRIER], metrics=app[METRICS],
     )
 

@@ -28,7 +28,7 @@ from media.pipeline import turns
 from media.pipeline.frames import EndRequested, KeyPressed, MarkPlayed, ReplyDone, SessionEvent, TimerFired, TimerKind
 from media.pipeline.hooks import CallHooks, CallInfo, CallOutcome
 from media.pipeline.lifecycle import CallLifecycle, CallState, EndReason, Transition
-from media.pipeline.playout import Playout
+from media.pipeline.playout import Playout, Send
 from media.pipeline.prompt import CALL_TOOLS, END_CALL, TRANSFER_CALL, AgentProfile, conversation
 from media.pipeline.telemetry import CallMetrics, NoMetrics, TurnTimings, error_kind
 from media.protocol.twilio import OutboundStream
@@ -69,9 +69,16 @@ class CallCarrier(Protocol):
 
 
 class TwilioLink(Protocol):
-    """The media-stream socket as the session sees it."""
+    """The media-stream socket as the session sees it: buffered sends, an explicit flush.
 
-    async def send_str(self, data: str) -> None: ...
+    ``send`` only queues (and raises ConnectionError once the socket is gone); ``flush``
+    writes everything queued in one go. The session flushes where timing matters (a TTS
+    chunk's frames, a mark, a ``clear``), so a burst of frames is one write.
+    """
+
+    def send(self, data: bytes) -> None: ...
+
+    def flush(self) -> None: ...
 
     async def close(self) -> bool: ...
 
@@ -266,7 +273,7 @@ class CallSession:
             await self._on_transcript(event)
         elif isinstance(event, SpeechStarted):
             if self._interruptible() and self._barge is None:
-                await self._pause_for_barge_in()
+                self._pause_for_barge_in()
             self._speech_heard_at = None
         elif isinstance(event, UtteranceEnd):
             if self._reply is None:
@@ -290,7 +297,7 @@ class CallSession:
         if text and self._interruptible():
             if turns.confirms_barge_in(text, self._settings.barge_in_min_words):
                 if self._barge is None:
-                    await self._pause_for_barge_in()
+                    self._pause_for_barge_in()
                 self._confirm_barge_in()
             elif event.is_final:
                 return  # a backchannel while the agent talks: not a turn
@@ -346,12 +353,13 @@ class CallSession:
         reply = self._reply
         return reply is not None and reply.interruptible and not reply.playout.played_out
 
-    async def _pause_for_barge_in(self) -> None:
+    def _pause_for_barge_in(self) -> None:
         """Tentative barge-in: silence the agent at once, keep its reply ready to resume."""
         reply = self._reply
         assert reply is not None
         reply.playout.pause()
-        await self._send(self._stream.clear())
+        self._send(self._stream.clear().encode())
+        self._link.flush()
         self.barge_ins += 1
         now = self._loop.time()
         self._metrics.barge_in(now - (self._speech_heard_at or now))
@@ -370,16 +378,12 @@ class CallSession:
             reply.task.cancel()
         self._close_reply(reply, interrupted=True)
 
-    async def _resume_after_false_interruption(self, reply_id: int) -> None:
+    def _resume_after_false_interruption(self, reply_id: int) -> None:
         reply = self._reply
         self._barge = None
         if reply is None or reply.id != reply_id or not reply.playout.paused:
             return
-        for send in reply.playout.resume():
-            if send.frame is not None:
-                await self._send(self._stream.media(send.frame))
-            if send.mark is not None:
-                await self._send(self._stream.mark(send.mark))
+        self._send_all(reply.playout.resume())
 
     # -- replies -------------------------------------------------------------------------------
 
@@ -450,21 +454,24 @@ class CallSession:
                         if reply.tts_first_byte_at is None:
                             reply.tts_first_byte_at = self._loop.time()
                         for frame in chunker.push(chunk):
-                            await self._send_frame(reply, frame)
+                            self._send_frame(reply, frame)
+                        self._link.flush()
                 tail = chunker.flush()
                 if tail is not None:
-                    await self._send_frame(reply, tail)
+                    self._send_frame(reply, tail)
             except TtsError as exc:
                 log.warning("tts_failed", error=str(exc), status=exc.status)
                 self._metrics.provider_error("tts", error_kind(exc.status))
             mark = playout.end_sentence()
             if mark is not None:
-                await self._send(self._stream.mark(mark))
+                self._send(self._stream.mark(mark).encode())
+            self._link.flush()
         end = playout.finish()
         if end is not None:
-            await self._send(self._stream.mark(end))
+            self._send(self._stream.mark(end).encode())
+            self._link.flush()
 
-    async def _send_frame(self, reply: _Reply, frame: bytes) -> None:
+    def _send_frame(self, reply: _Reply, frame: bytes) -> None:
         send = reply.playout.add_frame(frame)
         if send is None:
             return
@@ -472,15 +479,24 @@ class CallSession:
             now = self._loop.time()
             reply.server_latency_ms = round((now - reply.turn_end_at) * 1000)
             self._metrics.turn(TurnTimings(reply.turn_end_at, reply.llm_first_token_at, reply.tts_first_byte_at, now))
-        await self._send(self._stream.media(frame))
+        self._send(self._stream.media_bytes(frame))
         if send.mark is not None:
-            await self._send(self._stream.mark(send.mark))
+            self._send(self._stream.mark(send.mark).encode())
 
-    async def _send(self, message: str) -> None:
+    def _send(self, message: bytes) -> None:
         try:
-            await self._link.send_str(message)
+            self._link.send(message)
         except ConnectionError:
             self.request_end(EndReason.STREAM_STOPPED)
+
+    def _send_all(self, sends: list[Send]) -> None:
+        """Re-send kept audio (a resume, a cut) as one burst."""
+        for send in sends:
+            if send.frame is not None:
+                self._send(self._stream.media_bytes(send.frame))
+            if send.mark is not None:
+                self._send(self._stream.mark(send.mark).encode())
+        self._link.flush()
 
     async def _on_mark(self, name: str) -> None:
         reply = self._reply
@@ -587,12 +603,8 @@ class CallSession:
         """Drop the queued sentences after the one the caller is hearing; that one plays to its end."""
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await self._send(self._stream.clear())
-        for send in reply.playout.cut_after_heard_sentence():
-            if send.frame is not None:
-                await self._send(self._stream.media(send.frame))
-            if send.mark is not None:
-                await self._send(self._stream.mark(send.mark))
+        self._send(self._stream.clear().encode())
+        self._send_all(reply.playout.cut_after_heard_sentence())
 
     async def _hang_up(self) -> None:
         """End the call through the carrier's REST API too, so no later TwiML verb keeps it open."""
@@ -612,7 +624,7 @@ class CallSession:
         kind = event.kind
         self._timers.pop(kind, None)
         if kind is TimerKind.FALSE_INTERRUPTION:
-            await self._resume_after_false_interruption(event.reply_id)
+            self._resume_after_false_interruption(event.reply_id)
         elif kind is TimerKind.KEYPAD:
             if self._reply is None:
                 self._end_caller_turn()
