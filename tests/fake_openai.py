@@ -81,6 +81,8 @@ class FakeOpenAiState:
     chat_requests: list[dict[str, Any]] = field(default_factory=list)
     speech_requests: list[dict[str, Any]] = field(default_factory=list)
     authorizations: list[str] = field(default_factory=list)
+    chat_peer_ports: list[int] = field(default_factory=list)
+    """The client's source port per chat request: a repeated port is a reused connection."""
     streams_completed: int = 0
     streams_aborted: int = 0
 
@@ -138,6 +140,8 @@ class FakeOpenAi:
             return denied
         body = await request.json()
         self.state.chat_requests.append(body)
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        self.state.chat_peer_ports.append(int(peer[1]) if peer else 0)
         reply = self.state.next_reply(body)
         if reply.status is not None:
             return _error(reply.status, reply.error_message, "server_error", None)

@@ -61,6 +61,16 @@ async def test_first_chunk_deadline(http: aiohttp.ClientSession, fake_openai: Fa
         await collect(client(http, fake_openai, first_chunk_timeout=0.1))
 
 
+async def test_finished_streams_reuse_one_connection(http: aiohttp.ClientSession, fake_openai: FakeOpenAi) -> None:
+    """A turn after a completed turn goes out on the same keep-alive connection (no new handshake)."""
+    fake_openai.state.script("First answer.", "Second answer.")
+    llm = client(http, fake_openai)
+    await collect(llm)
+    await collect(llm)
+    first, second = fake_openai.state.chat_peer_ports
+    assert first == second
+
+
 async def test_cancelling_the_consumer_closes_the_http_stream(http: aiohttp.ClientSession,
                                                               fake_openai: FakeOpenAi) -> None:
     fake_openai.state.options.token_delay = 0.05
