@@ -77,8 +77,10 @@ async def media_stream(request: web.Request) -> web.StreamResponse:
     if "X-Twilio-Signature" in request.headers and not websocket_signature_ok(request):
         raise ApiError(403, "TWILIO_SIGNATURE_INVALID", "stream signature does not match")
     # No permessage-deflate: Twilio does not ask for it, and the outbox writes plain frames.
-    ws = web.WebSocketResponse(heartbeat=settings.server.websocket_heartbeat_seconds, max_msg_size=MAX_FRAME_BYTES,
-                               compress=False)
+    # No ping heartbeat either: Twilio sends a media frame every 20 ms, so the session's media
+    # watchdog ([calls] media_timeout_seconds) is the liveness check, and aiohttp's heartbeat
+    # would reschedule a timer for every one of those frames.
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False)
     await ws.prepare(request)
     app[SOCKETS].add(ws)
     try:

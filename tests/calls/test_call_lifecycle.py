@@ -165,3 +165,23 @@ async def test_malformed_frame_ends_the_stream_cleanly(line_factory: Any) -> Non
     assert call_tasks() == []
     assert (await line.call_row("CA" + "4" * 32))["end_reason"] == "protocol_error"
     assert line.deepgram.state.connections_opened == line.deepgram.state.connections_closed
+
+
+async def test_stream_that_stops_sending_media_is_ended_by_the_watchdog(line_factory: Any) -> None:
+    """The media socket has no ping: a Twilio stream silent past media_timeout is ended and cleaned up."""
+    line = await line_factory(calls={"media_timeout_seconds": 0.5})
+    form = {"CallSid": "CA" + "5" * 32, "From": "+15551230000", "To": "+14155550100"}
+    resp = await line.client.post("/api/voice-agent/handle-call", data=form, headers={
+        "X-Twilio-Signature": sign(AUTH_TOKEN, PUBLIC_URL + "/api/voice-agent/handle-call", form)})
+    body = await resp.text()
+    params = {"callId": body.split('name="callId" value="')[1].split('"')[0],
+              "token": body.split('name="token" value="')[1].split('"')[0]}
+    ws = await open_stream(line, params, "CA" + "5" * 32)
+    async with asyncio.timeout(10):
+        while (await ws.receive()).type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            pass
+    await ws.close()
+    await line.settled()
+    assert call_tasks() == []
+    assert (await line.call_row("CA" + "5" * 32))["end_reason"] == "media_timeout"
+    assert line.deepgram.state.connections_opened == line.deepgram.state.connections_closed == 1
