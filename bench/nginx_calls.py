@@ -91,7 +91,7 @@ def _through_nginx(args: argparse.Namespace, delays: bench_calls.Delays, bench: 
         ok = [r for r in results if isinstance(r, CallResult) and r.refused_with is None]
         added = [v - delays.response * 1000 for r in ok for v in r.turn_latencies_ms]
         barge = [v for r in ok for v in r.barge_in_latencies_ms]
-        missed = sum(1 for r in ok if len(r.turn_latencies_ms) < 2)
+        missed = sum(1 for r in ok if len(r.turn_latencies_ms) < bench_calls.TURNS)
         print(f"through nginx {NGINX} (least_conn over 2 serve processes) in {wall:.1f} s: {args.calls} calls, "
               f"completed {len(ok)}, failed {args.calls - len(ok)}, missed turns {missed}, "
               f"gaps {sum(len(r.gaps_ms) for r in ok)}")

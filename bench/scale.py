@@ -2,7 +2,9 @@
 
 Reuses ``bench/calls.py`` (the fakes with fixed delays, the seeded database, the caller
 simulator's calls: greeting, a question, a barge-in half a second into the answer, a
-second answer) and ramps the number of simultaneous calls, step by step, until one step
+second answer, a third question and answer) and ramps the number of calls, step by step,
+reporting how many were live at once at the peak (from the calls' stream start and end in
+the database, so a stagger longer than a call cannot pass for concurrency), until one step
 fails: a call fails or misses a turn, server-added latency p99 (at the caller: response
 latency minus the fakes' configured delays) passes ``--p99-ms``, or outbound audio has a
 gap. The server's own figure for the same turns (turn end → first frame sent, minus the LLM
@@ -54,6 +56,7 @@ class Step:
     """One ramp step's outcome."""
 
     calls: int
+    peak_live: int
     completed: int
     failed: int
     missed_turns: int
@@ -72,7 +75,8 @@ class Step:
                 and not math.isnan(self.added_p99) and self.added_p99 <= p99_limit)
 
     def line(self) -> str:
-        return (f"N={self.calls:4d}: completed {self.completed}, failed {self.failed}, missed turns "
+        return (f"N={self.calls:4d} (at most {self.peak_live} live at once): completed {self.completed}, "
+                f"failed {self.failed}, missed turns "
                 f"{self.missed_turns}, gaps {self.gaps}; server-added p50 {self.added_p50:.1f} ms p99 "
                 f"{self.added_p99:.1f} ms (inside the server p50 {self.inside_p50:.0f} ms p99 {self.inside_p99:.0f} ms); "
                 f"barge-in p99 {self.barge_p99:.1f} ms; server CPU "
@@ -110,25 +114,39 @@ def _tree_rss(pids: Sequence[int]) -> float:
     return total
 
 
-async def _inside_server(dsn: str, call_sids: list[str], delays: bench_calls.Delays) -> list[float]:
-    """The server's own figure for these calls (turn end → first frame sent) minus the LLM and TTS delays."""
+async def _inside_server(dsn: str, call_sids: list[str], delays: bench_calls.Delays) -> tuple[list[float], int]:
+    """The server's own figure for these calls (turn end → first frame sent, minus the LLM and TTS
+    delays), and how many of them were live at once at the peak (from the calls' stream start and end)."""
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch("SELECT t.server_latency_ms FROM call_turns t JOIN calls c ON c.id = t.call_id"
                                 " WHERE c.call_sid = ANY($1) AND t.server_latency_ms IS NOT NULL", call_sids)
+        spans = await conn.fetch("SELECT stream_started_at, ended_at FROM calls WHERE call_sid = ANY($1)"
+                                 " AND stream_started_at IS NOT NULL AND ended_at IS NOT NULL", call_sids)
     finally:
         await conn.close()
-    return [r[0] - (delays.first_token + delays.tts_first_byte) * 1000 for r in rows]
+    inside = [r[0] - (delays.first_token + delays.tts_first_byte) * 1000 for r in rows]
+    return inside, peak_overlap([(r[0].timestamp(), r[1].timestamp()) for r in spans])
+
+
+def peak_overlap(spans: Sequence[tuple[float, float]]) -> int:
+    """The most intervals open at one instant (an end at the same instant as a start counts first)."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans], key=lambda e: (e[0], e[1]))
+    live = peak = 0
+    for _, step in edges:
+        live += step
+        peak = max(peak, live)
+    return peak
 
 
 def _measure(results: list[CallResult | BaseException], n: int, delays: bench_calls.Delays, server_cpu: float,
-             load_cpu: float, wall: float, rss_growth: float, inside: list[float]) -> Step:
+             load_cpu: float, wall: float, rss_growth: float, inside: list[float], peak_live: int) -> Step:
     ok = [r for r in results if isinstance(r, CallResult) and r.refused_with is None]
     added = [v - delays.response * 1000 for r in ok for v in r.turn_latencies_ms]
     barge = [v for r in ok for v in r.barge_in_latencies_ms]
     return Step(
-        calls=n, completed=len(ok), failed=n - len(ok),
-        missed_turns=sum(1 for r in ok if len(r.turn_latencies_ms) < 2),
+        calls=n, peak_live=peak_live, completed=len(ok), failed=n - len(ok),
+        missed_turns=sum(1 for r in ok if len(r.turn_latencies_ms) < bench_calls.TURNS),
         added_p50=bench_calls._pct(added, 0.5), added_p99=bench_calls._pct(added, 0.99),
         inside_p50=bench_calls._pct(inside, 0.5), inside_p99=bench_calls._pct(inside, 0.99),
         barge_p99=bench_calls._pct(barge, 0.99), gaps=sum(len(r.gaps_ms) for r in ok),
@@ -156,8 +174,8 @@ async def _step(url: str, dsn: str, n: int, stagger: float, tree: list[int], fak
     server_cpu = _tree_cpu(tree) - cpu0
     await asyncio.sleep(1.0)  # turns are written in the background after each call ends
     sids = [r.call_sid for r in results if isinstance(r, CallResult)]
-    return _measure(results, n, delays, server_cpu, load_cpu, wall, peak - idle_rss,
-                    await _inside_server(dsn, sids, delays))
+    inside, peak_live = await _inside_server(dsn, sids, delays)
+    return _measure(results, n, delays, server_cpu, load_cpu, wall, peak - idle_rss, inside, peak_live)
 
 
 def _server_command(args: argparse.Namespace) -> list[str]:
