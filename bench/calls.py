@@ -4,7 +4,7 @@ Three processes, so none measures another's CPU: the fakes (Deepgram STT and Aur
 OpenAI-compatible LLM), the server (``agent-server serve``, optionally pinned to a core),
 and this load generator (the caller simulator, real-time pace). Each call hears the
 greeting, asks a question, interrupts the answer half a second in, waits for the second
-answer, asks a third question, waits for its answer and hangs up (about 20 s). Reported, per turn and per call:
+answer, asks a third question, waits for its answer and hangs up (about 10 s). Reported, per turn and per call:
 
 - server-added latency: the caller's response latency (last speech frame sent → first agent
   frame received) minus the fakes' configured delays (endpointing, final transcript, first
@@ -221,7 +221,7 @@ def stage(prefix: str, delays: Delays, public_url: str) -> Iterator[Stage]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100, help="simultaneous calls")
-    parser.add_argument("--stagger", type=float, default=2.0, help="seconds over which calls start")
+    parser.add_argument("--stagger", type=float, default=10.0, help="seconds over which calls start")
     parser.add_argument("--pin-core", type=int, help="pin the server to this CPU core (taskset)")
     parser.add_argument("--final-delay", type=float, default=0.05)
     parser.add_argument("--first-token-delay", type=float, default=0.10)

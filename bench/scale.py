@@ -200,7 +200,7 @@ def main() -> int:
     parser.add_argument("--mode", choices=("core", "workers"), default="core")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--steps", default="25,50,100,150,200,250,300", help="simultaneous calls per step")
-    parser.add_argument("--stagger", type=float, default=2.0, help="seconds over which a step's calls start")
+    parser.add_argument("--stagger", type=float, default=10.0, help="seconds over which a step's calls start")
     parser.add_argument("--p99-ms", type=float, default=50.0, help="server-added latency p99 that fails a step")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="bound on the whole ramp")
     parser.add_argument("--server-cpus", default="0", help="cores for the server in --mode core (taskset list)")
