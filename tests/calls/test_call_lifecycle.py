@@ -131,14 +131,19 @@ async def test_forged_stream_is_refused_before_any_provider_connection(line_fact
     assert (await line.call_row("CA" + "2" * 32))["stream_started_at"] is None
 
 
-async def test_second_stream_for_the_same_call_is_refused(line_factory: Any) -> None:
-    line = await line_factory()
-    form = {"CallSid": "CA" + "3" * 32, "From": "+15551230000", "To": "+14155550100"}
+async def admit_call(line: Line, call_sid: str) -> dict[str, str]:
+    """Post the signed voice webhook; the stream parameters its TwiML hands to Twilio."""
+    form = {"CallSid": call_sid, "From": "+15551230000", "To": "+14155550100"}
     resp = await line.client.post("/api/voice-agent/handle-call", data=form, headers={
         "X-Twilio-Signature": sign(AUTH_TOKEN, PUBLIC_URL + "/api/voice-agent/handle-call", form)})
     body = await resp.text()
-    params = {"callId": body.split('name="callId" value="')[1].split('"')[0],
-              "token": body.split('name="token" value="')[1].split('"')[0]}
+    return {"callId": body.split('name="callId" value="')[1].split('"')[0],
+            "token": body.split('name="token" value="')[1].split('"')[0]}
+
+
+async def test_second_stream_for_the_same_call_is_refused(line_factory: Any) -> None:
+    line = await line_factory()
+    params = await admit_call(line, "CA" + "3" * 32)
     first = await open_stream(line, params, "CA" + "3" * 32)
     second = await open_stream(line, params, "CA" + "3" * 32)
     msg = await second.receive()
@@ -150,12 +155,7 @@ async def test_second_stream_for_the_same_call_is_refused(line_factory: Any) -> 
 
 async def test_malformed_frame_ends_the_stream_cleanly(line_factory: Any) -> None:
     line = await line_factory()
-    form = {"CallSid": "CA" + "4" * 32, "From": "+15551230000", "To": "+14155550100"}
-    resp = await line.client.post("/api/voice-agent/handle-call", data=form, headers={
-        "X-Twilio-Signature": sign(AUTH_TOKEN, PUBLIC_URL + "/api/voice-agent/handle-call", form)})
-    body = await resp.text()
-    params = {"callId": body.split('name="callId" value="')[1].split('"')[0],
-              "token": body.split('name="token" value="')[1].split('"')[0]}
+    params = await admit_call(line, "CA" + "4" * 32)
     ws = await open_stream(line, params, "CA" + "4" * 32)
     await ws.send_str('{"event": "media", "media": {"payload": 42}}')
     while (await ws.receive()).type is not aiohttp.WSMsgType.CLOSE:
@@ -170,12 +170,7 @@ async def test_malformed_frame_ends_the_stream_cleanly(line_factory: Any) -> Non
 async def test_stream_that_stops_sending_media_is_ended_by_the_watchdog(line_factory: Any) -> None:
     """The media socket has no ping: a Twilio stream silent past media_timeout is ended and cleaned up."""
     line = await line_factory(calls={"media_timeout_seconds": 0.5})
-    form = {"CallSid": "CA" + "5" * 32, "From": "+15551230000", "To": "+14155550100"}
-    resp = await line.client.post("/api/voice-agent/handle-call", data=form, headers={
-        "X-Twilio-Signature": sign(AUTH_TOKEN, PUBLIC_URL + "/api/voice-agent/handle-call", form)})
-    body = await resp.text()
-    params = {"callId": body.split('name="callId" value="')[1].split('"')[0],
-              "token": body.split('name="token" value="')[1].split('"')[0]}
+    params = await admit_call(line, "CA" + "5" * 32)
     ws = await open_stream(line, params, "CA" + "5" * 32)
     async with asyncio.timeout(10):
         while (await ws.receive()).type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
