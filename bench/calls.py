@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,7 +144,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 TURNS = 3
-"""Answers each call waits for: the first is interrupted, so a call hears the greeting, a cut answer and two whole ones."""
+"""Answers each call waits for: the first is interrupted, so a call hears the greeting, a cut
+answer and two whole ones."""
 
 
 async def _calls(url: str, number: str, n: int, stagger: float) -> list[CallResult | BaseException]:
@@ -172,13 +173,26 @@ async def _calls(url: str, number: str, n: int, stagger: float) -> list[CallResu
             gc.collect()
 
 
-async def _server_latencies(dsn: str) -> list[int]:
+async def _server_latencies(dsn: str) -> tuple[list[int], int]:
+    """Every answer's server latency (turn end → first frame sent), and the peak of live calls."""
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch("SELECT server_latency_ms FROM call_turns WHERE server_latency_ms IS NOT NULL")
-        return [r[0] for r in rows]
+        spans = await conn.fetch("SELECT stream_started_at, ended_at FROM calls"
+                                 " WHERE stream_started_at IS NOT NULL AND ended_at IS NOT NULL")
+        return [r[0] for r in rows], peak_overlap([(r[0].timestamp(), r[1].timestamp()) for r in spans])
     finally:
         await conn.close()
+
+
+def peak_overlap(spans: Sequence[tuple[float, float]]) -> int:
+    """The most intervals open at one instant (an end at the same instant as a start counts first)."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    live = peak = 0
+    for _, step in edges:
+        live += step
+        peak = max(peak, live)
+    return peak
 
 
 @dataclass(frozen=True)
@@ -255,8 +269,10 @@ def main() -> int:
             wall = time.monotonic() - t0
             server_cpu, own_cpu = _cpu_seconds(server.pid) - cpu0, time.process_time() - own0
             fakes_cpu = _cpu_seconds(bench.fakes_pid) - fakes0
-            server_side = asyncio.run(_server_latencies(bench.dsn))
-            _report(args, delays, results, server_side, wall, (server_cpu, own_cpu, fakes_cpu), idle_rss, peak_rss)
+            time.sleep(1.0)  # turns and call ends are written in the background as calls end
+            server_side, peak_live = asyncio.run(_server_latencies(bench.dsn))
+            _report(args, delays, results, server_side, peak_live, wall, (server_cpu, own_cpu, fakes_cpu), idle_rss,
+                    peak_rss)
         finally:
             if server is not None:
                 server.terminate()
@@ -276,7 +292,7 @@ def _wait_ready(port: int) -> None:
 
 
 def _report(args: argparse.Namespace, delays: Delays, results: list[CallResult | BaseException],
-            server_side: list[int], wall: float, cpu: tuple[float, float, float], idle_rss: float,
+            server_side: list[int], peak_live: int, wall: float, cpu: tuple[float, float, float], idle_rss: float,
             peak_rss: float) -> None:
     server_cpu, own_cpu, fakes_cpu = cpu
     ok = [r for r in results if isinstance(r, CallResult)]
@@ -287,7 +303,8 @@ def _report(args: argparse.Namespace, delays: Delays, results: list[CallResult |
     barge = [v for r in ok for v in r.barge_in_latencies_ms]
     gaps = [v for r in ok for v in r.gaps_ms]
     missed = sum(1 for r in ok if len(r.turn_latencies_ms) < TURNS)
-    print(f"calls: {args.calls} simultaneous (started over {args.stagger:.1f} s), completed {len(ok)}, "
+    print(f"calls: {args.calls} (started over {args.stagger:.1f} s, at most {peak_live} live at once), "
+          f"completed {len(ok)}, "
           f"failed {len(failed)}, with a missed turn {missed}")
     for error in failed[:3]:
         print(f"  failure: {error!r}")

@@ -126,17 +126,7 @@ async def _inside_server(dsn: str, call_sids: list[str], delays: bench_calls.Del
     finally:
         await conn.close()
     inside = [r[0] - (delays.first_token + delays.tts_first_byte) * 1000 for r in rows]
-    return inside, peak_overlap([(r[0].timestamp(), r[1].timestamp()) for r in spans])
-
-
-def peak_overlap(spans: Sequence[tuple[float, float]]) -> int:
-    """The most intervals open at one instant (an end at the same instant as a start counts first)."""
-    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans], key=lambda e: (e[0], e[1]))
-    live = peak = 0
-    for _, step in edges:
-        live += step
-        peak = max(peak, live)
-    return peak
+    return inside, bench_calls.peak_overlap([(r[0].timestamp(), r[1].timestamp()) for r in spans])
 
 
 def _measure(results: list[CallResult | BaseException], n: int, delays: bench_calls.Delays, server_cpu: float,
