@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime
 import os
 import uuid
 from pathlib import Path
@@ -26,7 +27,7 @@ from billing import ledger, price_book
 from billing.ledger import EntryKind
 from billing.money import Money, parse_currency
 from billing.pricing import Prices
-from phone_numbers import registry
+from phone_numbers import registry, rent
 
 log = structlog.get_logger(__name__)
 
@@ -111,6 +112,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--agent", type=_uuid)
     add_json_flag(p)
     p.set_defaults(handler=cmd_number_add)
+    p = number.add_parser("charge-rent", help="run the monthly rent job now (the server runs it every "
+                                                "numbers.rent_job_interval_seconds)")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_number_charge_rent)
 
 
 def _db_error(exc: asyncpg.PostgresError) -> CliError:
@@ -277,3 +282,17 @@ def cmd_number_add(ctx: Context, args: argparse.Namespace) -> int:
         raise _db_error(exc) from exc
     return output(args, {"id": str(number_id), "businessId": str(args.business), "phoneNumber": args.phone},
                   f"number {args.phone} ({number_id})")
+
+
+def cmd_number_charge_rent(ctx: Context, args: argparse.Namespace) -> int:
+    """Charge what is due now, e.g. right after topping up a wallet whose numbers were suspended.
+
+    Safe beside running servers: the job takes the same advisory lock (a held lock means a
+    server is running it, and this run skips) and each period's debit is idempotent.
+    """
+    now = datetime.datetime.now(datetime.UTC)
+    done = ctx.run_db(lambda pool: rent.run_rent(pool, ctx.settings.numbers, now=now))
+    if done is None:
+        return output(args, {"skipped": True}, "skipped: another process is running the rent job")
+    counts = dataclasses.asdict(done)
+    return output(args, {"skipped": False, **counts}, ", ".join(f"{key} {value}" for key, value in counts.items()))

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from agent_server import agents
+from agent_server.cli import main
 from agent_server.config import NumbersConfig, Settings
 from agent_server.db import init_connection
 from media.caller_simulator import parse_twiml, sign
@@ -192,3 +193,22 @@ async def test_callers_of_a_suspended_number_hear_a_short_message(
     stream_url, _, said = parse_twiml(body)
     assert resp.status == 200 and stream_url is None
     assert said == twilio_settings.calls.unavailable_text and "<Hangup />" in body
+
+
+async def test_charge_rent_command_charges_what_is_due_now_once(
+        pool: asyncpg.Pool, make_business: MakeBusiness, fund: Fund, database_url: str,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`agent-server number charge-rent` runs the job on demand; run twice, it charges the period once."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    tenant = await make_business()
+    await fund(tenant.business_id, 1000)
+    bought = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=40)
+    await record_number(pool, tenant.business_id, "+14155550100", anchor=bought)
+    outputs = []
+    for _ in range(2):
+        assert await asyncio.to_thread(main, ["number", "charge-rent", "--json"]) == 0
+        outputs.append(orjson.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert outputs == [{"skipped": False, "charged": 1, "suspended": 0, "resumed": 0, "unpaid": 0},
+                       {"skipped": False, "charged": 0, "suspended": 0, "resumed": 0, "unpaid": 0}]
+    assert [r["amount"] for r in await entries(pool, "number_rent")] == [-150]
+    assert await balance(pool, tenant.business_id) == (850, 0)
