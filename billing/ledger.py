@@ -272,6 +272,27 @@ def check_currency(expected: Currency, amount: Money) -> None:
         raise CurrencyMismatch(expected=expected.value, got=amount.currency.value)
 
 
+async def set_credit_limit(db: Executor, business_id: uuid.UUID, currency: Currency, limit: int) -> tuple[int, Wallet]:
+    """Let the wallet's `available` go down to ``-limit`` (0, the default, means prepaid only).
+
+    Not a balance change, so no entry: the caller logs who changed it. Under the wallet's row
+    lock, like every writer, so no debit in flight sees half of it. Lowering the limit below
+    credit already used is allowed: the guarded update then refuses every further debit and
+    hold until top-ups bring `available` back above ``-limit``.
+
+    Returns:
+        The previous limit, and the wallet as it is now.
+    """
+    if limit < 0:
+        raise InvalidEntry("a credit limit cannot be negative")
+    async with transaction(db) as conn:
+        wallet = await lock_wallet(conn, business_id, currency)
+        row = await conn.fetchrow(f"UPDATE wallets SET credit_limit = $2, updated_at = now() WHERE id = $1"
+                                  f" RETURNING {_WALLET_COLUMNS}", wallet.id, limit)
+    assert row is not None
+    return wallet.credit_limit, _wallet(row)
+
+
 async def get_wallet(db: Executor, business_id: uuid.UUID, currency: Currency) -> Wallet | None:
     """One consistent read of a wallet (a single row, so balance and held agree)."""
     row = await db.fetchrow(f"SELECT {_WALLET_COLUMNS} FROM wallets WHERE business_id = $1 AND currency = $2",

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import asyncpg
+import structlog
 
 from agent_server.cli.common import CliError, Context, add_json_flag, output
 from billing import ledger, topups
@@ -19,6 +20,7 @@ from billing.payments import StripePayments
 from billing.reconcile import ReconcileReport, reconcile
 
 RECENT = 10
+log = structlog.get_logger(__name__)
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -33,6 +35,16 @@ def _amount(value: str) -> int:
         return parse_amount(int(value, 10))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a positive whole number of minor units: {value}") from None
+
+
+def _limit(value: str) -> int:
+    try:
+        limit = int(value, 10)
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number of minor units, zero or more: {value}")
+    return limit
 
 
 def _currency(value: str) -> str:
@@ -58,6 +70,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--business", type=_uuid, required=True)
     add_json_flag(p)
     p.set_defaults(handler=cmd_show)
+    p = wallet.add_parser("set-credit-limit", help="let a wallet go below zero by up to this much (0: prepaid only)")
+    p.add_argument("--business", type=_uuid, required=True)
+    p.add_argument("--limit", type=_limit, required=True, help="minor units (cents, paise)")
+    p.add_argument("--currency", type=_currency, required=True, help="USD or INR")
+    p.add_argument("--reason", required=True, help="why; logged with the operator's name")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_set_credit_limit)
     p = wallet.add_parser("reconcile", help="apply Stripe events whose webhook never arrived")
     p.add_argument("--since-hours", type=int, default=72, help="look back this far (Stripe retries for 3 days)")
     add_json_flag(p)
@@ -80,7 +99,7 @@ def entry_data(entry: Entry) -> dict[str, Any]:
 
 def wallet_data(wallet: Wallet) -> dict[str, Any]:
     return {"currency": wallet.currency.value, "balance": wallet.balance, "held": wallet.held,
-            "available": wallet.available, "updatedAt": wallet.updated_at.isoformat()}
+            "available": wallet.available, "creditLimit": wallet.credit_limit, "updatedAt": wallet.updated_at.isoformat()}
 
 
 def cmd_adjust(ctx: Context, args: argparse.Namespace) -> int:
@@ -142,3 +161,23 @@ def cmd_reconcile(ctx: Context, args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     data = {"listed": report.listed, "applied": report.applied, "deferred": report.deferred, "since": since}
     return output(args, data, f"{report.listed} event(s) listed, {report.applied} applied, {report.deferred} deferred")
+
+
+def cmd_set_credit_limit(ctx: Context, args: argparse.Namespace) -> int:
+    """Operators extend (or withdraw) credit; the change is logged with who made it and why."""
+    reason = args.reason.strip()
+    if not reason:
+        raise CliError("--reason must not be empty")
+    currency = parse_currency(args.currency)
+
+    async def run(pool: asyncpg.Pool) -> tuple[int, Wallet]:
+        if not await topups.business_exists(pool, args.business):
+            raise CliError(f"business {args.business} not found")
+        return await ledger.set_credit_limit(pool, args.business, currency, args.limit)
+
+    previous, wallet = ctx.run_db(run)
+    log.info("credit_limit_set", business_id=str(args.business), currency=currency.value, previous=previous,
+             limit=args.limit, actor=operator(), reason=reason[:500])
+    text = (f"{currency.value} credit limit {format_minor(previous, currency)} -> {format_minor(args.limit, currency)};"
+            f" available {format_minor(wallet.available, currency)}")
+    return output(args, {"previous": previous, "wallet": wallet_data(wallet)}, text)
