@@ -270,7 +270,7 @@ class CallSession:
         if isinstance(event, MarkPlayed):
             await self._on_mark(event.name)
         elif isinstance(event, Transcript):
-            await self._on_transcript(event)
+            self._on_transcript(event)
         elif isinstance(event, SpeechStarted):
             if self._interruptible() and self._barge is None:
                 self._pause_for_barge_in()
@@ -292,7 +292,7 @@ class CallSession:
 
     # -- the caller's turn ---------------------------------------------------------------------
 
-    async def _on_transcript(self, event: Transcript) -> None:
+    def _on_transcript(self, event: Transcript) -> None:
         text = event.text.strip()
         if text and self._interruptible():
             if turns.confirms_barge_in(text, self._settings.barge_in_min_words):
