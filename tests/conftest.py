@@ -28,6 +28,7 @@ from agent_server.config import Settings, load_settings
 from agent_server.db import init_connection
 from agent_server.embedded_db import start_embedded, stop_embedded
 from agent_server.migrations import migrate
+from tests.fake_openai import FakeOpenAi
 
 JWT_SECRET = "test-jwt-secret-with-enough-entropy-for-hs256-and-hs512-0123456789"
 PUBLIC_URL = "https://agent.example.test"
@@ -148,6 +149,15 @@ class Tenant:
 
 
 MakeBusiness = Callable[..., Awaitable[Tenant]]
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAi]:
+    """A started OpenAI fake with no delays; adjust ``fake_openai.state.options`` per test."""
+    fake = FakeOpenAi()
+    await fake.start()
+    yield fake
+    await fake.close()
 
 
 @pytest.fixture

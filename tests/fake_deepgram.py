@@ -30,6 +30,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from media.audio import g711
+from tests.fake_http import serve_locally, stream_body
 
 FRAME_SECONDS = g711.FRAME_BYTES / g711.SAMPLE_RATE
 _SQUARES: Final = g711.decode_array(bytes(range(256))).astype(np.int64) ** 2
@@ -333,26 +334,16 @@ class FakeDeepgram:
                 query.get(k) != v for k, v in wanted.items()):
             return web.json_response({"err_code": "INVALID_QUERY_PARAMETER", "err_msg": "bad request"}, status=400)
         audio = _aura_audio(len(text) * options.speak_bytes_per_char / g711.SAMPLE_RATE)
-        await asyncio.sleep(options.speak_first_byte_delay)
-        resp = web.StreamResponse(headers={"Content-Type": "audio/mulaw"})
-        await resp.prepare(request)
-        for i in range(0, len(audio), options.speak_chunk_bytes):
-            if i and options.speak_chunk_delay:
-                await asyncio.sleep(options.speak_chunk_delay)
-            await resp.write(audio[i : i + options.speak_chunk_bytes])
-        await resp.write_eof()
-        return resp
+        return await stream_body(request, audio, content_type="audio/mulaw",
+                                 first_byte_delay=options.speak_first_byte_delay,
+                                 chunk_bytes=options.speak_chunk_bytes, chunk_delay=options.speak_chunk_delay)
 
     async def start(self) -> str:
         """Listen on 127.0.0.1 (a free port); return the HTTP base URL."""
         app = web.Application()
         app.router.add_get("/v1/listen", self._listen)
         app.router.add_post("/v1/speak", self._speak)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
+        self._runner, port = await serve_locally(app)
         self.base_url = f"http://127.0.0.1:{port}"
         return self.base_url
 

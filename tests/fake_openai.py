@@ -25,6 +25,8 @@ import numpy as np
 import orjson
 from aiohttp import web
 
+from tests.fake_http import serve_locally, stream_body
+
 _TOKEN = re.compile(r"\s*\S+")
 
 
@@ -194,26 +196,17 @@ class FakeOpenAi:
                           "invalid_request_error", None)
         n = len(text) * options.speech_samples_per_char
         pcm = (6000 * np.sin(2 * math.pi * 300.0 * np.arange(n) / 24000)).astype("<i2").tobytes()
-        await asyncio.sleep(options.speech_first_byte_delay)
-        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
-        await resp.prepare(request)
-        for i in range(0, len(pcm), options.speech_chunk_bytes):
-            if i and options.speech_chunk_delay:
-                await asyncio.sleep(options.speech_chunk_delay)
-            await resp.write(pcm[i : i + options.speech_chunk_bytes])
-        await resp.write_eof()
-        return resp
+        return await stream_body(request, pcm, content_type="application/octet-stream",
+                                 first_byte_delay=options.speech_first_byte_delay,
+                                 chunk_bytes=options.speech_chunk_bytes, chunk_delay=options.speech_chunk_delay)
 
     async def start(self) -> str:
         """Listen on 127.0.0.1 (a free port); return the API base URL ending in ``/v1``."""
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/speech", self._speech)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
+        self._runner, port = await serve_locally(app)
+        self.base_url = f"http://127.0.0.1:{port}/v1"
         return self.base_url
 
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Media-only fixtures: a client session and the Deepgram/OpenAI fakes on 127.0.0.1."""
+"""Media-only fixtures: a client session and the Deepgram fake on 127.0.0.1 (the OpenAI fake is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import aiohttp
 import pytest
 
 from tests.fake_deepgram import FakeDeepgram
-from tests.fake_openai import FakeOpenAi
 
 
 @pytest.fixture
@@ -22,15 +21,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 async def fake_deepgram() -> AsyncIterator[FakeDeepgram]:
     """A started fake Deepgram with no delays; adjust ``fake_deepgram.state.options`` per test."""
     fake = FakeDeepgram()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-async def fake_openai() -> AsyncIterator[FakeOpenAi]:
-    """A started fake OpenAI with no delays; adjust ``fake_openai.state.options`` per test."""
-    fake = FakeOpenAi()
     await fake.start()
     yield fake
     await fake.close()

@@ -1,10 +1,10 @@
-"""Fixtures for SMS and widget tests: the OpenAI fake, an agent with a number, Twilio signing."""
+"""Fixtures for SMS and widget tests: an agent with a number, Twilio signing (the OpenAI fake is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 import asyncpg
 import pytest
@@ -32,15 +32,6 @@ class Shop:
     @property
     def headers(self) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
-
-
-@pytest.fixture
-async def fake_openai() -> AsyncIterator[FakeOpenAi]:
-    """The OpenAI fake with no delays; adjust `fake_openai.state.options` per test."""
-    fake = FakeOpenAi()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture
