@@ -108,6 +108,7 @@ class FakeDeepgramState:
     rejected_handshakes: int = 0
     listen_queries: list[dict[str, str]] = field(default_factory=list)
     audio_bytes: int = 0
+    audio_messages: int = 0
     keepalives: int = 0
     close_streams: int = 0
     finalizes: int = 0
@@ -171,6 +172,7 @@ class _Listener:
     def audio(self, data: bytes) -> None:
         self.received += len(data)
         self.state.audio_bytes += len(data)
+        self.state.audio_messages += 1
         if not self.pending and len(data) == g711.FRAME_BYTES:
             self._frame(data)  # the usual message: one whole 20 ms frame
             return

@@ -181,6 +181,29 @@ async def test_audio_buffer_is_bounded_and_drops_oldest(http: aiohttp.ClientSess
     await session.close()
 
 
+async def test_audio_queued_while_the_sender_was_busy_goes_out_in_few_messages(
+        http: aiohttp.ClientSession, fake_deepgram: FakeDeepgram) -> None:
+    """A backlog is sent as joined messages (at most 0.5 s of audio each), and every byte arrives."""
+    session = await _provider(http, fake_deepgram).open_session("en-US")
+    frames = [bytes([i]) * 160 for i in range(60)]
+    _send(session, frames)
+    await session.close()
+    state = fake_deepgram.state
+    assert state.audio_bytes == 60 * 160
+    assert state.audio_messages == 3
+
+
+async def test_paced_audio_goes_out_frame_by_frame(http: aiohttp.ClientSession,
+                                                   fake_deepgram: FakeDeepgram) -> None:
+    """A frame that finds the sender idle is sent at once, on its own: nothing waits to be batched."""
+    session = await _provider(http, fake_deepgram).open_session("en-US")
+    for _ in range(5):
+        session.send_audio(b"\xff" * 160)
+        await asyncio.sleep(0.01)
+    await session.close()
+    assert (fake_deepgram.state.audio_bytes, fake_deepgram.state.audio_messages) == (800, 5)
+
+
 async def test_rapid_repeated_drops_share_one_reconnect_budget(http: aiohttp.ClientSession,
                                                                fake_deepgram: FakeDeepgram) -> None:
     """A server that keeps dropping right after accepting cannot keep the session reconnecting forever."""
