@@ -30,7 +30,7 @@ from media.pipeline.hooks import CallInfo
 from media.pipeline.lifecycle import EndReason
 from media.pipeline.prompt import AgentProfile
 from media.pipeline.session import CallSession, CallSettings
-from media.protocol.twilio import Dtmf, Mark, Media, Start, Stop, parse_message
+from media.protocol.twilio import Dtmf, Mark, Start, Stop, media_frame, parse_message
 from media.protocol.websocket_outbox import WebSocketOutbox
 from media.stt.local import PocketsphinxStt
 
@@ -160,23 +160,25 @@ async def _run(request: web.Request, ws: web.WebSocketResponse, session: CallSes
 
 async def _read(ws: web.WebSocketResponse, session: CallSession) -> EndReason:
     """The per-frame loop: media straight to the session, the rest as events."""
+    media = session.media
     async for msg in ws:
         if msg.type is not aiohttp.WSMsgType.TEXT:
             log.warning("media_stream_malformed", reason=f"unexpected {msg.type.name} frame")
             return EndReason.PROTOCOL_ERROR
+        frame = media_frame(msg.data)
+        if frame is not None:
+            media(frame[0], frame[1])
+            continue
         try:
             message = parse_message(msg.data)
         except ValueError as exc:
             log.warning("media_stream_malformed", reason=str(exc))
             return EndReason.PROTOCOL_ERROR
-        kind = type(message)
-        if kind is Media:
-            session.media(message.payload, message.timestamp)  # type: ignore[union-attr]
-        elif kind is Mark:
-            session.mark(message.name)  # type: ignore[union-attr]
-        elif kind is Dtmf:
-            session.dtmf(message.digit)  # type: ignore[union-attr]
-        elif kind is Stop:
+        if isinstance(message, Mark):
+            session.mark(message.name)
+        elif isinstance(message, Dtmf):
+            session.dtmf(message.digit)
+        elif isinstance(message, Stop):
             return EndReason.CALLER_HUNG_UP
     return EndReason.STREAM_STOPPED
 

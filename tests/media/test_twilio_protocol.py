@@ -23,6 +23,7 @@ from media.protocol.twilio import (
     Start,
     Stop,
     Unknown,
+    media_frame,
     parse_message,
     parse_outbound,
 )
@@ -139,6 +140,31 @@ def test_invalid_frames_raise_exact_value_errors(raw: bytes, message: str) -> No
     with pytest.raises(ValueError) as info:
         parse_message(raw)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_media_frame_takes_exactly_the_frames_that_parse_as_media(name: str) -> None:
+    """The reader's shortcut gives a media frame's audio and timestamp, and None for every other event."""
+    raw = orjson.dumps(FIXTURES[name])
+    message = parse_message(raw)
+    expected = (message.payload, message.timestamp) if isinstance(message, Media) else None
+    assert media_frame(raw) == expected
+    assert media_frame(raw.decode()) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{not json", b"[1, 2]", b'"media"', b"5", b'{"event": "media"}',
+     _mutated("media", "media.payload", "@@@"), _mutated("media", "media.payload", 12),
+     _mutated("media", "media", "x"), _mutated("media", "media", ["x"]), _mutated("media", "sequenceNumber", 2),
+     _mutated("media", "media.timestamp", "-20"), _mutated("media", "media.chunk", "１"),
+     _mutated("media", "streamSid", None), _mutated("media", "media.track", _DELETE)],
+)
+def test_media_frame_leaves_every_malformed_frame_to_the_checked_parser(raw: bytes) -> None:
+    """None for anything unusual, so parse_message produces the exact error for it."""
+    assert media_frame(raw) is None
+    with pytest.raises(ValueError):
+        parse_message(raw)
 
 
 def test_outbound_media_matches_generic_serialiser_and_parses_back() -> None:
