@@ -144,11 +144,13 @@ def _pct(values: list[float], q: float) -> float:
 
 
 TURNS = 3
-"""Answers each call waits for: the first is interrupted, so a call hears the greeting, a cut
-answer and two whole ones."""
+"""Answers each call waits for by default: the first is interrupted, so a call hears the
+greeting, a cut answer and two whole ones (``--answers`` makes calls longer, one more whole
+answer each, about 2.5 s)."""
 
 
-async def _calls(url: str, number: str, n: int, stagger: float) -> list[CallResult | BaseException]:
+async def _calls(url: str, number: str, n: int, stagger: float,
+                 answers: int = TURNS) -> list[CallResult | BaseException]:
     """``n`` calls started over ``stagger`` seconds, with the load generator's cyclic GC off meanwhile.
 
     Every call object lives to the end of the step, so a collection here has nothing to free
@@ -156,7 +158,7 @@ async def _calls(url: str, number: str, n: int, stagger: float) -> list[CallResu
     side would report as server latency. Collected once the calls are over.
     """
     line = tone_mulaw(0.8, freq=220.0)
-    steps: list[Step] = [Say(line), Say(line, barge_in_after=0.5), Say(line)]
+    steps: list[Step] = [Say(line), Say(line, barge_in_after=0.5)] + [Say(line)] * (answers - 2)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         simulator = CallerSimulator(url, AUTH_TOKEN, http, quiet_timeout=30.0, reply_timeout=5.0)
@@ -236,11 +238,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100, help="simultaneous calls")
     parser.add_argument("--stagger", type=float, default=10.0, help="seconds over which calls start")
+    parser.add_argument("--answers", type=int, default=TURNS,
+                        help="answers each call waits for (at least 2: the first is interrupted)")
     parser.add_argument("--pin-core", type=int, help="pin the server to this CPU core (taskset)")
     parser.add_argument("--final-delay", type=float, default=0.05)
     parser.add_argument("--first-token-delay", type=float, default=0.10)
     parser.add_argument("--tts-first-byte-delay", type=float, default=0.05)
     args = parser.parse_args()
+    if args.answers < 2:
+        parser.error("--answers must be at least 2")
     delays = Delays(args.final_delay, args.first_token_delay, args.tts_first_byte_delay)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -259,7 +265,7 @@ def main() -> int:
 
             async def run() -> list[CallResult | BaseException]:
                 nonlocal peak_rss
-                task = asyncio.create_task(_calls(url, NUMBER, args.calls, args.stagger))
+                task = asyncio.create_task(_calls(url, NUMBER, args.calls, args.stagger, args.answers))
                 while not task.done():
                     peak_rss = max(peak_rss, _rss_mib(server.pid))
                     await asyncio.sleep(0.5)
@@ -302,7 +308,7 @@ def _report(args: argparse.Namespace, delays: Delays, results: list[CallResult |
     server_added = [v - (delays.first_token + delays.tts_first_byte) * 1000 for v in server_side]
     barge = [v for r in ok for v in r.barge_in_latencies_ms]
     gaps = [v for r in ok for v in r.gaps_ms]
-    missed = sum(1 for r in ok if len(r.turn_latencies_ms) < TURNS)
+    missed = sum(1 for r in ok if len(r.turn_latencies_ms) < args.answers)
     print(f"calls: {args.calls} (started over {args.stagger:.1f} s, at most {peak_live} live at once), "
           f"completed {len(ok)}, "
           f"failed {len(failed)}, with a missed turn {missed}")

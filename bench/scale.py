@@ -13,6 +13,13 @@ the load generator's. Reported per configuration: the largest N that passed, wit
 barge-in p99, server CPU and RSS per call, and the load generator's own CPU (with the
 fakes), so a saturated generator is visible rather than mistaken for a slow server.
 
+The step's average CPU mixes the ramp up and down with the peak, so each step also reports
+its plateau: the seconds during which at least 95% of the peak was live, with the server's
+CPU there (and per live call) and how busy the load side's cores were (the load generator,
+the fakes, PostgreSQL and the kernel's loopback work all run there). With the default three
+answers a call lasts about as long as the stagger, so the plateau is short or missing;
+``--answers 8`` gives calls of about 25 s and a plateau of about 15 s with every call live.
+
 Placement: for ``--mode core`` the server is pinned to ``--server-cpus`` (default core 0)
 with taskset and the load generator and fakes to ``--load-cpus`` (default the other
 cores); ``--mode workers`` runs ``serve --workers N`` unpinned. Each ramp stops after
@@ -21,6 +28,7 @@ cores); ``--mode workers`` runs ``serve --workers N`` unpinned. Each ramp stops 
 Usage::
 
     .venv/bin/python bench/scale.py --mode core --steps 25,50,100,150,200
+    .venv/bin/python bench/scale.py --mode core --answers 8 --steps 50,75,100,125
     .venv/bin/python bench/scale.py --mode workers --workers 2 --steps 50,100,200,300
 """
 
@@ -69,6 +77,7 @@ class Step:
     server_cpu_pct: float
     load_cpu_pct: float
     rss_per_call_mib: float
+    plateau: Plateau | None
 
     def passed(self, p99_limit: float) -> bool:
         return (self.failed == 0 and self.missed_turns == 0 and self.gaps == 0
@@ -81,7 +90,66 @@ class Step:
                 f"{self.added_p99:.1f} ms (inside the server p50 {self.inside_p50:.0f} ms p99 {self.inside_p99:.0f} ms); "
                 f"barge-in p99 {self.barge_p99:.1f} ms; server CPU "
                 f"{self.server_cpu_pct:.0f}% of a core; load generator + fakes CPU {self.load_cpu_pct:.0f}%; "
-                f"RSS {self.rss_per_call_mib:.3f} MiB per call")
+                f"RSS {self.rss_per_call_mib:.3f} MiB per call"
+                + (f"; {self.plateau.line()}" if self.plateau else ""))
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """CPU while (nearly) every call of a step was live: the steady state, with no call starting or ending.
+
+    The step's average CPU mixes the ramp up and down with the peak; this is what the
+    server's core and the load side's cores actually carried at the peak.
+    """
+
+    seconds: float
+    mean_live: float
+    server_pct: float
+    load_pct: float
+    load_cores_busy_pct: float
+
+    def line(self) -> str:
+        return (f"plateau ({self.seconds:.0f} s with {self.mean_live:.0f} live on average): server "
+                f"{self.server_pct:.0f}% of a core ({self.server_pct / max(self.mean_live, 1):.2f}% per live call), "
+                f"load generator + fakes {self.load_pct:.0f}%, the load side's cores {self.load_cores_busy_pct:.0f}% busy")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Cumulative CPU seconds of the server and of the load side at one wall-clock instant."""
+
+    at: float
+    server_cpu: float
+    load_cpu: float
+    load_cores: tuple[float, float]
+    """Busy and total jiffies of the load side's CPUs: its processes, PostgreSQL and the kernel's work there."""
+
+
+def plateau(samples: Sequence[Sample], spans: Sequence[tuple[float, float]], peak: int,
+            share: float = 0.95) -> Plateau | None:
+    """CPU over the sample intervals during which at least ``share`` of the peak was live throughout."""
+    if peak <= 0:
+        return None
+    seconds = server = load = live_time = busy = jiffies = 0.0
+    for first, second in zip(samples, samples[1:]):
+        live = [_live_at(spans, t) for t in (first.at, second.at)]
+        if min(live) < share * peak:
+            continue
+        dt = second.at - first.at
+        seconds += dt
+        server += second.server_cpu - first.server_cpu
+        load += second.load_cpu - first.load_cpu
+        busy += second.load_cores[0] - first.load_cores[0]
+        jiffies += second.load_cores[1] - first.load_cores[1]
+        live_time += (live[0] + live[1]) / 2 * dt
+    if seconds <= 0:
+        return None
+    return Plateau(seconds, live_time / seconds, server / seconds * 100, load / seconds * 100,
+                   busy / jiffies * 100 if jiffies else math.nan)
+
+
+def _live_at(spans: Sequence[tuple[float, float]], at: float) -> int:
+    return sum(1 for start, end in spans if start <= at < end)
 
 
 def _process_tree(pid: int) -> list[int]:
@@ -114,7 +182,8 @@ def _tree_rss(pids: Sequence[int]) -> float:
     return total
 
 
-async def _inside_server(dsn: str, call_sids: list[str], delays: bench_calls.Delays) -> tuple[list[float], int]:
+async def _inside_server(dsn: str, call_sids: list[str],
+                         delays: bench_calls.Delays) -> tuple[list[float], list[tuple[float, float]]]:
     """The server's own figure for these calls (turn end → first frame sent, minus the LLM and TTS
     delays), and how many of them were live at once at the peak (from the calls' stream start and end)."""
     conn = await asyncpg.connect(dsn)
@@ -126,33 +195,38 @@ async def _inside_server(dsn: str, call_sids: list[str], delays: bench_calls.Del
     finally:
         await conn.close()
     inside = [r[0] - (delays.first_token + delays.tts_first_byte) * 1000 for r in rows]
-    return inside, bench_calls.peak_overlap([(r[0].timestamp(), r[1].timestamp()) for r in spans])
+    return inside, [(r[0].timestamp(), r[1].timestamp()) for r in spans]
 
 
-def _measure(results: list[CallResult | BaseException], n: int, delays: bench_calls.Delays, server_cpu: float,
-             load_cpu: float, wall: float, rss_growth: float, inside: list[float], peak_live: int) -> Step:
+def _measure(results: list[CallResult | BaseException], n: int, answers: int, delays: bench_calls.Delays,
+             server_cpu: float, load_cpu: float, wall: float, rss_growth: float, inside: list[float],
+             peak_live: int, steady: Plateau | None) -> Step:
     ok = [r for r in results if isinstance(r, CallResult) and r.refused_with is None]
     added = [v - delays.response * 1000 for r in ok for v in r.turn_latencies_ms]
     barge = [v for r in ok for v in r.barge_in_latencies_ms]
     return Step(
         calls=n, peak_live=peak_live, completed=len(ok), failed=n - len(ok),
-        missed_turns=sum(1 for r in ok if len(r.turn_latencies_ms) < bench_calls.TURNS),
+        missed_turns=sum(1 for r in ok if len(r.turn_latencies_ms) < answers),
         added_p50=bench_calls._pct(added, 0.5), added_p99=bench_calls._pct(added, 0.99),
         inside_p50=bench_calls._pct(inside, 0.5), inside_p99=bench_calls._pct(inside, 0.99),
         barge_p99=bench_calls._pct(barge, 0.99), gaps=sum(len(r.gaps_ms) for r in ok),
         server_cpu_pct=server_cpu / wall * 100, load_cpu_pct=load_cpu / wall * 100,
-        rss_per_call_mib=rss_growth / max(n, 1),
+        rss_per_call_mib=rss_growth / max(n, 1), plateau=steady,
     )
 
 
-async def _step(url: str, dsn: str, n: int, stagger: float, tree: list[int], fakes_pid: int, idle_rss: float,
-                delays: bench_calls.Delays) -> Step:
+async def _step(url: str, dsn: str, n: int, args: argparse.Namespace, tree: list[int], fakes_pid: int,
+                idle_rss: float, delays: bench_calls.Delays) -> Step:
     cpu0, own0, fakes0, t0 = _tree_cpu(tree), time.process_time(), bench_calls._cpu_seconds(fakes_pid), time.monotonic()
     peak = idle_rss
-    task = asyncio.create_task(bench_calls._calls(url, NUMBER, n, stagger))
+    task = asyncio.create_task(bench_calls._calls(url, NUMBER, n, args.stagger, args.answers))
     deadline = t0 + STEP_TIMEOUT
+    load_cpus = sorted(os.sched_getaffinity(0))
+    samples: list[Sample] = []
     while not task.done() and time.monotonic() < deadline:
         peak = max(peak, _tree_rss(tree))
+        samples.append(Sample(time.time(), _tree_cpu(tree), time.process_time() + bench_calls._cpu_seconds(fakes_pid),
+                              _cores_busy(load_cpus)))
         await asyncio.sleep(0.5)
     if not task.done():
         task.cancel()
@@ -164,8 +238,23 @@ async def _step(url: str, dsn: str, n: int, stagger: float, tree: list[int], fak
     server_cpu = _tree_cpu(tree) - cpu0
     await asyncio.sleep(1.0)  # turns are written in the background after each call ends
     sids = [r.call_sid for r in results if isinstance(r, CallResult)]
-    inside, peak_live = await _inside_server(dsn, sids, delays)
-    return _measure(results, n, delays, server_cpu, load_cpu, wall, peak - idle_rss, inside, peak_live)
+    inside, spans = await _inside_server(dsn, sids, delays)
+    peak_live = bench_calls.peak_overlap(spans)
+    return _measure(results, n, args.answers, delays, server_cpu, load_cpu, wall, peak - idle_rss, inside, peak_live,
+                    plateau(samples, spans, peak_live))
+
+
+def _cores_busy(cpus: Sequence[int]) -> tuple[float, float]:
+    """Busy and total jiffies of these CPUs so far (``/proc/stat``: everything but idle and iowait is busy)."""
+    busy = total = 0.0
+    wanted = {f"cpu{c}" for c in cpus}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split()
+        if name in wanted:
+            values = [float(v) for v in fields[:8]]
+            total += sum(values)
+            busy += sum(values) - values[3] - values[4]
+    return busy, total
 
 
 def _server_command(args: argparse.Namespace) -> list[str]:
@@ -191,11 +280,15 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--steps", default="25,50,100,150,200,250,300", help="simultaneous calls per step")
     parser.add_argument("--stagger", type=float, default=10.0, help="seconds over which a step's calls start")
+    parser.add_argument("--answers", type=int, default=bench_calls.TURNS,
+                        help="answers each call waits for (longer calls: a longer plateau with every call live)")
     parser.add_argument("--p99-ms", type=float, default=50.0, help="server-added latency p99 that fails a step")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="bound on the whole ramp")
     parser.add_argument("--server-cpus", default="0", help="cores for the server in --mode core (taskset list)")
     parser.add_argument("--load-cpus", help="cores for the load generator and fakes (default: the others)")
     args = parser.parse_args()
+    if args.answers < 2:
+        parser.error("--answers must be at least 2")
     steps = [int(s) for s in args.steps.split(",")]
     all_cpus = sorted(os.sched_getaffinity(0))
     if args.mode == "core":
@@ -233,7 +326,7 @@ def _ramp(args: argparse.Namespace, steps: list[int], delays: bench_calls.Delays
                 print(f"ramp stopped: --max-seconds {args.max_seconds:.0f} reached")
                 break
             # uvloop for the load generator (as for the fakes): cheaper per frame, so it is not the limit.
-            step = uvloop.run(_step(url, bench.dsn, n, args.stagger, tree, bench.fakes_pid, idle_rss, delays))
+            step = uvloop.run(_step(url, bench.dsn, n, args, tree, bench.fakes_pid, idle_rss, delays))
             print(step.line(), flush=True)
             if not step.passed(args.p99_ms):
                 if step.load_cpu_pct > 90 * len(os.sched_getaffinity(0)):
