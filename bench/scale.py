@@ -25,11 +25,18 @@ with taskset and the load generator and fakes to ``--load-cpus`` (default the ot
 cores); ``--mode workers`` runs ``serve --workers N`` unpinned. Each ramp stops after
 ``--max-seconds``.
 
+Scale-out on a small machine: ``--cpu-quota F`` caps each server process at F of a core
+(a cgroup, ``bench/cpu_quota.py``) and pins the servers as in ``--mode core``, so that one
+capped process and ``--workers 2`` capped processes can be compared while the load side
+keeps a core of its own.
+
 Usage::
 
     .venv/bin/python bench/scale.py --mode core --steps 25,50,100,150,200
     .venv/bin/python bench/scale.py --mode core --answers 8 --steps 50,75,100,125
     .venv/bin/python bench/scale.py --mode workers --workers 2 --steps 50,100,200,300
+    .venv/bin/python bench/scale.py --mode core --cpu-quota 0.3 --answers 8 --steps 20,30,40,50
+    .venv/bin/python bench/scale.py --mode workers --workers 2 --cpu-quota 0.3 --answers 8 --steps 40,60,80,100
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import calls as bench_calls  # noqa: E402  (bench/calls.py: fakes, seeding, the simulated calls)
+from cpu_quota import CpuQuota  # noqa: E402
 
 import asyncpg  # noqa: E402
 import uvloop  # noqa: E402
@@ -257,11 +265,15 @@ def _cores_busy(cpus: Sequence[int]) -> tuple[float, float]:
     return busy, total
 
 
+def _pinned(args: argparse.Namespace) -> bool:
+    return bool(args.mode == "core" or args.cpu_quota)
+
+
 def _server_command(args: argparse.Namespace) -> list[str]:
     command = [str(bench_calls.ROOT / ".venv/bin/agent-server"), "serve"]
     if args.mode == "workers":
-        return [*command, "--workers", str(args.workers)]
-    return ["taskset", "-c", args.server_cpus, *command]
+        command = [*command, "--workers", str(args.workers)]
+    return ["taskset", "-c", args.server_cpus, *command] if _pinned(args) else command
 
 
 def _wait_for_workers(pid: int, count: int) -> list[int]:
@@ -284,14 +296,17 @@ def main() -> int:
                         help="answers each call waits for (longer calls: a longer plateau with every call live)")
     parser.add_argument("--p99-ms", type=float, default=50.0, help="server-added latency p99 that fails a step")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="bound on the whole ramp")
-    parser.add_argument("--server-cpus", default="0", help="cores for the server in --mode core (taskset list)")
+    parser.add_argument("--server-cpus", default="0",
+                        help="cores for the server in --mode core or with --cpu-quota (taskset list)")
+    parser.add_argument("--cpu-quota", type=float,
+                        help="cap each server process at this fraction of a core (a cgroup; see bench/cpu_quota.py)")
     parser.add_argument("--load-cpus", help="cores for the load generator and fakes (default: the others)")
     args = parser.parse_args()
     if args.answers < 2:
         parser.error("--answers must be at least 2")
     steps = [int(s) for s in args.steps.split(",")]
     all_cpus = sorted(os.sched_getaffinity(0))
-    if args.mode == "core":
+    if _pinned(args):
         server_cpus = {int(c) for c in args.server_cpus.split(",")}
         load = ({int(c) for c in args.load_cpus.split(",")} if args.load_cpus
                 else set(all_cpus) - server_cpus or set(all_cpus))
@@ -306,17 +321,26 @@ def main() -> int:
 def _ramp(args: argparse.Namespace, steps: list[int], delays: bench_calls.Delays, bench: bench_calls.Stage,
           port: int, url: str) -> int:
     server: subprocess.Popen[bytes] | None = None
+    quotas: list[CpuQuota] = []
     try:
         env = {**bench.env, "PORT": str(port)}
         server = subprocess.Popen(_server_command(args), env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         bench_calls._wait_ready(port)
         tree = _wait_for_workers(server.pid, args.workers) if args.mode == "workers" else [server.pid]
+        if args.cpu_quota:
+            for i, pid in enumerate(tree[1:] if args.mode == "workers" else tree):
+                quota = CpuQuota(f"agent-bench-{i}", args.cpu_quota)
+                quotas.append(quota)
+                quota.add(pid)
         time.sleep(1.0)
         idle_rss = _tree_rss(tree)
-        placement = (f"server pinned to CPU {args.server_cpus}, load generator and fakes on "
-                     f"{sorted(os.sched_getaffinity(0))}" if args.mode == "core"
-                     else f"serve --workers {args.workers}, unpinned, load generator and fakes on the same CPUs")
+        servers = "server" if args.mode == "core" else f"serve --workers {args.workers}"
+        placement = (f"{servers} pinned to CPU {args.server_cpus}, load generator and fakes on "
+                     f"{sorted(os.sched_getaffinity(0))}" if _pinned(args)
+                     else f"{servers}, unpinned, load generator and fakes on the same CPUs")
+        if quotas:
+            placement += f"; each server process capped at {args.cpu_quota:.2f} of a core"
         print(f"mode {args.mode}: {placement}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
               f"before the ramp; server idle RSS {idle_rss:.0f} MiB", flush=True)
         best: Step | None = None
@@ -329,8 +353,8 @@ def _ramp(args: argparse.Namespace, steps: list[int], delays: bench_calls.Delays
             step = uvloop.run(_step(url, bench.dsn, n, args, tree, bench.fakes_pid, idle_rss, delays))
             print(step.line(), flush=True)
             if not step.passed(args.p99_ms):
-                if step.load_cpu_pct > 90 * len(os.sched_getaffinity(0)):
-                    print("  note: the load generator and fakes used over 90% of their CPUs: they may be the limit")
+                if step.plateau is not None and step.plateau.load_cores_busy_pct > 90:
+                    print("  note: the load side's cores were over 90% busy at the plateau: they may be the limit")
                 break
             best = step
             time.sleep(2.0)
@@ -341,6 +365,8 @@ def _ramp(args: argparse.Namespace, steps: list[int], delays: bench_calls.Delays
         if server is not None:
             server.terminate()
             server.wait(timeout=60)
+        for quota in quotas:
+            quota.remove()
     return 0
 
 
