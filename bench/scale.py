@@ -193,7 +193,7 @@ def _tree_rss(pids: Sequence[int]) -> float:
 async def _inside_server(dsn: str, call_sids: list[str],
                          delays: bench_calls.Delays) -> tuple[list[float], list[tuple[float, float]]]:
     """The server's own figure for these calls (turn end → first frame sent, minus the LLM and TTS
-    delays), and how many of them were live at once at the peak (from the calls' stream start and end)."""
+    delays), and each call's stream start and end (wall-clock seconds), for the peak and the plateau."""
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch("SELECT t.server_latency_ms FROM call_turns t JOIN calls c ON c.id = t.call_id"
