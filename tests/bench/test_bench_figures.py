@@ -1,0 +1,54 @@
+"""The arithmetic behind the bench's reported figures: peak concurrency, the plateau, CPU quotas."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import calls as bench_calls  # noqa: E402  (bench/calls.py)
+import cpu_quota  # noqa: E402  (bench/cpu_quota.py)
+import scale  # noqa: E402  (bench/scale.py)
+
+
+def _samples(seconds: int) -> list[scale.Sample]:
+    """One sample a second: the server uses half a core, the load side 0.8, its cores are 60% busy."""
+    return [scale.Sample(float(t), t * 0.5, t * 0.8, (t * 60.0, t * 100.0)) for t in range(seconds + 1)]
+
+
+def test_peak_overlap_counts_an_end_before_a_start_at_the_same_instant() -> None:
+    """A call that ends as another starts was never live with it: back-to-back calls are not concurrency."""
+    assert bench_calls.peak_overlap([(0.0, 5.0), (5.0, 9.0), (1.0, 6.0)]) == 2
+    assert bench_calls.peak_overlap([]) == 0
+
+
+def test_plateau_takes_only_the_seconds_when_every_call_was_live() -> None:
+    """Nine calls live from 1.5 s to 8.5 s and a tenth from 2 s to 6.5 s: sampled each second, the plateau is 2–6 s."""
+    spans = [(1.5, 8.5)] * 9 + [(2.0, 6.5)]
+    steady = scale.plateau(_samples(10), spans, peak=10)
+    assert steady is not None
+    assert steady.seconds == 4.0
+    assert steady.mean_live == 10.0
+    assert math.isclose(steady.server_pct, 50.0)
+    assert math.isclose(steady.load_pct, 80.0)
+    assert math.isclose(steady.load_cores_busy_pct, 60.0)
+
+
+def test_plateau_is_absent_when_the_peak_never_holds_for_a_whole_interval() -> None:
+    """Calls that only brush past each other leave no steady state to report."""
+    spans = [(0.5, 2.5), (2.2, 4.5)]
+    assert scale.plateau(_samples(5), spans, peak=2) is None
+    assert scale.plateau(_samples(5), [], peak=0) is None
+
+
+def test_cpu_quota_is_a_share_of_each_period_with_the_kernels_floor() -> None:
+    """0.3 of a core is 3 ms of every 10 ms; a sliver is raised to the kernel's 1 ms minimum."""
+    assert cpu_quota.quota_us(0.3) == 3000
+    assert cpu_quota.quota_us(2.0) == 20_000
+    assert cpu_quota.quota_us(0.01) == 1000
+    with pytest.raises(ValueError):
+        cpu_quota.quota_us(0)
