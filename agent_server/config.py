@@ -179,6 +179,9 @@ class CallsConfig:
     media_timeout_seconds: float = check(_positive, 15.0)
     goodbye_timeout_seconds: float = check(_positive, 15.0)
     dtmf_timeout_seconds: float = check(_positive, 2.0)
+    # Calls in progress across every process on the database beyond which new ones get a busy
+    # signal; 0 takes every call. A soft cap: webhooks racing at the limit may each get in.
+    max_live_calls: int = check(_non_negative, 0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -67,6 +67,24 @@ async def record_inbound_call(db: Executor, *, call_sid: str, business_id: uuid.
     return call_id
 
 
+async def live_call_count(db: Executor, *, within_seconds: int) -> int:
+    """Calls not yet ended that started in the last ``within_seconds`` (older ones are orphans of a dead process)."""
+    count: int = await db.fetchval(
+        "SELECT count(*) FROM calls WHERE ended_at IS NULL AND started_at > now() - make_interval(secs => $1)",
+        float(within_seconds))
+    return count
+
+
+async def record_busy_call(db: Executor, *, call_sid: str, business_id: uuid.UUID, number_id: uuid.UUID,
+                           agent_id: uuid.UUID, from_number: str, to_number: str, end_reason: str) -> None:
+    """Record a call turned away with a busy signal (already ended; a webhook retry records it once)."""
+    await db.execute(
+        "INSERT INTO calls (call_sid, business_id, number_id, agent_id, from_number, to_number, status, ended_at,"
+        " duration_seconds, end_reason) VALUES ($1, $2, $3, $4, $5, $6, 'busy', now(), 0, $7)"
+        " ON CONFLICT (call_sid) DO NOTHING",
+        call_sid, business_id, number_id, agent_id, from_number, to_number, end_reason)
+
+
 async def claim_stream(db: Executor, call_id: uuid.UUID, call_sid: str) -> StreamClaim | None:
     """Mark the call's stream as started; None when the call is unknown, ended, or already has one."""
     row = await db.fetchrow(

@@ -3,10 +3,17 @@
 Both are signed by Twilio; a forged request answers 403 before anything is read or
 written. The webhook must answer fast (Twilio gives up after 15 s and the caller hears
 ringing meanwhile), so it does two indexed reads and one insert, then returns TwiML.
+
+With ``[calls] max_live_calls`` set, a call that arrives while that many are in progress
+(counted in the database, so across every process) is rejected with a busy signal before
+anything is held or opened: overload then costs a new caller a redial instead of degrading
+every live call. The rejected call is recorded (status ``busy``, reason ``at_capacity``) so
+the dashboard shows it.
 """
 
 from __future__ import annotations
 
+import structlog
 from aiohttp import web
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
@@ -17,6 +24,8 @@ from media import call_records
 from media.pipeline.hooks import CallHooks, CallInfo, LiveCalls
 from media.pipeline.lifecycle import EndReason
 from phone_numbers import registry
+
+log = structlog.get_logger(__name__)
 
 STREAM_PATH = "/api/voice-agent/stream"
 
@@ -66,6 +75,12 @@ async def handle_call(request: web.Request) -> web.Response:
     if not call_sid or route is None or route.status != "active" or agent is None or not agent.active:
         return say_and_hang_up(settings.calls.unavailable_text)
     from_number = form.get("From", "")
+    if await _at_capacity(request):
+        log.warning("call_rejected_at_capacity", call_sid=call_sid, max_live_calls=settings.calls.max_live_calls)
+        await call_records.record_busy_call(
+            pool, call_sid=call_sid, business_id=route.business_id, number_id=route.number_id, agent_id=agent.id,
+            from_number=from_number, to_number=to_number, end_reason="at_capacity")
+        return reject_busy()
     call_id = await call_records.record_inbound_call(
         pool, call_sid=call_sid, business_id=route.business_id, number_id=route.number_id, agent_id=agent.id,
         from_number=from_number, to_number=to_number)
@@ -76,6 +91,21 @@ async def handle_call(request: web.Request) -> web.Response:
         return say_and_hang_up(refusal)
     token = stream_tokens.mint(settings.twilio.auth_token, call_id, call_sid, settings.calls.stream_token_ttl_seconds)
     return connect_stream(stream_url(settings.server.public_url), str(call_id), token)
+
+
+def reject_busy() -> web.Response:
+    """TwiML that declines the call with a busy signal (it is never answered, so nobody pays for it)."""
+    response = VoiceResponse()
+    response.reject(reason="busy")
+    return twiml(response)
+
+
+async def _at_capacity(request: web.Request) -> bool:
+    calls = request.app[SETTINGS].calls
+    if calls.max_live_calls == 0:
+        return False
+    live = await call_records.live_call_count(request.app[POOL], within_seconds=calls.max_call_seconds + 60)
+    return live >= calls.max_live_calls
 
 
 async def handle_status(request: web.Request) -> web.Response:

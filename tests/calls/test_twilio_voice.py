@@ -80,3 +80,32 @@ async def test_status_callbacks_move_forward_only_and_keep_the_duration(line_fac
     assert row["status"] == "completed" and row["twilio_duration_seconds"] == 42
     forged = await line.client.post(STATUS, data=done, headers={"X-Twilio-Signature": "bogus"})
     assert forged.status == 403
+
+
+async def test_calls_beyond_max_live_calls_get_a_busy_signal_and_are_recorded(line_factory: Any) -> None:
+    """At the cap a new call is rejected as busy (never answered, nothing held); a call ending frees a place."""
+    line = await line_factory(calls={"max_live_calls": 2})
+    first, second, third = ("CA" + c * 32 for c in "abc")
+    for sid in (first, second):
+        url, _, _ = parse_twiml((await post_signed(line, VOICE, webhook_form(sid)))[1])
+        assert url is not None
+    status, body = await post_signed(line, VOICE, webhook_form(third))
+    assert status == 200
+    assert '<Reject reason="busy" />' in body and "<Connect>" not in body
+    row = await line.call_row(third)
+    assert (row["status"], row["end_reason"], row["duration_seconds"]) == ("busy", "at_capacity", 0)
+    assert row["ended_at"] is not None
+    assert await line.pool.fetchval("SELECT count(*) FROM call_meters WHERE call_sid = $1", third) == 0
+    assert await line.pool.fetchval("SELECT count(*) FROM holds") == 2
+
+    await post_signed(line, STATUS, {"CallSid": first, "CallStatus": "completed", "CallDuration": "5"})
+    url, _, _ = parse_twiml((await post_signed(line, VOICE, webhook_form("CA" + "d" * 32)))[1])
+    assert url is not None
+
+
+async def test_calls_are_taken_without_limit_when_max_live_calls_is_zero(line_factory: Any) -> None:
+    line = await line_factory()
+    assert line.settings.calls.max_live_calls == 0
+    for c in "abcde":
+        url, _, _ = parse_twiml((await post_signed(line, VOICE, webhook_form("CA" + c * 32)))[1])
+        assert url is not None
