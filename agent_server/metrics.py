@@ -33,6 +33,9 @@ class Metrics:
                                        buckets=LATENCY_BUCKETS, registry=self.registry)
         self.barge_ins = Counter("agent_barge_ins_total", "Times a caller interrupted the agent.",
                                  registry=self.registry)
+        self.calls_rejected = Counter("agent_calls_rejected_total",
+                                      "Calls turned away with a busy signal ([calls] max_live_calls reached).",
+                                      registry=self.registry)
         self.provider_errors = Counter("agent_provider_errors_total", "Errors from STT, LLM and TTS providers.",
                                        ["provider", "kind"], registry=self.registry)
         self.holds_active = Gauge("agent_wallet_holds_active", "Active wallet holds (all businesses).",

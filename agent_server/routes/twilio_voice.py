@@ -18,6 +18,7 @@ from aiohttp import web
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from agent_server import agents, stream_tokens
+from agent_server.metrics import METRICS
 from agent_server.state import CALL_HOOKS, LIVE_CALLS, POOL, SETTINGS
 from agent_server.twilio_signature import verified_form
 from media import call_records
@@ -77,6 +78,7 @@ async def handle_call(request: web.Request) -> web.Response:
     from_number = form.get("From", "")
     if await _at_capacity(request):
         log.warning("call_rejected_at_capacity", call_sid=call_sid, max_live_calls=settings.calls.max_live_calls)
+        request.app[METRICS].calls_rejected.inc()
         await call_records.record_busy_call(
             pool, call_sid=call_sid, business_id=route.business_id, number_id=route.number_id, agent_id=agent.id,
             from_number=from_number, to_number=to_number, end_reason="at_capacity")

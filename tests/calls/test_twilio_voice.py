@@ -97,6 +97,8 @@ async def test_calls_beyond_max_live_calls_get_a_busy_signal_and_are_recorded(li
     assert row["ended_at"] is not None
     assert await line.pool.fetchval("SELECT count(*) FROM call_meters WHERE call_sid = $1", third) == 0
     assert await line.pool.fetchval("SELECT count(*) FROM holds") == 2
+    metrics = await (await line.client.get("/metrics")).text()
+    assert "agent_calls_rejected_total 1.0" in metrics
 
     await post_signed(line, STATUS, {"CallSid": first, "CallStatus": "completed", "CallDuration": "5"})
     url, _, _ = parse_twiml((await post_signed(line, VOICE, webhook_form("CA" + "d" * 32)))[1])
