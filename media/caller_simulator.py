@@ -104,9 +104,16 @@ def sign(auth_token: str, url: str, params: dict[str, str]) -> str:
 
 
 def parse_twiml(xml: str) -> tuple[str | None, dict[str, str], str | None]:
-    """The stream URL and parameters of ``<Connect><Stream>``, or the ``<Say>`` text of a refusal."""
+    """The stream URL and parameters of ``<Connect><Stream>``, or what a refused caller hears.
+
+    A refusal is the ``<Say>`` text, or ``"rejected: <reason>"`` for a ``<Reject>`` (a busy
+    signal or a number that seems not to exist; nothing is said).
+    """
     root = ET.fromstring(xml)
     stream = root.find("./Connect/Stream")
+    reject = root.find("./Reject")
+    if stream is None and reject is not None:
+        return None, {}, f"rejected: {reject.get('reason', 'rejected')}"
     if stream is None:
         say = root.find("./Say")
         return None, {}, (say.text or "") if say is not None else ""
