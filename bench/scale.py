@@ -30,6 +30,10 @@ Scale-out on a small machine: ``--cpu-quota F`` caps each server process at F of
 capped process and ``--workers 2`` capped processes can be compared while the load side
 keeps a core of its own.
 
+Overload: ``--max-live-calls N`` runs the server with ``[calls] max_live_calls = N``, so a
+step of more calls than that shows the admitted calls' latency while the rest get a busy
+signal (counted as "rejected busy", not as failures).
+
 Usage::
 
     .venv/bin/python bench/scale.py --mode core --steps 25,50,100,150,200
@@ -45,6 +49,7 @@ import argparse
 import asyncio
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -75,6 +80,8 @@ class Step:
     peak_live: int
     completed: int
     failed: int
+    busy: int
+    """Calls the server turned away with a busy signal (``--max-live-calls``): by design, not failures."""
     missed_turns: int
     added_p50: float
     added_p99: float
@@ -93,7 +100,7 @@ class Step:
 
     def line(self) -> str:
         return (f"N={self.calls:4d} (at most {self.peak_live} live at once): completed {self.completed}, "
-                f"failed {self.failed}, missed turns "
+                f"failed {self.failed}, rejected busy {self.busy}, missed turns "
                 f"{self.missed_turns}, gaps {self.gaps}; server-added p50 {self.added_p50:.1f} ms p99 "
                 f"{self.added_p99:.1f} ms (inside the server p50 {self.inside_p50:.0f} ms p99 {self.inside_p99:.0f} ms); "
                 f"barge-in p99 {self.barge_p99:.1f} ms; server CPU "
@@ -210,10 +217,11 @@ def _measure(results: list[CallResult | BaseException], n: int, answers: int, de
              server_cpu: float, load_cpu: float, wall: float, rss_growth: float, inside: list[float],
              peak_live: int, steady: Plateau | None) -> Step:
     ok = [r for r in results if isinstance(r, CallResult) and r.refused_with is None]
+    busy = sum(1 for r in results if isinstance(r, CallResult) and r.refused_with == "rejected: busy")
     added = [v - delays.response * 1000 for r in ok for v in r.turn_latencies_ms]
     barge = [v for r in ok for v in r.barge_in_latencies_ms]
     return Step(
-        calls=n, peak_live=peak_live, completed=len(ok), failed=n - len(ok),
+        calls=n, peak_live=peak_live, completed=len(ok), failed=n - len(ok) - busy, busy=busy,
         missed_turns=sum(1 for r in ok if len(r.turn_latencies_ms) < answers),
         added_p50=bench_calls._pct(added, 0.5), added_p99=bench_calls._pct(added, 0.99),
         inside_p50=bench_calls._pct(inside, 0.5), inside_p99=bench_calls._pct(inside, 0.99),
@@ -265,6 +273,17 @@ def _cores_busy(cpus: Sequence[int]) -> tuple[float, float]:
     return busy, total
 
 
+def _config_with_cap(workdir: Path, max_live_calls: int) -> Path:
+    """The repository's config.toml with ``[calls] max_live_calls`` set, written into the bench's workdir."""
+    text = (bench_calls.ROOT / "config.toml").read_text()
+    capped = re.sub(r"(?m)^max_live_calls = \d+$", f"max_live_calls = {max_live_calls}", text)
+    if capped == text:
+        raise SystemExit("config.toml has no [calls] max_live_calls line to set")
+    path = workdir / "config.toml"
+    path.write_text(capped)
+    return path
+
+
 def _pinned(args: argparse.Namespace) -> bool:
     return bool(args.mode == "core" or args.cpu_quota)
 
@@ -294,6 +313,8 @@ def main() -> int:
     parser.add_argument("--stagger", type=float, default=10.0, help="seconds over which a step's calls start")
     parser.add_argument("--answers", type=int, default=bench_calls.TURNS,
                         help="answers each call waits for (longer calls: a longer plateau with every call live)")
+    parser.add_argument("--max-live-calls", type=int, default=0,
+                        help="the server's [calls] max_live_calls: calls beyond it get a busy signal (0: none)")
     parser.add_argument("--p99-ms", type=float, default=50.0, help="server-added latency p99 that fails a step")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="bound on the whole ramp")
     parser.add_argument("--server-cpus", default="0",
@@ -324,6 +345,8 @@ def _ramp(args: argparse.Namespace, steps: list[int], delays: bench_calls.Delays
     quotas: list[CpuQuota] = []
     try:
         env = {**bench.env, "PORT": str(port)}
+        if args.max_live_calls:
+            env["AGENT_SERVER_CONFIG"] = str(_config_with_cap(bench.workdir, args.max_live_calls))
         server = subprocess.Popen(_server_command(args), env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         bench_calls._wait_ready(port)
