@@ -412,21 +412,21 @@ def _media_fast(obj: dict[str, Any]) -> Media | None:
     return None if fields is None else Media(*fields)
 
 
-def _media_fields(obj: object) -> tuple[int, str, str, int, int, bytes] | None:
+def _media_fields(obj: Any) -> tuple[int, str, str, int, int, bytes] | None:
     """``Media``'s fields from a decoded frame, checked with plain lookups; None for anything unusual."""
     try:
-        if obj["event"] != "media":  # type: ignore[index]
+        if obj["event"] != "media":
             return None
-        media = obj["media"]  # type: ignore[index]
-        seq, chunk, ts = obj["sequenceNumber"], media["chunk"], media["timestamp"]  # type: ignore[index]
-        sid, track = obj["streamSid"], media["track"]  # type: ignore[index]
+        media = obj["media"]
+        seq, chunk, ts = obj["sequenceNumber"], media["chunk"], media["timestamp"]
+        sid, track = obj["streamSid"], media["track"]
         if not (type(sid) is str and type(track) is str and type(seq) is str and type(chunk) is str
                 and type(ts) is str and seq.isdecimal() and chunk.isdecimal() and ts.isdecimal()
                 and seq.isascii() and chunk.isascii() and ts.isascii()):
             return None
         payload = binascii.a2b_base64(media["payload"], strict_mode=True)
         return int(seq), sid, track, int(chunk), int(ts), payload
-    except (KeyError, TypeError, IndexError, binascii.Error):
+    except (KeyError, TypeError, binascii.Error):
         return None
 
 
