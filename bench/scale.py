@@ -47,13 +47,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,24 +178,21 @@ def _process_tree(pid: int) -> list[int]:
     return pids
 
 
-def _tree_cpu(pids: Sequence[int]) -> float:
+def _tree_sum(pids: Sequence[int], read: Callable[[int], float]) -> float:
+    """``read`` summed over the processes; one that has exited (a restarted worker) counts as 0."""
     total = 0.0
     for pid in pids:
-        try:
-            total += bench_calls._cpu_seconds(pid)
-        except FileNotFoundError:
-            pass
+        with contextlib.suppress(FileNotFoundError):
+            total += read(pid)
     return total
+
+
+def _tree_cpu(pids: Sequence[int]) -> float:
+    return _tree_sum(pids, bench_calls._cpu_seconds)
 
 
 def _tree_rss(pids: Sequence[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            total += bench_calls._rss_mib(pid)
-        except FileNotFoundError:
-            pass
-    return total
+    return _tree_sum(pids, bench_calls._rss_mib)
 
 
 async def _inside_server(dsn: str, call_sids: list[str],
