@@ -274,10 +274,8 @@ def parse_message(raw: str | bytes) -> InboundMessage:
     """
     obj = _load_object(raw)
     event = obj.get("event")
-    if event == "media":
-        fast = _media_fast(obj)
-        if fast is not None:
-            return fast
+    if event == "media" and (fields := _media_fields(obj)) is not None:
+        return Media(*fields)
     if not isinstance(event, str):
         raise ValueError("Twilio message: 'event' must be a string")
     parser = _PARSERS.get(event)
@@ -405,11 +403,6 @@ def media_frame(raw: str | bytes) -> tuple[bytes, int] | None:
     except orjson.JSONDecodeError:
         return None
     return None if fields is None else (fields[5], fields[4])
-
-
-def _media_fast(obj: dict[str, Any]) -> Media | None:
-    fields = _media_fields(obj)
-    return None if fields is None else Media(*fields)
 
 
 def _media_fields(obj: Any) -> tuple[int, str, str, int, int, bytes] | None:
