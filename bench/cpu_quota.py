@@ -60,16 +60,6 @@ class CpuQuota:
         """Move a process (all its threads) into the budget."""
         (self.path / "cgroup.procs").write_text(str(pid))
 
-    def throttled_seconds(self) -> float:
-        """How long the group's processes waited for the next period, so far."""
-        for line in _read(self.path / "cpu.stat").splitlines():
-            key, _, value = line.partition(" ")
-            if key == "throttled_usec":
-                return int(value) / 1e6
-            if key == "throttled_time":
-                return int(value) / 1e9
-        return 0.0
-
     def remove(self) -> None:
         """Delete the cgroup once its processes have exited; best effort, as it runs on the way out."""
         with contextlib.suppress(OSError):
