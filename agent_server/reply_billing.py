@@ -17,7 +17,7 @@ from billing.errors import InsufficientFunds
 from billing.ledger import EntryKind
 from billing.money import Money
 from billing.pricing import Prices, chat_charge
-from media.chat.payment import CannotPay, Channel
+from conversations.payment import CannotPay, Channel
 
 # Tokens a chat reply is assumed to use when its price is reserved (prompt included).
 CHAT_RESERVE_TOKENS = 4000

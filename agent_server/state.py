@@ -14,7 +14,7 @@ from phone_numbers.carrier import PhoneCarrier
 
 if TYPE_CHECKING:
     from media.pipeline.hooks import CallHooks, LiveCalls
-    from media.chat.payment import ReplyPayment
+    from conversations.payment import ReplyPayment
     from media.providers import Providers
 
 SETTINGS = web.AppKey("settings", Settings)

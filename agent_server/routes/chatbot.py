@@ -16,8 +16,8 @@ from agent_server.errors import ApiError, NotFound, ValidationError
 from agent_server.routes.widget import answer_turn
 from agent_server.state import POOL, SETTINGS
 from agent_server.validation import get_str, get_uuid, read_json
-from media.chat import records
-from media.chat.payment import CannotPay
+from conversations import records
+from conversations.payment import CannotPay
 from media.llm.base import LlmError
 
 ORIGIN = "dashboard"

@@ -21,10 +21,10 @@ from twilio.twiml.messaging_response import MessagingResponse
 from agent_server import agents
 from agent_server.state import CARRIER, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS
 from agent_server.twilio_signature import verified_form
-from media.chat import records
-from media.chat.conversation import ModelDefaults, Reply
-from media.chat.opt_out import Keyword, classify
-from media.chat.sms_reply import InboundText, SmsLimits, compose_reply
+from conversations import records
+from conversations.conversation import ModelDefaults, Reply
+from conversations.opt_out import Keyword, classify
+from conversations.sms_reply import InboundText, SmsLimits, compose_reply
 from phone_numbers import registry
 from phone_numbers.carrier import CarrierError
 

@@ -25,12 +25,12 @@ from agent_server.errors import ApiError, NotFound
 from agent_server.state import LIFECYCLE, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS, SOCKETS
 from agent_server.validation import get_str, get_uuid, path_uuid, read_json
 from agent_server.widget_access import allowed_origins, client_ip, origin_allowed
-from media.chat import records
-from media.chat.conversation import ModelDefaults, OnDelta
-from media.chat.rate_limit import RateLimiter
-from media.chat.widget_chat import TurnResult, take_turn
-from media.chat.widget_messages import Delta, Done, Error, UserMessage
-from media.chat.payment import CannotPay
+from conversations import records
+from conversations.conversation import ModelDefaults, OnDelta
+from conversations.rate_limit import RateLimiter
+from conversations.widget_chat import TurnResult, take_turn
+from conversations.widget_messages import Delta, Done, Error, UserMessage
+from conversations.payment import CannotPay
 from media.llm.base import LlmError
 
 log = structlog.get_logger(__name__)

@@ -9,7 +9,7 @@ from billing import ledger
 from billing.ledger import EntryKind
 from billing.money import Currency, Money
 from billing.pricing import chat_charge
-from media.chat.widget_messages import Done, Error
+from conversations.widget_messages import Done, Error
 from tests.conftest import MakeClient, fund_wallet
 from tests.fake_openai import FakeOpenAi
 from tests.messaging.conftest import Shop

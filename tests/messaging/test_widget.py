@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agent_server.config import Settings
-from media.chat.widget_messages import Delta, Done, Error, ServerMessage, UserMessage, parse_server_message
+from conversations.widget_messages import Delta, Done, Error, ServerMessage, UserMessage, parse_server_message
 from tests.conftest import PUBLIC_URL, MakeClient
 from tests.fake_openai import FakeOpenAi
 from tests.messaging.conftest import Shop

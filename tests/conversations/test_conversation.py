@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from media.chat.conversation import ModelDefaults, Turn, answer, build_messages
-from media.chat.sms_reply import fit_sms
+from conversations.conversation import ModelDefaults, Turn, answer, build_messages
+from conversations.sms_reply import fit_sms
 from media.llm.base import LlmError, LlmEvent, LlmProvider, Message, TextDelta, Tool, Usage
 from media.llm.faq import FaqEntry
 

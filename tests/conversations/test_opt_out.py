@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from media.chat.opt_out import Keyword, classify
+from conversations.opt_out import Keyword, classify
 
 
 @pytest.mark.parametrize("body", ["STOP", "stop", " Stop. ", "STOPALL", "unsubscribe", "Cancel", "END", "quit",

@@ -6,7 +6,7 @@ import uuid
 
 
 from agent_server.db import Executor
-from media.chat.conversation import AnsweredBy, Reply, Turn
+from conversations.conversation import AnsweredBy, Reply, Turn
 
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from media.chat import records
-from media.chat.conversation import AgentProfile, ModelDefaults, OnDelta, Reply, answer
-from media.chat.payment import ReplyPayment
+from conversations import records
+from conversations.conversation import AgentProfile, ModelDefaults, OnDelta, Reply, answer
+from conversations.payment import ReplyPayment
 from media.llm.base import LlmProvider
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from media.chat import records
-from media.chat.conversation import AgentProfile, ModelDefaults, Reply, answer
-from media.chat.payment import CannotPay, ReplyPayment
+from conversations import records
+from conversations.conversation import AgentProfile, ModelDefaults, Reply, answer
+from conversations.payment import CannotPay, ReplyPayment
 from media.llm.base import LlmError, LlmProvider
 
 log = structlog.get_logger(__name__)

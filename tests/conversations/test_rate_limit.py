@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from media.chat.rate_limit import RateLimiter
+from conversations.rate_limit import RateLimiter
 
 
 def test_burst_then_refuse_then_refill() -> None:
