@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import math
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -78,6 +79,8 @@ class SpeakRequest:
     query: dict[str, str]
     text: str
     authorization: str
+    at: float
+    """``time.monotonic()`` when the request arrived (tests compare it with the LLM's token times)."""
 
 
 @dataclass
@@ -327,7 +330,8 @@ class FakeDeepgram:
         body = await request.json()
         text = body.get("text") if isinstance(body, dict) else None
         state.speak_requests.append(SpeakRequest(query=query, text=str(text),
-                                                 authorization=request.headers.get("Authorization", "")))
+                                                 authorization=request.headers.get("Authorization", ""),
+                                                 at=time.monotonic()))
         if state.speak_failures:
             return web.json_response({"err_code": "FAILED", "err_msg": "scripted failure"},
                                      status=state.speak_failures.popleft())

@@ -85,6 +85,8 @@ class FakeOpenAiState:
     authorizations: list[str] = field(default_factory=list)
     chat_peer_ports: list[int] = field(default_factory=list)
     """The client's source port per chat request: a repeated port is a reused connection."""
+    token_times: list[float] = field(default_factory=list)
+    """``time.monotonic()`` as each content delta was written, over all chat requests."""
     streams_completed: int = 0
     streams_aborted: int = 0
 
@@ -173,6 +175,8 @@ class FakeOpenAi:
             if i and options.token_delay:
                 await asyncio.sleep(options.token_delay)
             await resp.write(_chunk(cid, model, delta))
+            if "content" in delta:
+                self.state.token_times.append(time.monotonic())
         await resp.write(_chunk(cid, model, {}, "tool_calls" if reply.tool_calls else "stop"))
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if wants_usage and options.send_usage:

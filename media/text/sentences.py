@@ -1,9 +1,13 @@
 """Streaming sentence chunker: LLM tokens in, speakable sentences out as soon as they end.
 
-TTS latency is dominated by the first sentence, so a sentence is released the moment the
-character after its terminator shows it really ended ("3." followed by "5" is a decimal,
-"Dr." followed by a name is not an ending). A run-on without terminators is cut at a comma
-or space once it reaches ``max_chars`` so speech never waits for a whole paragraph.
+TTS latency is dominated by the first sentence, so a sentence is released at its terminator
+whenever the ending is already certain there: ``!`` and ``?``, and ``.`` after a word that
+is neither a known abbreviation, an initial nor a number. With tokens 20 ms apart, waiting
+for the next character would cost every reply one token interval before TTS starts. Only
+where the next character really decides does the chunker wait for it ("3." followed by "5"
+is a decimal, "Dr." followed by a name is not an ending, a quote or bracket still open may
+close after the terminator). A run-on without terminators is cut at a comma or space once
+it reaches ``max_chars`` so speech never waits for a whole paragraph.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Final
 
 _TERMINATORS: Final = frozenset(".!?")
 _CLOSERS: Final = frozenset("\"')]}\u201d\u2019")
+_PAIRS: Final = (("(", ")"), ("[", "]"), ("{", "}"), ("\u201c", "\u201d"))
 _ABBREVIATIONS: Final = frozenset(
     {"dr", "mr", "mrs", "ms", "prof", "sr", "jr", "st", "vs", "e.g", "i.e", "approx", "no", "mt", "ft"}
 )
@@ -76,6 +81,8 @@ class SentenceChunker:
                 while j < len(buf) and (buf[j] in _TERMINATORS or buf[j] in _CLOSERS):
                     j += 1
                 if j == len(buf):
+                    if ending_is_certain(buf, i, j):
+                        return j
                     self._scan = i
                     return None
                 if buf[j].isspace() and not self._is_abbreviation(i):
@@ -110,6 +117,35 @@ class SentenceChunker:
         if space > lead:
             return space
         return lead + self.max_chars
+
+
+def ending_is_certain(text: str, start: int, end: int) -> bool:
+    """Whether the terminator run ``text[start:end]``, with nothing after it yet, surely ends a sentence.
+
+    ``!`` and ``?`` do; a run of dots does after a word of two or more letters that is not a
+    known abbreviation (an initial, "e.g", "3." or "Dr." wait for the next character). Either
+    waits while a quote or bracket opened in the text is still open, since its closer belongs
+    to the sentence; once the closer has come (``wait."``), the ending is as certain as the
+    terminator before it. ``text`` is the sentence so far (the chunker's buffer).
+    """
+    run = text[start:end]
+    if _open_quote(text[:end]):
+        return False
+    if "!" in run or "?" in run:
+        return True
+    word = text[:start].rsplit(None, 1)[-1] if text[:start].strip() else ""
+    word = word.lstrip("\"'([{\u201c\u2018").lower()
+    return len(word) >= 2 and word.isalpha() and word not in _ABBREVIATIONS
+
+
+def _open_quote(text: str) -> bool:
+    """Whether ``text`` leaves a double quote, a bracket or a word-initial single quote open."""
+    if (text.count('"') % 2) or any(text.count(a) > text.count(b) for a, b in _PAIRS):
+        return True
+    opened = sum(1 for i, ch in enumerate(text) if ch in "'\u2018" and (i == 0 or text[i - 1].isspace()))
+    closed = sum(1 for i, ch in enumerate(text) if ch in "'\u2019" and 0 < i and not text[i - 1].isspace()
+                 and (i + 1 == len(text) or not text[i + 1].isalpha()))
+    return opened > closed
 
 
 def split_sentences(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.text.sentences import SentenceChunker, split_sentences
+from media.text.sentences import SentenceChunker, ending_is_certain, split_sentences
 
 
 def _stream(tokens: list[str], max_chars: int = 220) -> tuple[list[list[str]], list[str]]:
@@ -14,11 +15,38 @@ def _stream(tokens: list[str], max_chars: int = 220) -> tuple[list[list[str]], l
     return per_token, chunker.flush()
 
 
-def test_sentence_is_released_as_soon_as_the_next_token_shows_it_ended() -> None:
-    """'Hello there.' is emitted when the following space arrives, not at the end of the reply."""
-    per_token, rest = _stream(["Hello", " there", ".", " How", " can I", " help?"])
-    assert per_token == [[], [], [], ["Hello there."], [], []]
-    assert rest == ["How can I help?"]
+def test_sentence_is_released_at_its_terminator_when_the_ending_is_certain() -> None:
+    """'Hello there.' goes to TTS with the token that ends it, not one token later with the next."""
+    per_token, rest = _stream(["Hello", " there", ".", " How", " can I", " help?", " Bye"])
+    assert per_token == [[], [], ["Hello there."], [], [], ["How can I help?"], []]
+    assert rest == ["Bye"]
+
+
+@pytest.mark.parametrize("text", ["Great!", "Really?", "We open at nine.", "Then...", "Is it?!",
+                                  'He said "wait."', "(See the menu.)", "She said 'fine.'", "Yes. Done."])
+def test_an_ending_is_certain_at_bangs_questions_and_dots_after_plain_words(text: str) -> None:
+    """!, ? and a dot after a word of two or more letters end the sentence with nothing after them."""
+    start = len(text.rstrip("\"')")) - 1
+    while start > 0 and text[start - 1] in ".!?":
+        start -= 1
+    assert ending_is_certain(text, start, len(text))
+
+
+@pytest.mark.parametrize("text", ["It costs 3.", "Ask Dr.", "Call Mr.", "See e.g.", "Mr J.", "He said \"wait.",
+                                  "(See the menu.", "He said \u201cno.", "She said 'fine.", "Room 12B."])
+def test_an_ending_waits_where_the_next_character_decides(text: str) -> None:
+    """A number, an abbreviation, an initial or an open quote or bracket may continue: wait for one more character."""
+    start = len(text) - 1
+    assert not ending_is_certain(text, start, len(text))
+
+
+def test_a_decimal_and_an_abbreviation_still_wait_for_the_next_token() -> None:
+    """'3.' then '5' stays one number; 'Dr.' then ' Smith' stays one sentence; a closing quote joins its sentence."""
+    per_token, rest = _stream(["It costs 3", ".", "5 dollars", ". Ask Dr", ".", " Smith", ". He said \"wait",
+                               ".", "\"", " Ok"])
+    assert per_token == [[], [], [], ["It costs 3.5 dollars."], [], [], ["Ask Dr. Smith."], [], ['He said "wait."'],
+                         []]
+    assert rest == ["Ok"]
 
 
 def test_exclamation_question_and_newline_end_sentences() -> None:
