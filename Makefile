@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-dev typecheck bench clean
+.PHONY: run test lint install install-dev typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -34,6 +34,11 @@ test: install-dev
 	$(BIN)/python -m pytest -q
 
 typecheck: install-dev
+	$(BIN)/mypy
+
+# The layer contracts in pyproject.toml ([tool.importlinter]) and mypy --strict.
+lint: install-dev
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 
 # Quick runs of every bench script (a few minutes; figures and full commands: README, Performance).

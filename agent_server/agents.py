@@ -9,8 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from agent_server.db import Executor
-
+from storage.executor import Executor
 
 
 @dataclasses.dataclass(frozen=True)

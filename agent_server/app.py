@@ -13,19 +13,31 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from agent_server.config import Settings
-from agent_server.db import create_pool, database_url
-from agent_server.errors import error_middleware
-from agent_server.services import services
-from agent_server.routes import agents, health, me
-from agent_server.routes import payment_checkout, payment_webhook, wallet
-from agent_server.routes import calls, twilio_media, twilio_voice
-from agent_server.routes import numbers
-from agent_server.routes import chatbot, twilio_sms, widget
-from agent_server.routes import call_hangup, usage
 from agent_server import call_control, jobs, metering, metrics
+from agent_server.config import Settings
+from agent_server.db import database_url
+from agent_server.errors import error_middleware
+from agent_server.routes import (
+    agents,
+    call_hangup,
+    calls,
+    chatbot,
+    health,
+    me,
+    numbers,
+    payment_checkout,
+    payment_webhook,
+    twilio_media,
+    twilio_sms,
+    twilio_voice,
+    usage,
+    wallet,
+    widget,
+)
+from agent_server.services import services
 from agent_server.state import DSN, HTTP, LIFECYCLE, LIVE_CALLS, POOL, SETTINGS, SOCKETS, Lifecycle
 from media.pipeline.lifecycle import EndReason
+from storage.pool import create_pool
 
 log = structlog.get_logger(__name__)
 

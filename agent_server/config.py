@@ -12,10 +12,16 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from billing.config import BillingConfig, StripeConfig
+from config_fields import check, non_negative, positive, secret, url
+from conversations.config import MessagingConfig
+from media.config import CallsConfig, DeepgramConfig, OpenAIConfig
+from phone_numbers.config import NumbersConfig
+from storage.config import DatabaseConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.toml"
 
@@ -24,195 +30,30 @@ class ConfigError(Exception):
     """Start-up configuration is invalid; the message names the key."""
 
 
-def secret() -> Any:
-    """Declare a field that may only come from the environment."""
-    return dataclasses.field(default="", metadata={"secret": True})
-
-
-def _url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http(s) URL")
-    return value.rstrip("/")
-
-
-def _path(value: str) -> str:
-    if not value.startswith("/"):
-        raise ValueError("must be a path starting with /")
-    return value
-
-
-def _positive(value: int | float) -> int | float:
-    if value <= 0:
-        raise ValueError("must be positive")
-    return value
-
-
-def _non_negative(value: int | float) -> int | float:
-    if value < 0:
-        raise ValueError("must not be negative")
-    return value
-
-
-def check(fn: Callable[[Any], Any], default: Any) -> Any:
-    """Declare a field whose value is checked (and possibly normalised) by `fn`."""
-    return dataclasses.field(default=default, metadata={"check": fn})
-
-
-_NUMBER_TYPES = ("local", "toll_free", "mobile")
-_DEFAULT_NUMBER_PRICES = {
-    "US": {"local": 150, "toll_free": 300, "mobile": 200},
-    "CA": {"local": 150, "toll_free": 300, "mobile": 200},
-    "GB": {"local": 225, "toll_free": 400, "mobile": 300},
-}
-
-
-def _currency_code(value: str) -> str:
-    from billing.money import parse_currency
-
-    return parse_currency(value).value
-
-
-def _number_prices(value: Mapping[str, Mapping[str, int]]) -> Mapping[str, Mapping[str, int]]:
-    for country, prices in value.items():
-        if len(country) != 2 or not country.isalpha() or not country.isupper():
-            raise ValueError(f"{country!r} is not an ISO 3166 alpha-2 country code")
-        for number_type, price in prices.items():
-            if number_type not in _NUMBER_TYPES:
-                raise ValueError(f"{country}.{number_type}: type must be one of {', '.join(_NUMBER_TYPES)}")
-            if price < 0:
-                raise ValueError(f"{country}.{number_type}: a price can't be negative")
-    return value
-
-
 @dataclasses.dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
-    port: int = check(_positive, 8080)
-    public_url: str = check(_url, "http://127.0.0.1:8080")
-    shutdown_timeout_seconds: float = check(_positive, 10.0)
-    call_drain_seconds: float = check(_non_negative, 30.0)
-    max_body_bytes: int = check(_positive, 1_048_576)
-    websocket_heartbeat_seconds: float = check(_positive, 20.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class DatabaseConfig:
-    url: str = secret()
-    data_dir: str = ".data/postgres"
-    pool_min_size: int = check(_positive, 2)
-    pool_max_size: int = check(_positive, 10)
-    command_timeout_seconds: float = check(_positive, 10.0)
+    port: int = check(positive, 8080)
+    public_url: str = check(url, "http://127.0.0.1:8080")
+    shutdown_timeout_seconds: float = check(positive, 10.0)
+    call_drain_seconds: float = check(non_negative, 30.0)
+    max_body_bytes: int = check(positive, 1_048_576)
+    websocket_heartbeat_seconds: float = check(positive, 20.0)
 
 
 @dataclasses.dataclass(frozen=True)
 class AuthConfig:
     jwt_secret: str = secret()
     jwt_audience: str = "authenticated"
-    jwt_leeway_seconds: int = check(_non_negative, 30)
-    jwt_max_lifetime_seconds: int = check(_positive, 7 * 24 * 3600)
+    jwt_leeway_seconds: int = check(non_negative, 30)
+    jwt_max_lifetime_seconds: int = check(positive, 7 * 24 * 3600)
 
 
 @dataclasses.dataclass(frozen=True)
 class TwilioConfig:
     account_sid: str = secret()
     auth_token: str = secret()
-    api_base: str = check(_url, "https://api.twilio.com")
-
-
-@dataclasses.dataclass(frozen=True)
-class DeepgramConfig:
-    api_key: str = secret()
-    base_url: str = check(_url, "https://api.deepgram.com")
-    stt_model: str = "nova-3"
-    tts_voice: str = "aura-2-thalia-en"
-
-
-@dataclasses.dataclass(frozen=True)
-class OpenAIConfig:
-    api_key: str = secret()
-    base_url: str = check(_url, "https://api.openai.com/v1")
-    model: str = "gpt-4o-mini"
-    temperature: float = check(_non_negative, 0.4)
-    timeout_seconds: float = check(_positive, 15.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class StripeConfig:
-    secret_key: str = secret()
-    webhook_secret: str = secret()
-    api_base: str = check(_url, "https://api.stripe.com")
-    webhook_tolerance_seconds: int = check(_positive, 300)
-    min_topup_minor: int = check(_positive, 500)
-    max_topup_minor: int = check(_positive, 1_000_000)
-    # Where Checkout sends the customer back, appended to server.public_url.
-    checkout_success_path: str = check(_path, "/funds?topup=success&session_id={CHECKOUT_SESSION_ID}")
-    checkout_cancel_path: str = check(_path, "/funds?topup=cancelled")
-
-
-@dataclasses.dataclass(frozen=True)
-class MessagingConfig:
-    sms_reply_budget_seconds: float = check(_positive, 12.0)
-    sms_max_reply_chars: int = check(_positive, 1600)
-    thread_length: int = check(_positive, 20)
-    max_message_chars: int = check(_positive, 2000)
-    ip_messages_per_minute: float = check(_positive, 30.0)
-    ip_burst: int = check(_positive, 10)
-    conversation_messages_per_minute: float = check(_positive, 12.0)
-    conversation_burst: int = check(_positive, 5)
-    forwarded_for_hops: int = check(_non_negative, 0)
-    unavailable_text: str = "Sorry, we can't answer right now. Please try again later."
-
-
-@dataclasses.dataclass(frozen=True)
-class CallsConfig:
-    # Words (not backchannels such as "uh-huh") the caller must say to confirm a barge-in.
-    barge_in_min_words: int = check(_positive, 1)
-    false_interruption_timeout_seconds: float = check(_positive, 1.0)
-    mark_interval_ms: int = check(_positive, 200)
-    goodbye_text: str = "Thank you for calling. Goodbye!"
-    transfer_text: str = "Please hold while I transfer you."
-    apology_text: str = "Sorry, I had a problem there. Could you say that again?"
-    unavailable_text: str = "Sorry, this number is not in service. Goodbye."
-    max_call_seconds: int = check(_positive, 1800)
-    stream_token_ttl_seconds: int = check(_positive, 60)
-    media_timeout_seconds: float = check(_positive, 15.0)
-    goodbye_timeout_seconds: float = check(_positive, 15.0)
-    dtmf_timeout_seconds: float = check(_positive, 2.0)
-    # Calls in progress across every process on the database beyond which new ones get a busy
-    # signal; 0 takes every call. A soft cap: webhooks racing at the limit may each get in.
-    max_live_calls: int = check(_non_negative, 0)
-
-
-@dataclasses.dataclass(frozen=True)
-class NumbersConfig:
-    """Phone numbers: monthly prices per country and type, and the rent job."""
-
-    currency: str = check(_currency_code, "USD")
-    # {"US": {"local": 150, "toll_free": 300, "mobile": 200}, ...}: minor units of `currency` a month.
-    monthly_prices: Mapping[str, Mapping[str, int]] = dataclasses.field(
-        default_factory=lambda: types.MappingProxyType({
-            country: types.MappingProxyType(prices) for country, prices in _DEFAULT_NUMBER_PRICES.items()}),
-        metadata={"check": _number_prices})
-    rent_grace_days: int = check(_non_negative, 7)
-    rent_job_interval_seconds: float = check(_positive, 900.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class BillingConfig:
-    """Usage prices (defaults; a business may have overrides) and how calls draw on the wallet."""
-
-    currency: str = check(_currency_code, "USD")
-    voice_per_minute_minor: int = check(_non_negative, 12)
-    sms_per_reply_minor: int = check(_non_negative, 2)
-    chat_per_1k_tokens_minor: int = check(_non_negative, 1)
-    call_grant_seconds: int = check(_positive, 60)
-    call_minimum_seconds: int = check(_positive, 10)
-    call_checkpoint_seconds: int = check(_positive, 15)
-    call_end_grace_seconds: int = check(_non_negative, 5)
-    hold_lease_seconds: int = check(_positive, 120)
-    sweeper_interval_seconds: float = check(_positive, 30.0)
-    insufficient_funds_text: str = "Sorry, this line can't take calls right now. Please try again later. Goodbye."
+    api_base: str = check(url, "https://api.twilio.com")
 
 
 @dataclasses.dataclass(frozen=True)

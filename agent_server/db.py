@@ -1,44 +1,11 @@
-"""The asyncpg pool: JSON codecs and timeouts set once for every connection."""
+"""Which PostgreSQL the server uses: DATABASE_URL, or the embedded one the shell starts."""
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
-
-import asyncpg
-import orjson
-from asyncpg.pool import PoolConnectionProxy
-
-from agent_server.config import DatabaseConfig
 from agent_server.embedded_db import start_embedded
-
-# A connection of its own or one lent by a pool; either may be inside the caller's transaction.
-Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
-# A pool (one statement per acquire) or a connection: what repository functions take.
-Executor: TypeAlias = asyncpg.Pool | Connection
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-async def init_connection(conn: asyncpg.Connection) -> None:
-    """Decode json/jsonb to Python objects so repositories never parse by hand."""
-    for name in ("json", "jsonb"):
-        await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
+from storage.config import DatabaseConfig
 
 
 def database_url(config: DatabaseConfig) -> str:
     """DATABASE_URL when set; otherwise start the embedded server and use it."""
     return config.url or start_embedded(config.data_dir)
-
-
-async def create_pool(dsn: str, config: DatabaseConfig) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
-        dsn,
-        min_size=min(config.pool_min_size, config.pool_max_size),
-        max_size=config.pool_max_size,
-        command_timeout=config.command_timeout_seconds,
-        init=init_connection,
-    )
-    assert pool is not None
-    return pool

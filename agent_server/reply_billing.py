@@ -11,8 +11,8 @@ import uuid
 
 import asyncpg
 
-from agent_server.config import BillingConfig
 from billing import price_book, usage
+from billing.config import BillingConfig
 from billing.errors import InsufficientFunds
 from billing.ledger import EntryKind
 from billing.money import Money

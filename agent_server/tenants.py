@@ -6,9 +6,7 @@ import dataclasses
 import datetime
 import uuid
 
-
-from agent_server.db import Executor
-
+from storage.executor import Executor
 
 
 @dataclasses.dataclass(frozen=True)

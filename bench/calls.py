@@ -51,7 +51,6 @@ import asyncpg  # noqa: E402
 import uvloop  # noqa: E402
 
 from agent_server import agents, tenants  # noqa: E402
-from agent_server.db import init_connection  # noqa: E402
 from agent_server.embedded_db import start_embedded, stop_embedded  # noqa: E402
 from agent_server.migrations import migrate  # noqa: E402
 from billing import ledger  # noqa: E402
@@ -59,6 +58,7 @@ from billing.ledger import EntryKind  # noqa: E402
 from billing.money import Currency, Money  # noqa: E402
 from media.caller_simulator import CallerSimulator, CallResult, Say, Step  # noqa: E402
 from phone_numbers import registry  # noqa: E402
+from storage.pool import init_connection  # noqa: E402
 from tests.fake_deepgram import FakeDeepgram, tone_mulaw  # noqa: E402
 from tests.fake_openai import FakeOpenAi  # noqa: E402
 

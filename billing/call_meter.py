@@ -23,11 +23,12 @@ import uuid
 
 import asyncpg
 
-from agent_server.db import Connection, Executor
 from billing import holds, ledger
-from billing.ledger import EntryKind, transaction
+from billing.ledger import EntryKind
 from billing.money import Currency, Money
 from billing.pricing import Prices, affordable_seconds, checkpoint_charge, grant_seconds, voice_charge
+from storage.executor import Connection, Executor
+from storage.transactions import transaction
 
 ACTOR = "metering"
 

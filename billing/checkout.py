@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from agent_server.config import Settings
 from billing import topups
+from billing.config import StripeConfig
 from billing.errors import AmountOutOfBounds
-from agent_server.db import Executor
 from billing.money import Money, format_minor
 from billing.payments import CheckoutRequest, CheckoutSession, PaymentsProvider
+from storage.executor import Executor
 
 # Namespace for top-up ids derived from a client's Idempotency-Key header.
 _TOPUP_NAMESPACE = uuid.UUID("6f1c2b1e-5d0c-4a55-9b7e-0c6c1d1b7a11")
@@ -43,7 +43,8 @@ def return_urls(public_url: str, success_path: str, cancel_path: str) -> tuple[s
     return base + success_path, base + cancel_path
 
 
-async def start_topup(db: Executor, payments: PaymentsProvider, settings: Settings, *, business_id: uuid.UUID,
+async def start_topup(db: Executor, payments: PaymentsProvider, config: StripeConfig, *,
+                      public_url: str, business_id: uuid.UUID,
                       amount: Money, actor: str, client_key: str | None = None) -> CheckoutSession:
     """Create (or, on a retry, fetch again) the Checkout Session for a top-up and record it.
 
@@ -53,9 +54,8 @@ async def start_topup(db: Executor, payments: PaymentsProvider, settings: Settin
         AmountOutOfBounds: outside `[stripe] min_topup_minor..max_topup_minor`.
         PaymentProviderError: Stripe refused or was unreachable.
     """
-    config = settings.stripe
     check_bounds(amount, config.min_topup_minor, config.max_topup_minor)
-    success_url, cancel_url = return_urls(settings.server.public_url, config.checkout_success_path,
+    success_url, cancel_url = return_urls(public_url, config.checkout_success_path,
                                           config.checkout_cancel_path)
     request = CheckoutRequest(business_id=business_id, topup_id=topup_id_for(business_id, client_key),
                               amount=amount, success_url=success_url, cancel_url=cancel_url)

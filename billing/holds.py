@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import asyncpg
 
 from billing.errors import HoldNotActive, HoldNotFound, IdempotencyConflict, InvalidEntry
-from agent_server.db import Connection, Executor
 from billing.ledger import (
     Entry,
     EntryKind,
@@ -34,9 +33,10 @@ from billing.ledger import (
     insert_entry,
     lock_wallet,
     lock_wallet_by_id,
-    transaction,
 )
 from billing.money import Currency, Money
+from storage.executor import Connection, Executor
+from storage.transactions import transaction
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,16 +19,15 @@ import datetime
 import enum
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
-from agent_server.db import Connection, Executor
 from billing.errors import CurrencyMismatch, IdempotencyConflict, InsufficientFunds, InvalidEntry
 from billing.money import Currency, Money, available
-
+from storage.executor import Connection, Executor
+from storage.transactions import transaction
 
 
 class EntryKind(enum.StrEnum):
@@ -105,17 +104,6 @@ def entry_fingerprint(business_id: uuid.UUID, amount: Money, kind: EntryKind, re
                       hold_id: int | None) -> str:
     """The fingerprint of a ledger entry: everything but who asked and when."""
     return fingerprint("entry", business_id, amount.currency.value, amount.amount, kind.value, reference, hold_id)
-
-
-@asynccontextmanager
-async def transaction(db: Executor) -> AsyncIterator[Connection]:
-    """A transaction on `db`: a new one on a pool connection, a savepoint inside a caller's."""
-    if isinstance(db, asyncpg.Pool):
-        async with db.acquire() as conn, conn.transaction():
-            yield conn
-    else:
-        async with db.transaction():
-            yield db
 
 
 _WALLET_COLUMNS = "id, business_id, currency, balance, held, credit_limit, updated_at"

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import stripe
 
-from agent_server.config import StripeConfig
+from billing.config import StripeConfig
 from billing.errors import PaymentProviderError, PaymentsNotConfigured
 from billing.money import Money
 

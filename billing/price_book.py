@@ -5,12 +5,10 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-
-from agent_server.db import Executor
-from agent_server.config import BillingConfig
+from billing.config import BillingConfig
 from billing.money import parse_currency
 from billing.pricing import Prices
-
+from storage.executor import Executor
 
 
 async def prices_for(db: Executor, business_id: uuid.UUID, defaults: Prices) -> Prices:

@@ -21,9 +21,9 @@ import structlog
 
 from billing import ledger, topups
 from billing.errors import BillingError
-from agent_server.db import Connection
 from billing.ledger import EntryKind
 from billing.money import Money, parse_currency
+from storage.executor import Connection
 
 log = structlog.get_logger(__name__)
 

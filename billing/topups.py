@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from agent_server.db import Connection, Executor
 from billing.money import Money
+from storage.executor import Connection, Executor
 
 # Statuses only move forward along this order, so events arriving in any order (a late
 # `completed` after `async_payment_succeeded`, `expired` after `paid`) end in the same state.

@@ -12,11 +12,11 @@ import dataclasses
 import datetime
 import uuid
 
-
-from agent_server.db import Executor
 from billing import holds, ledger
-from billing.ledger import EntryKind, transaction
+from billing.ledger import EntryKind
 from billing.money import Currency, Money
+from storage.executor import Executor
+from storage.transactions import transaction
 
 ACTOR = "metering"
 # A reservation outlives a slow reply; an abandoned one is released by expiry.

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-
-from agent_server.db import Executor
 from conversations.conversation import AnsweredBy, Reply, Turn
-
+from storage.executor import Executor
 
 
 async def insert_inbound_sms(db: Executor, *, business_id: uuid.UUID, number_id: uuid.UUID,

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
-
-from agent_server.db import Executor
 import structlog
+
+from storage.executor import Executor
 
 log = structlog.get_logger(__name__)
 

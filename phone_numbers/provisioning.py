@@ -17,12 +17,12 @@ import uuid
 import asyncpg
 import structlog
 
-from agent_server.config import NumbersConfig
 from billing import holds
 from billing.ledger import EntryKind
 from billing.money import Money
 from phone_numbers import periods, pricing, registry
 from phone_numbers.carrier import AvailableNumber, CarrierError, NumberType, OwnedNumber, PhoneCarrier, Webhooks
+from phone_numbers.config import NumbersConfig
 from phone_numbers.errors import CarrierNotConfigured, NumberNotFound, NumberUnavailable, PrimaryNumberRelease
 from phone_numbers.registry import NewNumber, Number
 

@@ -9,8 +9,7 @@ import uuid
 
 import asyncpg
 
-from agent_server.db import Connection, Executor
-
+from storage.executor import Connection, Executor
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 

@@ -22,13 +22,14 @@ import uuid
 import asyncpg
 import structlog
 
-from agent_server.config import NumbersConfig
 from billing import ledger
 from billing.errors import InsufficientFunds
-from agent_server.db import Executor
 from billing.ledger import EntryKind
 from billing.money import Money, parse_currency
 from phone_numbers import periods, registry
+from phone_numbers.config import NumbersConfig
+from storage.executor import Executor
+from storage.transactions import transaction
 
 log = structlog.get_logger(__name__)
 
@@ -76,7 +77,7 @@ async def charge_number(db: Executor, config: NumbersConfig, number_id: uuid.UUI
     """
     grace = datetime.timedelta(days=config.rent_grace_days)
     while True:
-        async with ledger.transaction(db) as conn:
+        async with transaction(db) as conn:
             number = await registry.lock_number(conn, number_id)
             if (number is None or number.status == "released" or number.twilio_sid is None
                     or number.rent_anchor is None or number.rent_paid_through is None

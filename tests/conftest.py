@@ -22,12 +22,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agent_server import auth, tenants
-from billing import ledger
 from agent_server.app import make_app
 from agent_server.config import Settings, load_settings
-from agent_server.db import init_connection
 from agent_server.embedded_db import start_embedded, stop_embedded
 from agent_server.migrations import migrate
+from billing import ledger
+from storage.pool import init_connection
 from tests.fake_openai import FakeOpenAi
 
 JWT_SECRET = "test-jwt-secret-with-enough-entropy-for-hs256-and-hs512-0123456789"

@@ -15,9 +15,10 @@ import asyncpg
 import orjson
 
 from agent_server.config import Settings, load_settings
-from agent_server.db import create_pool, database_url
+from agent_server.db import database_url
 from agent_server.logs import configure_logging
 from agent_server.migrations import migrate
+from storage.pool import create_pool
 
 T = TypeVar("T")
 

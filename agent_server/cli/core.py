@@ -19,8 +19,8 @@ from aiohttp import web
 
 from agent_server import agents, auth, tenants
 from agent_server.app import make_app
-from agent_server.gc_tuning import tune_gc_after_startup
 from agent_server.cli.common import CliError, Context, add_json_flag, output
+from agent_server.gc_tuning import tune_gc_after_startup
 from agent_server.migrations import migrate
 from agent_server.workers import supervise, worker_command
 from billing import ledger, price_book
@@ -157,7 +157,7 @@ async def _seed_demo(ctx: Context, dsn: str) -> dict[str, Any]:
     """Create the demo business, user, agent and number once; always mint a fresh token."""
     conn = await asyncpg.connect(dsn)
     try:
-        from agent_server.db import init_connection
+        from storage.pool import init_connection
 
         await init_connection(conn)
         async with conn.transaction():

@@ -59,7 +59,8 @@ async def create_checkout_session(request: web.Request) -> web.Response:
     except AmountOutOfBounds as exc:
         raise ValidationError("amount", str(exc)) from None
     session = await checkout.start_topup(
-        request.app[POOL], payments, request.app[SETTINGS], business_id=membership.business_id, amount=amount,
+        request.app[POOL], payments, config, public_url=request.app[SETTINGS].server.public_url,
+        business_id=membership.business_id, amount=amount,
         actor=f"user:{user_id}", client_key=request.headers.get("Idempotency-Key", "")[:200] or None)
     return web.json_response({"sessionId": session.id, "url": session.url})
 

@@ -15,22 +15,23 @@ import html
 import time
 import uuid
 from pathlib import Path
+
 import aiohttp
 import structlog
 from aiohttp import web
 
 from agent_server import agents
-from agent_server.config import MessagingConfig
 from agent_server.errors import ApiError, NotFound
 from agent_server.state import LIFECYCLE, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS, SOCKETS
 from agent_server.validation import get_str, get_uuid, path_uuid, read_json
 from agent_server.widget_access import allowed_origins, client_ip, origin_allowed
 from conversations import records
+from conversations.config import MessagingConfig
 from conversations.conversation import ModelDefaults, OnDelta
+from conversations.payment import CannotPay
 from conversations.rate_limit import RateLimiter
 from conversations.widget_chat import TurnResult, take_turn
 from conversations.widget_messages import Delta, Done, Error, UserMessage
-from conversations.payment import CannotPay
 from media.llm.base import LlmError
 
 log = structlog.get_logger(__name__)

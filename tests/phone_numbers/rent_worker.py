@@ -17,9 +17,9 @@ import sys
 import asyncpg
 import orjson
 
-from agent_server.config import NumbersConfig
-from agent_server.db import init_connection
 from phone_numbers import registry, rent
+from phone_numbers.config import NumbersConfig
+from storage.pool import init_connection
 
 
 async def main(dsn: str, mode: str, now: datetime.datetime, rounds: int) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent_server.config import ConfigError, NumbersConfig, settings_from
+from agent_server.config import ConfigError, settings_from
 from billing.money import Currency, Money
+from phone_numbers.config import NumbersConfig
 from phone_numbers.errors import PriceNotConfigured
 from phone_numbers.pricing import monthly_money, monthly_price
 

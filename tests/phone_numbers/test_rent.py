@@ -15,11 +15,12 @@ import pytest
 
 from agent_server import agents
 from agent_server.cli import main
-from agent_server.config import NumbersConfig, Settings
-from agent_server.db import init_connection
+from agent_server.config import Settings
 from media.caller_simulator import parse_twiml, sign
 from phone_numbers import registry, rent
+from phone_numbers.config import NumbersConfig
 from phone_numbers.rent import RentRun
+from storage.pool import init_connection
 from tests.conftest import PUBLIC_URL, MakeBusiness
 from tests.fake_twilio import FakeTwilio
 from tests.phone_numbers.conftest import Client, Fund, balance, entries, record_number

@@ -1,0 +1,43 @@
+"""The `[billing]` and `[stripe]` config sections: usage prices, call grants, and the Stripe account."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from billing.money import parse_currency
+from config_fields import check, non_negative, path, positive, secret, url
+
+
+def currency_code(value: str) -> str:
+    """A config currency, normalised to its ISO code; unknown ones stop start-up."""
+    return parse_currency(value).value
+
+
+@dataclasses.dataclass(frozen=True)
+class StripeConfig:
+    secret_key: str = secret()
+    webhook_secret: str = secret()
+    api_base: str = check(url, "https://api.stripe.com")
+    webhook_tolerance_seconds: int = check(positive, 300)
+    min_topup_minor: int = check(positive, 500)
+    max_topup_minor: int = check(positive, 1_000_000)
+    # Where Checkout sends the customer back, appended to server.public_url.
+    checkout_success_path: str = check(path, "/funds?topup=success&session_id={CHECKOUT_SESSION_ID}")
+    checkout_cancel_path: str = check(path, "/funds?topup=cancelled")
+
+
+@dataclasses.dataclass(frozen=True)
+class BillingConfig:
+    """Usage prices (defaults; a business may have overrides) and how calls draw on the wallet."""
+
+    currency: str = check(currency_code, "USD")
+    voice_per_minute_minor: int = check(non_negative, 12)
+    sms_per_reply_minor: int = check(non_negative, 2)
+    chat_per_1k_tokens_minor: int = check(non_negative, 1)
+    call_grant_seconds: int = check(positive, 60)
+    call_minimum_seconds: int = check(positive, 10)
+    call_checkpoint_seconds: int = check(positive, 15)
+    call_end_grace_seconds: int = check(non_negative, 5)
+    hold_lease_seconds: int = check(positive, 120)
+    sweeper_interval_seconds: float = check(positive, 30.0)
+    insufficient_funds_text: str = "Sorry, this line can't take calls right now. Please try again later. Goodbye."

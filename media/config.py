@@ -1,0 +1,44 @@
+"""The call and provider config sections: `[calls]` behaviour, `[deepgram]` and `[openai]` accounts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from config_fields import check, non_negative, positive, secret, url
+
+
+@dataclasses.dataclass(frozen=True)
+class DeepgramConfig:
+    api_key: str = secret()
+    base_url: str = check(url, "https://api.deepgram.com")
+    stt_model: str = "nova-3"
+    tts_voice: str = "aura-2-thalia-en"
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenAIConfig:
+    api_key: str = secret()
+    base_url: str = check(url, "https://api.openai.com/v1")
+    model: str = "gpt-4o-mini"
+    temperature: float = check(non_negative, 0.4)
+    timeout_seconds: float = check(positive, 15.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class CallsConfig:
+    # Words (not backchannels such as "uh-huh") the caller must say to confirm a barge-in.
+    barge_in_min_words: int = check(positive, 1)
+    false_interruption_timeout_seconds: float = check(positive, 1.0)
+    mark_interval_ms: int = check(positive, 200)
+    goodbye_text: str = "Thank you for calling. Goodbye!"
+    transfer_text: str = "Please hold while I transfer you."
+    apology_text: str = "Sorry, I had a problem there. Could you say that again?"
+    unavailable_text: str = "Sorry, this number is not in service. Goodbye."
+    max_call_seconds: int = check(positive, 1800)
+    stream_token_ttl_seconds: int = check(positive, 60)
+    media_timeout_seconds: float = check(positive, 15.0)
+    goodbye_timeout_seconds: float = check(positive, 15.0)
+    dtmf_timeout_seconds: float = check(positive, 2.0)
+    # Calls in progress across every process on the database beyond which new ones get a busy
+    # signal; 0 takes every call. A soft cap: webhooks racing at the limit may each get in.
+    max_live_calls: int = check(non_negative, 0)
