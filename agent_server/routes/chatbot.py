@@ -12,7 +12,7 @@ import uuid
 from aiohttp import web
 
 from agent_server import agents, auth
-from agent_server.errors import ApiError, NotFound, ValidationError
+from agent_server.errors import ApiError, NotFound
 from agent_server.routes.widget import answer_turn
 from agent_server.state import POOL, SETTINGS
 from agent_server.validation import get_str, get_uuid, read_json
@@ -30,7 +30,11 @@ async def test_chat(request: web.Request) -> web.Response:
     agent = await agents.get_agent(pool, get_uuid(body, "chatbotId"))
     if agent is None:
         raise NotFound("no such chatbot")
-    await auth.business_for(request, str(agent.business_id))
+    try:
+        await auth.business_for(request, str(agent.business_id))
+    except NotFound:
+        # Another business's agent answers exactly as a missing one: nothing confirms it exists.
+        raise NotFound("no such chatbot") from None
     text = get_str(body, "message", max_length=request.app[SETTINGS].messaging.max_message_chars)
     conversation_id = get_uuid(body, "conversationId", default=None)
     if conversation_id is None:
@@ -38,7 +42,7 @@ async def test_chat(request: web.Request) -> web.Response:
         await records.create_conversation(pool, conversation_id, agent_id=agent.id,
                                           business_id=agent.business_id, origin=ORIGIN)
     elif not await records.conversation_exists(pool, conversation_id, agent.id):
-        raise ValidationError("conversationId", "no such conversation for this chatbot")
+        raise NotFound("no such conversation for this chatbot")
     try:
         turn = await answer_turn(request.app, agent, conversation_id, text)
     except CannotPay:

@@ -192,7 +192,8 @@ async def patch_number(request: web.Request) -> web.Response:
     if agent_id is not None:
         agent = await agents.get_agent(pool, agent_id)
         if agent is None or agent.business_id != number.business_id:
-            raise ValidationError("agentId", "no such agent in this business")
+            # As for any id naming another business's object: the answer a missing one gets.
+            raise NotFound("no such agent")
     async with pool.acquire() as conn, conn.transaction():
         locked = await registry.lock_number(conn, number.id)
         if locked is None or locked.status == "released":

@@ -255,7 +255,7 @@ async def test_patch_renames_assigns_an_agent_and_moves_primary(
     listed = (await (await client.get("/api/numbers", headers=tenant.headers)).json())["numbers"]
     assert [(n["id"], n["isPrimary"]) for n in listed] == [(second["id"], True), (first["id"], False)]
     resp = await client.patch(f"/api/numbers/{second['id']}", headers=tenant.headers, json={"agentId": foreign["id"]})
-    assert resp.status == 422 and (await resp.json())["error"]["field"] == "agentId"
+    assert resp.status == 404 and (await resp.json())["error"] == {"code": "NOT_FOUND", "message": "no such agent"}
     resp = await client.patch(f"/api/numbers/{second['id']}", headers=tenant.headers, json={"agentId": None})
     assert (await resp.json())["number"]["agentId"] is None
 

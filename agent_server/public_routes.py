@@ -1,0 +1,27 @@
+"""The routes anyone may call without a dashboard token, each with the reason it is safe.
+
+Every other route takes a JWT and is probed with another business's ids by
+`tests/agent_server/test_tenant_enumeration.py`; a route missing from both fails the suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+PUBLIC_ROUTES: Mapping[str, str] = MappingProxyType({
+    "GET /healthz": "liveness for the load balancer; says nothing about any business",
+    "GET /readyz": "readiness for the load balancer; says nothing about any business",
+    "GET /metrics": "Prometheus text for the scraper (operators expose it only to it); process-wide counts",
+    "GET /demo": "the demo page that embeds the seeded demo agent's widget",
+    "POST /api/voice-agent/handle-call": "Twilio's voice webhook: X-Twilio-Signature checked, forged -> 403",
+    "POST /api/voice-agent/status": "Twilio's status callback: X-Twilio-Signature checked, forged -> 403",
+    "POST /api/voice-agent/handle-sms": "Twilio's messaging webhook: X-Twilio-Signature checked, forged -> 403",
+    "GET /api/voice-agent/stream": "Twilio Media Streams: signed upgrade and a per-call HMAC stream token",
+    "POST /api/payment/webhook": "Stripe's webhook: Stripe-Signature checked, forged -> 400",
+    "GET /api/widget/{chatbotId}/config": "the widget's public face of one agent, Origin-checked",
+    "GET /api/widget/{chatbotId}/script.js": "the embeddable script, the same for every visitor",
+    "GET /api/widget/{chatbotId}/ws": "the visitor's chat socket, Origin-checked before the upgrade",
+    "POST /api/widget/{chatbotId}/message": "the visitor's chat without a socket, Origin-checked",
+    "OPTIONS /api/widget/{chatbotId}/message": "the CORS preflight of the route above",
+})

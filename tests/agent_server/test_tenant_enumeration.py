@@ -1,0 +1,197 @@
+"""Tenant isolation by enumeration: every route of the app is probed with another business's ids, or listed.
+
+The test walks the app's router. A member of business A calls every business-scoped route with
+business B's ids, in the path, the query and the body in turn; each answer must be exactly the
+answer a missing id gets (same status, code and message), that answer must be a 404, and no
+row may be written anywhere. Routes that take no business's ids are listed in `NOT_SCOPED`, and
+routes open to the world in `agent_server.public_routes.PUBLIC_ROUTES`, each with its reason.
+A route that is neither probed nor listed fails the suite, so a new route can't skip the check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from agent_server import agents
+from agent_server.public_routes import PUBLIC_ROUTES
+from conversations import records
+from media import call_records
+from phone_numbers import registry
+from tests.conftest import MakeBusiness, MakeClient, MakeSettings, Tenant, fund_wallet
+from tests.fake_stripe import FakeStripe, running
+from tests.fake_twilio import FakeTwilio
+
+Client = TestClient[web.Request, web.Application]
+
+# JWT routes that take no business's ids at all: nothing of another tenant can be named.
+NOT_SCOPED: dict[str, str] = {
+    "GET /api/me": "the caller's own user and memberships",
+    "POST /api/numbers/search": "searches the carrier's inventory for sale, not any business's data",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class World:
+    """Business A (the caller) and business B (the victim), with one object of each kind each."""
+
+    a: Tenant
+    b: Tenant
+    a_agent: uuid.UUID
+    b_agent: uuid.UUID
+    a_number: uuid.UUID
+    b_number: uuid.UUID
+    b_call: uuid.UUID
+    b_conversation: uuid.UUID
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """One request naming an id; `build(id)` is sent once with B's id and once with a fresh one."""
+
+    label: str
+    foreign: uuid.UUID
+    build: Callable[[uuid.UUID], tuple[str, dict[str, str] | None, dict[str, Any] | None]]
+
+
+def _q(path: str) -> Callable[[uuid.UUID], tuple[str, dict[str, str] | None, dict[str, Any] | None]]:
+    return lambda x: (path, {"businessId": str(x)}, None)
+
+
+def _path(template: str, body: dict[str, Any] | None = None
+          ) -> Callable[[uuid.UUID], tuple[str, dict[str, str] | None, dict[str, Any] | None]]:
+    return lambda x: (template.format(id=x), None, body)
+
+
+def _body(path: str, make: Callable[[str], dict[str, Any]]
+          ) -> Callable[[uuid.UUID], tuple[str, dict[str, str] | None, dict[str, Any] | None]]:
+    return lambda x: (path, None, make(str(x)))
+
+
+def probes(w: World) -> dict[str, list[Attempt]]:
+    """Every business-scoped route, with each place it takes an id."""
+    business, agent, number, call = w.b.business_id, w.b_agent, w.b_number, w.b_call
+    return {
+        "GET /api/agents": [Attempt("query businessId", business, _q("/api/agents"))],
+        "POST /api/agents": [Attempt("body businessId", business, _body(
+            "/api/agents", lambda x: {"businessId": x, "name": "Intruder"}))],
+        "POST /api/calls/{id}/hangup": [Attempt("path call", call, _path("/api/calls/{id}/hangup"))],
+        "GET /api/calls": [Attempt("query businessId", business, _q("/api/calls"))],
+        "GET /api/calls/{id}": [Attempt("path call", call, _path("/api/calls/{id}"))],
+        "POST /api/chatbot": [
+            Attempt("body chatbotId", agent, _body("/api/chatbot", lambda x: {"chatbotId": x, "message": "hi"})),
+            Attempt("body conversationId", w.b_conversation, _body("/api/chatbot", lambda x: {
+                "chatbotId": str(w.a_agent), "message": "hi", "conversationId": x})),
+        ],
+        "GET /api/businesses/{id}": [Attempt("path business", business, _path("/api/businesses/{id}"))],
+        "POST /api/numbers/purchase": [Attempt("body businessId", business, _body(
+            "/api/numbers/purchase", lambda x: {"phoneNumber": "+14155550123", "businessId": x,
+                                                "displayName": "Main", "countryCode": "US",
+                                                "numberType": "local"}))],
+        "POST /api/numbers/import": [Attempt("body businessId", business, _body(
+            "/api/numbers/import", lambda x: {"phoneNumber": "+14155550124", "businessId": x}))],
+        "GET /api/numbers": [Attempt("query businessId", business, _q("/api/numbers"))],
+        "PATCH /api/numbers/{id}": [
+            Attempt("path number", number, _path("/api/numbers/{id}", {"displayName": "Mine now"})),
+            Attempt("body agentId", agent, lambda x: (f"/api/numbers/{w.a_number}", None, {"agentId": str(x)})),
+        ],
+        "DELETE /api/numbers/{numberId}/release": [
+            Attempt("path number", number, _path("/api/numbers/{id}/release"))],
+        "POST /api/payment/create-checkout-session": [Attempt("body businessId", business, _body(
+            "/api/payment/create-checkout-session", lambda x: {"amount": 1000, "currency": "USD", "businessId": x}))],
+        "GET /api/usage": [Attempt("query businessId", business, _q("/api/usage"))],
+        "GET /api/wallet/balance": [Attempt("query businessId", business, _q("/api/wallet/balance"))],
+        "GET /api/wallet/transactions": [Attempt("query businessId", business, _q("/api/wallet/transactions"))],
+    }
+
+
+def registered_routes(app: web.Application) -> set[str]:
+    """`METHOD /path` of every route, without the HEAD twins aiohttp adds to each GET."""
+    found = set()
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter")
+        if route.method != "HEAD" and path:
+            found.add(f"{route.method} {path}")
+    return found
+
+
+async def row_counts(pool: asyncpg.Pool) -> dict[str, int]:
+    tables = await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {t["tablename"]: await pool.fetchval(f'SELECT count(*) FROM "{t["tablename"]}"') for t in tables}
+
+
+@pytest.fixture
+async def client(make_client: MakeClient, make_settings: MakeSettings) -> AsyncIterator[Client]:
+    """The app with Twilio and Stripe configured against their fakes, so no route stops at a 503."""
+    async with FakeTwilio() as twilio:
+        stripe = FakeStripe()
+        async with running(stripe) as stripe_base:
+            yield await make_client(make_settings(
+                TWILIO_ACCOUNT_SID=twilio.account_sid, TWILIO_AUTH_TOKEN=twilio.auth_token,
+                TWILIO_API_BASE=twilio.base_url, STRIPE_SECRET_KEY=stripe.secret_key,
+                STRIPE_WEBHOOK_SECRET="whsec_enumeration", STRIPE_API_BASE=stripe_base))
+
+
+@pytest.fixture
+async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> World:
+    a, b = await make_business("A"), await make_business("B")
+    ids: dict[str, uuid.UUID] = {}
+    for tenant, name, phone in ((a, "a", "+14155550100"), (b, "b", "+14155550199")):
+        await fund_wallet(pool, tenant.business_id)
+        ids[f"{name}_agent"] = await agents.create_agent(pool, tenant.business_id, f"Agent {name}")
+        ids[f"{name}_number"] = await registry.add_number(pool, tenant.business_id, phone,
+                                                          agent_id=ids[f"{name}_agent"])
+    b_call = await call_records.record_inbound_call(
+        pool, call_sid="CA" + "b" * 32, business_id=b.business_id, number_id=ids["b_number"],
+        agent_id=ids["b_agent"], from_number="+15551230000", to_number="+14155550199")
+    b_conversation = uuid.uuid4()
+    await records.create_conversation(pool, b_conversation, agent_id=ids["b_agent"], business_id=b.business_id,
+                                      origin="dashboard")
+    return World(a, b, ids["a_agent"], ids["b_agent"], ids["a_number"], ids["b_number"], b_call, b_conversation)
+
+
+async def _send(client: Client, tenant: Tenant, method: str, request: tuple[str, dict[str, str] | None,
+                dict[str, Any] | None]) -> tuple[int, Any]:
+    path, params, body = request
+    resp = await client.request(method, path, params=params, json=body, headers=tenant.headers)
+    return resp.status, await resp.json()
+
+
+async def test_every_route_is_probed_or_listed(client: Client, world: World) -> None:
+    routes = registered_routes(client.app)
+    accounted = set(probes(world)) | set(NOT_SCOPED) | set(PUBLIC_ROUTES)
+    assert routes - accounted == set(), "a route is neither probed with foreign ids nor listed as public/unscoped"
+    assert accounted - routes == set(), "a listed route no longer exists"
+
+
+async def test_another_business_ids_answer_exactly_as_missing_ones_and_write_nothing(
+        client: Client, world: World, pool: asyncpg.Pool) -> None:
+    probed = 0
+    for route, attempts in probes(world).items():
+        method = route.split(" ", 1)[0]
+        for attempt in attempts:
+            before = await row_counts(pool)
+            foreign = await _send(client, world.a, method, attempt.build(attempt.foreign))
+            assert await row_counts(pool) == before, f"{route} ({attempt.label}) wrote rows for a foreign id"
+            missing = await _send(client, world.a, method, attempt.build(uuid.uuid4()))
+            assert foreign == missing, f"{route} ({attempt.label}): foreign {foreign} != missing {missing}"
+            assert foreign[0] == 404, f"{route} ({attempt.label}) answered {foreign}"
+            assert await row_counts(pool) == before, f"{route} ({attempt.label}) wrote rows for a missing id"
+            probed += 1
+    assert probed >= len(probes(world))
+
+
+async def test_the_owner_still_reaches_its_own_objects(client: Client, world: World) -> None:
+    """The probes above are not vacuous: with its own ids, B gets through the same doors."""
+    for method, path in (("GET", f"/api/calls/{world.b_call}"), ("GET", f"/api/businesses/{world.b.business_id}"),
+                         ("GET", f"/api/numbers?businessId={world.b.business_id}")):
+        resp = await client.request(method, path, headers=world.b.headers)
+        assert resp.status == 200, (path, await resp.text())
