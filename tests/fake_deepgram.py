@@ -344,11 +344,15 @@ class FakeDeepgram:
                                  first_byte_delay=options.speak_first_byte_delay,
                                  chunk_bytes=options.speak_chunk_bytes, chunk_delay=options.speak_chunk_delay)
 
+    def add_routes(self, app: web.Application) -> None:
+        """Serve this fake's routes from ``app`` (a bench serves several fakes from one port)."""
+        app.router.add_get("/v1/listen", self._listen)
+        app.router.add_post("/v1/speak", self._speak)
+
     async def start(self) -> str:
         """Listen on 127.0.0.1 (a free port); return the HTTP base URL."""
         app = web.Application()
-        app.router.add_get("/v1/listen", self._listen)
-        app.router.add_post("/v1/speak", self._speak)
+        self.add_routes(app)
         self._runner, port = await serve_locally(app)
         self.base_url = f"http://127.0.0.1:{port}"
         return self.base_url

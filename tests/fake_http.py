@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiohttp import web
 
@@ -17,13 +18,17 @@ async def serve_locally(app: web.Application) -> tuple[web.AppRunner, int]:
 
 async def stream_body(request: web.Request, body: bytes, *, content_type: str, first_byte_delay: float,
                       chunk_bytes: int, chunk_delay: float) -> web.StreamResponse:
-    """Answer with ``body`` as a provider's streaming TTS does: head after a delay, then paced chunks."""
+    """Answer with ``body`` as a provider's streaming TTS does: head after a delay, then paced chunks.
+
+    A client that hangs up mid-body (a barge-in cancels the speech) ends the answer quietly.
+    """
     await asyncio.sleep(first_byte_delay)
     resp = web.StreamResponse(headers={"Content-Type": content_type})
     await resp.prepare(request)
-    for i in range(0, len(body), chunk_bytes):
-        if i and chunk_delay:
-            await asyncio.sleep(chunk_delay)
-        await resp.write(body[i : i + chunk_bytes])
-    await resp.write_eof()
+    with contextlib.suppress(ConnectionError):
+        for i in range(0, len(body), chunk_bytes):
+            if i and chunk_delay:
+                await asyncio.sleep(chunk_delay)
+            await resp.write(body[i : i + chunk_bytes])
+        await resp.write_eof()
     return resp

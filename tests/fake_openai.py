@@ -30,6 +30,11 @@ from tests.fake_http import serve_locally, stream_body
 _TOKEN = re.compile(r"\s*\S+")
 
 
+def stream_tokens(text: str) -> list[str]:
+    """The content deltas the fake streams for ``text``: each word with the whitespace before it."""
+    return _TOKEN.findall(text)
+
+
 @dataclass(frozen=True)
 class ScriptedToolCall:
     """A tool call the fake model makes; ``arguments`` may be a raw (even invalid) JSON string."""
@@ -165,7 +170,7 @@ class FakeOpenAi:
         cid, model = f"chatcmpl-{len(self.state.chat_requests)}", str(body.get("model", "fake"))
         await asyncio.sleep(options.first_token_delay)
         await resp.write(_chunk(cid, model, {"role": "assistant", "content": ""}))
-        tokens = _TOKEN.findall(reply.text)
+        tokens = stream_tokens(reply.text)
         deltas = [{"content": t} for t in tokens] + list(_tool_deltas(reply.tool_calls, options))
         for i, delta in enumerate(deltas):
             if i == options.cut_after_deltas and request.transport is not None:
@@ -204,11 +209,15 @@ class FakeOpenAi:
                                  first_byte_delay=options.speech_first_byte_delay,
                                  chunk_bytes=options.speech_chunk_bytes, chunk_delay=options.speech_chunk_delay)
 
+    def add_routes(self, app: web.Application) -> None:
+        """Serve this fake's routes from ``app`` (a bench serves several fakes from one port)."""
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/audio/speech", self._speech)
+
     async def start(self) -> str:
         """Listen on 127.0.0.1 (a free port); return the API base URL ending in ``/v1``."""
         app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_post("/v1/audio/speech", self._speech)
+        self.add_routes(app)
         self._runner, port = await serve_locally(app)
         self.base_url = f"http://127.0.0.1:{port}/v1"
         return self.base_url
