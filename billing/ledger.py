@@ -5,10 +5,9 @@ look the idempotency key up, then apply the change with an ``UPDATE`` whose ``WH
 clause refuses to take `available` below ``-credit_limit``, and insert the entry in the same
 transaction. The row lock serialises writers of one wallet across every process sharing
 the database; the guarded ``UPDATE`` makes an overdraft impossible even if the Python
-checks were wrong. Functions take a pool or a connection; on a connection already inside a
-transaction they run in a savepoint, so a caller (the Stripe webhook) can put its own rows
-and the entry in one commit. Callers keep PostgreSQL's default READ COMMITTED isolation:
-each statement after the lock then sees every row committed before the lock was granted.
+checks were wrong. Inside a caller's transaction functions run in a savepoint, so the Stripe
+webhook can put its own rows and the entry in one commit. Under READ COMMITTED each statement
+after the lock sees every row committed before the lock was granted.
 """
 
 from __future__ import annotations
