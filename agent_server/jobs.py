@@ -17,6 +17,7 @@ from aiohttp import web
 
 from agent_server.state import POOL, SETTINGS
 from billing import call_meter
+from conversations import rate_limits
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +54,9 @@ async def running(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
 
 async def _jobs(app: web.Application) -> AsyncIterator[None]:
     interval = app[SETTINGS].billing.sweeper_interval_seconds
-    async with running(every("call_sweeper", interval, lambda: _sweep_calls(app))):
+    async with (running(every("call_sweeper", interval, lambda: _sweep_calls(app))),
+                running(every("rate_limit_cleanup", rate_limits.CLEANUP_INTERVAL_SECONDS,
+                              lambda: rate_limits.forget_idle(app[POOL])))):
         yield
 
 

@@ -36,6 +36,9 @@ class Metrics:
         self.calls_rejected = Counter("agent_calls_rejected_total",
                                       "Calls turned away with a busy signal ([calls] max_live_calls reached).",
                                       registry=self.registry)
+        self.rate_limited = Counter("agent_messages_rate_limited_total",
+                                    "Widget messages and inbound texts refused by a shared limit, by scope.",
+                                    ["scope"], registry=self.registry)
         self.provider_errors = Counter("agent_provider_errors_total", "Errors from STT, LLM and TTS providers.",
                                        ["provider", "kind"], registry=self.registry)
         self.holds_active = Gauge("agent_wallet_holds_active", "Active wallet holds (all businesses).",

@@ -1,4 +1,4 @@
-"""The `[messaging]` config section: SMS reply budget, thread length and chat limits."""
+"""The `[messaging]` config section: SMS reply budget, thread length, and widget and SMS limits."""
 
 from __future__ import annotations
 
@@ -18,4 +18,8 @@ class MessagingConfig:
     conversation_messages_per_minute: float = check(positive, 12.0)
     conversation_burst: int = check(positive, 5)
     forwarded_for_hops: int = check(non_negative, 0)
+    sms_sender_messages_per_minute: float = check(positive, 6.0)
+    sms_sender_burst: int = check(positive, 5)
+    sms_number_messages_per_minute: float = check(positive, 60.0)
+    sms_number_burst: int = check(positive, 20)
     unavailable_text: str = "Sorry, we can't answer right now. Please try again later."

@@ -5,7 +5,9 @@ synonyms) are recorded and never answered by the AI: Twilio sends its own auto-r
 Twilio waits about 15 s for the webhook, so the reply gets `messaging.sms_reply_budget_seconds`:
 ready in time, it goes back as TwiML `<Message>`; late, the webhook answers empty TwiML at
 once and the reply is sent through the REST API when it is ready. A retried webhook (same
-MessageSid) is answered empty, so one text never gets two replies.
+MessageSid) is answered empty, so one text never gets two replies. Each text can cost an LLM
+call, so texts beyond the shared limits (per sender and our number, then per our number;
+`[messaging] sms_*`) are stored but answered with empty TwiML and no model call.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from aiohttp import web
 from twilio.twiml.messaging_response import MessagingResponse
 
 from agent_server import agents
+from agent_server.message_limits import within_limits
 from agent_server.state import CARRIER, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS
 from agent_server.twilio_signature import verified_form
 from conversations import records
 from conversations.conversation import ModelDefaults, Reply
 from conversations.opt_out import Keyword, classify
+from conversations.rate_limits import Scope
 from conversations.sms_reply import InboundText, SmsLimits, compose_reply
 from phone_numbers import registry
 from phone_numbers.carrier import CarrierError
@@ -84,6 +88,11 @@ async def handle_sms(request: web.Request) -> web.Response:
         return twiml()
     if await records.is_opted_out(pool, our_number=our_number, sender=sender):
         log.info("sms_not_answered", reason="sender opted out")
+        return twiml()
+    number = bare_number(our_number)
+    if not await within_limits(request.app, [(Scope.SMS_SENDER, f"{number}:{bare_number(sender)}"),
+                                             (Scope.SMS_NUMBER, number)]):
+        log.info("sms_not_answered", reason="rate limited")
         return twiml()
     inbound = InboundText(message_id, route.business_id, sender, our_number, body)
     return await _reply_within_budget(request.app, agent, inbound, route.number_id)

@@ -2,9 +2,9 @@
 
 Every route is per agent (`chatbotId`) and public, so each checks the page's `Origin`
 against the agent's allowed origins (only PUBLIC_URL's origin when none are set) before
-doing any work; the socket is checked before the upgrade. Visitors are rate limited per IP
-and per conversation (token buckets, per process) and messages are size limited, because
-each message can cost the business an LLM call.
+doing any work; the socket is checked before the upgrade. Visitors are rate limited per
+conversation and per IP (shared by every process, in PostgreSQL) and messages are size
+limited, because each message can cost the business an LLM call.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import time
 import uuid
 from pathlib import Path
 
@@ -22,14 +21,14 @@ from aiohttp import web
 
 from agent_server import agents
 from agent_server.errors import ApiError, NotFound
+from agent_server.message_limits import within_limits
 from agent_server.state import LIFECYCLE, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS, SOCKETS
 from agent_server.validation import get_str, get_uuid, path_uuid, read_json
 from agent_server.widget_access import allowed_origins, client_ip, origin_allowed
 from conversations import records
-from conversations.config import MessagingConfig
 from conversations.conversation import ModelDefaults, OnDelta
 from conversations.payment import CannotPay
-from conversations.rate_limit import RateLimiter
+from conversations.rate_limits import Scope
 from conversations.widget_chat import TurnResult, take_turn
 from conversations.widget_messages import Delta, Done, Error, UserMessage
 from media.llm.base import LlmError
@@ -43,18 +42,6 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 # Pending visitor messages per socket while one is being answered.
 SOCKET_QUEUE_SIZE = 4
 DEFAULT_THEME = {"primaryColor": "#2563eb", "textColor": "#ffffff", "position": "right"}
-
-
-class WidgetLimits:
-    """Per-process rate limiters for widget messages."""
-
-    def __init__(self, messaging: MessagingConfig) -> None:
-        self.per_ip = RateLimiter(per_minute=messaging.ip_messages_per_minute, burst=messaging.ip_burst)
-        self.per_conversation = RateLimiter(per_minute=messaging.conversation_messages_per_minute,
-                                            burst=messaging.conversation_burst)
-
-
-LIMITS = web.AppKey("widget_limits", WidgetLimits)
 
 
 class Refused(Exception):
@@ -98,7 +85,7 @@ def visitor_ip(request: web.Request) -> str:
     return client_ip(request.remote, request.headers.get("X-Forwarded-For", ""), hops)
 
 
-def check_message(app: web.Application, text: str, ip: str, conversation_key: str) -> None:
+async def check_message(app: web.Application, text: str, ip: str, conversation_key: str) -> None:
     """Size and rate limits for one visitor message.
 
     Raises:
@@ -107,9 +94,7 @@ def check_message(app: web.Application, text: str, ip: str, conversation_key: st
     messaging = app[SETTINGS].messaging
     if len(text) > messaging.max_message_chars:
         raise Refused(413, "MESSAGE_TOO_LONG", f"messages are limited to {messaging.max_message_chars} characters")
-    now = time.monotonic()
-    # The conversation's bucket first, so one noisy conversation doesn't spend its IP's budget.
-    if not app[LIMITS].per_conversation.allow(conversation_key, now) or not app[LIMITS].per_ip.allow(ip, now):
+    if not await within_limits(app, [(Scope.WIDGET_CONVERSATION, conversation_key), (Scope.WIDGET_IP, ip)]):
         raise Refused(429, "RATE_LIMITED", "too many messages; please wait a moment")
 
 
@@ -159,7 +144,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         raise ApiError(404, "CONVERSATION_NOT_FOUND", "no such conversation")
     conversation_id = resume or uuid.uuid4()
     try:
-        check_message(request.app, text, visitor_ip(request), str(conversation_id))
+        await check_message(request.app, text, visitor_ip(request), str(conversation_id))
     except Refused as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     if resume is None:
@@ -206,7 +191,7 @@ class WidgetSession:
     async def _receive(self, raw: str) -> None:
         try:
             message = UserMessage.parse(raw)
-            check_message(self.app, message.text, self.ip, str(self.conversation_id))
+            await check_message(self.app, message.text, self.ip, str(self.conversation_id))
             self.queue.put_nowait(message.text)
         except ValueError as exc:
             await self.send(Error("INVALID_MESSAGE", str(exc)))
@@ -296,7 +281,6 @@ async def demo_page(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app[LIMITS] = WidgetLimits(app[SETTINGS].messaging)
     app.router.add_get("/api/widget/{chatbotId}/config", get_config)
     app.router.add_get("/api/widget/{chatbotId}/script.js", get_script)
     app.router.add_get("/api/widget/{chatbotId}/ws", chat_socket)

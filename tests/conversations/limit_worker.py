@@ -1,0 +1,36 @@
+"""One OS process of the two-process limit test.
+
+Run as ``python -m tests.conversations.limit_worker DSN KEY PER_MINUTE BURST ATTEMPTS``: it
+prints ``ready``, waits for a line on stdin so both processes start together, checks the
+limit for KEY ATTEMPTS times over a small pool, and prints how many checks passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import asyncpg
+
+from conversations import rate_limits
+from conversations.gcra import Limit
+from conversations.rate_limits import Scope
+from storage.pool import init_connection
+
+
+async def main(dsn: str, key: str, limit: Limit, attempts: int) -> None:
+    pool = await asyncpg.create_pool(dsn, min_size=4, max_size=4, init=init_connection)
+    assert pool is not None
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    try:
+        # Four checks in flight at a time, like a worker serving several visitors at once.
+        results = await asyncio.gather(*(rate_limits.allow(pool, Scope.WIDGET_IP, key, limit)
+                                         for _ in range(attempts)))
+    finally:
+        await pool.close()
+    print(sum(results), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2], Limit(float(sys.argv[3]), int(sys.argv[4])), int(sys.argv[5])))
