@@ -1,0 +1,82 @@
+"""What a call puts on the Twilio socket: media frames, marks and clears, encoded once and queued.
+
+A send that finds the socket gone becomes the end request the session gave :class:`Outbound`,
+so nothing that speaks to the caller has to handle a lost socket itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Protocol
+
+from media.pipeline.playout import Send
+from media.protocol.twilio import OutboundStream
+
+
+class TwilioLink(Protocol):
+    """The media-stream socket as the session sees it: buffered sends, an explicit flush.
+
+    ``send`` only queues (and raises ConnectionError once the socket is gone); ``flush``
+    writes everything queued in one go. The session flushes where timing matters (a TTS
+    chunk's frames, a mark, a ``clear``), so a burst of frames is one write.
+    """
+
+    def send(self, data: bytes) -> None: ...
+
+    def flush(self) -> None: ...
+
+    async def close(self) -> bool: ...
+
+
+class Outbound:
+    """One call's outbound stream: Twilio messages encoded for its ``streamSid`` and queued on its link.
+
+    Args:
+        link: the media socket.
+        stream_sid: the ``streamSid`` from ``start``.
+        on_lost: called on every send that finds the socket gone (the session ends the call).
+    """
+
+    __slots__ = ("_link", "_stream", "_on_lost")
+
+    def __init__(self, link: TwilioLink, stream_sid: str, on_lost: Callable[[], None]) -> None:
+        self._link = link
+        self._stream = OutboundStream(stream_sid)
+        self._on_lost = on_lost
+
+    def media(self, frame: bytes) -> None:
+        """Queue one 20 ms frame of the agent's audio."""
+        self._send(self._stream.media_bytes(frame))
+
+    def mark(self, name: str) -> None:
+        """Queue a mark: Twilio echoes it when playback gets there (or a ``clear`` drops it)."""
+        self._send(self._stream.mark(name).encode())
+
+    def clear(self) -> None:
+        """Queue a ``clear``: Twilio drops the audio it buffered and echoes the pending marks."""
+        self._send(self._stream.clear().encode())
+
+    def flush(self) -> None:
+        """Write everything queued."""
+        self._link.flush()
+
+    def burst(self, sends: list[Send]) -> None:
+        """Re-send kept audio (a resume, a cut) as one write."""
+        for send in sends:
+            if send.frame is not None:
+                self.media(send.frame)
+            if send.mark is not None:
+                self.mark(send.mark)
+        self._link.flush()
+
+    async def close(self) -> None:
+        """Close the socket; one already gone is fine."""
+        with contextlib.suppress(ConnectionError):
+            await self._link.close()
+
+    def _send(self, message: bytes) -> None:
+        try:
+            self._link.send(message)
+        except ConnectionError:
+            self._on_lost()

@@ -1,0 +1,21 @@
+"""How every call behaves: barge-in thresholds, timeouts and the fixed texts the agent speaks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    """Per-call behaviour (the ``[calls]`` config section in media's terms)."""
+
+    barge_in_min_words: int = 1
+    false_interruption_timeout: float = 1.0
+    mark_every_frames: int = 10
+    goodbye_text: str = "Thank you for calling. Goodbye!"
+    transfer_text: str = "Please hold while I transfer you."
+    apology_text: str = "Sorry, I had a problem there. Could you say that again?"
+    max_call_seconds: float = 1800.0
+    media_timeout: float = 15.0
+    goodbye_timeout: float = 15.0
+    dtmf_timeout: float = 2.0
