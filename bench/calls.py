@@ -63,7 +63,8 @@ from storage.pool import init_connection  # noqa: E402
 from tests.fake_deepgram import tone_mulaw  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from fakes import API_KEY, PROFILES, Delays, run_fakes  # noqa: E402
+from fakes import API_KEY, run_fakes  # noqa: E402
+from fakes import PROFILES as PROFILES, Delays as Delays  # noqa: E402  (scale.py and nginx_calls.py take them from here)
 from light_caller import LightCaller, LightCallResult, Line  # noqa: E402
 
 AUTH_TOKEN = "bench-auth-token"

@@ -32,7 +32,6 @@ import aiohttp  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from agent_server.nginx_config import NGINX, ensure_nginx, nginx_config, start_nginx  # noqa: E402
-from media.caller_simulator import CallResult  # noqa: E402
 
 NUMBER = bench_calls.NUMBER
 
@@ -61,7 +60,7 @@ def main() -> int:
     parser.add_argument("--stagger", type=float, default=2.0, help="seconds over which calls start")
     args = parser.parse_args()
     ensure_nginx()
-    delays = bench_calls.Delays(0.05, 0.10, 0.05)
+    delays = bench_calls.PROFILES["quick"]
     lb_port = bench_calls._free_port()
     url = f"http://127.0.0.1:{lb_port}"
     with bench_calls.stage("bench-nginx-", delays, url) as bench:
@@ -88,7 +87,7 @@ def _through_nginx(args: argparse.Namespace, delays: bench_calls.Delays, bench: 
         results = asyncio.run(bench_calls._calls(url, NUMBER, args.calls, args.stagger))
         wall = time.monotonic() - t0
         shares = asyncio.run(_per_process(ports))
-        ok = [r for r in results if isinstance(r, CallResult) and r.refused_with is None]
+        ok = [r for r in results if not isinstance(r, BaseException) and r.refused_with is None]
         added = [v - delays.response * 1000 for r in ok for v in r.turn_latencies_ms]
         barge = [v for r in ok for v in r.barge_in_latencies_ms]
         missed = sum(1 for r in ok if len(r.turn_latencies_ms) < bench_calls.TURNS)

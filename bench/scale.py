@@ -16,19 +16,23 @@ fakes), so a saturated generator is visible rather than mistaken for a slow serv
 The step's average CPU mixes the ramp up and down with the peak, so each step also reports
 its plateau: the seconds during which at least 95% of the peak was live, with the server's
 CPU there (and per live call) and how busy the load side's cores were (the load generator,
-the fakes, PostgreSQL and the kernel's loopback work all run there). With the default three
+the fakes and the kernel's loopback work run there). With the default three
 answers a call lasts about as long as the stagger, so the plateau is short or missing;
 ``--answers 8`` gives calls of about 25 s and a plateau of about 15 s with every call live.
 
-Placement: for ``--mode core`` the server is pinned to ``--server-cpus`` (default core 0)
-with taskset and the load generator and fakes to ``--load-cpus`` (default the other
-cores); ``--mode workers`` runs ``serve --workers N`` unpinned. Each ramp stops after
+Placement: for ``--mode core`` the server and its PostgreSQL are pinned to ``--server-cpus``
+(default core 0; the database shares the server's core, as in production) with taskset and
+the load generator and fakes to ``--load-cpus`` (default the other cores); ``--mode workers`` runs ``serve --workers N`` unpinned. Each ramp stops after
 ``--max-seconds``.
 
 Scale-out on a small machine: ``--cpu-quota F`` caps each server process at F of a core
 (a cgroup, ``bench/cpu_quota.py``) and pins the servers as in ``--mode core``, so that one
 capped process and ``--workers 2`` capped processes can be compared while the load side
 keeps a core of its own.
+
+The load generator is ``bench/light_caller.py`` (``--caller simulator`` for the caller
+simulator) and the fakes' delays are ``--fakes quick`` or ``provider`` (``bench/fakes.py``).
+``--floor`` runs each step a second time against the floor relay on the same cores and fakes.
 
 Overload: ``--max-live-calls N`` runs the server with ``[calls] max_live_calls = N``, so a
 step of more calls than that shows the admitted calls' latency while the rest get a busy
@@ -38,6 +42,7 @@ Usage::
 
     .venv/bin/python bench/scale.py --mode core --steps 25,50,100,150,200
     .venv/bin/python bench/scale.py --mode core --answers 8 --steps 50,75,100,125
+    .venv/bin/python bench/scale.py --mode core --fakes provider --floor --steps 4,200 --answers 8
     .venv/bin/python bench/scale.py --mode workers --workers 2 --steps 50,100,200,300
     .venv/bin/python bench/scale.py --mode core --cpu-quota 0.3 --answers 8 --steps 20,30,40,50
     .venv/bin/python bench/scale.py --mode workers --workers 2 --cpu-quota 0.3 --answers 8 --steps 40,60,80,100
@@ -61,12 +66,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import calls as bench_calls  # noqa: E402  (bench/calls.py: fakes, seeding, the simulated calls)
+import floor  # noqa: E402  (bench/floor.py: the floor relay beside the server)
 from cpu_quota import CpuQuota  # noqa: E402
+from light_caller import LightCallResult  # noqa: E402
+from plateau import Plateau, Sample, plateau  # noqa: E402
 
 import asyncpg  # noqa: E402
 import uvloop  # noqa: E402
-
-from media.caller_simulator import CallResult  # noqa: E402
 
 NUMBER = bench_calls.NUMBER
 STEP_TIMEOUT = 90.0
@@ -110,64 +116,6 @@ class Step:
                 + (f"; {self.plateau.line()}" if self.plateau else ""))
 
 
-@dataclass(frozen=True)
-class Plateau:
-    """CPU while (nearly) every call of a step was live: the steady state, with no call starting or ending.
-
-    The step's average CPU mixes the ramp up and down with the peak; this is what the
-    server's core and the load side's cores actually carried at the peak.
-    """
-
-    seconds: float
-    mean_live: float
-    server_pct: float
-    load_pct: float
-    load_cores_busy_pct: float
-
-    def line(self) -> str:
-        return (f"plateau ({self.seconds:.0f} s with {self.mean_live:.0f} live on average): server "
-                f"{self.server_pct:.0f}% of a core ({self.server_pct / max(self.mean_live, 1):.2f}% per live call), "
-                f"load generator + fakes {self.load_pct:.0f}%, the load side's cores {self.load_cores_busy_pct:.0f}% busy")
-
-
-@dataclass(frozen=True)
-class Sample:
-    """Cumulative CPU seconds of the server and of the load side at one wall-clock instant."""
-
-    at: float
-    server_cpu: float
-    load_cpu: float
-    load_cores: tuple[float, float]
-    """Busy and total jiffies of the load side's CPUs: its processes, PostgreSQL and the kernel's work there."""
-
-
-def plateau(samples: Sequence[Sample], spans: Sequence[tuple[float, float]], peak: int,
-            share: float = 0.95) -> Plateau | None:
-    """CPU over the sample intervals during which at least ``share`` of the peak was live throughout."""
-    if peak <= 0:
-        return None
-    seconds = server = load = live_time = busy = jiffies = 0.0
-    for first, second in zip(samples, samples[1:]):
-        live = [_live_at(spans, t) for t in (first.at, second.at)]
-        if min(live) < share * peak:
-            continue
-        dt = second.at - first.at
-        seconds += dt
-        server += second.server_cpu - first.server_cpu
-        load += second.load_cpu - first.load_cpu
-        busy += second.load_cores[0] - first.load_cores[0]
-        jiffies += second.load_cores[1] - first.load_cores[1]
-        live_time += (live[0] + live[1]) / 2 * dt
-    if seconds <= 0:
-        return None
-    return Plateau(seconds, live_time / seconds, server / seconds * 100, load / seconds * 100,
-                   busy / jiffies * 100 if jiffies else math.nan)
-
-
-def _live_at(spans: Sequence[tuple[float, float]], at: float) -> int:
-    return sum(1 for start, end in spans if start <= at < end)
-
-
 def _process_tree(pid: int) -> list[int]:
     """The server process and its workers (``serve --workers`` starts them as children)."""
     pids = [pid]
@@ -207,15 +155,15 @@ async def _inside_server(dsn: str, call_sids: list[str],
                                  " AND stream_started_at IS NOT NULL AND ended_at IS NOT NULL", call_sids)
     finally:
         await conn.close()
-    inside = [r[0] - (delays.first_token + delays.tts_first_byte) * 1000 for r in rows]
+    inside = [r[0] - delays.inside * 1000 for r in rows]
     return inside, [(r[0].timestamp(), r[1].timestamp()) for r in spans]
 
 
-def _measure(results: list[CallResult | BaseException], n: int, answers: int, delays: bench_calls.Delays,
+def _measure(results: list[bench_calls.Outcome | BaseException], n: int, answers: int, delays: bench_calls.Delays,
              server_cpu: float, load_cpu: float, wall: float, rss_growth: float, inside: list[float],
              peak_live: int, steady: Plateau | None) -> Step:
-    ok = [r for r in results if isinstance(r, CallResult) and r.refused_with is None]
-    busy = sum(1 for r in results if isinstance(r, CallResult) and r.refused_with == "rejected: busy")
+    ok = [r for r in results if not isinstance(r, BaseException) and r.refused_with is None]
+    busy = sum(1 for r in results if not isinstance(r, BaseException) and r.refused_with == "rejected: busy")
     added = [v - delays.response * 1000 for r in ok for v in r.turn_latencies_ms]
     barge = [v for r in ok for v in r.barge_in_latencies_ms]
     return Step(
@@ -229,11 +177,13 @@ def _measure(results: list[CallResult | BaseException], n: int, answers: int, de
     )
 
 
-async def _step(url: str, dsn: str, n: int, args: argparse.Namespace, tree: list[int], fakes_pid: int,
-                idle_rss: float, delays: bench_calls.Delays) -> Step:
+async def _step(url: str, dsn: str | None, n: int, args: argparse.Namespace, tree: list[int], fakes_pid: int,
+                idle_rss: float, delays: bench_calls.Delays, voice_path: str = bench_calls.VOICE_PATH) -> Step:
+    """One step of ``n`` calls; ``dsn`` None is a relay without records (the floor): spans from the caller."""
     cpu0, own0, fakes0, t0 = _tree_cpu(tree), time.process_time(), bench_calls._cpu_seconds(fakes_pid), time.monotonic()
     peak = idle_rss
-    task = asyncio.create_task(bench_calls._calls(url, NUMBER, n, args.stagger, args.answers))
+    task = asyncio.create_task(bench_calls._calls(url, NUMBER, n, args.stagger, args.answers, args.caller,
+                                                  voice_path))
     deadline = t0 + STEP_TIMEOUT
     load_cpus = sorted(os.sched_getaffinity(0))
     samples: list[Sample] = []
@@ -244,15 +194,19 @@ async def _step(url: str, dsn: str, n: int, args: argparse.Namespace, tree: list
         await asyncio.sleep(0.5)
     if not task.done():
         task.cancel()
-        results: list[CallResult | BaseException] = [TimeoutError("step timed out")] * n
+        results: list[bench_calls.Outcome | BaseException] = [TimeoutError("step timed out")] * n
     else:
         results = task.result()
     wall = time.monotonic() - t0
     load_cpu = time.process_time() - own0 + bench_calls._cpu_seconds(fakes_pid) - fakes0
     server_cpu = _tree_cpu(tree) - cpu0
     await asyncio.sleep(1.0)  # turns are written in the background after each call ends
-    sids = [r.call_sid for r in results if isinstance(r, CallResult)]
-    inside, spans = await _inside_server(dsn, sids, delays)
+    sids = [r.call_sid for r in results if not isinstance(r, BaseException)]
+    if dsn is not None:
+        inside, spans = await _inside_server(dsn, sids, delays)
+    else:
+        inside = []
+        spans = [span for r in results if isinstance(r, LightCallResult) and (span := r.stream_span)]
     peak_live = bench_calls.peak_overlap(spans)
     return _measure(results, n, args.answers, delays, server_cpu, load_cpu, wall, peak - idle_rss, inside, peak_live,
                     plateau(samples, spans, peak_live))
@@ -320,20 +274,27 @@ def main() -> int:
     parser.add_argument("--cpu-quota", type=float,
                         help="cap each server process at this fraction of a core (a cgroup; see bench/cpu_quota.py)")
     parser.add_argument("--load-cpus", help="cores for the load generator and fakes (default: the others)")
+    parser.add_argument("--floor", action="store_true",
+                        help=f"after each step, the same step against the floor relay ({floor.FLOOR_RELAY}) on the "
+                             "server's cores and the same fakes (needs the light caller)")
+    bench_calls.add_load_options(parser)
     args = parser.parse_args()
     if args.answers < 2:
         parser.error("--answers must be at least 2")
+    if args.floor and (args.caller != "light" or not floor.FLOOR_RELAY.exists()):
+        parser.error(f"--floor needs --caller light and {floor.FLOOR_RELAY}")
     steps = [int(s) for s in args.steps.split(",")]
+    server_cpus: set[int] | None = None
     all_cpus = sorted(os.sched_getaffinity(0))
     if _pinned(args):
         server_cpus = {int(c) for c in args.server_cpus.split(",")}
         load = ({int(c) for c in args.load_cpus.split(",")} if args.load_cpus
                 else set(all_cpus) - server_cpus or set(all_cpus))
         os.sched_setaffinity(0, load)  # inherited by the fakes' process
-    delays = bench_calls.Delays(0.05, 0.10, 0.05)
+    delays = bench_calls.PROFILES[args.fakes]
     port = bench_calls._free_port()
     url = f"http://127.0.0.1:{port}"
-    with bench_calls.stage("bench-scale-", delays, url) as bench:
+    with bench_calls.stage("bench-scale-", delays, url, db_cpus=server_cpus) as bench:
         return _ramp(args, steps, delays, bench, port, url)
 
 
@@ -341,6 +302,7 @@ def _ramp(args: argparse.Namespace, steps: list[int], delays: bench_calls.Delays
           port: int, url: str) -> int:
     server: subprocess.Popen[bytes] | None = None
     quotas: list[CpuQuota] = []
+    stack = contextlib.ExitStack()
     try:
         env = {**bench.env, "PORT": str(port)}
         if args.max_live_calls:
@@ -357,13 +319,17 @@ def _ramp(args: argparse.Namespace, steps: list[int], delays: bench_calls.Delays
         time.sleep(1.0)
         idle_rss = _tree_rss(tree)
         servers = "server" if args.mode == "core" else f"serve --workers {args.workers}"
-        placement = (f"{servers} pinned to CPU {args.server_cpus}, load generator and fakes on "
+        placement = (f"{servers} and PostgreSQL pinned to CPU {args.server_cpus}, load generator and fakes on "
                      f"{sorted(os.sched_getaffinity(0))}" if _pinned(args)
                      else f"{servers}, unpinned, load generator and fakes on the same CPUs")
         if quotas:
             placement += f"; each server process capped at {args.cpu_quota:.2f} of a core"
         print(f"mode {args.mode}: {placement}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
-              f"before the ramp; server idle RSS {idle_rss:.0f} MiB", flush=True)
+              f"before the ramp; server idle RSS {idle_rss:.0f} MiB; caller {args.caller}; fakes {args.fakes}: "
+              f"{delays.describe()}", flush=True)
+        relay = stack.enter_context(floor.floor_relay(floor.FLOOR_RELAY, bench.providers_url,
+                                                      args.server_cpus if _pinned(args) else None)) \
+            if args.floor else None
         best: Step | None = None
         ramp_end = time.monotonic() + args.max_seconds
         for n in steps:
@@ -373,6 +339,11 @@ def _ramp(args: argparse.Namespace, steps: list[int], delays: bench_calls.Delays
             # uvloop for the load generator (as for the fakes): cheaper per frame, so it is not the limit.
             step = uvloop.run(_step(url, bench.dsn, n, args, tree, bench.fakes_pid, idle_rss, delays))
             print(step.line(), flush=True)
+            if relay is not None:
+                time.sleep(2.0)
+                floor_step = uvloop.run(_step(relay[0], None, n, args, [relay[1]], bench.fakes_pid,
+                                              _tree_rss([relay[1]]), delays, floor.VOICE_PATH))
+                print(f"  floor relay: {floor_step.line()}", flush=True)
             if not step.passed(args.p99_ms):
                 if step.plateau is not None and step.plateau.load_cores_busy_pct > 90:
                     print("  note: the load side's cores were over 90% busy at the plateau: they may be the limit")
@@ -383,6 +354,7 @@ def _ramp(args: argparse.Namespace, steps: list[int], delays: bench_calls.Delays
               + (f" — {best.line()}" if best else "")
               + f"; load average after {os.getloadavg()[0]:.1f}")
     finally:
+        stack.close()
         if server is not None:
             server.terminate()
             server.wait(timeout=60)

@@ -22,13 +22,15 @@ async def stream_body(request: web.Request, body: bytes, *, content_type: str, f
 
     A client that hangs up mid-body (a barge-in cancels the speech) ends the answer quietly.
     """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     await asyncio.sleep(first_byte_delay)
     resp = web.StreamResponse(headers={"Content-Type": content_type})
     await resp.prepare(request)
     with contextlib.suppress(ConnectionError):
-        for i in range(0, len(body), chunk_bytes):
-            if i and chunk_delay:
-                await asyncio.sleep(chunk_delay)
+        for n, i in enumerate(range(0, len(body), chunk_bytes)):
+            if i and chunk_delay:  # due at a fixed time from the request, so sleeps' lateness does not add up
+                await asyncio.sleep(start + first_byte_delay + n * chunk_delay - loop.time())
             await resp.write(body[i : i + chunk_bytes])
         await resp.write_eof()
     return resp

@@ -168,6 +168,10 @@ class FakeOpenAi:
                       reply: ScriptedReply) -> None:
         options = self.state.options
         cid, model = f"chatcmpl-{len(self.state.chat_requests)}", str(body.get("model", "fake"))
+        # Each token is due at a fixed time from the request (first_token_delay + i * token_delay): sleeping
+        # the interval after each write would add every sleep's lateness up (about 1 ms per token on uvloop).
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         await asyncio.sleep(options.first_token_delay)
         await resp.write(_chunk(cid, model, {"role": "assistant", "content": ""}))
         tokens = stream_tokens(reply.text)
@@ -178,7 +182,7 @@ class FakeOpenAi:
                 request.transport.abort()
                 raise ConnectionResetError("scripted cut")
             if i and options.token_delay:
-                await asyncio.sleep(options.token_delay)
+                await asyncio.sleep(start + options.first_token_delay + i * options.token_delay - loop.time())
             await resp.write(_chunk(cid, model, delta))
             if "content" in delta:
                 self.state.token_times.append(time.monotonic())

@@ -12,12 +12,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import calls as bench_calls  # noqa: E402  (bench/calls.py)
 import cpu_quota  # noqa: E402  (bench/cpu_quota.py)
-import scale  # noqa: E402  (bench/scale.py)
+import plateau  # noqa: E402  (bench/plateau.py)
 
 
-def _samples(seconds: int) -> list[scale.Sample]:
+def _samples(seconds: int) -> list[plateau.Sample]:
     """One sample a second: the server uses half a core, the load side 0.8, its cores are 60% busy."""
-    return [scale.Sample(float(t), t * 0.5, t * 0.8, (t * 60.0, t * 100.0)) for t in range(seconds + 1)]
+    return [plateau.Sample(float(t), t * 0.5, t * 0.8, (t * 60.0, t * 100.0)) for t in range(seconds + 1)]
 
 
 def test_peak_overlap_counts_an_end_before_a_start_at_the_same_instant() -> None:
@@ -29,7 +29,7 @@ def test_peak_overlap_counts_an_end_before_a_start_at_the_same_instant() -> None
 def test_plateau_takes_only_the_seconds_when_every_call_was_live() -> None:
     """Nine calls live from 1.5 s to 8.5 s and a tenth from 2 s to 6.5 s: sampled each second, the plateau is 2–6 s."""
     spans = [(1.5, 8.5)] * 9 + [(2.0, 6.5)]
-    steady = scale.plateau(_samples(10), spans, peak=10)
+    steady = plateau.plateau(_samples(10), spans, peak=10)
     assert steady is not None
     assert steady.seconds == 4.0
     assert steady.mean_live == 10.0
@@ -41,8 +41,8 @@ def test_plateau_takes_only_the_seconds_when_every_call_was_live() -> None:
 def test_plateau_is_absent_when_the_peak_never_holds_for_a_whole_interval() -> None:
     """Calls that only brush past each other leave no steady state to report."""
     spans = [(0.5, 2.5), (2.2, 4.5)]
-    assert scale.plateau(_samples(5), spans, peak=2) is None
-    assert scale.plateau(_samples(5), [], peak=0) is None
+    assert plateau.plateau(_samples(5), spans, peak=2) is None
+    assert plateau.plateau(_samples(5), [], peak=0) is None
 
 
 def test_cpu_quota_is_a_share_of_each_period_with_the_kernels_floor() -> None:
