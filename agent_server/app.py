@@ -13,7 +13,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from agent_server import call_control, jobs, metering, metrics
+from agent_server import call_control, jobs, message_limits, metering, metrics
 from agent_server.config import Settings
 from agent_server.db import database_url
 from agent_server.errors import error_middleware
@@ -49,7 +49,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     wallet.setup, payment_checkout.setup, payment_webhook.setup,
     twilio_voice.setup, twilio_media.setup, calls.setup,
     numbers.setup,
-    twilio_sms.setup, widget.setup, chatbot.setup,
+    message_limits.setup, twilio_sms.setup, widget.setup, chatbot.setup,
     usage.setup, jobs.setup, metering.setup, call_control.setup, call_hangup.setup, metrics.setup,
 )
 
