@@ -1,0 +1,66 @@
+"""Request bodies and query strings decoded into declared shapes, each failure a 400 or a 422 naming the field.
+
+msgspec reports where a value went wrong as a path (``at `$.faq[0]` ``); the first segment is
+the field a dashboard form highlights, so it becomes the 422's `field`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+
+import msgspec
+from aiohttp import web
+
+from agent_server.errors import ApiError, ValidationError
+
+T = TypeVar("T")
+
+_AT_FIELD = re.compile(r" - at `\$\.([^.`\[]+)")
+_MISSING_FIELD = re.compile(r"^Object missing required field `([^`]+)`")
+
+
+def field_error(exc: msgspec.ValidationError) -> ApiError:
+    """The 422 for one msgspec validation error (or the 400 when the document itself is not an object)."""
+    text = str(exc)
+    at = _AT_FIELD.search(text)
+    missing = _MISSING_FIELD.match(text)
+    if at is not None:
+        return ValidationError(at.group(1), text[:at.start()])
+    if missing is not None:
+        return ValidationError(missing.group(1), "is required")
+    return ApiError(400, "MALFORMED_JSON", f"expected a JSON object: {text}")
+
+
+def decode_body(raw: bytes, shape: type[T]) -> T:
+    """A JSON body as `shape`; numeric strings are read as the numbers they spell.
+
+    Raises:
+        ApiError: 400 MALFORMED_JSON (empty, not JSON, not an object) or 422 VALIDATION_ERROR naming the field.
+    """
+    if not raw:
+        raise ApiError(400, "MALFORMED_JSON", "request body is empty; expected a JSON object")
+    try:
+        return msgspec.json.decode(raw, type=shape, strict=False)
+    except msgspec.ValidationError as exc:
+        raise field_error(exc) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "MALFORMED_JSON", f"malformed JSON: {exc}") from None
+
+
+async def read_body(request: web.Request, shape: type[T]) -> T:
+    """The request's JSON body as `shape` (aiohttp enforces client_max_size, 413, while reading)."""
+    return decode_body(await request.read(), shape)
+
+
+def read_query(request: web.Request, shape: type[T]) -> T:
+    """The query string as `shape`; an empty value counts as absent, as it always has here.
+
+    Raises:
+        ValidationError: 422 naming the parameter.
+    """
+    present = {name: value for name, value in request.query.items() if value != ""}
+    try:
+        return msgspec.convert(present, shape, strict=False)
+    except msgspec.ValidationError as exc:
+        raise field_error(exc) from None
