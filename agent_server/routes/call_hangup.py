@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import msgspec
 import structlog
 from aiohttp import web
 
 from agent_server import auth, call_control
+from agent_server.api.route import Reply, Route, register
+from agent_server.api.shapes import Uuid
 from agent_server.errors import NotFound
 from agent_server.state import CARRIER, POOL
 from agent_server.validation import path_uuid
@@ -15,6 +18,13 @@ from phone_numbers.carrier import CarrierError
 log = structlog.get_logger(__name__)
 
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+
+class HangupResult(msgspec.Struct):
+    """`ended` when the call was already over, `hangup_requested` when it is being ended."""
+
+    id: Uuid
+    status: str
 
 
 async def hangup(request: web.Request) -> web.Response:
@@ -44,5 +54,12 @@ async def hangup(request: web.Request) -> web.Response:
     return web.json_response({"id": str(user_call["id"]), "status": "hangup_requested"}, status=202)
 
 
+ROUTES = (
+    Route("POST", "/api/calls/{id}/hangup", hangup, "End a live call", "calls", "jwt",
+          (Reply(200, HangupResult, description="Already ended"),
+           Reply(202, HangupResult, description="Hangup requested")), errors=(404,)),
+)
+
+
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/calls/{id}/hangup", hangup)
+    register(app, ROUTES)

@@ -6,17 +6,87 @@ import base64
 import datetime
 import statistics
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from aiohttp import web
 
 from agent_server import auth
+from agent_server.api.decoding import read_query
+from agent_server.api.route import Reply, Route, register
+from agent_server.api.shapes import Instant, Query, Uuid
 from agent_server.errors import NotFound, ValidationError
 from agent_server.state import POOL
-from agent_server.validation import get_int, path_uuid
+from agent_server.validation import path_uuid
 from media import call_records
 
 MAX_PAGE = 100
+
+
+class CallsQuery(Query):
+    business_id: Uuid | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = 20
+    cursor: Annotated[str, msgspec.Meta(description="`nextCursor` of the previous page")] | None = None
+
+
+class Cost(msgspec.Struct):
+    amount: int
+    currency: str
+
+
+class CallOut(msgspec.Struct, rename="camel", kw_only=True):
+    """One call as the dashboard lists it."""
+
+    id: Uuid
+    call_sid: str
+    business_id: Uuid
+    number_id: Uuid | None
+    agent_id: Uuid | None
+    from_: str | None = msgspec.field(name="from")
+    to: str | None
+    direction: str
+    status: str
+    started_at: Instant | None
+    answered_at: Instant | None
+    ended_at: Instant | None
+    duration_seconds: int | None
+    twilio_duration_seconds: int | None
+    end_reason: str | None
+    transferred_to: str | None
+    cost: Cost | None
+
+
+class CallPage(msgspec.Struct, rename="camel"):
+    calls: list[CallOut]
+    next_cursor: str | None
+
+
+class Turn(msgspec.Struct, rename="camel"):
+    seq: int
+    role: str
+    text: str
+    started_at: Instant | None
+    interrupted: bool
+    server_latency_ms: int | None
+    ear_latency_ms: int | None
+
+
+class LatencySummary(msgspec.Struct, rename="camel"):
+    count: int
+    median_ms: int
+    max_ms: int
+
+
+class Latency(msgspec.Struct):
+    server: LatencySummary | None
+    ear: LatencySummary | None
+
+
+class CallDetail(CallOut, kw_only=True):
+    """A call with its transcript and latency summaries."""
+
+    transcript: list[Turn]
+    latency: Latency
 
 
 def encode_cursor(started_at: datetime.datetime, call_id: uuid.UUID) -> str:
@@ -72,12 +142,13 @@ def turn_json(row: dict[str, Any]) -> dict[str, Any]:
 
 async def list_calls(request: web.Request) -> web.Response:
     """GET /api/calls?businessId=&limit=&cursor=: newest first."""
-    membership = await auth.business_for(request, request.query.get("businessId"))
-    limit = get_int(request.query, "limit", default=20, minimum=1, maximum=MAX_PAGE)
+    query = read_query(request, CallsQuery)
+    membership = await auth.business_for(request, query.business_id)
+    limit = query.limit
     before = None
-    if request.query.get("cursor"):
+    if query.cursor:
         try:
-            before = decode_cursor(request.query["cursor"])
+            before = decode_cursor(query.cursor)
         except ValueError:
             raise ValidationError("cursor", "is not a cursor from this API") from None
     rows = await call_records.list_calls(request.app[POOL], membership.business_id, limit=limit + 1, before=before)
@@ -109,6 +180,13 @@ async def get_call(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+ROUTES = (
+    Route("GET", "/api/calls", list_calls, "The business's calls, newest first", "calls", "jwt",
+          (Reply(200, CallPage),), errors=(403, 404), query=CallsQuery),
+    Route("GET", "/api/calls/{id}", get_call, "One call with its transcript and latencies", "calls", "jwt",
+          (Reply(200, CallDetail),), errors=(404,)),
+)
+
+
 def setup(app: web.Application) -> None:
-    app.router.add_get("/api/calls", list_calls)
-    app.router.add_get("/api/calls/{id}", get_call)
+    register(app, ROUTES)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import uuid
 
+import msgspec
 from aiohttp import web
 
 from agent_server import agents, auth
-from agent_server.errors import ApiError, NotFound
+from agent_server.api.decoding import read_body
+from agent_server.api.route import Reply, Route, register
+from agent_server.api.shapes import Body, Uuid, as_optional_uuid, as_uuid
+from agent_server.errors import ApiError, NotFound, ValidationError
 from agent_server.routes.widget import answer_turn
 from agent_server.state import POOL, SETTINGS
-from agent_server.validation import get_str, get_uuid, read_json
 from conversations import records
 from conversations.payment import CannotPay
 from media.llm.base import LlmError
@@ -23,11 +26,35 @@ from media.llm.base import LlmError
 ORIGIN = "dashboard"
 
 
+class TestChatBody(Body):
+    """One message to one of the business's agents; `conversationId` continues an earlier test chat."""
+
+    chatbot_id: Uuid
+    message: str
+    conversation_id: Uuid | None = None
+
+
+class Usage(msgspec.Struct, rename="camel"):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class TestChatReply(msgspec.Struct, rename="camel"):
+    conversation_id: Uuid
+    message_id: Uuid
+    reply: str
+    answered_by: str
+    usage: Usage
+
+
 async def test_chat(request: web.Request) -> web.Response:
     await auth.current_user(request)
-    body = await read_json(request)
+    body = await read_body(request, TestChatBody)
+    max_chars = request.app[SETTINGS].messaging.max_message_chars
+    if len(body.message) > max_chars:
+        raise ValidationError("message", f"must be at most {max_chars} characters")
     pool = request.app[POOL]
-    agent = await agents.get_agent(pool, get_uuid(body, "chatbotId"))
+    agent = await agents.get_agent(pool, as_uuid(body.chatbot_id, "chatbotId"))
     if agent is None:
         raise NotFound("no such chatbot")
     try:
@@ -35,8 +62,8 @@ async def test_chat(request: web.Request) -> web.Response:
     except NotFound:
         # Another business's agent answers exactly as a missing one: nothing confirms it exists.
         raise NotFound("no such chatbot") from None
-    text = get_str(body, "message", max_length=request.app[SETTINGS].messaging.max_message_chars)
-    conversation_id = get_uuid(body, "conversationId", default=None)
+    text = body.message
+    conversation_id = as_optional_uuid(body.conversation_id, "conversationId")
     if conversation_id is None:
         conversation_id = uuid.uuid4()
         await records.create_conversation(pool, conversation_id, agent_id=agent.id,
@@ -57,5 +84,11 @@ async def test_chat(request: web.Request) -> web.Response:
     })
 
 
+ROUTES = (
+    Route("POST", "/api/chatbot", test_chat, "Test chat with one of the business's agents", "agents", "jwt",
+          (Reply(200, TestChatReply),), errors=(402, 404, 503), body=TestChatBody),
+)
+
+
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/chatbot", test_chat)
+    register(app, ROUTES)

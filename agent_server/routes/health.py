@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 from aiohttp import web
 
+from agent_server.api.route import Reply, Route, register
 from agent_server.errors import error_response
 from agent_server.state import LIFECYCLE, POOL
+
+
+class Status(msgspec.Struct):
+    """The probe's verdict."""
+
+    status: str
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -27,6 +35,12 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
+ROUTES = (
+    Route("GET", "/healthz", healthz, "Liveness", "health", "public", (Reply(200, Status),)),
+    Route("GET", "/readyz", readyz, "Readiness: database reachable, not draining", "health", "public",
+          (Reply(200, Status),), errors=(503,)),
+)
+
+
 def setup(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    register(app, ROUTES)

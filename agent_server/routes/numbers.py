@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import re
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Any
 
+import msgspec
 import structlog
 from aiohttp import web
 
 from agent_server import agents, auth
+from agent_server.api.decoding import read_body, read_query
+from agent_server.api.route import Link, Reply, Route, register
+from agent_server.api.shapes import as_optional_uuid, as_uuid
 from agent_server.errors import ApiError, NotFound, ValidationError, register_error
+from agent_server.routes.agents import BusinessQuery
+from agent_server.routes.numbers_shapes import (
+    ImportBody,
+    NumberList,
+    NumberResult,
+    PatchBody,
+    PurchaseBody,
+    SearchBody,
+    SearchResult,
+)
 from agent_server.routes.wallet import register_billing_errors
 from agent_server.state import CARRIER, POOL, SETTINGS
-from agent_server.validation import get_bool, get_int, get_str, get_uuid, path_uuid, read_json
+from agent_server.validation import path_uuid
 from phone_numbers import provisioning, registry, rent
-from phone_numbers.carrier import CarrierError, NumberType, PhoneCarrier
+from phone_numbers.carrier import CarrierError, PhoneCarrier
 from phone_numbers.errors import (
     CarrierNotConfigured,
     NumberNotFound,
@@ -26,17 +39,9 @@ from phone_numbers.errors import (
     PriceNotConfigured,
     PrimaryNumberRelease,
 )
-from phone_numbers.registry import E164, Number
+from phone_numbers.registry import Number
 
 log = structlog.get_logger(__name__)
-
-NUMBER_TYPES = ("local", "toll_free", "mobile")
-_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
-_AREA_CODE = re.compile(r"^[0-9]{2,6}$")
-# Twilio's pattern syntax: digits and letters with the * % + $ meta-characters, 2 to 16 long.
-_CONTAINS = re.compile(r"^[0-9A-Za-z*%+$]{2,16}$")
-MAX_SEARCH = 50
-
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
@@ -73,43 +78,14 @@ def twilio_error(exc: CarrierError) -> ApiError:
     return ApiError(status, "TWILIO_ERROR", f"Twilio: {exc}", twilioCode=exc.code, twilioStatus=exc.status)
 
 
-def _phone(body: dict[str, Any]) -> str:
-    phone: str = get_str(body, "phoneNumber", max_length=16)
-    if not E164.match(phone):
-        raise ValidationError("phoneNumber", "must be an E.164 phone number like +14155550100")
-    return phone
-
-
-def _country(body: dict[str, Any], *, required: bool) -> str:
-    """The country; an import may leave it out (the account's numbers are mostly US)."""
-    value: str = get_str(body, "countryCode", max_length=2) if required else \
-        get_str(body, "countryCode", default="US", max_length=2)
-    if not _COUNTRY.match(value):
-        raise ValidationError("countryCode", "must be an ISO 3166 alpha-2 code like US")
-    return value.upper()
-
-
-def _number_type(body: dict[str, Any], *, required: bool) -> NumberType:
-    value: NumberType = get_str(body, "numberType", choices=NUMBER_TYPES) if required else \
-        get_str(body, "numberType", default="local", choices=NUMBER_TYPES)
-    return value
-
-
 async def search_numbers(request: web.Request) -> web.Response:
     await auth.current_user(request)
-    body = await read_json(request)
-    country, number_type = _country(body, required=True), _number_type(body, required=True)
-    area_code = get_str(body, "areaCode", default=None, max_length=6)
-    if area_code is not None and not _AREA_CODE.match(area_code):
-        raise ValidationError("areaCode", "must be digits")
-    contains = get_str(body, "contains", default=None, max_length=16)
-    if contains is not None and not _CONTAINS.match(contains):
-        raise ValidationError("contains", "must be 2 to 16 digits or letters, with * % + $ as wildcards")
-    limit = get_int(body, "limit", default=20, minimum=1, maximum=MAX_SEARCH)
+    body = await read_body(request, SearchBody)
     carrier = _carrier(request)
     try:
-        offers = await provisioning.search(carrier, request.app[SETTINGS].numbers, country, number_type,
-                                           area_code=area_code, contains=contains, limit=limit)
+        offers = await provisioning.search(carrier, request.app[SETTINGS].numbers, body.country_code.upper(),
+                                           body.number_type, area_code=body.area_code, contains=body.contains,
+                                           limit=body.limit)
     except CarrierError as exc:
         raise twilio_error(exc) from None
     return web.json_response({"success": True, "numbers": [{
@@ -120,20 +96,16 @@ async def search_numbers(request: web.Request) -> web.Response:
     } for o in offers]})
 
 
-async def _number_request(request: web.Request, body: dict[str, Any], *,
-                          required: bool) -> provisioning.PurchaseRequest:
-    membership = await auth.business_for(request, get_uuid(body, "businessId", default=None))
+async def _number_request(request: web.Request, body: PurchaseBody | ImportBody) -> provisioning.PurchaseRequest:
+    membership = await auth.business_for(request, as_optional_uuid(body.business_id, "businessId"))
     return provisioning.PurchaseRequest(
-        business_id=membership.business_id, phone_number=_phone(body),
-        display_name=get_str(body, "displayName", default="", max_length=200),
-        country_code=_country(body, required=required), number_type=_number_type(body, required=required),
-        actor=f"user:{membership.user_id}")
+        business_id=membership.business_id, phone_number=body.phone_number, display_name=body.display_name,
+        country_code=body.country_code.upper(), number_type=body.number_type, actor=f"user:{membership.user_id}")
 
 
 async def purchase_number(request: web.Request) -> web.Response:
     await auth.current_user(request)
-    body = await read_json(request)
-    wanted = await _number_request(request, body, required=True)
+    wanted = await _number_request(request, await read_body(request, PurchaseBody))
     carrier = _carrier(request)
     settings = request.app[SETTINGS]
     # Shielded: once Twilio is asked, the purchase runs to its end (recorded or rolled back)
@@ -149,8 +121,7 @@ async def purchase_number(request: web.Request) -> web.Response:
 
 async def import_number(request: web.Request) -> web.Response:
     await auth.current_user(request)
-    body = await read_json(request)
-    wanted = await _number_request(request, body, required=False)
+    wanted = await _number_request(request, await read_body(request, ImportBody))
     carrier = _carrier(request)
     settings = request.app[SETTINGS]
     work = provisioning.import_number(request.app[POOL], carrier, settings.numbers, settings.server.public_url,
@@ -163,7 +134,7 @@ async def import_number(request: web.Request) -> web.Response:
 
 
 async def list_numbers(request: web.Request) -> web.Response:
-    membership = await auth.business_for(request, request.query.get("businessId"))
+    membership = await auth.business_for(request, read_query(request, BusinessQuery).business_id)
     found = await registry.numbers_of(request.app[POOL], membership.business_id)
     return web.json_response({"success": True, "numbers": [number_json(n) for n in found]})
 
@@ -183,11 +154,9 @@ async def _own_number(request: web.Request, name: str) -> Number:
 
 async def patch_number(request: web.Request) -> web.Response:
     number = await _own_number(request, "id")
-    body = await read_json(request)
-    display_name = get_str(body, "displayName", default=None, max_length=200)
-    is_primary = get_bool(body, "isPrimary", default=None)
-    set_agent = "agentId" in body
-    agent_id = get_uuid(body, "agentId", default=None) if set_agent else None
+    body = await read_body(request, PatchBody)
+    set_agent = body.agent_id is not msgspec.UNSET
+    agent_id = as_uuid(body.agent_id, "agentId") if isinstance(body.agent_id, str) else None
     pool = request.app[POOL]
     if agent_id is not None:
         agent = await agents.get_agent(pool, agent_id)
@@ -198,8 +167,8 @@ async def patch_number(request: web.Request) -> web.Response:
         locked = await registry.lock_number(conn, number.id)
         if locked is None or locked.status == "released":
             raise NotFound("number not found")
-        updated = await registry.update_number(conn, locked, display_name=display_name, set_agent=set_agent,
-                                               agent_id=agent_id, is_primary=is_primary)
+        updated = await registry.update_number(conn, locked, display_name=body.display_name, set_agent=set_agent,
+                                               agent_id=agent_id, is_primary=body.is_primary)
     return web.json_response({"success": True, "number": number_json(updated)})
 
 
@@ -237,6 +206,28 @@ async def _rent_job(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+# A bought or imported number is then edited and released: the fuzzer follows these links.
+_NUMBER_LINKS = {"EditNumber": Link("patch_number", {"id": "$response.body#/number/id"}),
+                 "ReleaseNumber": Link("release_number", {"numberId": "$response.body#/number/id"})}
+_CARRIER_ERRORS = (402, 403, 404, 409, 422, 502, 503)
+ROUTES = (
+    Route("POST", "/api/numbers/search", search_numbers, "Numbers the carrier offers, with our monthly price",
+          "numbers", "jwt", (Reply(200, SearchResult),), errors=(422, 502, 503), body=SearchBody),
+    Route("POST", "/api/numbers/purchase", purchase_number, "Buy a number (first month paid from the wallet)",
+          "numbers", "jwt", (Reply(201, NumberResult, description="Bought", links=_NUMBER_LINKS),),
+          errors=_CARRIER_ERRORS, body=PurchaseBody),
+    Route("POST", "/api/numbers/import", import_number, "Bring a number the Twilio account owns under the business",
+          "numbers", "jwt", (Reply(201, NumberResult, description="Imported", links=_NUMBER_LINKS),),
+          errors=_CARRIER_ERRORS, body=ImportBody),
+    Route("GET", "/api/numbers", list_numbers, "The business's numbers", "numbers", "jwt", (Reply(200, NumberList),),
+          errors=(403, 404), query=BusinessQuery),
+    Route("PATCH", "/api/numbers/{id}", patch_number, "Rename, make primary, or (un)assign an agent", "numbers", "jwt",
+          (Reply(200, NumberResult),), errors=(404, 409, 422), body=PatchBody),
+    Route("DELETE", "/api/numbers/{numberId}/release", release_number, "Release a number back to the carrier",
+          "numbers", "jwt", (Reply(200, NumberResult),), errors=(404, 409, 502, 503)),
+)
+
+
 def setup(app: web.Application) -> None:
     register_billing_errors()
     register_error(CarrierNotConfigured, 503, "TWILIO_NOT_CONFIGURED")
@@ -244,10 +235,5 @@ def setup(app: web.Application) -> None:
     register_error(PrimaryNumberRelease, 409, "PRIMARY_NUMBER_DELETE")
     register_error(PriceNotConfigured, 422, "VALIDATION_ERROR")
     register_error(NumberNotFound, 404, "NOT_FOUND")
-    app.router.add_post("/api/numbers/search", search_numbers)
-    app.router.add_post("/api/numbers/purchase", purchase_number)
-    app.router.add_post("/api/numbers/import", import_number)
-    app.router.add_get("/api/numbers", list_numbers)
-    app.router.add_patch("/api/numbers/{id}", patch_number)
-    app.router.add_delete("/api/numbers/{numberId}/release", release_number)
+    register(app, ROUTES)
     app.cleanup_ctx.append(_rent_job)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 
+import msgspec
 import structlog
 from aiohttp import web
 
 from agent_server import auth
+from agent_server.api.decoding import read_body
+from agent_server.api.route import Header, Reply, Route, register
+from agent_server.api.shapes import Body, Uuid
 from agent_server.errors import ValidationError
-from agent_server.routes.wallet import currency_param, register_billing_errors
+from agent_server.routes.wallet import CurrencyParam, currency_param, register_billing_errors
 from agent_server.state import POOL, SETTINGS
-from agent_server.validation import get_int, read_json
 from billing import checkout
 from billing.errors import AmountOutOfBounds, PaymentsNotConfigured
 from billing.money import MAX_AMOUNT, Money
@@ -21,6 +25,21 @@ log = structlog.get_logger(__name__)
 
 # The process's payments provider; absent when STRIPE_SECRET_KEY is not set.
 PAYMENTS = web.AppKey("payments", PaymentsProvider)
+
+
+class TopupBody(Body):
+    """A top-up of `amount` minor units (within the configured bounds; a numeric string is read as its number)."""
+
+    amount: Annotated[int, msgspec.Meta(ge=1, le=MAX_AMOUNT)]
+    currency: CurrencyParam | None = None
+    business_id: Uuid | None = None
+
+
+class CheckoutSession(msgspec.Struct, rename="camel"):
+    """Where to send the user to pay."""
+
+    session_id: str
+    url: str
 
 
 async def _payments_client(app: web.Application) -> AsyncIterator[None]:
@@ -50,9 +69,9 @@ async def create_checkout_session(request: web.Request) -> web.Response:
     """Start a top-up; a retry with the same `Idempotency-Key` header returns the same session."""
     user_id = await auth.current_user(request)
     payments = payments_of(request.app)
-    body = await read_json(request)
-    membership = await auth.business_for(request, body.get("businessId"))
-    amount = Money(get_int(body, "amount", minimum=1, maximum=MAX_AMOUNT), currency_param(body.get("currency")))
+    body = await read_body(request, TopupBody)
+    membership = await auth.business_for(request, body.business_id)
+    amount = Money(body.amount, currency_param(body.currency))
     config = request.app[SETTINGS].stripe
     try:
         checkout.check_bounds(amount, config.min_topup_minor, config.max_topup_minor)
@@ -65,7 +84,14 @@ async def create_checkout_session(request: web.Request) -> web.Response:
     return web.json_response({"sessionId": session.id, "url": session.url})
 
 
+ROUTES = (
+    Route("POST", "/api/payment/create-checkout-session", create_checkout_session, "Start a wallet top-up",
+          "billing", "jwt", (Reply(200, CheckoutSession),), errors=(403, 404, 409, 502, 503), body=TopupBody,
+          headers=(Header("Idempotency-Key", "a retry with the same key returns the same session"),)),
+)
+
+
 def setup(app: web.Application) -> None:
     register_billing_errors()
     app.cleanup_ctx.append(_payments_client)
-    app.router.add_post("/api/payment/create-checkout-session", create_checkout_session)
+    register(app, ROUTES)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from aiohttp import web
 
 from agent_server import auth
+from agent_server.api.decoding import read_query
+from agent_server.api.route import Reply, Route, register
+from agent_server.api.shapes import Instant, Query, Uuid
 from agent_server.errors import ValidationError, register_error
 from agent_server.state import POOL
-from agent_server.validation import get_instant, get_int
+from agent_server.validation import get_instant
 from billing import ledger
 from billing.errors import (
     AmountOutOfBounds,
@@ -26,6 +30,52 @@ from billing.ledger import Entry, EntryKind
 from billing.money import Currency, parse_currency
 
 MAX_PAGE = 200
+
+CurrencyParam = Annotated[str, msgspec.Meta(description="ISO 4217 code of a supported currency (USD, INR)")]
+InstantParam = Annotated[str, msgspec.Meta(description="ISO 8601 date or date-time; without an offset, UTC")]
+
+
+class BalanceQuery(Query):
+    business_id: Uuid | None = None
+    currency: CurrencyParam | None = None
+
+
+class TransactionsQuery(Query, kw_only=True):
+    business_id: Uuid | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = 50
+    cursor: Annotated[str, msgspec.Meta(description="`nextCursor` of the previous page")] | None = None
+    type: Annotated[str, msgspec.Meta(description="entry kinds, comma separated")] | None = None
+    currency: CurrencyParam | None = None
+    from_: InstantParam | None = msgspec.field(default=None, name="from")
+    to: InstantParam | None = None
+
+
+class Balance(msgspec.Struct, rename="camel", kw_only=True):
+    """Balance, held and available in minor units, read from one row (balance - held == available)."""
+
+    business_id: Uuid
+    currency: str
+    balance: int
+    held: int
+    available: int
+    updated_at: Instant | None = msgspec.field(name="updated_at")
+
+
+class EntryOut(msgspec.Struct, rename="camel", kw_only=True):
+    id: Uuid
+    type: str
+    amount: int
+    currency: str
+    reference: str | None
+    actor: str | None
+    balance_after: int
+    hold_id: Uuid | None
+    created_at: Instant
+
+
+class TransactionPage(msgspec.Struct, rename="camel"):
+    transactions: list[EntryOut]
+    next_cursor: str | None
 
 
 def register_billing_errors() -> None:
@@ -67,8 +117,9 @@ def entry_json(entry: Entry) -> dict[str, Any]:
 
 async def get_balance(request: web.Request) -> web.Response:
     """Balance, held and available from one row read, so balance - held == available always."""
-    membership = await auth.business_for(request, request.query.get("businessId"))
-    currency = currency_param(request.query.get("currency"))
+    query = read_query(request, BalanceQuery)
+    membership = await auth.business_for(request, query.business_id)
+    currency = currency_param(query.currency)
     wallet = await ledger.get_wallet(request.app[POOL], membership.business_id, currency)
     body: dict[str, Any]
     if wallet is None:
@@ -81,20 +132,20 @@ async def get_balance(request: web.Request) -> web.Response:
 
 async def list_transactions(request: web.Request) -> web.Response:
     """Ledger entries newest first; `nextCursor` continues after the last one returned."""
-    query = request.query
-    membership = await auth.business_for(request, query.get("businessId"))
-    limit = get_int(query, "limit", default=50, minimum=1, maximum=MAX_PAGE)
+    query = read_query(request, TransactionsQuery)
+    membership = await auth.business_for(request, query.business_id)
+    limit = query.limit
     before_id = None
-    if query.get("cursor"):
+    if query.cursor:
         try:
-            before_id = ledger.decode_cursor(query["cursor"])
+            before_id = ledger.decode_cursor(query.cursor)
         except ValueError:
             raise ValidationError("cursor", "is not a cursor from this API") from None
-    currency = currency_param(query.get("currency")) if query.get("currency") else None
+    currency = currency_param(query.currency) if query.currency else None
     entries = await ledger.list_entries(
         request.app[POOL], membership.business_id, limit=limit + 1, before_id=before_id,
-        kinds=_kinds_param(query.get("type")), created_from=get_instant(query, "from"),
-        created_to=get_instant(query, "to"), currency=currency)
+        kinds=_kinds_param(query.type), created_from=get_instant({"from": query.from_}, "from"),
+        created_to=get_instant({"to": query.to}, "to"), currency=currency)
     page, more = entries[:limit], len(entries) > limit
     return web.json_response({
         "transactions": [entry_json(e) for e in page],
@@ -102,7 +153,14 @@ async def list_transactions(request: web.Request) -> web.Response:
     })
 
 
+ROUTES = (
+    Route("GET", "/api/wallet/balance", get_balance, "The wallet's balance, held and available", "billing", "jwt",
+          (Reply(200, Balance),), errors=(403, 404), query=BalanceQuery),
+    Route("GET", "/api/wallet/transactions", list_transactions, "Ledger entries, newest first", "billing", "jwt",
+          (Reply(200, TransactionPage),), errors=(403, 404), query=TransactionsQuery),
+)
+
+
 def setup(app: web.Application) -> None:
     register_billing_errors()
-    app.router.add_get("/api/wallet/balance", get_balance)
-    app.router.add_get("/api/wallet/transactions", list_transactions)
+    register(app, ROUTES)
