@@ -14,6 +14,7 @@ import structlog
 from aiohttp import web
 
 from agent_server import call_control, jobs, message_limits, metering, metrics
+from agent_server.api import routes_table
 from agent_server.config import Settings
 from agent_server.db import database_url
 from agent_server.errors import error_middleware
@@ -51,6 +52,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     numbers.setup,
     message_limits.setup, twilio_sms.setup, widget.setup, chatbot.setup,
     usage.setup, jobs.setup, metering.setup, call_control.setup, call_hangup.setup, metrics.setup,
+    routes_table.setup,
 )
 
 # After the drain bound, calls still live get this long to say goodbye before sockets close.

@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from agent_server.api.route import Reply, Route, register
 from agent_server.state import LIVE_CALLS, POOL
 from media.pipeline.telemetry import TurnTimings
 
@@ -83,5 +84,11 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+ROUTES = (
+    Route("GET", "/metrics", metrics_endpoint, "Prometheus metrics of this process", "operations", "public",
+          (Reply(200, media_type="text/plain", description="Prometheus text exposition format"),)),
+)
+
+
 def setup(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics_endpoint)
+    register(app, ROUTES)

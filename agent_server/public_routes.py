@@ -12,6 +12,7 @@ from types import MappingProxyType
 PUBLIC_ROUTES: Mapping[str, str] = MappingProxyType({
     "GET /healthz": "liveness for the load balancer; says nothing about any business",
     "GET /readyz": "readiness for the load balancer; says nothing about any business",
+    "GET /api/openapi.json": "the API's OpenAPI document: what the routes take and answer, no data",
     "GET /metrics": "Prometheus text for the scraper (operators expose it only to it); process-wide counts",
     "GET /demo": "the demo page that embeds the seeded demo agent's widget",
     "POST /api/voice-agent/handle-call": "Twilio's voice webhook: X-Twilio-Signature checked, forged -> 403",

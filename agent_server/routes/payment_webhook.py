@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 import orjson
 import stripe
 import structlog
 from aiohttp import web
 
+from agent_server.api.route import Header, Reply, Route, register
 from agent_server.errors import ApiError
 from agent_server.routes.wallet import register_billing_errors
 from agent_server.state import POOL, SETTINGS
@@ -14,6 +18,21 @@ from billing.errors import PaymentsNotConfigured
 from billing.stripe_events import RefundNotRoutable, StripeEvent, apply_event
 
 log = structlog.get_logger(__name__)
+
+
+class StripeEventBody(msgspec.Struct, kw_only=True):
+    """A Stripe event as posted (only the fields read here; the signature covers the exact bytes)."""
+
+    id: str
+    type: str
+    data: dict[str, Any]
+
+
+class WebhookReceipt(msgspec.Struct):
+    """The event was recorded; `outcome` says what it did (applied, duplicate, ignored, ...)."""
+
+    received: bool
+    outcome: str
 
 
 def verified_event(raw: bytes, signature: str | None, secret: str, tolerance: int) -> StripeEvent:
@@ -58,6 +77,14 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     return web.json_response({"received": True, "outcome": outcome.value})
 
 
+ROUTES = (
+    Route("POST", "/api/payment/webhook", stripe_webhook, "Stripe webhook: top-ups and refunds", "stripe", "stripe",
+          (Reply(200, WebhookReceipt),), errors=(400, 503), body=StripeEventBody,
+          headers=(Header("Stripe-Signature", "`t=...,v1=...` over the exact body with the webhook secret; "
+                          "refused (400) when absent, wrong or older than the tolerance", required=True),)),
+)
+
+
 def setup(app: web.Application) -> None:
     register_billing_errors()
-    app.router.add_post("/api/payment/webhook", stripe_webhook)
+    register(app, ROUTES)

@@ -21,8 +21,11 @@ from aiohttp import web
 from twilio.twiml.messaging_response import MessagingResponse
 
 from agent_server import agents
+from agent_server.api.route import Reply as Documented
+from agent_server.api.route import Route, register
 from agent_server.message_limits import within_limits
 from agent_server.state import CARRIER, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS
+from agent_server.routes.twilio_shapes import SIGNATURE, SmsWebhookForm
 from agent_server.twilio_signature import verified_form
 from conversations import records
 from conversations.conversation import ModelDefaults, Reply
@@ -167,6 +170,14 @@ async def _late_replies(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*pending, return_exceptions=True)
 
 
+ROUTES = (
+    Route("POST", "/api/voice-agent/handle-sms", handle_sms, "Twilio messaging webhook (SMS, WhatsApp)", "twilio",
+          "twilio", (Documented(200, media_type="text/xml", description="TwiML, with the reply when it is ready"),),
+          errors=(403,), body=SmsWebhookForm, body_media_type="application/x-www-form-urlencoded",
+          headers=(SIGNATURE,)),
+)
+
+
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/voice-agent/handle-sms", handle_sms)
+    register(app, ROUTES)
     app.cleanup_ctx.append(_late_replies)

@@ -18,8 +18,10 @@ from aiohttp import web
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from agent_server import agents, stream_tokens
+from agent_server.api.route import Reply, Route, register
 from agent_server.metrics import METRICS
 from agent_server.state import CALL_HOOKS, LIVE_CALLS, POOL, SETTINGS
+from agent_server.routes.twilio_shapes import SIGNATURE, StatusCallbackForm, VoiceWebhookForm
 from agent_server.twilio_signature import verified_form
 from media import call_records
 from media.pipeline.hooks import CallHooks, CallInfo, LiveCalls
@@ -124,10 +126,20 @@ async def handle_status(request: web.Request) -> web.Response:
     return twiml(VoiceResponse())
 
 
+_FORM = "application/x-www-form-urlencoded"
+_TWIML = Reply(200, media_type="text/xml", description="TwiML")
+ROUTES = (
+    Route("POST", "/api/voice-agent/handle-call", handle_call, "Twilio voice webhook: answer with a media stream",
+          "twilio", "twilio", (_TWIML,), errors=(403,), body=VoiceWebhookForm, body_media_type=_FORM,
+          headers=(SIGNATURE,)),
+    Route("POST", "/api/voice-agent/status", handle_status, "Twilio call status callback", "twilio", "twilio",
+          (_TWIML,), errors=(403,), body=StatusCallbackForm, body_media_type=_FORM, headers=(SIGNATURE,)),
+)
+
+
 def setup(app: web.Application) -> None:
     if CALL_HOOKS not in app:
         app[CALL_HOOKS] = CallHooks()
     if LIVE_CALLS not in app:
         app[LIVE_CALLS] = LiveCalls()
-    app.router.add_post("/api/voice-agent/handle-call", handle_call)
-    app.router.add_post("/api/voice-agent/status", handle_status)
+    register(app, ROUTES)

@@ -20,10 +20,21 @@ import structlog
 from aiohttp import web
 
 from agent_server import agents
+from agent_server.api.decoding import read_body
+from agent_server.api.route import Reply, Route, register
+from agent_server.api.shapes import as_optional_uuid
 from agent_server.errors import ApiError, NotFound
 from agent_server.message_limits import within_limits
 from agent_server.state import LIFECYCLE, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS, SOCKETS
-from agent_server.validation import get_str, get_uuid, path_uuid, read_json
+from agent_server.routes.widget_shapes import (
+    OPTIONAL_ORIGIN,
+    ORIGIN,
+    ChatSocketQuery,
+    WidgetConfig,
+    WidgetMessage,
+    WidgetReply,
+)
+from agent_server.validation import path_uuid
 from agent_server.widget_access import allowed_origins, client_ip, origin_allowed
 from conversations import records
 from conversations.conversation import ModelDefaults, OnDelta
@@ -136,9 +147,8 @@ async def preflight(request: web.Request) -> web.StreamResponse:
 async def post_message(request: web.Request) -> web.StreamResponse:
     agent = await public_agent(request)
     origin = checked_origin(request, agent, required=True)
-    body = await read_json(request)
-    text = get_str(body, "text", max_length=1_000_000)
-    resume = get_uuid(body, "conversationId", default=None)
+    body = await read_body(request, WidgetMessage)
+    text, resume = body.text, as_optional_uuid(body.conversation_id, "conversationId")
     pool = request.app[POOL]
     if resume is not None and not await records.conversation_exists(pool, resume, agent.id):
         raise ApiError(404, "CONVERSATION_NOT_FOUND", "no such conversation")
@@ -280,10 +290,24 @@ async def demo_page(request: web.Request) -> web.StreamResponse:
     return web.Response(text=page, content_type="text/html")
 
 
+_WIDGET_ERRORS = (403, 404)
+ROUTES = (
+    Route("GET", "/api/widget/{chatbotId}/config", get_config, "The widget's name, greeting and theme", "widget",
+          "public", (Reply(200, WidgetConfig),), errors=_WIDGET_ERRORS, headers=(OPTIONAL_ORIGIN,)),
+    Route("GET", "/api/widget/{chatbotId}/script.js", get_script, "The embeddable widget script", "widget", "public",
+          (Reply(200, media_type="application/javascript", description="JavaScript"),), errors=(404,)),
+    Route("GET", "/api/widget/{chatbotId}/ws", chat_socket, "The visitor's chat websocket", "widget", "public",
+          (Reply(101, description="Switching Protocols: widget chat messages"),), errors=(*_WIDGET_ERRORS, 503),
+          query=ChatSocketQuery, headers=(ORIGIN,), websocket=True),
+    Route("POST", "/api/widget/{chatbotId}/message", post_message, "A visitor's message, answered in full",
+          "widget", "public", (Reply(200, WidgetReply),), errors=(*_WIDGET_ERRORS, 402, 413, 429, 503),
+          body=WidgetMessage, headers=(ORIGIN,)),
+    Route("OPTIONS", "/api/widget/{chatbotId}/message", preflight, "CORS preflight of the message route", "widget",
+          "public", (Reply(204, description="Allowed"),), errors=_WIDGET_ERRORS, headers=(ORIGIN,)),
+    Route("GET", "/demo", demo_page, "A page embedding the demo agent's widget", "widget", "public",
+          (Reply(200, media_type="text/html", description="HTML"),), errors=(404,)),
+)
+
+
 def setup(app: web.Application) -> None:
-    app.router.add_get("/api/widget/{chatbotId}/config", get_config)
-    app.router.add_get("/api/widget/{chatbotId}/script.js", get_script)
-    app.router.add_get("/api/widget/{chatbotId}/ws", chat_socket)
-    app.router.add_post("/api/widget/{chatbotId}/message", post_message)
-    app.router.add_route("OPTIONS", "/api/widget/{chatbotId}/message", preflight)
-    app.router.add_get("/demo", demo_page)
+    register(app, ROUTES)

@@ -1,0 +1,79 @@
+"""The route table: every route of the app, and `GET /api/openapi.json`, the document generated from it.
+
+`ROUTES` is the one list of what the app serves, with each route's auth kind (`jwt`, `public`,
+`twilio`, `stripe`; the non-jwt ones give `.public_reason`). Each area's `setup` registers its
+own part of it, so the router and this list cannot drift apart; a test checks that they match.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from agent_server import metrics
+from agent_server.api.openapi import document
+from agent_server.api.route import Reply, Route, register
+from agent_server.routes import (
+    agents,
+    call_hangup,
+    calls,
+    chatbot,
+    health,
+    me,
+    numbers,
+    payment_checkout,
+    payment_webhook,
+    twilio_media,
+    twilio_sms,
+    twilio_voice,
+    usage,
+    wallet,
+    widget,
+)
+from agent_server.state import SETTINGS
+
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document of this server (built once at startup)."""
+    return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
+
+
+class OpenApiDocument(msgspec.Struct):
+    """An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
+_OWN = (Route("GET", "/api/openapi.json", openapi_json, "This API's OpenAPI 3.1 document", "operations", "public",
+              (Reply(200, OpenApiDocument),)),)
+
+ROUTES: tuple[Route, ...] = (
+    *health.ROUTES, *_OWN, *metrics.ROUTES, *me.ROUTES, *agents.ROUTES, *wallet.ROUTES, *payment_checkout.ROUTES,
+    *payment_webhook.ROUTES, *twilio_voice.ROUTES, *twilio_media.ROUTES, *calls.ROUTES, *call_hangup.ROUTES,
+    *numbers.ROUTES, *twilio_sms.ROUTES, *widget.ROUTES, *chatbot.ROUTES, *usage.ROUTES,
+)
+
+
+def _version() -> str:
+    try:
+        return version("agent-server")
+    except PackageNotFoundError:
+        return "0"
+
+
+def openapi_document(server_url: str) -> dict[str, Any]:
+    """The document for a server reachable at `server_url`."""
+    return document(ROUTES, server_url=server_url, version=_version())
+
+
+def setup(app: web.Application) -> None:
+    app[OPENAPI_DOCUMENT] = msgspec.json.encode(openapi_document(app[SETTINGS].server.public_url))
+    register(app, _OWN)
