@@ -141,18 +141,6 @@ async def admit_call(line: Line, call_sid: str) -> dict[str, str]:
             "token": body.split('name="token" value="')[1].split('"')[0]}
 
 
-async def test_second_stream_for_the_same_call_is_refused(line_factory: Any) -> None:
-    line = await line_factory()
-    params = await admit_call(line, "CA" + "3" * 32)
-    first = await open_stream(line, params, "CA" + "3" * 32)
-    second = await open_stream(line, params, "CA" + "3" * 32)
-    msg = await second.receive()
-    assert msg.type is aiohttp.WSMsgType.CLOSE and second.close_code == 1008
-    await first.close()
-    await second.close()
-    await line.settled()
-
-
 async def test_malformed_frame_ends_the_stream_cleanly(line_factory: Any) -> None:
     line = await line_factory()
     params = await admit_call(line, "CA" + "4" * 32)
