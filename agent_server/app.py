@@ -102,30 +102,39 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await app[POOL].close()
 
 
-async def _drain(app: web.Application) -> None:
+async def drain(app: web.Application) -> None:
     """On SIGTERM: stop taking work, let live calls finish (bounded), then close every socket with 1001.
 
     Readiness turns 503 and new streams and widget sockets are refused at once, so a load
     balancer moves new work elsewhere; calls in progress get `call_drain_seconds` to end on
     their own, then are told to say goodbye; widget clients reconnect (with their
-    conversation id) to another process when their socket closes.
+    conversation id) to another process when their socket closes. `serve` runs this before
+    aiohttp's shutdown, while connections are still read (`agent_server/serving.py`); as an
+    `on_shutdown` hook it only closes what is left, or drains an app stopped another way.
     """
-    app[LIFECYCLE].draining = True
-    settings = app[SETTINGS].server
-    live = app.get(LIVE_CALLS)
-    if live is not None and len(live):
-        log.info("draining_calls", calls=len(live), bound_seconds=settings.call_drain_seconds)
-        deadline = time.monotonic() + settings.call_drain_seconds
-        while len(live) and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        for call in live:
-            call.request_end(EndReason.SHUTDOWN, goodbye=app[SETTINGS].calls.goodbye_text)
-        deadline = time.monotonic() + FINAL_GOODBYE_SECONDS
-        while len(live) and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+    lifecycle = app[LIFECYCLE]
+    if not lifecycle.draining:
+        lifecycle.draining = True
+        await _let_calls_end(app)
     sockets = app[SOCKETS]
     for ws in list(sockets):
         await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+async def _let_calls_end(app: web.Application) -> None:
+    settings = app[SETTINGS].server
+    live = app.get(LIVE_CALLS)
+    if live is None or not len(live):
+        return
+    log.info("draining_calls", calls=len(live), bound_seconds=settings.call_drain_seconds)
+    deadline = time.monotonic() + settings.call_drain_seconds
+    while len(live) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    for call in live:
+        call.request_end(EndReason.SHUTDOWN, goodbye=app[SETTINGS].calls.goodbye_text)
+    deadline = time.monotonic() + FINAL_GOODBYE_SECONDS
+    while len(live) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
 
 
 def make_app(settings: Settings) -> web.Application:
@@ -137,7 +146,7 @@ def make_app(settings: Settings) -> web.Application:
     app[metrics.METRICS] = metrics.Metrics()
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(services)
-    app.on_shutdown.append(_drain)
+    app.on_shutdown.append(drain)
     for setup in ROUTE_SETUPS:
         setup(app)
     return app

@@ -14,10 +14,7 @@ from typing import Any
 import asyncpg
 import orjson
 import structlog
-import uvloop
-from aiohttp import web
-
-from agent_server import agents, auth, tenants
+from agent_server import agents, auth, serving, tenants
 from agent_server.app import make_app
 from agent_server.cli.common import CliError, Context, add_json_flag, output
 from agent_server.gc_tuning import tune_gc_after_startup
@@ -143,13 +140,10 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         return supervise(args.workers, worker_command(settings.server.port), env,
                          settings.server.call_drain_seconds + settings.server.shutdown_timeout_seconds)
     log.info("serving", url=url, pid=os.getpid(), embedded_database=not ctx.settings.database.url)
-    # uvloop: measured p99 of a media relay at 200 calls per core fell from 52 to 17 ms
-    # against asyncio's default loop (shared/reference/aiohttp-and-friends.md §3).
     app = make_app(settings)
     app.on_startup.append(tune_gc_after_startup)
-    web.run_app(app, host=settings.server.host, port=settings.server.port,
-                shutdown_timeout=settings.server.shutdown_timeout_seconds, access_log=None,
-                print=None, reuse_port=args.worker, loop=uvloop.new_event_loop())
+    serving.run(app, settings.server.host, settings.server.port,
+                shutdown_timeout=settings.server.shutdown_timeout_seconds, reuse_port=args.worker)
     return 0
 
 

@@ -23,7 +23,17 @@ from agent_server.api.route import Header, Reply, Route, register
 from agent_server.config import Settings
 from agent_server.errors import ApiError
 from agent_server.metrics import METRICS
-from agent_server.state import CALL_HOOKS, CARRIER, LIFECYCLE, LIVE_CALLS, POOL, PROVIDERS, SETTINGS, SOCKETS
+from agent_server.state import (
+    CALL_HOOKS,
+    CARRIER,
+    LIFECYCLE,
+    LIVE_CALLS,
+    POOL,
+    PROVIDERS,
+    SETTINGS,
+    SOCKETS,
+    Lifecycle,
+)
 from agent_server.twilio_signature import websocket_signature_ok
 from media import call_records
 from media.llm.faq import FaqEntry
@@ -134,10 +144,31 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
         raise StreamRefused("socket closed before the session started")
     return CallSession(
         info=info, profile=agent_profile(agent, settings), settings=call_settings(settings), stt=providers.stt,
-        llm=providers.llm, tts=providers.tts, link=WebSocketOutbox(ws, transport), stream_sid=start.stream_sid,
+        llm=providers.llm, tts=providers.tts, link=WebSocketOutbox(_ClosingSocket(ws, app[LIFECYCLE]), transport),
+        stream_sid=start.stream_sid,
         hooks=app[CALL_HOOKS],
         recorder=call_records.CallRecorder(pool, claim.call_id), carrier=app[CARRIER], metrics=app[METRICS],
     )
+
+
+class _ClosingSocket:
+    """The call's socket as its outbox closes it: with 1001 (going away) once the process drains,
+    so the far end can tell a server restart from an ordinary end of call."""
+
+    __slots__ = ("_ws", "_lifecycle")
+
+    def __init__(self, ws: web.WebSocketResponse, lifecycle: Lifecycle) -> None:
+        self._ws = ws
+        self._lifecycle = lifecycle
+
+    @property
+    def closed(self) -> bool:
+        return self._ws.closed
+
+    async def close(self) -> bool:
+        if self._lifecycle.draining:
+            return await self._ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        return await self._ws.close()
 
 
 async def _run(request: web.Request, ws: web.WebSocketResponse, session: CallSession) -> None:
