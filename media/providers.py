@@ -46,6 +46,8 @@ class Providers:
     llm: LlmProvider
     tts: TtsProvider
     names: ProviderNames
+    fallback_tts: TtsProvider | None = None
+    """The local TTS that speaks a sentence ``tts`` failed on (None when ``tts`` is already local)."""
 
     async def aclose(self) -> None:
         """Release every provider's resources (the shared aiohttp session is the caller's)."""
@@ -90,7 +92,8 @@ def build_providers(*, session: aiohttp.ClientSession, deepgram_api_key: str | N
         tts = EspeakTts(espeak_voice)
     names = ProviderNames(stt=stt.name, llm=llm.name, tts=tts.name)
     log.info("media_providers", stt=names.stt, llm=names.llm, tts=names.tts)
-    return Providers(stt=stt, llm=llm, tts=tts, names=names)
+    fallback = None if isinstance(tts, EspeakTts) else EspeakTts(espeak_voice)
+    return Providers(stt=stt, llm=llm, tts=tts, names=names, fallback_tts=fallback)
 
 
 def _tts_kind(requested: TtsKind, have_deepgram: bool, have_openai: bool) -> str:

@@ -83,6 +83,25 @@ class SpeakRequest:
     """``time.monotonic()`` when the request arrived (tests compare it with the LLM's token times)."""
 
 
+@dataclass(frozen=True, slots=True)
+class SpeakFault:
+    """One scripted failure of a ``/v1/speak`` request.
+
+    Attributes:
+        kind: ``refuse`` (the connection is dropped before any answer, as a refused or reset
+            connection looks to the client), ``status`` (an HTTP error) or ``cut`` (the body is
+            cut at the TCP level mid-stream).
+        status: the HTTP status of a ``status`` fault.
+        cut_after_bytes: audio bytes sent before a ``cut``.
+        text: only a request whose text contains this fails (None: the next request).
+    """
+
+    kind: str
+    status: int = 503
+    cut_after_bytes: int = 1600
+    text: str | None = None
+
+
 @dataclass
 class FakeDeepgramOptions:
     """Behaviour knobs; wall-clock delays are in seconds."""
@@ -122,6 +141,10 @@ class FakeDeepgramState:
     speak_requests: list[SpeakRequest] = field(default_factory=list)
     speak_failures: deque[int] = field(default_factory=deque)
     """Statuses returned (one per request) before ``/v1/speak`` succeeds again."""
+    speak_faults: list[SpeakFault] = field(default_factory=list)
+    """Failures applied, each once, to the first requests they match."""
+    speak_fault_times: list[float] = field(default_factory=list)
+    """``time.monotonic()`` as each scripted speak fault happened."""
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     _transports: dict[web.WebSocketResponse, asyncio.Transport] = field(default_factory=dict)
 
@@ -335,6 +358,10 @@ class FakeDeepgram:
         if state.speak_failures:
             return web.json_response({"err_code": "FAILED", "err_msg": "scripted failure"},
                                      status=state.speak_failures.popleft())
+        fault = next((f for f in state.speak_faults if f.text is None or f.text in str(text)), None)
+        if fault is not None:
+            state.speak_faults.remove(fault)
+            return await self._speak_fault(request, fault, len(str(text)) * options.speak_bytes_per_char)
         wanted = {"encoding": "mulaw", "sample_rate": "8000", "container": "none"}
         if not isinstance(text, str) or not text or "model" not in query or any(
                 query.get(k) != v for k, v in wanted.items()):
@@ -343,6 +370,21 @@ class FakeDeepgram:
         return await stream_body(request, audio, content_type="audio/mulaw",
                                  first_byte_delay=options.speak_first_byte_delay,
                                  chunk_bytes=options.speak_chunk_bytes, chunk_delay=options.speak_chunk_delay)
+
+    async def _speak_fault(self, request: web.Request, fault: SpeakFault, audio_bytes: int) -> web.StreamResponse:
+        """Fail one speak request the way ``fault`` says."""
+        if fault.kind == "status":
+            self.state.speak_fault_times.append(time.monotonic())
+            return web.json_response({"err_code": "FAILED", "err_msg": "scripted failure"}, status=fault.status)
+        resp = web.StreamResponse(headers={"Content-Type": "audio/mulaw"})
+        if fault.kind == "cut":
+            await resp.prepare(request)
+            await resp.write(_aura_audio(audio_bytes / g711.SAMPLE_RATE)[: fault.cut_after_bytes])
+            await asyncio.sleep(0.01)  # the bytes leave the socket before the reset
+        self.state.speak_fault_times.append(time.monotonic())
+        if request.transport is not None:
+            request.transport.abort()
+        return resp
 
     def add_routes(self, app: web.Application) -> None:
         """Serve this fake's routes from ``app`` (a bench serves several fakes from one port)."""

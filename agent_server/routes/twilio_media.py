@@ -148,6 +148,7 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
         stream_sid=start.stream_sid,
         hooks=app[CALL_HOOKS],
         recorder=call_records.CallRecorder(pool, claim.call_id), carrier=app[CARRIER], metrics=app[METRICS],
+        fallback_tts=providers.fallback_tts,
     )
 
 

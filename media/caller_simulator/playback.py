@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import time
 from collections import deque
 
 import aiohttp
@@ -48,6 +49,8 @@ class Player:
             self.last_reply_started = now
             self.reply_started_at = self.play_end
         self.frames.append((self.play_end, frame))
+        if self.result.arrivals is not None:
+            self.result.arrivals.append((time.monotonic(), frame))
         self.play_end += FRAME_SECONDS
         self._settle(now)
 

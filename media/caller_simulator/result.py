@@ -21,3 +21,6 @@ class CallResult:
     turn_latencies_ms: list[float] = field(default_factory=list)
     barge_in_latencies_ms: list[float] = field(default_factory=list)
     gaps_ms: list[float] = field(default_factory=list)
+    arrivals: list[tuple[float, bytes]] | None = None
+    """Each agent frame with its ``time.monotonic()`` on arrival, when the simulator records them
+    (tests that time what the caller hears after a fault); None otherwise, to keep benches light."""

@@ -34,16 +34,19 @@ class CallerSimulator:
         quiet_timeout: give up waiting for the agent to finish after this many seconds.
         reply_timeout: seconds to wait for an expected reply (or greeting) to start before
             taking the next step anyway.
+        record_arrivals: keep every agent frame with its arrival time (``CallResult.arrivals``).
     """
 
     def __init__(self, server_url: str, auth_token: str, session: aiohttp.ClientSession, *,
-                 public_url: str | None = None, quiet_timeout: float = 30.0, reply_timeout: float = 3.0) -> None:
+                 public_url: str | None = None, quiet_timeout: float = 30.0, reply_timeout: float = 3.0,
+                 record_arrivals: bool = False) -> None:
         self.server_url = server_url.rstrip("/")
         self.public_url = (public_url or server_url).rstrip("/")
         self.auth_token = auth_token
         self.session = session
         self.quiet_timeout = quiet_timeout
         self.reply_timeout = reply_timeout
+        self.record_arrivals = record_arrivals
         self._pacer: Pacer | None = None
 
     def _pacer_here(self) -> Pacer:
@@ -66,6 +69,8 @@ class CallerSimulator:
             if resp.status != 200:
                 raise RuntimeError(f"voice webhook answered {resp.status}: {twiml[:200]}")
         result = CallResult(call_sid=call_sid, twiml=twiml)
+        if self.record_arrivals:
+            result.arrivals = []
         url, params, refusal = parse_twiml(twiml)
         if url is None:
             result.refused_with = refusal

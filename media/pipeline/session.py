@@ -22,6 +22,7 @@ from media.llm.base import LlmProvider, Message
 from media.pipeline.call_ending import CallCarrier, CallEnding
 from media.pipeline.caller_audio import CallerAudio
 from media.pipeline.dialogue import Dialogue
+from media.pipeline.faults import CallFaults
 from media.pipeline.frames import EndRequested, KeyPressed, MarkPlayed, ReplyDone, SessionEvent, TimerFired, TimerKind
 from media.pipeline.hooks import CallHooks, CallInfo, CallOutcome
 from media.pipeline.lifecycle import CallLifecycle, CallState, EndReason
@@ -55,6 +56,7 @@ class CallSession:
         stt: the process's STT provider.
         llm: the process's LLM provider.
         tts: the process's TTS provider.
+        fallback_tts: speaks a sentence ``tts`` failed on twice (None: no fallback).
         link: the Twilio media socket.
         stream_sid: the ``streamSid`` from ``start``.
         hooks: observers (metering, metrics).
@@ -66,13 +68,14 @@ class CallSession:
     def __init__(self, *, info: CallInfo, profile: AgentProfile, settings: CallSettings, stt: SttProvider,
                  llm: LlmProvider, tts: TtsProvider, link: TwilioLink, stream_sid: str, hooks: CallHooks,
                  recorder: CallRecorder | None = None, carrier: CallCarrier | None = None,
-                 metrics: CallMetrics | None = None) -> None:
+                 metrics: CallMetrics | None = None, fallback_tts: TtsProvider | None = None) -> None:
         self._info = info
         self._profile = profile
         self._settings = settings
         self._stt_provider = stt
         self._hooks = hooks
         self._metrics: CallMetrics = metrics if metrics is not None else NoMetrics()
+        self._faults = CallFaults(self._metrics)
         self._events: asyncio.Queue[SessionEvent] = asyncio.Queue(_EVENT_BACKLOG)
         self._loop = loop = asyncio.get_running_loop()
         self._started = loop.time()
@@ -86,7 +89,7 @@ class CallSession:
         self._replies = Replies(
             mark_every=settings.mark_every_frames, wire=wire, dialogue=self._dialogue, run=self._generate,
             llm=LlmStage(llm, profile, settings.apology_text, self._metrics, loop),
-            tts=TtsStage(tts, profile.voice, wire, self._metrics, loop))
+            tts=TtsStage(tts, profile.voice, fallback_tts, wire, self._metrics, self._faults, loop))
         self._turns = TurnTaking(settings=settings, lifecycle=self._lifecycle, replies=self._replies, wire=wire,
                                  timers=self._timers, metrics=self._metrics, loop=loop, on_turn=self._answer)
         self._ending = CallEnding(call_sid=info.call_sid, profile=profile, settings=settings,

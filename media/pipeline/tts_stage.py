@@ -3,22 +3,30 @@
 Frames go out as fast as TTS delivers them, ahead of playback; the playout decides which
 frames may be sent (none while paused for a barge-in) and where marks go. The first frame
 of an answer closes its server-side latency, reported once per turn.
+
+A sentence whose TTS fails (no connection, an HTTP error, a body cut mid-stream) is tried
+once more with the same provider, then spoken by the local fallback (espeak-ng), so the
+caller hears the rest of the answer in another voice rather than silence. Every attempt
+speaks the whole sentence: a cut stream tells us how many bytes arrived, not which words
+they held, so the audio already sent stays and the sentence is said again from its start
+(as a person restarts a sentence they stumbled on) instead of guessing where it broke.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-
-import structlog
+from typing import Final
 
 from media.audio.g711 import FrameChunker
+from media.pipeline.faults import CallFaults
 from media.pipeline.outbound import Outbound
 from media.pipeline.reply import Reply, Sentences
 from media.pipeline.telemetry import CallMetrics, TurnTimings, error_kind
 from media.tts.base import TtsError, TtsProvider
 
-log = structlog.get_logger(__name__)
+_PRIMARY_ATTEMPTS: Final = 2
+"""The first try and one retry with the call's own provider before the fallback speaks."""
 
 
 class TtsStage:
@@ -27,19 +35,23 @@ class TtsStage:
     Args:
         tts: the process's TTS provider.
         voice: the agent's voice (None = the provider's default).
+        fallback: speaks a sentence the provider failed twice on, in its default voice (None: no fallback).
         wire: the call's outbound stream.
-        metrics: where turn latencies and provider errors are reported.
+        metrics: where turn latencies are reported.
+        faults: where each failed attempt is reported.
         loop: the call's event loop (its clock stamps first byte and first frame).
     """
 
-    __slots__ = ("_tts", "_voice", "_wire", "_metrics", "_loop")
+    __slots__ = ("_tts", "_voice", "_fallback", "_wire", "_metrics", "_faults", "_loop")
 
-    def __init__(self, tts: TtsProvider, voice: str | None, wire: Outbound, metrics: CallMetrics,
-                 loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, tts: TtsProvider, voice: str | None, fallback: TtsProvider | None, wire: Outbound,
+                 metrics: CallMetrics, faults: CallFaults, loop: asyncio.AbstractEventLoop) -> None:
         self._tts = tts
         self._voice = voice
+        self._fallback = fallback
         self._wire = wire
         self._metrics = metrics
+        self._faults = faults
         self._loop = loop
 
     async def speak(self, reply: Reply, sentences: Sentences) -> None:
@@ -61,28 +73,36 @@ class TtsStage:
             wire.flush()
 
     async def _synthesize(self, reply: Reply, text: str) -> None:
-        """One sentence's audio onto the wire as TTS delivers it.
+        """One sentence's audio onto the wire as TTS delivers it: the provider twice, then the fallback.
 
-        A TTS error is reported and ends this sentence's audio where it stopped; the reply goes
-        on with its next sentence (one that got no audio at all is dropped by the playout, so
+        When every attempt fails the sentence ends where its audio stopped and the reply goes on
+        with its next one (a sentence that got no audio at all is dropped by the playout, so
         the caller is never credited with hearing it).
         """
         chunker = FrameChunker()
-        try:
-            audio = self._tts.synthesize(text, self._voice)
-            async with contextlib.aclosing(audio):
-                async for chunk in audio:
-                    if reply.tts_first_byte_at is None:
-                        reply.tts_first_byte_at = self._loop.time()
-                    for frame in chunker.push(chunk):
-                        self._send_frame(reply, frame)
-                    self._wire.flush()
-            tail = chunker.flush()
-            if tail is not None:
-                self._send_frame(reply, tail)
-        except TtsError as exc:
-            log.warning("tts_failed", error=str(exc), status=exc.status)
-            self._metrics.provider_error("tts", error_kind(exc.status))
+        attempts = [(self._tts, self._voice)] * _PRIMARY_ATTEMPTS
+        if self._fallback is not None:
+            attempts.append((self._fallback, None))
+        for number, (tts, voice) in enumerate(attempts, 1):
+            try:
+                await self._stream(reply, tts, text, voice, chunker)
+                break
+            except TtsError as exc:
+                self._faults.report("tts", error_kind(exc.status), f"{tts.name} attempt {number}: {exc}")
+        tail = chunker.flush()
+        if tail is not None:
+            self._send_frame(reply, tail)
+
+    async def _stream(self, reply: Reply, tts: TtsProvider, text: str, voice: str | None,
+                      chunker: FrameChunker) -> None:
+        audio = tts.synthesize(text, voice)
+        async with contextlib.aclosing(audio):
+            async for chunk in audio:
+                if reply.tts_first_byte_at is None:
+                    reply.tts_first_byte_at = self._loop.time()
+                for frame in chunker.push(chunk):
+                    self._send_frame(reply, frame)
+                self._wire.flush()
 
     def _send_frame(self, reply: Reply, frame: bytes) -> None:
         send = reply.playout.add_frame(frame)
