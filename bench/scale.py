@@ -189,8 +189,9 @@ async def _step(url: str, dsn: str | None, n: int, args: argparse.Namespace, tre
     samples: list[Sample] = []
     while not task.done() and time.monotonic() < deadline:
         peak = max(peak, _tree_rss(tree))
-        samples.append(Sample(time.time(), _tree_cpu(tree), time.process_time() + bench_calls._cpu_seconds(fakes_pid),
-                              _cores_busy(load_cpus)))
+        own = time.process_time()
+        samples.append(Sample(time.time(), _tree_cpu(tree), own + bench_calls._cpu_seconds(fakes_pid),
+                              _cores_busy(load_cpus), own))
         await asyncio.sleep(0.5)
     if not task.done():
         task.cancel()

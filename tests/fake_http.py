@@ -26,8 +26,8 @@ async def stream_body(request: web.Request, body: bytes, *, content_type: str, f
     start = loop.time()
     await asyncio.sleep(first_byte_delay)
     resp = web.StreamResponse(headers={"Content-Type": content_type})
-    await resp.prepare(request)
     with contextlib.suppress(ConnectionError):
+        await resp.prepare(request)
         for n, i in enumerate(range(0, len(body), chunk_bytes)):
             if i and chunk_delay:  # due at a fixed time from the request, so sleeps' lateness does not add up
                 await asyncio.sleep(start + first_byte_delay + n * chunk_delay - loop.time())

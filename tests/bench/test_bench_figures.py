@@ -8,16 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_openai import stream_tokens
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import calls as bench_calls  # noqa: E402  (bench/calls.py)
 import cpu_quota  # noqa: E402  (bench/cpu_quota.py)
+import fakes  # noqa: E402  (bench/fakes.py)
 import plateau  # noqa: E402  (bench/plateau.py)
 
 
 def _samples(seconds: int) -> list[plateau.Sample]:
-    """One sample a second: the server uses half a core, the load side 0.8, its cores are 60% busy."""
-    return [plateau.Sample(float(t), t * 0.5, t * 0.8, (t * 60.0, t * 100.0)) for t in range(seconds + 1)]
+    """One sample a second: the server uses half a core, the load side 0.8 (0.3 the generator), its cores are 60% busy."""
+    return [plateau.Sample(float(t), t * 0.5, t * 0.8, (t * 60.0, t * 100.0), t * 0.3) for t in range(seconds + 1)]
 
 
 def test_peak_overlap_counts_an_end_before_a_start_at_the_same_instant() -> None:
@@ -36,6 +39,7 @@ def test_plateau_takes_only_the_seconds_when_every_call_was_live() -> None:
     assert math.isclose(steady.server_pct, 50.0)
     assert math.isclose(steady.load_pct, 80.0)
     assert math.isclose(steady.load_cores_busy_pct, 60.0)
+    assert math.isclose(steady.generator_pct, 30.0)
 
 
 def test_plateau_is_absent_when_the_peak_never_holds_for_a_whole_interval() -> None:
@@ -52,3 +56,15 @@ def test_cpu_quota_is_a_share_of_each_period_with_the_kernels_floor() -> None:
     assert cpu_quota.quota_us(0.01) == 1000
     with pytest.raises(ValueError):
         cpu_quota.quota_us(0)
+
+
+def test_the_ideal_response_waits_for_the_first_sentences_last_token() -> None:
+    """With tokens 20 ms apart, the ideal is endpointing + final + the last token of sentence one + TTS first byte."""
+    provider = fakes.PROFILES["provider"]
+    tokens = len(stream_tokens(fakes.REPLY.split(". ")[0] + "."))
+    assert tokens == 9
+    assert math.isclose(provider.first_sentence, 0.30 + 8 * 0.02)
+    assert math.isclose(provider.response, 0.300 + 0.0 + 0.46 + 0.20)
+    assert math.isclose(provider.inside, 0.46 + 0.20)
+    quick = fakes.PROFILES["quick"]
+    assert math.isclose(quick.response, 0.300 + 0.05 + 0.10 + 0.05)
