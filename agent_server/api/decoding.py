@@ -7,7 +7,7 @@ the field a dashboard form highlights, so it becomes the 422's `field`.
 from __future__ import annotations
 
 import re
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -32,6 +32,23 @@ def field_error(exc: msgspec.ValidationError) -> ApiError:
     return ApiError(400, "MALFORMED_JSON", f"expected a JSON object: {text}")
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul(decoded: Any) -> None:
+    """PostgreSQL text cannot hold U+0000 (the insert would fail as a 500), so such a field is a 422."""
+    for name, value in msgspec.to_builtins(decoded).items():
+        if _has_nul(value):
+            raise ValidationError(name, "must not contain NUL characters")
+
+
 def decode_body(raw: bytes, shape: type[T]) -> T:
     """A JSON body as `shape`; numeric strings are read as the numbers they spell.
 
@@ -41,11 +58,14 @@ def decode_body(raw: bytes, shape: type[T]) -> T:
     if not raw:
         raise ApiError(400, "MALFORMED_JSON", "request body is empty; expected a JSON object")
     try:
-        return msgspec.json.decode(raw, type=shape, strict=False)
+        decoded = msgspec.json.decode(raw, type=shape, strict=False)
     except msgspec.ValidationError as exc:
         raise field_error(exc) from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, "MALFORMED_JSON", f"malformed JSON: {exc}") from None
+    if b"\\u0000" in raw:
+        _refuse_nul(decoded)
+    return decoded
 
 
 async def read_body(request: web.Request, shape: type[T]) -> T:

@@ -46,11 +46,12 @@ def _shapes(routes: Iterable[Route]) -> list[Any]:
 
 
 def _query_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A query parameter's schema without the JSON null a query string cannot carry (absent means none)."""
+    """A query parameter's schema: no JSON null (a query string cannot carry one), and "" allowed (means absent)."""
     options = [option for option in schema.get("anyOf", ()) if option != {"type": "null"}]
     if "anyOf" in schema and len(options) == 1:
         schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **options[0]}
-    return {k: v for k, v in schema.items() if not (k == "default" and v is None)}
+    value = {k: v for k, v in schema.items() if k not in ("default", "description")}
+    return {"anyOf": [value, {"const": ""}], **({"default": schema["default"]} if schema.get("default") else {})}
 
 
 class _Builder:

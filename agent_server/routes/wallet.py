@@ -62,7 +62,7 @@ class Balance(msgspec.Struct, rename="camel", kw_only=True):
 
 
 class EntryOut(msgspec.Struct, rename="camel", kw_only=True):
-    id: Uuid
+    id: str
     type: str
     amount: int
     currency: str
