@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint install install-dev typecheck bench clean
+.PHONY: run test lint install install-dev typecheck bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -48,6 +48,10 @@ bench: install-dev
 	$(BIN)/python bench/nginx_calls.py --calls 10
 	$(BIN)/python bench/api.py --connections 8 --duration 3
 	$(BIN)/python bench/money_sim.py --seeds 3
+
+# The API fuzz test with ten times the suite's generated requests per operation (about 10 minutes).
+fuzz: install-dev
+	AGENT_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest -q -p no:timeout tests/agent_server/api/test_api_fuzz.py
 
 clean:
 	rm -rf $(VENV) .data

@@ -1,0 +1,138 @@
+"""Schemathesis drives the running app from its own OpenAPI document, with a valid token for a seeded business.
+
+Pass rule, for every generated request: no answer >= 500, no answer the document does not
+allow (status, content type, body schema), and no row written anywhere for a request
+answered 4xx. Webhooks and websockets are left out: their signatures make generated
+requests all 403s (the signature tests cover them), and a websocket is not a request/response.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import zlib
+from collections.abc import Iterator
+from typing import Any
+import hypothesis
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from schemathesis import Response
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation.stateful.state_machine import StepOutput
+
+from tests.agent_server.api.fuzz_harness import OFFERED, FuzzServer
+from agent_server.api.routes_table import openapi_document
+from tests.conftest import PUBLIC_URL, PgServer
+
+# Per operation in the suite; `make fuzz` raises both (AGENT_FUZZ_EXAMPLES) for a longer run.
+EXAMPLES = int(os.environ.get("AGENT_FUZZ_EXAMPLES", "100"))
+MIN_REQUESTS = 100
+STATEFUL_EXAMPLES = max(10, EXAMPLES // 10)
+SKIPPED_TAGS = ("twilio", "stripe")
+# The pass rule's "nothing the document does not allow". Not negative_data_rejection: the API ignores query
+# parameters and body fields it does not know (as it always has), which the document does not forbid.
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+SENT: collections.Counter[str] = collections.Counter()
+ANSWERED: collections.Counter[tuple[str, int]] = collections.Counter()
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(pg_server: PgServer) -> Iterator[FuzzServer]:
+    server = FuzzServer(pg_server)
+    server.start()
+    yield server
+    assert server.ledger_violations() == []
+    server.stop()
+
+
+# The document the server serves (a test in test_openapi_document pins that they are equal).
+schema = schemathesis.openapi.from_dict(openapi_document(PUBLIC_URL)).exclude(tag=list(SKIPPED_TAGS)).exclude(
+    func=lambda ctx: bool(ctx.operation.definition.raw.get("x-websocket")))
+
+
+def _seed(case: schemathesis.Case[Any], server: FuzzServer) -> None:
+    """Every other case names the seeded business's objects (and an allowed Origin), so generated
+    requests reach past the 404 for an unknown id into the handlers' own work."""
+    pick = zlib.crc32(repr((case.path_parameters, case.query, case.body)).encode())
+    if pick % 2:
+        return
+    seeded = server.seeded
+    assert seeded is not None
+    known = {"id": str(seeded.business_id) if "businesses" in case.path else str(server.number_id),
+             "numberId": str(server.number_id), "chatbotId": str(seeded.agent_id)}
+    for name in case.path_parameters or {}:
+        case.path_parameters[name] = known[name]
+    if isinstance(case.headers, dict) and "Origin" in case.headers:
+        case.headers["Origin"] = PUBLIC_URL
+    if isinstance(case.body, dict):
+        for name, value in (("businessId", str(seeded.business_id)), ("chatbotId", str(seeded.agent_id)),
+                            ("phoneNumber", OFFERED[pick % len(OFFERED)]), ("countryCode", "US")):
+            if name in case.body:
+                case.body[name] = value
+
+
+def send_and_check(server: FuzzServer, session: requests.Session, case: schemathesis.Case[Any]) -> Response:
+    """One request, with the three pass rules."""
+    before = server.row_counts()
+    response = case.call(base_url=server.base_url, session=session, headers=server.headers)
+    SENT[case.operation.label] += 1
+    ANSWERED[case.operation.label, response.status_code] += 1
+    case.validate_response(response, checks=CHECKS, headers=server.headers)
+    if 400 <= response.status_code < 500:
+        assert server.row_counts() == before, f"{case.operation.label} answered {response.status_code} and wrote rows"
+    return response
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as s:
+        yield s
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck), phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate])
+def test_generated_requests_keep_the_contract(case: schemathesis.Case[Any], fuzz_server: FuzzServer,
+                                              session: requests.Session) -> None:
+    _seed(case, fuzz_server)
+    send_and_check(fuzz_server, session, case)
+
+
+def _takes_input(label: str) -> bool:
+    operation = schema.find_operation_by_label(label)
+    return operation is not None and bool(operation.definition.raw.get("parameters") or operation.body)
+
+
+def test_every_fuzzed_operation_got_enough_requests(fuzz_server: FuzzServer) -> None:
+    """Operations that take no input get as many requests as Hypothesis can tell apart (a handful)."""
+    assert SENT, "the fuzz test did not run"
+    thin = {label: n for label, n in SENT.items() if n < MIN_REQUESTS and _takes_input(label)}
+    assert thin == {}, thin
+
+
+STATEFUL_STEPS: collections.Counter[str] = collections.Counter()
+
+
+def test_linked_operations_keep_the_contract(fuzz_server: FuzzServer, session: requests.Session) -> None:
+    """Purchase or import a number, then edit and release it through the document's links, same pass rules."""
+    linked = schema.include(path_regex="^/api/numbers")
+
+    class Machine(linked.as_state_machine()):  # type: ignore[misc]
+        def step(self, input: Any) -> Any:
+            _seed(input.case, fuzz_server)
+            response = send_and_check(fuzz_server, session, input.case)
+            STATEFUL_STEPS[input.case.operation.label] += 1
+            return StepOutput(response, input.case)
+
+    Machine.run(settings=settings(max_examples=STATEFUL_EXAMPLES, stateful_step_count=4, deadline=None,
+                                  derandomize=True, database=None, suppress_health_check=list(HealthCheck)))
+    assert STATEFUL_STEPS["PATCH /api/numbers/{id}"] and STATEFUL_STEPS["DELETE /api/numbers/{numberId}/release"]
+
