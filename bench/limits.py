@@ -79,16 +79,23 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process so far (``/proc/PID/stat`` fields 14 and 15, in clock ticks)."""
+def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """User + system CPU of one process so far (``/proc/PID/stat``, in clock ticks).
+
+    With `reaped_children`, also the CPU of its children that have exited and been waited
+    for (cutime + cstime), so a backend that ends during the run still counts.
+    """
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def database_cpu(postmaster: int) -> float:
-    """CPU seconds used so far by the database's processes; one that has exited counts as 0."""
-    total = 0.0
-    for pid in process_tree(postmaster):
+    """CPU seconds used so far by the database: the postmaster, its live backends and the ended ones."""
+    total = cpu_seconds(postmaster, reaped_children=True)
+    for pid in process_tree(postmaster)[1:]:
         with contextlib.suppress(FileNotFoundError, ProcessLookupError):
             total += cpu_seconds(pid)
     return total
