@@ -19,7 +19,7 @@ from typing import Any
 from billing.config import BillingConfig, StripeConfig
 from config_fields import check, non_negative, positive, secret, url
 from conversations.config import MessagingConfig
-from media.config import CallsConfig, DeepgramConfig, OpenAIConfig
+from media.config import CallsConfig, DeepgramConfig, LlmConfig, OpenAIConfig
 from phone_numbers.config import NumbersConfig
 from storage.config import DatabaseConfig
 
@@ -69,6 +69,7 @@ class Settings:
     twilio: TwilioConfig = TwilioConfig()
     deepgram: DeepgramConfig = DeepgramConfig()
     openai: OpenAIConfig = OpenAIConfig()
+    llm: LlmConfig = LlmConfig()
     stripe: StripeConfig = StripeConfig()
     messaging: MessagingConfig = MessagingConfig()
     calls: CallsConfig = CallsConfig()

@@ -1,4 +1,4 @@
-"""The call and provider config sections: `[calls]` behaviour, `[deepgram]` and `[openai]` accounts."""
+"""The call and provider config sections: `[calls]` behaviour, `[llm]` bounds, `[deepgram]` and `[openai]` accounts."""
 
 from __future__ import annotations
 
@@ -25,6 +25,13 @@ class OpenAIConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LlmConfig:
+    # On a call, the longest wait for the LLM's first token, and for each next one once it
+    # streams; past it the agent apologises (calls.apology_text) and the caller may speak again.
+    first_token_timeout_seconds: float = check(positive, 4.0)
+
+
+@dataclasses.dataclass(frozen=True)
 class CallsConfig:
     # Words (not backchannels such as "uh-huh") the caller must say to confirm a barge-in.
     barge_in_min_words: int = check(positive, 1)
@@ -33,6 +40,7 @@ class CallsConfig:
     goodbye_text: str = "Thank you for calling. Goodbye!"
     transfer_text: str = "Please hold while I transfer you."
     apology_text: str = "Sorry, I had a problem there. Could you say that again?"
+    cant_hear_text: str = "Sorry, I can't hear you any more. Please call us again."
     unavailable_text: str = "Sorry, this number is not in service. Goodbye."
     max_call_seconds: int = check(positive, 1800)
     stream_token_ttl_seconds: int = check(positive, 60)

@@ -52,6 +52,11 @@ class ScriptedReply:
     tool_calls: Sequence[ScriptedToolCall] = ()
     status: int | None = None
     error_message: str = "scripted failure"
+    head_delay: float = 0.0
+    """Seconds before the response head (or the error) is sent: a server slow to answer at all."""
+    stall_after_deltas: int | None = None
+    """Send nothing after this many content/tool deltas, keeping the stream open until the client
+    hangs up (0: the role chunk, then no token)."""
 
 
 @dataclass
@@ -152,6 +157,9 @@ class FakeOpenAi:
         peer = request.transport.get_extra_info("peername") if request.transport is not None else None
         self.state.chat_peer_ports.append(int(peer[1]) if peer else 0)
         reply = self.state.next_reply(body)
+        if reply.head_delay and await _hung_up_within(request, reply.head_delay):
+            self.state.streams_aborted += 1
+            return web.Response(status=499)
         if reply.status is not None:
             return _error(reply.status, reply.error_message, "server_error", None)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -177,6 +185,9 @@ class FakeOpenAi:
         tokens = stream_tokens(reply.text)
         deltas = [{"content": t} for t in tokens] + list(_tool_deltas(reply.tool_calls, options))
         for i, delta in enumerate(deltas):
+            if i == reply.stall_after_deltas:
+                await _hung_up_within(request, 60.0)
+                raise ConnectionResetError("the client left a stalled stream")
             if i == options.cut_after_deltas and request.transport is not None:
                 await resp.drain()
                 request.transport.abort()
@@ -231,6 +242,17 @@ class FakeOpenAi:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+async def _hung_up_within(request: web.Request, seconds: float) -> bool:
+    """Wait up to ``seconds``, sending nothing; whether the client closed the connection meanwhile."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    while loop.time() < until:
+        if request.transport is None or request.transport.is_closing():
+            return True
+        await asyncio.sleep(0.02)
+    return False
 
 
 def _error(status: int, message: str, kind: str, code: str | None) -> web.Response:

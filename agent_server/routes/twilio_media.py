@@ -66,6 +66,7 @@ def call_settings(settings: Settings) -> CallSettings:
         goodbye_text=calls.goodbye_text, transfer_text=calls.transfer_text, apology_text=calls.apology_text,
         max_call_seconds=float(calls.max_call_seconds), media_timeout=calls.media_timeout_seconds,
         goodbye_timeout=calls.goodbye_timeout_seconds, dtmf_timeout=calls.dtmf_timeout_seconds,
+        cant_hear_text=calls.cant_hear_text, llm_first_token_timeout=settings.llm.first_token_timeout_seconds,
     )
 
 

@@ -1,20 +1,24 @@
 """Where an answer's LLM stream is consumed: text deltas become whole sentences for TTS, tool calls
-are kept on the reply, and a failed request becomes the spoken apology."""
+are kept on the reply, and a failed or silent request becomes the spoken apology.
+
+The caller must never wait in silence on the model: no first token within the call's bound
+(``[llm] first_token_timeout_seconds``), or no next one within the same bound once it streams,
+closes the stream and says the apology. Sentences already released stay (they are being
+spoken); the words of an unfinished sentence are dropped, so the history keeps what the caller
+heard, apology included, and the caller's next words start a new turn.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
-import structlog
-
 from media.llm.base import LlmError, LlmProvider, Message, TextDelta, ToolCall
+from media.pipeline.faults import CallFaults
 from media.pipeline.prompt import CALL_TOOLS, AgentProfile
 from media.pipeline.reply import Reply, Sentences
-from media.pipeline.telemetry import CallMetrics, error_kind
+from media.pipeline.telemetry import error_kind
 from media.text.sentences import SentenceChunker
-
-log = structlog.get_logger(__name__)
 
 
 class LlmStage:
@@ -23,31 +27,35 @@ class LlmStage:
     Args:
         llm: the process's LLM provider.
         profile: the answering agent (model, temperature, FAQ).
-        apology_text: spoken instead when the LLM fails.
-        metrics: where provider errors are reported.
+        apology_text: spoken instead when the LLM fails or falls silent.
+        token_timeout: seconds allowed until the first token, and between tokens.
+        faults: where provider failures are reported.
         loop: the call's event loop (its clock stamps the first token).
     """
 
-    __slots__ = ("_llm", "_profile", "_apology_text", "_metrics", "_loop")
+    __slots__ = ("_llm", "_profile", "_apology_text", "_token_timeout", "_faults", "_loop")
 
-    def __init__(self, llm: LlmProvider, profile: AgentProfile, apology_text: str, metrics: CallMetrics,
-                 loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, llm: LlmProvider, profile: AgentProfile, apology_text: str, token_timeout: float,
+                 faults: CallFaults, loop: asyncio.AbstractEventLoop) -> None:
         self._llm = llm
         self._profile = profile
         self._apology_text = apology_text
-        self._metrics = metrics
+        self._token_timeout = token_timeout
+        self._faults = faults
         self._loop = loop
 
     async def think(self, reply: Reply, messages: list[Message], sentences: Sentences) -> None:
         """Feed ``sentences`` as the LLM writes; stop early once the reply should end after a sentence."""
         profile = self._profile
         chunker = SentenceChunker()
+        bound = self._token_timeout
         try:
             stream = self._llm.stream_chat(messages, model=profile.model, temperature=profile.temperature,
                                            tools=CALL_TOOLS, faq=profile.faq)
-            async with contextlib.aclosing(stream):
+            async with contextlib.aclosing(stream), asyncio.timeout(bound) as deadline:
                 async for event in stream:
                     if isinstance(event, TextDelta):
+                        deadline.reschedule(self._loop.time() + bound)
                         if reply.llm_first_token_at is None:
                             reply.llm_first_token_at = self._loop.time()
                         for sentence in chunker.feed(event.text):
@@ -55,10 +63,15 @@ class LlmStage:
                         if reply.stop_after_sentence:
                             return
                     elif isinstance(event, ToolCall):
+                        deadline.reschedule(self._loop.time() + bound)
                         reply.tool_calls.append(event)
             for sentence in chunker.flush():
                 await sentences.put(sentence)
         except LlmError as exc:
-            log.warning("llm_failed", error=str(exc), status=exc.status)
-            self._metrics.provider_error("llm", error_kind(exc.status))
+            self._faults.report("llm", error_kind(exc.status), str(exc))
+            await sentences.put(self._apology_text)
+        except TimeoutError:
+            started = reply.llm_first_token_at is not None
+            self._faults.report("llm", "stalled" if started else "timeout",
+                                f"no {'next' if started else 'first'} token within {bound} s")
             await sentences.put(self._apology_text)

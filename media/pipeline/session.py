@@ -88,7 +88,7 @@ class CallSession:
         wire = self._wire = Outbound(link, stream_sid, lambda: self.request_end(EndReason.STREAM_STOPPED))
         self._replies = Replies(
             mark_every=settings.mark_every_frames, wire=wire, dialogue=self._dialogue, run=self._generate,
-            llm=LlmStage(llm, profile, settings.apology_text, self._metrics, loop),
+            llm=LlmStage(llm, profile, settings.apology_text, settings.llm_first_token_timeout, self._faults, loop),
             tts=TtsStage(tts, profile.voice, fallback_tts, wire, self._metrics, self._faults, loop))
         self._turns = TurnTaking(settings=settings, lifecycle=self._lifecycle, replies=self._replies, wire=wire,
                                  timers=self._timers, metrics=self._metrics, loop=loop, on_turn=self._answer)

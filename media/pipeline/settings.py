@@ -15,7 +15,10 @@ class CallSettings:
     goodbye_text: str = "Thank you for calling. Goodbye!"
     transfer_text: str = "Please hold while I transfer you."
     apology_text: str = "Sorry, I had a problem there. Could you say that again?"
+    cant_hear_text: str = "Sorry, I can't hear you any more. Please call us again."
     max_call_seconds: float = 1800.0
     media_timeout: float = 15.0
     goodbye_timeout: float = 15.0
     dtmf_timeout: float = 2.0
+    llm_first_token_timeout: float = 4.0
+    """Longest wait for the LLM's first token, and between tokens, before the apology is said."""

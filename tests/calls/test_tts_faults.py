@@ -1,24 +1,19 @@
-"""Provider faults in a real call through the fakes: after each one the caller hears the agent again, in bound.
+"""TTS faults in a real call through the fakes: the sentence is retried once, then the local fallback says it.
 
-Faults are injected at the wire (the fakes refuse, fail, cut or stall); what the caller hears
-is timed from the fake's record of the fault to the first voiced agent frame that arrives
-after it (mu-law decoded RMS over a threshold, as a person would hear speech, not silence).
+Faults are injected at the fake Aura's wire (refused, 5xx, cut mid-body); what the caller
+hears is timed from the fake's record of the last fault to the first voiced agent frame
+that arrives after it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from media.audio import g711
-from media.caller_simulator import CallerSimulator, CallResult, Say, Step
-from tests.calls.conftest import AUTH_TOKEN, NUMBER, speech
-from tests.calls.test_call_metrics import scrape
-from tests.conftest import PUBLIC_URL
+from media.caller_simulator import CallResult, Say
+from tests.calls.conftest import speech
+from tests.calls.hearing import heard_after, provider_errors, timed_call, voiced
 from tests.fake_deepgram import SpeakFault, tone_mulaw
 
-VOICED_RMS = 300.0
 AURA_FRAME = tone_mulaw(0.02, freq=300.0)
 """Every frame of the fake Aura's tone is this one (300 Hz repeats every 80 samples); espeak-ng's never is."""
 ANSWER = "We open at nine. We close at five on weekdays."
@@ -27,32 +22,8 @@ TTS_FALLBACK_BOUND = 1.5
 """Seconds from the provider's last failure to the fallback's first voiced frame: espeak-ng renders a
 sentence in tens of milliseconds; the rest is the event loop shared with the fakes and the caller."""
 
-
-async def call(line: Any, steps: list[Step]) -> CallResult:
-    """A call whose result keeps each agent frame's arrival time."""
-    simulator = CallerSimulator(line.server_url, AUTH_TOKEN, line.http, public_url=PUBLIC_URL, quiet_timeout=10.0,
-                                record_arrivals=True)
-    result = await simulator.call(NUMBER, steps)
-    await line.settled()
-    return result
-
-
-def voiced(frame: bytes) -> bool:
-    samples = g711.decode_array(frame).astype(np.float64)
-    return float(np.sqrt(np.mean(samples**2))) > VOICED_RMS
-
-
-def heard_after(result: CallResult, at: float) -> tuple[float | None, float]:
-    """Seconds from ``at`` to the first voiced frame that arrived after it, and seconds of voiced audio after it."""
-    assert result.arrivals is not None
-    after = [(t, f) for t, f in result.arrivals if t >= at and voiced(f)]
-    first = after[0][0] - at if after else None
-    return first, len(after) * g711.FRAME_BYTES / g711.SAMPLE_RATE
-
-
 async def tts_errors(line: Any, kind: str) -> float:
-    samples = await scrape(line)
-    return samples.get(("agent_provider_errors_total", (("kind", kind), ("provider", "tts"))), 0.0)
+    return await provider_errors(line, "tts", kind)
 
 
 def frames_since_request(line: Any, result: CallResult, text: str) -> list[bytes]:
@@ -79,7 +50,7 @@ async def test_a_sentence_tts_answers_5xx_twice_is_spoken_by_the_local_fallback(
     line.deepgram.state.say("When are you open?")
     line.openai.state.script(ANSWER)
     line.deepgram.state.speak_faults.extend([SpeakFault("status", 503, text=SECOND)] * 2)
-    result = await call(line, [Say(speech())])
+    result = await timed_call(line, [Say(speech())])
     await assert_rest_of_answer_heard(line, result)
     assert [r.text for r in line.deepgram.state.speak_requests].count(SECOND) == 2
     assert await tts_errors(line, "http_5xx") == 2
@@ -90,7 +61,7 @@ async def test_a_refused_tts_connection_is_retried_then_falls_back(line_factory:
     line.deepgram.state.say("When are you open?")
     line.openai.state.script(ANSWER)
     line.deepgram.state.speak_faults.extend([SpeakFault("refuse", text=SECOND)] * 2)
-    result = await call(line, [Say(speech())])
+    result = await timed_call(line, [Say(speech())])
     await assert_rest_of_answer_heard(line, result)
     assert await tts_errors(line, "connection") == 2
 
@@ -101,7 +72,7 @@ async def test_a_tts_stream_cut_mid_sentence_keeps_its_audio_and_the_fallback_sa
     line.deepgram.state.say("When are you open?")
     line.openai.state.script(ANSWER)
     line.deepgram.state.speak_faults.extend([SpeakFault("cut", cut_after_bytes=1600, text=SECOND)] * 2)
-    result = await call(line, [Say(speech())])
+    result = await timed_call(line, [Say(speech())])
     await assert_rest_of_answer_heard(line, result)
     # What each cut stream delivered (200 ms of the fake's tone) was played, then the fallback's voice.
     assert sum(f == AURA_FRAME for f in frames_since_request(line, result, SECOND)) == 20
@@ -113,7 +84,7 @@ async def test_one_tts_failure_is_retried_with_the_same_provider(line_factory: A
     line.deepgram.state.say("When are you open?")
     line.openai.state.script(ANSWER)
     line.deepgram.state.speak_faults.append(SpeakFault("status", 502, text=SECOND))
-    result = await call(line, [Say(speech())])
+    result = await timed_call(line, [Say(speech())])
     first, _ = heard_after(result, line.deepgram.state.speak_fault_times[-1])
     assert first is not None and first < TTS_FALLBACK_BOUND
     assert [r.text for r in line.deepgram.state.speak_requests].count(SECOND) == 2
