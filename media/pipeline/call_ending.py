@@ -1,7 +1,7 @@
 """How a call ends once something asks it to: the goodbye, the agent's tools, the carrier.
 
-Every end request (hang-up, ``stop``, a timeout, out of funds, the ``end_call`` and
-``transfer_call`` tools) arrives at :meth:`CallEnding.end`, which feeds the pure
+Every end request (hang-up, ``stop``, a timeout, out of funds, lost speech recognition, the
+``end_call`` and ``transfer_call`` tools) arrives at :meth:`CallEnding.end`, which feeds the pure
 :class:`media.pipeline.lifecycle.CallLifecycle`. A graceful end lets the sentence the caller
 is hearing finish, says the goodbye and, once its last mark is echoed (or the goodbye
 timeout runs out), runs the carrier action: hang up through the REST API, or dial the
@@ -117,6 +117,30 @@ class CallEnding:
             await action()
         self._lifecycle.goodbye_played()
 
+    async def cannot_hear(self) -> None:
+        """Speech recognition is gone for good: say so rather than leave the caller talking to silence,
+        then end the call, or hand it to the agent's human number when there is one to dial."""
+        text = self._settings.cant_hear_text
+        number, carrier = self._profile.transfer_number, self._carrier
+        if not number or carrier is None or not self._lifecycle.accepting_turns:
+            await self.end(EndReason.STT_FAILED, text)
+            return
+        self._after_goodbye = self._dial(number, carrier)
+        await self.end(EndReason.TRANSFERRED, f"{text} {self._settings.transfer_text}")
+
+    def _dial(self, number: str, carrier: CallCarrier) -> Callable[[], Awaitable[None]]:
+        """The carrier action of a transfer: redirect the live call to ``<Dial>`` the number."""
+
+        async def dial() -> None:
+            twiml = f"<Response><Dial>{number}</Dial></Response>"
+            try:
+                await carrier.redirect_call(self._call_sid, twiml)
+                self.transferred_to = number
+            except Exception:
+                log.exception("transfer_failed", to=number)
+
+        return dial
+
     async def _transfer(self, reply: Reply) -> None:
         number = self._profile.transfer_number
         carrier = self._carrier
@@ -128,15 +152,7 @@ class CallEnding:
                                 after=reply.task)
             return
 
-        async def dial() -> None:
-            twiml = f"<Response><Dial>{number}</Dial></Response>"
-            try:
-                await carrier.redirect_call(self._call_sid, twiml)
-                self.transferred_to = number
-            except Exception:
-                log.exception("transfer_failed", to=number)
-
-        self._after_goodbye = dial
+        self._after_goodbye = self._dial(number, carrier)
         await self.end(EndReason.TRANSFERRED, self._settings.transfer_text)
 
     async def _hang_up(self) -> None:

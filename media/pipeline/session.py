@@ -170,9 +170,8 @@ class CallSession:
         try:
             stt = await self._stt_provider.open_session(self._profile.language, phrases=phrases)
         except SttUnavailable as exc:
-            log.error("stt_unavailable", error=str(exc))
-            self._metrics.provider_error("stt", "unavailable")
-            self.request_end(EndReason.STT_FAILED, goodbye=self._settings.apology_text)
+            self._faults.report("stt", "unavailable", str(exc))
+            await self._ending.cannot_hear()
             return
         self._audio.attach(stt)
         self._stt_pump = asyncio.create_task(self._pump_stt(stt))
@@ -234,11 +233,11 @@ class CallSession:
             await self._ending.reply_heard(reply)
 
     async def _on_stt_error(self, event: SttError) -> None:
-        self._metrics.provider_error("stt", "dropped" if event.recoverable else "failed")
+        self._faults.report("stt", "dropped" if event.recoverable else "failed", event.message)
         if event.recoverable:
             self._turns.on_stt_dropped()
         else:
-            await self._ending.end(EndReason.STT_FAILED, self._settings.apology_text)
+            await self._ending.cannot_hear()
 
     async def _on_timer(self, event: TimerFired) -> None:
         kind = event.kind

@@ -19,11 +19,11 @@ from tests.conftest import PUBLIC_URL
 VOICED_RMS: Final = 300.0
 
 
-async def timed_call(line: Any, steps: list[Step]) -> CallResult:
+async def timed_call(line: Any, steps: list[Step], call_sid: str | None = None) -> CallResult:
     """A call whose result keeps each agent frame's arrival time; returns once the server tore it down."""
     simulator = CallerSimulator(line.server_url, AUTH_TOKEN, line.http, public_url=PUBLIC_URL, quiet_timeout=10.0,
                                 record_arrivals=True)
-    result = await simulator.call(NUMBER, steps)
+    result = await simulator.call(NUMBER, steps, call_sid=call_sid)
     await line.settled()
     return result
 
