@@ -1,7 +1,8 @@
-"""SQL for calls, their turns and latencies: written by the voice webhook and the call session, read by the dashboard.
+"""SQL for calls, their turns, latencies and faults: written by the voice webhook and the call session, read by
+the dashboard.
 
-Turns are written by a per-call background writer so the conversation never waits on the
-database; the call row is updated at the stream's start and end. Status callbacks may
+Turns and provider faults are written by a per-call background writer so the conversation
+never waits on the database; the call row is updated at the stream's start and end. Status callbacks may
 repeat or arrive out of order, so a status only ever moves forward.
 """
 
@@ -54,6 +55,23 @@ class TurnRecord:
     interrupted: bool = False
     server_latency_ms: int | None = None
     ear_latency_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRecord:
+    """One provider fault of a call.
+
+    Attributes:
+        stage: ``stt``, ``llm`` or ``tts``.
+        kind: what happened: an HTTP status class (``http_5xx``), ``connection``, ``timeout``, ``stalled``, ...
+        at: when the call noticed it.
+        detail: the provider's message, for whoever reads the call's record.
+    """
+
+    stage: str
+    kind: str
+    at: datetime.datetime
+    detail: str
 
 
 async def record_inbound_call(db: Executor, *, call_sid: str, business_id: uuid.UUID, number_id: uuid.UUID,
@@ -141,6 +159,13 @@ async def insert_turn(db: Executor, call_id: uuid.UUID, seq: int, turn: TurnReco
         turn.ear_latency_ms)
 
 
+async def insert_fault(db: Executor, call_id: uuid.UUID, seq: int, fault: FaultRecord) -> None:
+    """Store one fault."""
+    await db.execute(
+        "INSERT INTO call_faults (call_id, seq, stage, kind, at, detail) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT (call_id, seq) DO NOTHING", call_id, seq, fault.stage, fault.kind, fault.at, fault.detail)
+
+
 _CALL_COLUMNS: Final = ("id, call_sid, business_id, number_id, agent_id, from_number, to_number, direction,"
                         " status, started_at, answered_at, ended_at, duration_seconds, twilio_duration_seconds,"
                         " end_reason, transferred_to,"
@@ -183,8 +208,14 @@ async def turns_of(db: Executor, call_id: uuid.UUID) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+async def faults_of(db: Executor, call_id: uuid.UUID) -> list[dict[str, Any]]:
+    """A call's faults in order."""
+    rows = await db.fetch("SELECT stage, kind, at, detail FROM call_faults WHERE call_id = $1 ORDER BY seq", call_id)
+    return [dict(r) for r in rows]
+
+
 class CallRecorder:
-    """Writes one call's turns in the background and closes its row at the end.
+    """Writes one call's turns and faults in the background and closes its row at the end.
 
     Args:
         pool: the app's pool.
@@ -196,7 +227,8 @@ class CallRecorder:
         self._pool = pool
         self.call_id = call_id
         self._seq = 0
-        self._queue: asyncio.Queue[tuple[int, TurnRecord] | None] = asyncio.Queue(capacity)
+        self._fault_seq = 0
+        self._queue: asyncio.Queue[tuple[int, TurnRecord | FaultRecord] | None] = asyncio.Queue(capacity)
         self._task = asyncio.create_task(self._write())
 
     def turn(self, record: TurnRecord) -> None:
@@ -207,16 +239,28 @@ class CallRecorder:
         except asyncio.QueueFull:
             log.error("call_turn_dropped", call_id=str(self.call_id), seq=self._seq)
 
+    def fault(self, record: FaultRecord) -> None:
+        """Queue a provider fault; never blocks the conversation."""
+        self._fault_seq += 1
+        try:
+            self._queue.put_nowait((self._fault_seq, record))
+        except asyncio.QueueFull:
+            log.error("call_fault_dropped", call_id=str(self.call_id), seq=self._fault_seq)
+
     async def _write(self) -> None:
         while (item := await self._queue.get()) is not None:
+            seq, record = item
             try:
-                await insert_turn(self._pool, self.call_id, item[0], item[1])
+                if isinstance(record, FaultRecord):
+                    await insert_fault(self._pool, self.call_id, seq, record)
+                else:
+                    await insert_turn(self._pool, self.call_id, seq, record)
             except (asyncpg.PostgresError, OSError):
-                log.exception("call_turn_write_failed", call_id=str(self.call_id), seq=item[0])
+                log.exception("call_record_write_failed", call_id=str(self.call_id), seq=seq)
 
     async def close(self, *, end_reason: str, duration_seconds: float, transferred_to: str | None = None,
                     timeout: float = 5.0) -> None:
-        """Flush queued turns, then close the call row."""
+        """Flush queued turns and faults, then close the call row."""
         try:
             async with asyncio.timeout(timeout):
                 await self._queue.put(None)

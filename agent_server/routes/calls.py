@@ -82,11 +82,21 @@ class Latency(msgspec.Struct):
     ear: LatencySummary | None
 
 
+class Fault(msgspec.Struct):
+    """A provider fault the call went through (the caller heard a fallback voice, an apology, or a goodbye)."""
+
+    stage: Annotated[str, msgspec.Meta(description="`stt`, `llm` or `tts`")]
+    kind: Annotated[str, msgspec.Meta(description="e.g. `http_5xx`, `connection`, `timeout`, `stalled`, `failed`")]
+    at: Instant
+    detail: str
+
+
 class CallDetail(CallOut, kw_only=True):
-    """A call with its transcript and latency summaries."""
+    """A call with its transcript, latency summaries and provider faults."""
 
     transcript: list[Turn]
     latency: Latency
+    faults: list[Fault]
 
 
 def encode_cursor(started_at: datetime.datetime, call_id: uuid.UUID) -> str:
@@ -160,7 +170,7 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 async def get_call(request: web.Request) -> web.Response:
-    """GET /api/calls/{id}: the call, its transcript, and per-turn latencies (404 for another business's call)."""
+    """GET /api/calls/{id}: the call, its transcript, latencies and faults (404 for another business's call)."""
     await auth.current_user(request)
     call_id = path_uuid(request, "id")
     pool = request.app[POOL]
@@ -177,6 +187,8 @@ async def get_call(request: web.Request) -> web.Response:
     body = call_json(row)
     body["transcript"] = [turn_json(t) for t in turns]
     body["latency"] = {"server": _latency_summary(server), "ear": _latency_summary(ear)}
+    body["faults"] = [{"stage": f["stage"], "kind": f["kind"], "at": _iso(f["at"]), "detail": f["detail"]}
+                      for f in await call_records.faults_of(pool, call_id)]
     return web.json_response(body)
 
 

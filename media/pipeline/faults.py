@@ -9,30 +9,13 @@ a counter increment and the record is queued for the call's background writer.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
 
 import structlog
 
+from media.call_records import CallRecorder, FaultRecord
 from media.pipeline.telemetry import CallMetrics
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """One provider fault as the call's record keeps it.
-
-    Attributes:
-        stage: ``stt``, ``llm`` or ``tts``.
-        kind: what happened: an HTTP status class (``http_5xx``), ``connection``, ``timeout``, ``stalled``, ...
-        at: when the call noticed it.
-        detail: the provider's message, for whoever reads the call's record.
-    """
-
-    stage: str
-    kind: str
-    at: datetime.datetime
-    detail: str
 
 
 class CallFaults:
@@ -40,18 +23,22 @@ class CallFaults:
 
     Args:
         metrics: counts each fault as a provider error of its stage.
+        recorder: keeps each fault with the call (None in unit tests without a database).
     """
 
-    __slots__ = ("seen", "_metrics")
+    __slots__ = ("seen", "_metrics", "_recorder")
 
-    def __init__(self, metrics: CallMetrics) -> None:
-        self.seen: list[Fault] = []
+    def __init__(self, metrics: CallMetrics, recorder: CallRecorder | None) -> None:
+        self.seen: list[FaultRecord] = []
         """Every fault so far, in order."""
         self._metrics = metrics
+        self._recorder = recorder
 
     def report(self, stage: str, kind: str, detail: str) -> None:
         """A provider of ``stage`` failed in the way ``kind`` names."""
-        fault = Fault(stage, kind, datetime.datetime.now(datetime.UTC), detail[:500])
+        fault = FaultRecord(stage, kind, datetime.datetime.now(datetime.UTC), detail[:500])
         self.seen.append(fault)
         log.warning("provider_fault", stage=stage, kind=kind, detail=fault.detail)
         self._metrics.provider_error(stage, kind)
+        if self._recorder is not None:
+            self._recorder.fault(fault)

@@ -75,7 +75,7 @@ class CallSession:
         self._stt_provider = stt
         self._hooks = hooks
         self._metrics: CallMetrics = metrics if metrics is not None else NoMetrics()
-        self._faults = CallFaults(self._metrics)
+        self._faults = CallFaults(self._metrics, recorder)
         self._events: asyncio.Queue[SessionEvent] = asyncio.Queue(_EVENT_BACKLOG)
         self._loop = loop = asyncio.get_running_loop()
         self._started = loop.time()

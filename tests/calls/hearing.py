@@ -43,6 +43,16 @@ def heard_after(result: CallResult, at: float) -> tuple[float | None, float]:
     return first, len(after) * g711.FRAME_BYTES / g711.SAMPLE_RATE
 
 
+async def shown_faults(line: Any, call_sid: str) -> list[tuple[str, str]]:
+    """``(stage, kind)`` of each fault ``GET /api/calls/{id}`` shows for the call, checking each has a time."""
+    call_id = (await line.call_row(call_sid))["id"]
+    resp = await line.client.get(f"/api/calls/{call_id}", headers=line.tenant.headers)
+    assert resp.status == 200
+    faults = (await resp.json())["faults"]
+    assert all(f["at"] and isinstance(f["detail"], str) for f in faults), faults
+    return [(f["stage"], f["kind"]) for f in faults]
+
+
 async def provider_errors(line: Any, provider: str, kind: str) -> float:
     """``agent_provider_errors_total`` for one provider and kind, from the server's /metrics."""
     samples = await scrape(line)

@@ -13,7 +13,7 @@ import pytest
 
 from media.caller_simulator import Say
 from tests.calls.conftest import speech
-from tests.calls.hearing import heard_after, provider_errors, timed_call
+from tests.calls.hearing import heard_after, provider_errors, shown_faults, timed_call
 from tests.fake_openai import ScriptedReply
 
 TOKEN_BOUND = 1.0
@@ -49,6 +49,7 @@ async def test_no_first_token_in_bound_is_answered_with_the_apology(line_factory
     result = await timed_call(line, [Say(speech()), Say(speech())])
     await assert_apologised_then_answered(line, result, apology=line.settings.calls.apology_text)
     assert await provider_errors(line, "llm", "timeout") == 1
+    assert await shown_faults(line, result.call_sid) == [("llm", "timeout")]
     assert line.openai.state.streams_aborted == 1
 
 
@@ -61,6 +62,7 @@ async def test_a_refused_completion_is_answered_with_the_apology(line_factory: A
     result = await timed_call(line, [Say(speech()), Say(speech())])
     await assert_apologised_then_answered(line, result, apology=line.settings.calls.apology_text)
     assert await provider_errors(line, "llm", f"http_{status // 100}xx") == 1
+    assert await shown_faults(line, result.call_sid) == [("llm", f"http_{status // 100}xx")]
 
 
 async def test_a_stream_stalled_mid_reply_keeps_what_was_spoken_and_apologises(line_factory: Any) -> None:
@@ -80,3 +82,4 @@ async def test_a_stream_stalled_mid_reply_keeps_what_was_spoken_and_apologises(l
     assert first is not None
     assert asked - stalled_at + first < TOKEN_BOUND + TURN_PATH, (asked - stalled_at, first)
     assert await provider_errors(line, "llm", "stalled") == 1
+    assert await shown_faults(line, result.call_sid) == [("llm", "stalled")]

@@ -14,7 +14,7 @@ from typing import Any
 
 from media.caller_simulator import Say
 from tests.calls.conftest import speech
-from tests.calls.hearing import heard_after, provider_errors, timed_call
+from tests.calls.hearing import heard_after, provider_errors, shown_faults, timed_call
 from tests.fake_deepgram import silence_mulaw
 from tests.fake_twilio import FakeTwilio
 
@@ -58,6 +58,7 @@ async def test_stt_lost_for_good_says_it_cant_hear_and_ends_the_call(line_factor
     assert line.deepgram.state.rejected_handshakes == 5
     assert await provider_errors(line, "stt", "failed") == 1
     assert await provider_errors(line, "stt", "dropped") == 5
+    assert await shown_faults(line, result.call_sid) == [("stt", "dropped")] * 5 + [("stt", "failed")]
 
 
 async def test_stt_lost_for_good_transfers_to_the_agents_number(fake_twilio: FakeTwilio, line_factory: Any) -> None:
@@ -89,3 +90,4 @@ async def test_stt_unavailable_at_the_start_says_it_cant_hear_after_the_greeting
     texts = [t["text"] for t in await line.turns(result.call_sid)]
     assert texts[-1] == cant_hear
     assert await provider_errors(line, "stt", "unavailable") == 1
+    assert await shown_faults(line, result.call_sid) == [("stt", "unavailable")]

@@ -11,7 +11,7 @@ from typing import Any
 
 from media.caller_simulator import CallResult, Say
 from tests.calls.conftest import speech
-from tests.calls.hearing import heard_after, provider_errors, timed_call, voiced
+from tests.calls.hearing import heard_after, provider_errors, shown_faults, timed_call, voiced
 from tests.fake_deepgram import SpeakFault, tone_mulaw
 
 AURA_FRAME = tone_mulaw(0.02, freq=300.0)
@@ -54,6 +54,7 @@ async def test_a_sentence_tts_answers_5xx_twice_is_spoken_by_the_local_fallback(
     await assert_rest_of_answer_heard(line, result)
     assert [r.text for r in line.deepgram.state.speak_requests].count(SECOND) == 2
     assert await tts_errors(line, "http_5xx") == 2
+    assert await shown_faults(line, result.call_sid) == [("tts", "http_5xx")] * 2
 
 
 async def test_a_refused_tts_connection_is_retried_then_falls_back(line_factory: Any) -> None:
@@ -64,6 +65,7 @@ async def test_a_refused_tts_connection_is_retried_then_falls_back(line_factory:
     result = await timed_call(line, [Say(speech())])
     await assert_rest_of_answer_heard(line, result)
     assert await tts_errors(line, "connection") == 2
+    assert await shown_faults(line, result.call_sid) == [("tts", "connection")] * 2
 
 
 async def test_a_tts_stream_cut_mid_sentence_keeps_its_audio_and_the_fallback_says_the_sentence(
@@ -77,6 +79,7 @@ async def test_a_tts_stream_cut_mid_sentence_keeps_its_audio_and_the_fallback_sa
     # What each cut stream delivered (200 ms of the fake's tone) was played, then the fallback's voice.
     assert sum(f == AURA_FRAME for f in frames_since_request(line, result, SECOND)) == 20
     assert await tts_errors(line, "connection") == 2
+    assert await shown_faults(line, result.call_sid) == [("tts", "connection")] * 2
 
 
 async def test_one_tts_failure_is_retried_with_the_same_provider(line_factory: Any) -> None:
@@ -89,3 +92,4 @@ async def test_one_tts_failure_is_retried_with_the_same_provider(line_factory: A
     assert first is not None and first < TTS_FALLBACK_BOUND
     assert [r.text for r in line.deepgram.state.speak_requests].count(SECOND) == 2
     assert await tts_errors(line, "http_5xx") == 1
+    assert await shown_faults(line, result.call_sid) == [("tts", "http_5xx")]
