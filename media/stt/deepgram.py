@@ -184,6 +184,8 @@ class DeepgramSession(SttSession):
         self._loop = asyncio.get_running_loop()
         self._audio: deque[bytes] = deque()
         self._wake: asyncio.Future[None] | None = None
+        self._idle_ws: aiohttp.ClientWebSocketResponse | None = None
+        """The socket while the sender waits with nothing queued: audio may go straight onto it."""
         self._events: asyncio.Queue[SttEvent | None] = asyncio.Queue(256)
         self._closing = False
         self._sent_bytes = 0
@@ -197,17 +199,43 @@ class DeepgramSession(SttSession):
     def send_audio(self, mulaw: bytes) -> None:
         """Queue audio for the sender; past the buffer bound the oldest chunk is dropped (counted).
 
-        The hot path (once per 20 ms per call): a deque append and, when the sender is idle,
-        one future resolved. No per-frame timer: KeepAlive is driven by a periodic check.
+        The hot path (once per 20 ms per call). When the sender is idle with nothing queued,
+        the frame is written onto the socket here and then (:meth:`_write_now`), with no
+        task wake-up; otherwise a deque append and, if the sender sleeps, one future
+        resolved. No per-frame timer: KeepAlive is driven by a periodic check.
         """
         if self._closing or not mulaw or self._task.done():
             return
         audio = self._audio
+        idle = self._idle_ws
+        if idle is not None and not audio and self._write_now(idle, mulaw):
+            return
         if len(audio) >= self._provider.audio_buffer_chunks:
             audio.popleft()
             self.dropped_chunks += 1
         audio.append(mulaw)
         self._wake_sender()
+
+    def _write_now(self, ws: aiohttp.ClientWebSocketResponse, mulaw: bytes) -> bool:
+        """Write one binary frame synchronously, as ``send_bytes`` would; False leaves it to the sender.
+
+        ``send_bytes`` is a coroutine, so calling it from the Twilio reader would need a task
+        or the sender's wake-up, which cost as much as the write itself (a future, a task
+        step, a coroutine) at 50 frames a second per call. aiohttp's writer frames, masks and
+        writes an uncompressed frame synchronously (``_write_websocket_frame``, the call
+        ``send_frame`` makes); its flow control is kept by declining while the transport is
+        paused or closing, so a slow peer still gets the sender, which awaits the drain.
+        """
+        writer = ws._writer
+        if ws.closed or writer.transport.is_closing() or writer.protocol._paused:
+            return False
+        try:
+            writer._write_websocket_frame(mulaw, aiohttp.WSMsgType.BINARY, 0)
+        except ConnectionError:
+            return False
+        self._sent_bytes += len(mulaw)
+        self._last_send = self._loop.time()
+        return True
 
     def _wake_sender(self) -> None:
         wake = self._wake
@@ -335,7 +363,11 @@ class DeepgramSession(SttSession):
                     await ws.send_str(_KEEPALIVE)
                     self._last_send = loop.time()
                 self._wake = loop.create_future()
-                await self._wake
+                self._idle_ws = ws
+                try:
+                    await self._wake
+                finally:
+                    self._idle_ws = None
         except (aiohttp.ClientError, ConnectionError):
             await ws.close()
         finally:
