@@ -8,6 +8,8 @@ Recording is a dict lookup and an add: cheap enough for every turn, never done p
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -29,6 +31,8 @@ class Metrics:
                                       ["method", "status"], registry=self.registry)
         self.live_calls = Gauge("agent_live_calls", "Calls whose media stream this process holds.",
                                 registry=self.registry)
+        self.asyncio_tasks = Gauge("agent_asyncio_tasks", "Tasks alive on the event loop (at rest, growth is a leak).",
+                                   registry=self.registry)
         self.stage_latency = Histogram("agent_call_stage_latency_seconds",
                                        "Latency of each pipeline stage of a call turn.", ["stage"],
                                        buckets=LATENCY_BUCKETS, registry=self.registry)
@@ -74,6 +78,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     """Prometheus text format; money and call gauges are read at scrape time, not kept in sync."""
     metrics = request.app[METRICS]
     metrics.live_calls.set(len(request.app[LIVE_CALLS]))
+    metrics.asyncio_tasks.set(len(asyncio.all_tasks()))
     rows = await request.app[POOL].fetch(
         "SELECT w.currency, count(*) AS n, coalesce(sum(h.amount), 0) AS amount FROM holds h"
         " JOIN wallets w ON w.id = h.wallet_id WHERE h.status = 'active' GROUP BY w.currency")
