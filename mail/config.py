@@ -1,0 +1,23 @@
+"""The `[mail]` config section: the SMTP server (a secret URL) and the sender address."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from config_fields import check, positive, secret
+from mail.message import check_address
+
+
+def _optional_address(value: str) -> str:
+    return check_address(value) if value else value
+
+
+@dataclasses.dataclass(frozen=True)
+class MailConfig:
+    # SMTP_URL: smtp://host:port, smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465.
+    # Empty: no mail leaves the server; each email is kept as `held` (`agent-server mail list`).
+    smtp_url: str = secret()
+    # MAIL_FROM: the From address of every email; its domain names the Message-IDs.
+    from_address: str = check(_optional_address, "")
+    # One SMTP conversation (connect to the end of DATA) may take this long.
+    timeout_seconds: float = check(positive, 15.0)

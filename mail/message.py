@@ -1,0 +1,73 @@
+"""An email as it goes on the wire: addresses checked, no header injection, Message-ID and Date set.
+
+Every header value is refused if it holds CR or LF (a subject with "\\r\\nBcc: ..." would add
+a recipient); the error is a `ValueError`, which the shell answers as 422.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import email.utils
+import hashlib
+from collections.abc import Mapping
+from email.message import EmailMessage
+
+from email_validator import EmailNotValidError, validate_email
+
+
+def check_address(address: str) -> str:
+    """The address normalised (domain lower-cased, IDNA), checked for syntax only (no DNS).
+
+    Raises:
+        ValueError: not an email address.
+    """
+    check_header("address", address)
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from None
+
+
+def check_header(name: str, value: str) -> str:
+    """Raises: ValueError when `value` could end its header line and start another."""
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"{name} must not contain a line break")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Outgoing:
+    """One email to one recipient, ready to compose."""
+
+    recipient: str
+    subject: str
+    text: str
+    html: str | None = None
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def message_id(key: str, sender: str) -> str:
+    """A Message-ID derived from `key` (the outbox row), so every retry of one email sends the same one."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return f"<{digest}@{sender.rsplit('@', 1)[-1]}>"
+
+
+def compose(outgoing: Outgoing, *, sender: str, msgid: str, now: datetime.datetime) -> EmailMessage:
+    """The MIME message: a plain-text part always, the HTML part as its alternative when given.
+
+    Raises:
+        ValueError: an address is invalid or a header value holds a line break.
+    """
+    message = EmailMessage()
+    message["From"] = check_address(sender)
+    message["To"] = check_address(outgoing.recipient)
+    message["Subject"] = check_header("subject", outgoing.subject)
+    message["Date"] = email.utils.format_datetime(now.astimezone(datetime.UTC))
+    message["Message-ID"] = check_header("Message-ID", msgid)
+    for name, value in outgoing.headers.items():
+        message[check_header("header name", name)] = check_header(name, value)
+    message.set_content(outgoing.text)
+    if outgoing.html is not None:
+        message.add_alternative(outgoing.html, subtype="html")
+    return message
