@@ -1,0 +1,42 @@
+"""The `[knowledge]` config section: crawler politeness and limits, per-business caps, retrieval."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from config_fields import check, positive
+
+
+def _search_language(value: str) -> str:
+    # Interpolated into a generated column's regconfig literal: only PostgreSQL's known names.
+    if value not in {"english", "simple", "german", "french", "spanish", "italian", "portuguese", "dutch"}:
+        raise ValueError(f"unsupported text search configuration {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class KnowledgeConfig:
+    # Host names or IP literals the crawler may reach although they are private (tests: 127.0.0.1).
+    allowed_private_hosts: tuple[str, ...] = ()
+    # Politeness towards one host: at most one request per this many seconds (robots.txt's
+    # Crawl-delay, when longer, wins) and this many connections at once.
+    request_interval_seconds: float = check(positive, 1.0)
+    connections_per_host: int = check(positive, 2)
+    # One response: at most this many bytes (streamed, aborted beyond), this long, this many redirects.
+    max_response_bytes: int = check(positive, 2 * 1024 * 1024)
+    response_timeout_seconds: float = check(positive, 10.0)
+    max_redirects: int = check(positive, 5)
+    # A crawl ends cleanly (what it fetched is indexed) after this long.
+    crawl_deadline_seconds: float = check(positive, 600.0)
+    # Per business, over all its agents' sources.
+    max_pages_per_business: int = check(positive, 2000)
+    max_text_bytes_per_business: int = check(positive, 20 * 1024 * 1024)
+    max_running_crawls_per_business: int = check(positive, 3)
+    # A manual sync of one source at most this often.
+    sync_cooldown_seconds: float = check(positive, 900.0)
+    # Processes that extract text from HTML (never on the event loop that carries calls).
+    extraction_workers: int = check(positive, 1)
+    # PostgreSQL text search configuration of the chunks ("simple" has no stemmer).
+    search_language: str = check(_search_language, "english")
+    # Chunks handed to the model per answer.
+    top_chunks: int = check(positive, 4)
