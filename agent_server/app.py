@@ -13,7 +13,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from agent_server import call_control, jobs, message_limits, metering, metrics
+from agent_server import call_control, job_runner, jobs, message_limits, metering, metrics
 from agent_server.api import routes_table
 from agent_server.config import Settings
 from agent_server.db import database_url
@@ -24,6 +24,7 @@ from agent_server.routes import (
     calls,
     chatbot,
     health,
+    job_list,
     me,
     numbers,
     payment_checkout,
@@ -51,7 +52,8 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     twilio_voice.setup, twilio_media.setup, calls.setup,
     numbers.setup,
     message_limits.setup, twilio_sms.setup, widget.setup, chatbot.setup,
-    usage.setup, jobs.setup, metering.setup, call_control.setup, call_hangup.setup, metrics.setup,
+    usage.setup, jobs.setup, job_runner.setup, job_list.setup,
+    metering.setup, call_control.setup, call_hangup.setup, metrics.setup,
     routes_table.setup,
 )
 

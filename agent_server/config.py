@@ -19,6 +19,8 @@ from typing import Any
 from billing.config import BillingConfig, StripeConfig
 from config_fields import check, non_negative, positive, secret, url
 from conversations.config import MessagingConfig
+from jobs.config import JobsConfig
+from mail.config import MailConfig
 from media.config import CallsConfig, DeepgramConfig, LlmConfig, OpenAIConfig
 from phone_numbers.config import NumbersConfig
 from storage.config import DatabaseConfig
@@ -75,6 +77,8 @@ class Settings:
     calls: CallsConfig = CallsConfig()
     numbers: NumbersConfig = NumbersConfig()
     billing: BillingConfig = BillingConfig()
+    jobs: JobsConfig = JobsConfig()
+    mail: MailConfig = MailConfig()
     logging: LoggingConfig = LoggingConfig()
 
 
@@ -94,6 +98,8 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "STRIPE_SECRET_KEY": ("stripe", "secret_key"),
     "STRIPE_WEBHOOK_SECRET": ("stripe", "webhook_secret"),
     "STRIPE_API_BASE": ("stripe", "api_base"),
+    "SMTP_URL": ("mail", "smtp_url"),
+    "MAIL_FROM": ("mail", "from_address"),
     "LOG_LEVEL": ("logging", "level"),
 }
 

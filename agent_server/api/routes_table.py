@@ -22,6 +22,7 @@ from agent_server.routes import (
     calls,
     chatbot,
     health,
+    job_list,
     me,
     numbers,
     payment_checkout,
@@ -59,6 +60,7 @@ ROUTES: tuple[Route, ...] = (
     *health.ROUTES, *_OWN, *metrics.ROUTES, *me.ROUTES, *agents.ROUTES, *wallet.ROUTES, *payment_checkout.ROUTES,
     *payment_webhook.ROUTES, *twilio_voice.ROUTES, *twilio_media.ROUTES, *calls.ROUTES, *call_hangup.ROUTES,
     *numbers.ROUTES, *twilio_sms.ROUTES, *widget.ROUTES, *chatbot.ROUTES, *usage.ROUTES,
+    *job_list.ROUTES,
 )
 
 

@@ -107,6 +107,7 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         "POST /api/payment/create-checkout-session": [Attempt("body businessId", business, _body(
             "/api/payment/create-checkout-session", lambda x: {"amount": 1000, "currency": "USD", "businessId": x}))],
         "GET /api/usage": [Attempt("query businessId", business, _q("/api/usage"))],
+        "GET /api/jobs": [Attempt("query businessId", business, _q("/api/jobs"))],
         "GET /api/wallet/balance": [Attempt("query businessId", business, _q("/api/wallet/balance"))],
         "GET /api/wallet/transactions": [Attempt("query businessId", business, _q("/api/wallet/transactions"))],
     }

@@ -1,0 +1,88 @@
+"""The shell's side of the job runner: which handler runs each kind, in `serve` and in `agent-server worker`.
+
+Domains never import the shell, so the kinds are wired here: `mail.send` delivers the outbox
+through the configured SMTP server, or holds every email when there is none. `serve` runs a
+runner in-process unless `[jobs] run_in_process = false` (then a `worker:` process runs them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from agent_server.config import ConfigError, Settings
+from agent_server.db import database_url
+from agent_server.state import POOL, SETTINGS
+from jobs.runner import Handler, Recurring, Runner
+from mail import outbox
+from mail.mailer import Mailer
+from mail.sending import SendEmail
+from mail.smtp import SmtpMailer, SmtpTarget
+from storage.pool import create_pool
+
+log = structlog.get_logger(__name__)
+
+# No kind recurs yet; the lead sweep and the weekly summary will.
+RECURRING: tuple[Recurring, ...] = ()
+
+
+def mailer_for(settings: Settings) -> Mailer | None:
+    """The SMTP mailer, or None when SMTP_URL is unset (every email is then held).
+
+    Raises:
+        ConfigError: SMTP_URL is set without MAIL_FROM.
+    """
+    mail = settings.mail
+    if not mail.smtp_url:
+        return None
+    if not mail.from_address:
+        raise ConfigError("mail.from_address (MAIL_FROM) must be set when SMTP_URL is")
+    return SmtpMailer(SmtpTarget.parse(mail.smtp_url), timeout_seconds=mail.timeout_seconds)
+
+
+def handlers(settings: Settings, pool: asyncpg.Pool) -> dict[str, Handler]:
+    """The handler of every job kind this server knows."""
+    return {outbox.SEND_KIND: SendEmail(pool, mailer_for(settings), sender=settings.mail.from_address)}
+
+
+def runner_for(settings: Settings, pool: asyncpg.Pool) -> Runner:
+    return Runner(pool, handlers(settings, pool), settings.jobs, recurring=RECURRING)
+
+
+async def _in_process(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    runner = runner_for(settings, app[POOL])
+    async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
+        yield
+
+
+def setup(app: web.Application) -> None:
+    if app[SETTINGS].jobs.run_in_process:
+        app.cleanup_ctx.append(_in_process)
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run jobs until SIGTERM or SIGINT; running jobs then get the shutdown timeout to finish."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    pool = await create_pool(database_url(settings.database), settings.database)
+    try:
+        runner = runner_for(settings, pool)
+        log.info("worker_started", worker=runner.worker_id, concurrency=settings.jobs.concurrency,
+                 smtp=bool(settings.mail.smtp_url))
+        async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
+            await stop.wait()
+        log.info("worker_stopped", worker=runner.worker_id)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):
+                loop.remove_signal_handler(sig)
+        await pool.close()
