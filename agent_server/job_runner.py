@@ -46,19 +46,24 @@ def mailer_for(settings: Settings) -> Mailer | None:
     return SmtpMailer(SmtpTarget.parse(mail.smtp_url), timeout_seconds=mail.timeout_seconds)
 
 
-def handlers(settings: Settings, pool: asyncpg.Pool) -> dict[str, Handler]:
-    """The handler of every job kind this server knows."""
-    return {outbox.SEND_KIND: SendEmail(pool, mailer_for(settings), sender=settings.mail.from_address)}
-
-
-def runner_for(settings: Settings, pool: asyncpg.Pool) -> Runner:
-    return Runner(pool, handlers(settings, pool), settings.jobs, recurring=RECURRING)
+@contextlib.asynccontextmanager
+async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runner]:
+    """A runner with every kind this server knows, running for the block; its mailer closed after."""
+    mailer = mailer_for(settings)
+    handlers: dict[str, Handler] = {
+        outbox.SEND_KIND: SendEmail(pool, mailer, sender=settings.mail.from_address),
+    }
+    runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING)
+    try:
+        async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
+            yield runner
+    finally:
+        if mailer is not None:
+            await mailer.close()
 
 
 async def _in_process(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    runner = runner_for(settings, app[POOL])
-    async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
+    async with running(app[SETTINGS], app[POOL]):
         yield
 
 
@@ -75,10 +80,9 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     pool = await create_pool(database_url(settings.database), settings.database)
     try:
-        runner = runner_for(settings, pool)
-        log.info("worker_started", worker=runner.worker_id, concurrency=settings.jobs.concurrency,
-                 smtp=bool(settings.mail.smtp_url))
-        async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
+        async with running(settings, pool) as runner:
+            log.info("worker_started", worker=runner.worker_id, concurrency=settings.jobs.concurrency,
+                     smtp=bool(settings.mail.smtp_url))
             await stop.wait()
         log.info("worker_stopped", worker=runner.worker_id)
     finally:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from email.message import Message
 from typing import Protocol
 
 
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> str:
+    async def send(self, message: Message) -> str:
         """Hand `message` to the mail server.
 
         Returns:
@@ -17,4 +17,8 @@ class Mailer(Protocol):
             TemporaryMailError: 4xx, or the server could not be reached: try again later.
             MailRejected: 5xx: never try again.
         """
+        ...
+
+    async def close(self) -> None:
+        """Close any connection kept open between sends."""
         ...

@@ -39,24 +39,33 @@ class _Handler:
             reply = self._fake.data_replies.popleft()
             if not reply.startswith("2"):
                 return reply
-        content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
-        message = BytesParser(policy=email.policy.default).parsebytes(content)
-        assert isinstance(message, EmailMessage)
-        self._fake.received.append(message)
-        self._fake.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
-        return f"250 2.0.0 Ok: queued as Q{len(self._fake.received)}"
+        self._fake.accepted += 1
+        if self._fake.keep:
+            content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
+            message = BytesParser(policy=email.policy.default).parsebytes(content)
+            assert isinstance(message, EmailMessage)
+            self._fake.received.append(message)
+            self._fake.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
+        return f"250 2.0.0 Ok: queued as Q{self._fake.accepted}"
 
 
 class FakeSmtp:
-    """The server and what it saw; `url` is `smtp://127.0.0.1:PORT` once started."""
+    """The server and what it saw; `url` is `smtp://127.0.0.1:PORT` once started.
 
-    def __init__(self) -> None:
+    With `keep=False` (the bench) messages are only counted (`accepted`), not parsed and kept.
+    """
+
+    def __init__(self, *, keep: bool = True) -> None:
+        self.keep = keep
+        self.accepted = 0
         self.received: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.data_replies: deque[str] = deque()
         self.refuse: dict[str, str] = {}
         self.port = 0
+        self.connections = 0
         self._server: asyncio.Server | None = None
+        self._sessions: list[SMTP] = []
 
     @property
     def url(self) -> str:
@@ -66,15 +75,30 @@ class FakeSmtp:
         """Listen (again on the same port after a `stop()`)."""
         handler = _Handler(self)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: SMTP(handler, hostname="fake-smtp.test"), "127.0.0.1",
-                                                self.port, reuse_address=True)
+        self._server = await loop.create_server(lambda: self._session(handler), "127.0.0.1", self.port,
+                                                reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    def _session(self, handler: _Handler) -> SMTP:
+        self.connections += 1
+        session = SMTP(handler, hostname="fake-smtp.test")
+        self._sessions.append(session)
+        return session
+
+    async def drop_clients(self) -> None:
+        """Close every open client connection (a server dropping idle ones)."""
+        for session in self._sessions:
+            if session.transport is not None:
+                session.transport.close()
+        self._sessions.clear()
+        await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        await self.drop_clients()
 
     async def __aenter__(self) -> FakeSmtp:
         await self.start()
@@ -86,9 +110,9 @@ class FakeSmtp:
 
 
 def serve_forever(port: int = 0) -> None:
-    """Run a fake on `port` in this process until killed (the bench's SMTP server on its own core)."""
+    """Run a counting fake on `port` in this process until killed (the bench's SMTP server)."""
     async def main() -> None:
-        fake = FakeSmtp()
+        fake = FakeSmtp(keep=False)
         fake.port = port
         await fake.start()
         print(fake.port, flush=True)

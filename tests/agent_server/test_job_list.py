@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 
 import asyncpg
 from aiohttp import web
@@ -14,7 +15,7 @@ from tests.conftest import MakeBusiness
 NOW = datetime.datetime(2026, 3, 4, 10, 0, tzinfo=datetime.UTC)
 
 
-async def _failed_job(pool: asyncpg.Pool, kind: str, business_id: object) -> int:
+async def _failed_job(pool: asyncpg.Pool, kind: str, business_id: uuid.UUID | None) -> int:
     job_id = await queue.enqueue(pool, kind, now=NOW, business_id=business_id)
     (job,) = await queue.claim(pool, kinds=(kind,), limit=1, worker="w", now=NOW,
                                lease=datetime.timedelta(minutes=1))

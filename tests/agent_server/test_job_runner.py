@@ -23,11 +23,10 @@ from tests.conftest import JWT_SECRET, MakeClient, MakeSettings
 from tests.fake_smtp import FakeSmtp
 
 CONTENT = Rendered(subject="Hello", text="Plain words.")
-FAST = {"poll_interval_seconds": 0.05}
 
 
 def _fast(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, jobs=dataclasses.replace(settings.jobs, **FAST))
+    return dataclasses.replace(settings, jobs=dataclasses.replace(settings.jobs, poll_interval_seconds=0.05))
 
 
 async def _enqueue(pool: asyncpg.Pool, key: str) -> int:

@@ -19,13 +19,19 @@ def test_a_message_has_text_and_html_parts_a_message_id_and_a_date() -> None:
     assert message["Date"] == "Wed, 04 Mar 2026 10:00:00 +0000"
     assert message["Message-ID"] == message_id("outbox:1", SENDER)
     assert message["Message-ID"].endswith("@agent.example.com>")
-    assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
+    assert [part.get_content_type() for part in message.walk()] == ["multipart/alternative", "text/plain", "text/html"]
 
 
 def test_a_message_without_html_is_plain_text() -> None:
     message = compose(Outgoing("owner@example.com", "Hi", "Only text"), sender=SENDER, msgid="<a@b>", now=NOW)
     assert message.get_content_type() == "text/plain"
-    assert message.get_content().strip() == "Only text"
+    assert message.get_payload(decode=True) == b"Only text"
+
+
+def test_non_ascii_subjects_and_domains_are_encoded() -> None:
+    message = compose(Outgoing("ann@bücher.example", "Grüße", "x"), sender=SENDER, msgid="<a@b>", now=NOW)
+    assert message["To"] == "ann@xn--bcher-kva.example"
+    assert message["Subject"] == "=?utf-8?b?R3LDvMOfZQ==?="
 
 
 def test_message_ids_are_stable_per_key_and_differ_between_keys() -> None:

@@ -36,9 +36,11 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def runner(pool: asyncpg.Pool, smtp: FakeSmtp, clock: ManualClock) -> Runner:
-    send = SendEmail(pool, SmtpMailer(SmtpTarget.parse(smtp.url), timeout_seconds=5), sender=SENDER, clock=clock)
-    return Runner(pool, {outbox.SEND_KIND: send}, JobsConfig(), clock=clock)
+async def runner(pool: asyncpg.Pool, smtp: FakeSmtp, clock: ManualClock) -> AsyncIterator[Runner]:
+    mailer = SmtpMailer(SmtpTarget.parse(smtp.url), timeout_seconds=5)
+    yield Runner(pool, {outbox.SEND_KIND: SendEmail(pool, mailer, sender=SENDER, clock=clock)}, JobsConfig(),
+                 clock=clock)
+    await mailer.close()
 
 
 async def _enqueue(pool: asyncpg.Pool, key: str = "lead:1", content: Rendered = CONTENT,

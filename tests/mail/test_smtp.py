@@ -21,42 +21,59 @@ async def smtp() -> AsyncIterator[FakeSmtp]:
         yield fake
 
 
-def _mailer(smtp: FakeSmtp) -> SmtpMailer:
-    return SmtpMailer(SmtpTarget.parse(smtp.url), timeout_seconds=5)
+@pytest.fixture
+async def mailer(smtp: FakeSmtp) -> AsyncIterator[SmtpMailer]:
+    created = SmtpMailer(SmtpTarget.parse(smtp.url), timeout_seconds=5)
+    yield created
+    await created.close()
 
 
-async def test_a_sent_message_arrives_and_returns_the_servers_queue_id(smtp: FakeSmtp) -> None:
+async def test_a_sent_message_arrives_and_returns_the_servers_queue_id(smtp: FakeSmtp, mailer: SmtpMailer) -> None:
     message = compose(Outgoing("owner@example.com", "Hello", "Plain", "<p>Plain</p>"), sender="alerts@example.com",
                       msgid="<m1@example.com>", now=NOW)
-    assert await _mailer(smtp).send(message) == "Q1"
+    assert await mailer.send(message) == "Q1"
     (received,) = smtp.received
     assert received["Subject"] == "Hello" and received["Message-ID"] == "<m1@example.com>"
     assert smtp.envelopes == [("alerts@example.com", ["owner@example.com"])]
 
 
-async def test_a_4xx_reply_is_temporary_and_a_5xx_is_final(smtp: FakeSmtp) -> None:
+async def test_a_4xx_reply_is_temporary_and_a_5xx_is_final(smtp: FakeSmtp, mailer: SmtpMailer) -> None:
     message = compose(Outgoing("owner@example.com", "Hello", "Plain"), sender="alerts@example.com",
                       msgid="<m1@example.com>", now=NOW)
     smtp.data_replies.append("451 4.3.0 try again later")
     with pytest.raises(TemporaryMailError, match="451"):
-        await _mailer(smtp).send(message)
+        await mailer.send(message)
     smtp.data_replies.append("554 5.7.1 message refused")
     with pytest.raises(MailRejected, match="554"):
-        await _mailer(smtp).send(message)
+        await mailer.send(message)
     smtp.refuse["nobody@example.com"] = "550 5.1.1 no such mailbox"
     del message["To"]
     message["To"] = "nobody@example.com"
     with pytest.raises(MailRejected, match="550"):
-        await _mailer(smtp).send(message)
+        await mailer.send(message)
     assert smtp.received == []
 
 
-async def test_an_unreachable_server_is_temporary(smtp: FakeSmtp) -> None:
+async def test_an_unreachable_server_is_temporary(smtp: FakeSmtp, mailer: SmtpMailer) -> None:
     await smtp.stop()
     message = compose(Outgoing("owner@example.com", "Hello", "Plain"), sender="alerts@example.com",
                       msgid="<m1@example.com>", now=NOW)
     with pytest.raises(TemporaryMailError, match="unreachable"):
-        await _mailer(smtp).send(message)
+        await mailer.send(message)
+
+
+async def test_connections_are_kept_between_emails_and_a_dropped_one_is_replaced(
+        smtp: FakeSmtp, mailer: SmtpMailer) -> None:
+    message = compose(Outgoing("owner@example.com", "Hello", "Plain"), sender="alerts@example.com",
+                      msgid="<m1@example.com>", now=NOW)
+    for _ in range(3):
+        await mailer.send(message)
+    assert smtp.connections == 1
+    await smtp.stop()
+    await smtp.start()
+    await smtp.drop_clients()
+    assert await mailer.send(message) == "Q4"
+    assert smtp.connections == 2
 
 
 @pytest.mark.parametrize(("url", "target"), [
