@@ -1,8 +1,8 @@
 """Classifying an inbound SMS as a carrier keyword (STOP / START / HELP and their synonyms).
 
 Carriers and Twilio treat a message that is exactly one of these words (any case, with
-surrounding blanks or punctuation) as a command, not as conversation: Twilio blocks or
-unblocks the sender and sends its own auto-reply, so we must record the change and never
+surrounding blanks or punctuation; "stop all" and "opt out" as their one-word forms) as a
+command, not as conversation: Twilio blocks or unblocks the sender and sends its own auto-reply, so we must record the change and never
 answer these with the AI.
 """
 
@@ -26,6 +26,8 @@ _KEYWORDS: Final[dict[str, Keyword]] = {
     **dict.fromkeys(("HELP", "INFO"), Keyword.HELP),
 }
 _TRIM: Final = re.compile(r"^[\s\W_]+|[\s\W_]+$")
+# "stop all", "opt-out", "opt out": the words of a keyword may come apart.
+_JOINERS: Final = re.compile(r"[\s\-_.]+")
 
 
 def classify(body: str, opt_out_type: str = "") -> Keyword | None:
@@ -38,5 +40,5 @@ def classify(body: str, opt_out_type: str = "") -> Keyword | None:
     """
     if opt_out_type.upper() in Keyword.__members__:
         return Keyword[opt_out_type.upper()]
-    word = _TRIM.sub("", body).upper()
+    word = _JOINERS.sub("", _TRIM.sub("", body)).upper()
     return _KEYWORDS.get(word)

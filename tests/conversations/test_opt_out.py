@@ -13,6 +13,11 @@ def test_stop_synonyms_opt_out(body: str) -> None:
     assert classify(body) is Keyword.STOP
 
 
+@pytest.mark.parametrize("body", ["stop all", "STOP ALL", "opt out", "Opt-Out", "opt out."])
+def test_keywords_written_as_two_words_are_the_keyword(body: str) -> None:
+    assert classify(body) is Keyword.STOP
+
+
 @pytest.mark.parametrize("body", ["START", "yes", "Unstop"])
 def test_start_synonyms_opt_back_in(body: str) -> None:
     assert classify(body) is Keyword.START
@@ -23,7 +28,8 @@ def test_help_synonyms(body: str) -> None:
     assert classify(body) is Keyword.HELP
 
 
-@pytest.mark.parametrize("body", ["please stop calling me", "yes please book me in", "", "stopp", "help me book"])
+@pytest.mark.parametrize("body", ["please stop calling me", "yes please book me in", "", "stopp", "help me book",
+                                  "stop all of it", "opt out now"])
 def test_sentences_are_conversation_not_keywords(body: str) -> None:
     """Only a message that is the keyword alone is a command; anything longer goes to the agent."""
     assert classify(body) is None
