@@ -33,7 +33,7 @@ TOPICS = [
 # Filler pages so the site has ~30 linked pages.
 FILLER = [(f"news/post-{i}", f"Workshop news {i}", f"Post number {i} about our spoke tension method number {i} "
                                                     f"and the trueing stand model {i}.") for i in range(1, 21)]
-CRAWL_DELAY = 0.02
+CRAWL_DELAY = 0.005
 # A chain ending on a page, and a loop.
 REDIRECTS = {"/old-hours": ("/older-hours", 301), "/older-hours": ("/opening-hours", 302),
              "/loop-a": ("/loop-b", 302), "/loop-b": ("/loop-a", 302)}

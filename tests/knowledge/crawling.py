@@ -14,7 +14,7 @@ from knowledge.fetcher import Fetcher
 from knowledge.pacing import HostPacer
 from knowledge.url_guard import guarded_session
 
-# Fast enough for the suite: the site's Crawl-delay (20 ms) paces it, the slow page outlasts 0.5 s.
+# Fast enough for the suite: the site's Crawl-delay (5 ms) paces it, the slow page outlasts 0.5 s.
 TEST_CONFIG = KnowledgeConfig(allowed_private_hosts=("127.0.0.1",), request_interval_seconds=0.001,
                               response_timeout_seconds=0.5)
 

@@ -1,0 +1,161 @@
+"""The `kb_pages` and `kb_chunks` tables: a crawl's result published as a new version, and full-text search.
+
+`publish` runs in one transaction: the new pages and chunks are written under the next
+version, unchanged pages move to it as they are, the rest of the old version is deleted and
+the source's `active_version` flips. Searches join on `active_version`, so they see the old
+version or the new one, never a mixture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import uuid
+from collections.abc import Sequence
+
+from knowledge.chunking import Chunk, chunk_markdown, estimate_tokens
+from knowledge.crawler import CrawlReport, KnownPage, PageResult
+from knowledge.errors import KnowledgeLimitReached
+from knowledge.store import Source
+from storage.executor import Connection, Executor
+from storage.transactions import transaction
+
+
+@dataclasses.dataclass(frozen=True)
+class Caps:
+    max_pages: int
+    max_text_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk."""
+
+    chunk_id: int
+    title: str
+    url: str | None
+    heading_path: str
+    content: str
+    score: float
+
+
+async def known_pages(db: Executor, source: Source) -> dict[str, KnownPage]:
+    rows = await db.fetch("SELECT url, etag, last_modified, content_hash, links FROM kb_pages"
+                          " WHERE source_id = $1 AND version = $2", source.id, source.active_version)
+    return {r["url"]: KnownPage(r["url"], r["etag"], r["last_modified"], r["content_hash"], tuple(r["links"]))
+            for r in rows}
+
+
+async def usage(db: Executor, business_id: uuid.UUID, *, excluding: uuid.UUID | None = None) -> tuple[int, int]:
+    """Pages and text bytes the business holds in active versions (optionally leaving one source out)."""
+    row = await db.fetchrow(
+        "SELECT count(*) AS pages, coalesce(sum(p.text_bytes), 0) AS bytes FROM kb_pages p"
+        " JOIN kb_sources s ON s.id = p.source_id AND p.version = s.active_version"
+        " WHERE p.business_id = $1 AND ($2::uuid IS NULL OR p.source_id <> $2)", business_id, excluding)
+    assert row is not None
+    return int(row["pages"]), int(row["bytes"])
+
+
+async def check_room(db: Executor, business_id: uuid.UUID, caps: Caps) -> None:
+    """Raises KnowledgeLimitReached when the business is already at a cap (no new source may start)."""
+    pages, text_bytes = await usage(db, business_id)
+    if pages >= caps.max_pages or text_bytes >= caps.max_text_bytes:
+        raise KnowledgeLimitReached(f"the business holds {pages} pages and {text_bytes} bytes of text"
+                                    f" (caps {caps.max_pages} and {caps.max_text_bytes})")
+
+
+async def _insert_page(conn: Connection, source: Source, version: int, page: PageResult, *, language: str,
+                       now: datetime.datetime) -> None:
+    page_id = await conn.fetchval(
+        "INSERT INTO kb_pages (source_id, business_id, version, url, canonical_url, title, etag, last_modified,"
+        " content_hash, text_bytes, links, fetched_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " RETURNING id", source.id, source.business_id, version, page.url, page.canonical_url, page.title,
+        page.etag, page.last_modified, page.content_hash, page.text_bytes, list(page.links), now)
+    url = None if source.kind == "text" else page.canonical_url
+    await conn.executemany(
+        "INSERT INTO kb_chunks (page_id, source_id, business_id, agent_id, version, position, heading_path, title,"
+        " url, content, language) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::regconfig)",
+        [(page_id, source.id, source.business_id, source.agent_id, version, c.position, " > ".join(c.heading_path),
+          page.title, url, c.content, language) for c in page.chunks])
+
+
+async def publish(db: Executor, source: Source, report: CrawlReport, *, caps: Caps, language: str,
+                  now: datetime.datetime) -> int:
+    """Write the crawl's pages as the source's next version and make it the active one, all at once.
+
+    A crawl that changed nothing (every page unchanged, none gone) writes nothing.
+
+    Returns:
+        The active version afterwards.
+
+    Raises:
+        KnowledgeLimitReached: the business would hold more pages or text than its caps.
+    """
+    async with transaction(db) as conn:
+        current = await conn.fetchval("SELECT active_version FROM kb_sources WHERE id = $1 FOR UPDATE", source.id)
+        old_count = await conn.fetchval("SELECT count(*) FROM kb_pages WHERE source_id = $1 AND version = $2",
+                                        source.id, current)
+        if not report.pages and len(report.unchanged) == old_count and current > 0:
+            return int(current)
+        pages, text_bytes = await usage(conn, source.business_id, excluding=source.id)
+        kept_bytes = await conn.fetchval(
+            "SELECT coalesce(sum(text_bytes), 0) FROM kb_pages WHERE source_id = $1 AND version = $2"
+            " AND url = ANY($3::text[])", source.id, current, report.unchanged)
+        pages += len(report.pages) + len(report.unchanged)
+        text_bytes += int(kept_bytes) + sum(p.text_bytes for p in report.pages)
+        if pages > caps.max_pages or text_bytes > caps.max_text_bytes:
+            raise KnowledgeLimitReached(f"the business would hold {pages} pages and {text_bytes} bytes of text"
+                                        f" (caps {caps.max_pages} and {caps.max_text_bytes})")
+        version = int(current) + 1
+        for page in report.pages:
+            await _insert_page(conn, source, version, page, language=language, now=now)
+        moved = await conn.fetch("UPDATE kb_pages SET version = $3 WHERE source_id = $1 AND version = $2"
+                                 " AND url = ANY($4::text[]) RETURNING id", source.id, current, version,
+                                 report.unchanged)
+        await conn.execute("UPDATE kb_chunks SET version = $2 WHERE page_id = ANY($1::bigint[])",
+                           [r["id"] for r in moved], version)
+        await conn.execute("DELETE FROM kb_pages WHERE source_id = $1 AND version < $2", source.id, version)
+        await conn.execute("UPDATE kb_sources SET active_version = $2 WHERE id = $1", source.id, version)
+        return version
+
+
+def text_page(source: Source, title: str, content: str) -> PageResult:
+    """A text source as the one page it is."""
+    chunks: tuple[Chunk, ...] = tuple(chunk_markdown(content))
+    return PageResult(url=f"text:{source.id}", canonical_url=f"text:{source.id}", title=title, etag=None,
+                      last_modified=None, content_hash="", text_bytes=len(content.encode()), chunks=chunks, links=())
+
+
+_HITS = (
+    "SELECT c.id, c.title, c.url, c.heading_path, c.content, ts_rank_cd(c.tsv, t.q) AS score"
+    " FROM (SELECT {query} AS q) t, kb_chunks c JOIN kb_sources s ON s.id = c.source_id"
+    " AND c.version = s.active_version WHERE c.agent_id = $1 AND c.tsv @@ t.q ORDER BY score DESC, c.id LIMIT $3")
+
+
+async def search(db: Executor, agent_id: uuid.UUID, text: str, *, language: str, limit: int) -> list[Hit]:
+    """The agent's best chunks for `text`: all its terms first; when that finds nothing, any of them.
+
+    Returns:
+        At most `limit` hits, best first.
+    """
+    rows = await db.fetch(_HITS.format(query="websearch_to_tsquery($2::regconfig, $4)"),
+                          agent_id, language, limit, text)
+    if not rows:
+        # The OR of the stemmed terms: lexemes of the question, quoted, already normalised ('simple').
+        any_term = ("(SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | '))"
+                    " FROM unnest(to_tsvector($2::regconfig, $4)))")
+        rows = await db.fetch(_HITS.format(query=any_term), agent_id, language, limit, text)
+    return [Hit(r["id"], r["title"], r["url"], r["heading_path"], r["content"], float(r["score"])) for r in rows]
+
+
+def within_budget(hits: Sequence[Hit], max_tokens: int) -> list[Hit]:
+    """The hits, best first, that fit `max_tokens` estimated tokens together (the best one always)."""
+    kept: list[Hit] = []
+    total = 0
+    for hit in hits:
+        cost = estimate_tokens(hit.content)
+        if kept and total + cost > max_tokens:
+            break
+        kept.append(hit)
+        total += cost
+    return kept
