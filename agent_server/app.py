@@ -13,7 +13,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from agent_server import call_control, job_runner, jobs, message_limits, metering, metrics
+from agent_server import call_control, job_runner, jobs, message_limits, metering, metrics, outcome_jobs
 from agent_server.api import routes_table
 from agent_server.config import Settings
 from agent_server.db import database_url
@@ -23,8 +23,10 @@ from agent_server.routes import (
     call_hangup,
     calls,
     chatbot,
+    conversation_outcomes,
     health,
     job_list,
+    leads,
     me,
     numbers,
     payment_checkout,
@@ -54,6 +56,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     message_limits.setup, twilio_sms.setup, widget.setup, chatbot.setup,
     usage.setup, jobs.setup, job_runner.setup, job_list.setup,
     metering.setup, call_control.setup, call_hangup.setup, metrics.setup,
+    outcome_jobs.setup, conversation_outcomes.setup, leads.setup,
     routes_table.setup,
 )
 

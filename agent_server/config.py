@@ -22,6 +22,7 @@ from conversations.config import MessagingConfig
 from jobs.config import JobsConfig
 from mail.config import MailConfig
 from media.config import CallsConfig, DeepgramConfig, LlmConfig, OpenAIConfig
+from outcomes.config import OutcomesConfig
 from phone_numbers.config import NumbersConfig
 from storage.config import DatabaseConfig
 
@@ -79,6 +80,7 @@ class Settings:
     billing: BillingConfig = BillingConfig()
     jobs: JobsConfig = JobsConfig()
     mail: MailConfig = MailConfig()
+    outcomes: OutcomesConfig = OutcomesConfig()
     logging: LoggingConfig = LoggingConfig()
 
 
@@ -100,6 +102,7 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "STRIPE_API_BASE": ("stripe", "api_base"),
     "SMTP_URL": ("mail", "smtp_url"),
     "MAIL_FROM": ("mail", "from_address"),
+    "CONTACT_INBOX": ("outcomes", "contact_inbox"),
     "LOG_LEVEL": ("logging", "level"),
 }
 

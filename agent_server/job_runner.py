@@ -16,6 +16,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from agent_server import outcome_jobs
 from agent_server.config import ConfigError, Settings
 from agent_server.db import database_url
 from agent_server.state import POOL, SETTINGS
@@ -28,7 +29,7 @@ from storage.pool import create_pool
 
 log = structlog.get_logger(__name__)
 
-# No kind recurs yet; the lead sweep and the weekly summary will.
+# The kinds of this module that recur (the outcome kinds bring their own: outcome_jobs.RECURRING).
 RECURRING: tuple[Recurring, ...] = ()
 
 
@@ -50,13 +51,15 @@ def mailer_for(settings: Settings) -> Mailer | None:
 async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runner]:
     """A runner with every kind this server knows, running for the block; its mailer closed after."""
     mailer = mailer_for(settings)
-    handlers: dict[str, Handler] = {
-        outbox.SEND_KIND: SendEmail(pool, mailer, sender=settings.mail.from_address),
-    }
-    runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING)
     try:
-        async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
-            yield runner
+        async with outcome_jobs.handlers(settings, pool) as outcome_handlers:
+            handlers: dict[str, Handler] = {
+                outbox.SEND_KIND: SendEmail(pool, mailer, sender=settings.mail.from_address),
+                **outcome_handlers,
+            }
+            runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING)
+            async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
+                yield runner
     finally:
         if mailer is not None:
             await mailer.close()

@@ -57,6 +57,9 @@ class ScriptedReply:
     stall_after_deltas: int | None = None
     """Send nothing after this many content/tool deltas, keeping the stream open until the client
     hangs up (0: the role chunk, then no token)."""
+    json: Any = None
+    """The document answered to a request with a ``json_schema`` response format (None: an example
+    built from the schema); ``text`` is answered instead when the fake ignores response formats."""
 
 
 @dataclass
@@ -74,6 +77,8 @@ class FakeOpenAiOptions:
     """True imitates servers that send a tool call's whole arguments in one delta."""
     cut_after_deltas: int | None = None
     """Abort the TCP connection after this many content/tool deltas (a stream broken midway)."""
+    ignore_response_format: bool = False
+    """True imitates servers that ignore ``response_format`` and answer the scripted prose ``text``."""
     speech_first_byte_delay: float = 0.0
     speech_chunk_delay: float = 0.0
     speech_samples_per_char: int = 1200
@@ -162,6 +167,8 @@ class FakeOpenAi:
             return web.Response(status=499)
         if reply.status is not None:
             return _error(reply.status, reply.error_message, "server_error", None)
+        if not body.get("stream"):
+            return await self._whole(body, reply)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         try:
@@ -206,6 +213,29 @@ class FakeOpenAi:
             await resp.write(_chunk(cid, model, None, usage=usage))
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
+
+    async def _whole(self, body: dict[str, Any], reply: ScriptedReply) -> web.Response:
+        """A non-streamed ``chat.completion``, honouring a ``json_schema`` response format unless told not to."""
+        await asyncio.sleep(self.state.options.first_token_delay)
+        fmt = body.get("response_format") or {}
+        content = reply.text
+        if fmt.get("type") == "json_schema" and not self.state.options.ignore_response_format:
+            schema = (fmt.get("json_schema") or {}).get("schema")
+            if not isinstance(schema, dict) or schema.get("type") != "object":
+                return _error(400, "response_format.json_schema.schema must be an object schema",
+                              "invalid_request_error", None)
+            document = reply.json if reply.json is not None else schema_example(schema, schema.get("$defs", {}))
+            content = orjson.dumps(document).decode()
+        prompt = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
+        completion = len(stream_tokens(content))
+        self.state.streams_completed += 1
+        return web.json_response({
+            "id": f"chatcmpl-{len(self.state.chat_requests)}", "object": "chat.completion",
+            "created": int(time.time()), "model": str(body.get("model", "fake")),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "logprobs": None,
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                      "total_tokens": prompt + completion}})
 
     async def _speech(self, request: web.Request) -> web.StreamResponse:
         denied = self._auth_error(request)
@@ -253,6 +283,23 @@ async def _hung_up_within(request: web.Request, seconds: float) -> bool:
             return True
         await asyncio.sleep(0.02)
     return False
+
+
+def schema_example(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
+    """The smallest document a (strict) JSON schema allows: first enum values, nulls where allowed, no items."""
+    if "$ref" in schema:
+        return schema_example(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    if "anyOf" in schema:
+        options = schema["anyOf"]
+        return None if {"type": "null"} in options else schema_example(options[0], defs)
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: schema_example(sub, defs) for name, sub in schema.get("properties", {}).items()}
+    defaults = {"array": [], "string": "x" * schema.get("minLength", 0), "integer": schema.get("minimum", 0),
+                "number": schema.get("minimum", 0), "boolean": False}
+    return defaults.get(kind)
 
 
 def _error(status: int, message: str, kind: str, code: str | None) -> web.Response:

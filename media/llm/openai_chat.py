@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -23,6 +23,14 @@ from media.llm.base import LlmError, LlmEvent, LlmProvider, Message, TextDelta, 
 from media.llm.faq import FaqEntry
 
 DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole answer's text and its token counts (None when the server reports none)."""
+
+    text: str
+    usage: Usage | None
 
 
 @dataclass(slots=True)
@@ -111,6 +119,27 @@ class OpenAiChat(LlmProvider):
     async def aclose(self) -> None:
         """Close the client's connection pool."""
         await self.client.close()
+
+    async def complete(self, messages: Sequence[Message], *, model: str, temperature: float = 0.0,
+                       response_format: Mapping[str, Any] | None = None) -> Completion:
+        """One whole (not streamed) answer, e.g. a JSON document under a `json_schema` response format.
+
+        The server may ignore `response_format` (some compatible ones do): the caller checks the text.
+
+        Raises:
+            LlmError: the request failed or the answer holds no choice.
+        """
+        try:
+            answer = await self.client.chat.completions.create(
+                model=model, messages=cast(Any, list(messages)), temperature=temperature,
+                response_format=cast(Any, dict(response_format)) if response_format else openai.omit)
+        except openai.APIError as exc:
+            raise _translate(exc, None) from exc
+        if not answer.choices:
+            raise LlmError("the llm answered with no choice")
+        usage = answer.usage
+        return Completion(answer.choices[0].message.content or "",
+                          None if usage is None else Usage(usage.prompt_tokens, usage.completion_tokens))
 
     async def stream_chat(self, messages: Sequence[Message], *, model: str, temperature: float = 0.3,
                           tools: Sequence[Tool] | None = None,

@@ -108,6 +108,18 @@ def probes(w: World) -> dict[str, list[Attempt]]:
             "/api/payment/create-checkout-session", lambda x: {"amount": 1000, "currency": "USD", "businessId": x}))],
         "GET /api/usage": [Attempt("query businessId", business, _q("/api/usage"))],
         "GET /api/jobs": [Attempt("query businessId", business, _q("/api/jobs"))],
+        "POST /api/chat/conversations/{id}/end": [
+            Attempt("path conversation", w.b_conversation, _path("/api/chat/conversations/{id}/end"))],
+        "POST /api/chat/detect-end": [Attempt("body conversationId", w.b_conversation, _body(
+            "/api/chat/detect-end", lambda x: {"conversationId": x}))],
+        "GET /api/conversations/{id}/analysis": [
+            Attempt("path conversation", w.b_conversation, _path("/api/conversations/{id}/analysis")),
+            Attempt("path call", call, _path("/api/conversations/{id}/analysis"))],
+        "POST /api/leads/extract": [Attempt("body conversationId", w.b_conversation, _body(
+            "/api/leads/extract", lambda x: {"conversationId": x, "force": True}))],
+        "GET /api/leads": [Attempt("query businessId", business, _q("/api/leads"))],
+        "POST /api/leads/extract-batch": [Attempt("body businessId", business, _body(
+            "/api/leads/extract-batch", lambda x: {"businessId": x, "from": "2026-01-01", "to": "2026-02-01"}))],
         "GET /api/wallet/balance": [Attempt("query businessId", business, _q("/api/wallet/balance"))],
         "GET /api/wallet/transactions": [Attempt("query businessId", business, _q("/api/wallet/transactions"))],
     }

@@ -1,0 +1,94 @@
+"""The shell's side of outcomes: its job kinds for the runner, and the call observer that ends a call's conversation.
+
+The analysis model is the OpenAI-compatible server of `[openai]` (a whole JSON answer, not
+the calls' streaming client); without OPENAI_API_KEY each analysis ends `analysis_failed`.
+It is paid from the wallet like a chat reply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from agent_server.config import Settings
+from agent_server.reply_billing import WalletReplyPayment
+from agent_server.state import CALL_HOOKS, POOL
+from jobs.runner import Clock, Handler, Recurring, utc_now
+from jobs.schedule import Schedule
+from media.llm.openai_chat import OpenAiChat
+from media.pipeline.hooks import CallControl, CallInfo, CallOutcome
+from outcomes import ending
+from outcomes.analysis import Analyser
+from outcomes.job_handlers import (
+    EXTRACT_BATCH_KIND,
+    LEAD_SWEEP_KIND,
+    LEAD_SWEEP_SCHEDULE,
+    Analyse,
+    EndIdle,
+    ExtractBatch,
+    LeadSweep,
+)
+
+log = structlog.get_logger(__name__)
+
+RECURRING: tuple[Recurring, ...] = (
+    Recurring(ending.END_IDLE_KIND, Schedule.parse(ending.END_IDLE_SCHEDULE)),
+    Recurring(LEAD_SWEEP_KIND, Schedule.parse(LEAD_SWEEP_SCHEDULE)),
+)
+
+
+@contextlib.asynccontextmanager
+async def analyser_for(settings: Settings, pool: asyncpg.Pool, *, clock: Clock = utc_now) -> AsyncIterator[Analyser]:
+    """The analyser for the block's duration; its model client closed after."""
+    llm = None
+    if settings.openai.api_key:
+        llm = OpenAiChat(settings.openai.api_key, settings.openai.base_url, timeout=60.0)
+    try:
+        yield Analyser(pool, llm, WalletReplyPayment(pool, settings.billing), settings.outcomes, clock=clock)
+    finally:
+        if llm is not None:
+            await llm.aclose()
+
+
+@contextlib.asynccontextmanager
+async def handlers(settings: Settings, pool: asyncpg.Pool, *,
+                   clock: Clock = utc_now) -> AsyncIterator[dict[str, Handler]]:
+    """The handler of every outcome kind, for the block's duration."""
+    async with analyser_for(settings, pool, clock=clock) as analyser:
+        yield {
+            ending.END_IDLE_KIND: EndIdle(pool, clock=clock),
+            ending.ANALYSE_KIND: Analyse(analyser),
+            LEAD_SWEEP_KIND: LeadSweep(pool, analyser, settings.outcomes),
+            EXTRACT_BATCH_KIND: ExtractBatch(pool, analyser, settings.outcomes),
+        }
+
+
+class CallEnding:
+    """A call observer: at hang-up the call's conversation ends and its analysis is queued."""
+
+    def __init__(self, pool: asyncpg.Pool, *, clock: Clock = utc_now) -> None:
+        self._pool = pool
+        self._clock = clock
+
+    async def admit(self, call: CallInfo) -> str | None:
+        return None
+
+    async def call_started(self, call: CallControl) -> None:
+        return None
+
+    async def call_ended(self, call: CallControl, outcome: CallOutcome) -> None:
+        await ending.end_call(self._pool, call.info.call_id, call.info.business_id, now=self._clock())
+
+
+async def _register(app: web.Application) -> AsyncIterator[None]:
+    app[CALL_HOOKS].add(CallEnding(app[POOL]))
+    yield
+
+
+def setup(app: web.Application) -> None:
+    """End every call's conversation at hang-up (after the voice routes created CALL_HOOKS)."""
+    app.cleanup_ctx.append(_register)
