@@ -185,7 +185,7 @@ async def finish(db: Executor, outcome: Outcome, *, status: AnalysisStatus, now:
     done = await db.fetchval(
         "UPDATE conversation_outcomes SET analysis_status = $3, analysis = $4, raw_output = $5, analysis_error = $6,"
         " prompt_tokens = prompt_tokens + $7, completion_tokens = completion_tokens + $8, charged = charged + $9,"
-        " analysed_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $10 END, claimed_until = NULL"
+        " analysed_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $10::timestamptz END, claimed_until = NULL"
         " WHERE id = $1 AND analysis_attempts = $2 AND analysis_status = 'running' RETURNING true",
         outcome.id, outcome.analysis_attempts, status, analysis, raw_output, error, prompt_tokens,
         completion_tokens, charged, now)
