@@ -26,6 +26,7 @@ from agent_server.routes import (
     conversation_outcomes,
     health,
     job_list,
+    knowledge,
     leads,
     me,
     numbers,
@@ -56,7 +57,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     message_limits.setup, twilio_sms.setup, widget.setup, chatbot.setup,
     usage.setup, jobs.setup, job_runner.setup, job_list.setup,
     metering.setup, call_control.setup, call_hangup.setup, metrics.setup,
-    outcome_jobs.setup, conversation_outcomes.setup, leads.setup,
+    outcome_jobs.setup, conversation_outcomes.setup, leads.setup, knowledge.setup,
     routes_table.setup,
 )
 

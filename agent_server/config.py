@@ -20,6 +20,7 @@ from billing.config import BillingConfig, StripeConfig
 from config_fields import check, non_negative, positive, secret, url
 from conversations.config import MessagingConfig
 from jobs.config import JobsConfig
+from knowledge.config import KnowledgeConfig
 from mail.config import MailConfig
 from media.config import CallsConfig, DeepgramConfig, LlmConfig, OpenAIConfig
 from outcomes.config import OutcomesConfig
@@ -81,6 +82,7 @@ class Settings:
     jobs: JobsConfig = JobsConfig()
     mail: MailConfig = MailConfig()
     outcomes: OutcomesConfig = OutcomesConfig()
+    knowledge: KnowledgeConfig = KnowledgeConfig()
     logging: LoggingConfig = LoggingConfig()
 
 

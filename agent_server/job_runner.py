@@ -16,7 +16,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from agent_server import outcome_jobs
+from agent_server import knowledge_jobs, outcome_jobs
 from agent_server.config import ConfigError, Settings
 from agent_server.db import database_url
 from agent_server.state import POOL, SETTINGS
@@ -52,10 +52,12 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
     """A runner with every kind this server knows, running for the block; its mailer closed after."""
     mailer = mailer_for(settings)
     try:
-        async with outcome_jobs.handlers(settings, pool) as outcome_handlers:
+        async with (outcome_jobs.handlers(settings, pool) as outcome_handlers,
+                    knowledge_jobs.handlers(settings, pool) as knowledge_handlers):
             handlers: dict[str, Handler] = {
                 outbox.SEND_KIND: SendEmail(pool, mailer, sender=settings.mail.from_address),
                 **outcome_handlers,
+                **knowledge_handlers,
             }
             runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING)
             async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from billing import accounts
 from billing.errors import CurrencyMismatch, IdempotencyConflict, InsufficientFunds, InvalidEntry
 from billing.money import Currency, Money, available
 from storage.executor import Connection, Executor
@@ -176,14 +177,24 @@ async def entry_by_key(db: Executor, idempotency_key: str) -> tuple[Entry, str] 
     return None if row is None else (_entry(row), row["fingerprint"])
 
 
+_INSERT_TRANSFER = (
+    "WITH e AS (INSERT INTO ledger_entries (wallet_id, amount, kind, reference, actor, idempotency_key, fingerprint,"
+    " hold_id, balance_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, created_at),"
+    " c AS (INSERT INTO platform_entries (entry_id, account, currency, amount) SELECT id, $10, $11, -$2::bigint FROM e)"
+    " SELECT id, created_at FROM e")
+
+
 async def insert_entry(conn: Connection, wallet: Wallet, *, amount: int, kind: EntryKind,
                        reference: str, actor: str, idempotency_key: str, fingerprint: str,
                        hold_id: int | None = None) -> Entry:
-    """Append one entry; `wallet` is the row as `apply_change` returned it (its balance is after)."""
-    row = await conn.fetchrow(
-        "INSERT INTO ledger_entries (wallet_id, amount, kind, reference, actor, idempotency_key, fingerprint,"
-        " hold_id, balance_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, created_at",
-        wallet.id, amount, kind.value, reference, actor, idempotency_key, fingerprint, hold_id, wallet.balance)
+    """Append one entry and its counter-side; `wallet` is the row as `apply_change` returned it.
+
+    One statement writes both sides of the transfer (see `billing.accounts`), so a wallet
+    entry never exists without its platform side, and a checkpoint pays one round trip.
+    """
+    row = await conn.fetchrow(_INSERT_TRANSFER, wallet.id, amount, kind.value, reference, actor, idempotency_key,
+                              fingerprint, hold_id, wallet.balance, accounts.counter_account(kind.value).value,
+                              wallet.currency.value)
     assert row is not None
     return Entry(row["id"], wallet.id, wallet.business_id, wallet.currency, amount, kind, reference, actor,
                  idempotency_key, hold_id, wallet.balance, row["created_at"])
@@ -339,22 +350,15 @@ async def list_entries(db: Executor, business_id: uuid.UUID, *, limit: int, befo
     return [_entry(r) for r in rows]
 
 
-async def refunded_total(conn: Connection, wallet: Wallet, reference: str) -> int:
-    """Money already refunded against `reference` (a Stripe charge) in this wallet, as a positive sum."""
-    total: int = await conn.fetchval(
-        "SELECT coalesce(-sum(amount), 0)::bigint FROM ledger_entries"
-        " WHERE wallet_id = $1 AND reference = $2 AND kind = 'refund'", wallet.id, reference)
-    return total
-
-
 async def conservation_violations(db: Executor) -> list[str]:
     """Every broken money invariant in the database, described; empty when all hold.
 
     Checks, per wallet: balance == Σ entries; held == Σ active holds; each hold's amount ==
     Σ its events; settled/released holds reserve nothing; each entry's balance_after equals
-    the running sum up to it.
+    the running sum up to it. And the double entry (`billing.accounts`): each entry has its
+    counter-side, opposite and in its kind's account, and Σ of all accounts is 0 per currency.
     """
-    rows = await db.fetch(_CONSERVATION_SQL)
+    rows = await db.fetch(_CONSERVATION_SQL + " UNION ALL " + accounts.DOUBLE_ENTRY_SQL)
     return [f"{r['what']} {r['id']}: stored {r['stored']} != computed {r['computed']}" for r in rows]
 
 
@@ -376,25 +380,3 @@ SELECT 'entry balance_after', id, balance_after, running
           FROM ledger_entries) r
  WHERE balance_after <> running
 """
-
-
-async def refund_up_to(db: Executor, *, business_id: uuid.UUID, refunded: Money, charge_reference: str,
-                       idempotency_key: str, actor: str) -> Entry | None:
-    """Debit what a charge has had refunded in total beyond what the ledger already took back.
-
-    Stripe reports refunds cumulatively (``charge.amount_refunded``), and its events may
-    repeat or arrive out of order; comparing the total with the refund entries already
-    booked against the charge (under the wallet lock) books each new refund once and an
-    older, smaller total not at all. Refunds may overdraw: the money has already left.
-
-    Returns:
-        The new refund entry, or None when nothing new was refunded.
-    """
-    async with transaction(db) as conn:
-        wallet = await lock_wallet(conn, business_id, refunded.currency)
-        delta = refunded.amount - await refunded_total(conn, wallet, charge_reference)
-        if delta <= 0:
-            return None
-        return await post_entry(conn, business_id=business_id, amount=Money(-delta, refunded.currency),
-                                kind=EntryKind.REFUND, idempotency_key=idempotency_key,
-                                reference=charge_reference, actor=actor, may_overdraw=True)

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from billing import ledger, topups
+from billing import ledger, refunds, topups
 from billing.errors import BillingError
 from billing.ledger import EntryKind
 from billing.money import Money, parse_currency
@@ -290,7 +290,7 @@ async def _apply_refund(conn: Connection, event: StripeEvent, charge: ChargeObje
     business_id = await _charge_business(conn, charge)
     if await _record(conn, event, Outcome.REFUNDED) is Outcome.DUPLICATE:
         return Outcome.DUPLICATE
-    await ledger.refund_up_to(conn, business_id=business_id, refunded=refunded,
+    await refunds.refund_up_to(conn, business_id=business_id, refunded=refunded,
                               charge_reference=f"stripe:charge:{charge.id}",
                               idempotency_key=refund_key(charge.id, refunded.amount), actor="stripe")
     log.info("stripe_event_applied", event_id=event.id, type=event.type, refunded_total=refunded.amount)

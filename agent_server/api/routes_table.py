@@ -24,6 +24,7 @@ from agent_server.routes import (
     conversation_outcomes,
     health,
     job_list,
+    knowledge,
     leads,
     me,
     numbers,
@@ -62,7 +63,7 @@ ROUTES: tuple[Route, ...] = (
     *health.ROUTES, *_OWN, *metrics.ROUTES, *me.ROUTES, *agents.ROUTES, *wallet.ROUTES, *payment_checkout.ROUTES,
     *payment_webhook.ROUTES, *twilio_voice.ROUTES, *twilio_media.ROUTES, *calls.ROUTES, *call_hangup.ROUTES,
     *numbers.ROUTES, *twilio_sms.ROUTES, *widget.ROUTES, *chatbot.ROUTES, *usage.ROUTES,
-    *job_list.ROUTES, *conversation_outcomes.ROUTES, *leads.ROUTES,
+    *job_list.ROUTES, *conversation_outcomes.ROUTES, *leads.ROUTES, *knowledge.ROUTES,
 )
 
 

@@ -121,7 +121,28 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         "POST /api/leads/extract-batch": [Attempt("body businessId", business, _body(
             "/api/leads/extract-batch", lambda x: {"businessId": x, "from": "2026-01-01", "to": "2026-02-01"}))],
         "GET /api/wallet/balance": [Attempt("query businessId", business, _q("/api/wallet/balance"))],
+        **_knowledge_probes(w),
         "GET /api/wallet/transactions": [Attempt("query businessId", business, _q("/api/wallet/transactions"))],
+    }
+
+
+def _knowledge_probes(w: World) -> dict[str, list[Attempt]]:
+    """The knowledge routes, by the agent in their path (a source or crawl of B's is checked through it too)."""
+    base, some = "/api/agents/{id}/knowledge", uuid.uuid4()
+    return {
+        f"POST {base.replace('{id}', '{agentId}')}/sources": [Attempt("path agent", w.b_agent, _path(
+            f"{base}/sources", {"type": "text", "title": "Hours", "content": "Open daily."}))],
+        f"GET {base.replace('{id}', '{agentId}')}/sources": [Attempt("path agent", w.b_agent, _path(f"{base}/sources"))],
+        f"GET {base.replace('{id}', '{agentId}')}/crawls/{{crawlId}}": [
+            Attempt("path agent", w.b_agent, _path(f"{base}/crawls/{some}"))],
+        f"POST {base.replace('{id}', '{agentId}')}/sources/{{sourceId}}/sync": [
+            Attempt("path agent", w.b_agent, _path(f"{base}/sources/{some}/sync"))],
+        f"DELETE {base.replace('{id}', '{agentId}')}/sources/{{sourceId}}": [
+            Attempt("path agent", w.b_agent, _path(f"{base}/sources/{some}"))],
+        f"GET {base.replace('{id}', '{agentId}')}/search": [
+            Attempt("path agent", w.b_agent, lambda x: (f"/api/agents/{x}/knowledge/search", {"q": "hours"}, None))],
+        "POST /api/chatbots/crawl": [Attempt("body chatbotId", w.b_agent, _body("/api/chatbots/crawl", lambda x: {
+            "chatbotId": x, "websiteUrl": "https://example.com/"}))],
     }
 
 

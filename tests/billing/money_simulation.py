@@ -6,7 +6,8 @@ interrupted mid-flight (its task cancelled, as when a process dies) or its datab
 connection killed. An interrupted operation is retried with the same idempotency keys, as
 a restarted process or a redelivering provider would. A plain-integer auditor applies
 each operation once; after every step the database must agree with it exactly (balance,
-held) and the ledger must conserve. Calls whose process "died" are settled by two racing
+held, and how far each platform account moved) and the books must conserve: every wallet
+== Σ its entries, every entry has its counter-side, Σ of all accounts = 0 per currency. Calls whose process "died" are settled by two racing
 sweepers once their hold expires. Any divergence raises with the seed in the message.
 """
 
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from agent_server import tenants
-from billing import call_meter, ledger, stripe_events, topups, usage
+from billing import accounts, call_meter, ledger, stripe_events, topups, usage
 from billing.errors import InsufficientFunds
 from billing.ledger import EntryKind
 from billing.money import Currency, Money
@@ -58,6 +59,11 @@ class Auditor:
     sessions: dict[str, int] = dataclasses.field(default_factory=dict)
     credited: set[str] = dataclasses.field(default_factory=set)
     refunded: dict[str, int] = dataclasses.field(default_factory=dict)
+    moved: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def move(self, account: str, amount: int) -> None:
+        """The platform side of a wallet change: the opposite amount, in `account`."""
+        self.moved[account] = self.moved.get(account, 0) + amount
 
     @property
     def available(self) -> int:
@@ -76,6 +82,7 @@ class Auditor:
         cost = voice_charge(target, PRICES.voice_per_minute) - voice_charge(call.charged, PRICES.voice_per_minute)
         from_hold = min(call.reserved, cost)
         self.balance -= cost
+        self.move("revenue:call", cost)
         self.held -= call.reserved if final else from_hold
         call.reserved = 0 if final else call.reserved - from_hold
         call.charged = target
@@ -112,6 +119,7 @@ class Simulation:
         self.model = Auditor()
         self.report = Report(seed)
         self.business: uuid.UUID | None = None
+        self.books_before: dict[str, int] = {}
         self.n = 0
 
     def fail(self, message: str) -> Divergence:
@@ -151,9 +159,18 @@ class Simulation:
         problems = await ledger.conservation_violations(self.pool)
         if problems:
             raise self.fail(f"conservation: {problems}")
+        books = await self.books()
+        moved = {a: books.get(a, 0) - self.books_before.get(a, 0) for a in books.keys() | self.books_before.keys()}
+        expected = {a: v for a, v in self.model.moved.items() if v}
+        if {a: v for a, v in moved.items() if v and a != accounts.WALLETS} != expected:
+            raise self.fail(f"platform accounts moved {moved}, auditor {expected}")
+
+    async def books(self) -> dict[str, int]:
+        return {r.account: r.balance for r in await accounts.balances(self.pool) if r.currency == USD.value}
 
     async def run(self, operations: int) -> Report:
         self.business = await tenants.create_business(self.pool, f"sim-{self.report.seed}")
+        self.books_before = await self.books()
         steps = [self.topup, self.topup, self.call_start, self.call_start, self.checkpoint, self.checkpoint,
                  self.call_end, self.crash, self.sweep, self.sms, self.refund]
         for _ in range(operations):
@@ -188,6 +205,7 @@ class Simulation:
         if sid not in self.model.credited:
             self.model.credited.add(sid)
             self.model.balance += amount
+            self.model.move("stripe_clearing", -amount)
 
     def _session_event(self, sid: str, amount: int, type_: str) -> stripe_events.StripeEvent:
         assert self.business is not None
@@ -213,6 +231,7 @@ class Simulation:
         for _ in range(self.rng.randint(1, 2)):
             await self.faulty(lambda: stripe_events.apply_event(self.pool, event))
         self.model.balance -= total - self.model.refunded.get(sid, 0)
+        self.model.move("refunds", total - self.model.refunded.get(sid, 0))
         self.model.refunded[sid] = total
 
     async def call_start(self) -> None:
@@ -295,3 +314,4 @@ class Simulation:
         await self.faulty(lambda: usage.charge(self.pool, reservation, cost=PRICES.sms_per_reply,
                                                kind=EntryKind.SMS_USAGE, key=key))
         self.model.balance -= PRICES.sms_per_reply
+        self.model.move("revenue:sms", PRICES.sms_per_reply)

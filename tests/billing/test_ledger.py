@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from billing import holds, ledger, topups
+from billing import holds, ledger, refunds, topups
 from billing.errors import CurrencyMismatch, IdempotencyConflict, InsufficientFunds, InvalidEntry
 from billing.ledger import EntryKind
 from billing.money import MAX_AMOUNT, Currency, Money
@@ -155,7 +155,7 @@ async def test_refund_may_overdraw_but_blocks_further_use(pool: asyncpg.Pool, ma
     await topup(pool, tenant.business_id, 1000, "t")
     await ledger.debit(pool, business_id=tenant.business_id, amount=Money(900, USD), kind=EntryKind.CALL_USAGE,
                        idempotency_key="call:CA1:settle", reference="call:CA1", actor="test")
-    refund = await ledger.refund_up_to(pool, business_id=tenant.business_id, refunded=Money(1000, USD),
+    refund = await refunds.refund_up_to(pool, business_id=tenant.business_id, refunded=Money(1000, USD),
                                        charge_reference="stripe:charge:ch_1", idempotency_key="stripe:refund:ch_1:1000",
                                        actor="stripe")
     assert refund is not None and refund.balance_after == -900

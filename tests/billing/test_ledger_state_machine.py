@@ -2,7 +2,9 @@
 
 Each rule runs the real billing function on the test database (on the test's event loop, from
 Hypothesis's thread) and the same operation on a plain-integer model; the two must agree on
-every accept/refuse decision, and after every step the SQL conservation check must be clean.
+every accept/refuse decision, and after every step the SQL conservation check must be clean:
+wallet balance == Σ entries, and the double entry (each platform account moved as the model
+says, Σ of all accounts = 0 per currency).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule, run_state_machine_as_test
 
 from agent_server import tenants
-from billing import holds, ledger
+from billing import accounts, holds, ledger, refunds
 from billing.errors import IdempotencyConflict, InsufficientFunds
 from billing.ledger import EntryKind
 from billing.money import Currency, Money
@@ -46,6 +48,17 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
             self.balance = 0
             self.reserved: dict[int, int] = {}
             self.last: tuple[str, int] | None = None
+            self.overdrawn = False
+            self.refunded = 0
+            # Platform accounts are shared by every example's business: the model tracks moves.
+            self.books_before = self.books()
+            self.moved: dict[str, int] = {}
+
+        def books(self) -> dict[str, int]:
+            return {r.account: r.balance for r in run(accounts.balances(pool)) if r.currency == "USD"}
+
+        def move(self, account: str, amount: int) -> None:
+            self.moved[account] = self.moved.get(account, 0) + amount
 
         @property
         def available(self) -> int:
@@ -60,6 +73,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
             run(ledger.credit(pool, business_id=self.business, amount=Money(amount, USD), kind=EntryKind.TOPUP,
                               idempotency_key=key, reference=key, actor="sm"))
             self.balance += amount
+            self.move("stripe_clearing", -amount)
             self.last = (key, amount)
 
         @rule(amount=amounts)
@@ -73,6 +87,41 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
                 return
             assert amount <= self.available
             self.balance -= amount
+            self.move("revenue:sms", amount)
+
+        @rule(amount=amounts, kind=st.sampled_from([EntryKind.NUMBER_RENT, EntryKind.NUMBER_PURCHASE]))
+        def number_charge(self, amount: int, kind: EntryKind) -> None:
+            key = self.key()
+            try:
+                run(ledger.debit(pool, business_id=self.business, amount=Money(amount, USD), kind=kind,
+                                 idempotency_key=key, reference=key, actor="sm"))
+            except InsufficientFunds:
+                assert amount > self.available
+                return
+            self.balance -= amount
+            self.move(f"revenue:{kind.value}", amount)
+
+        @rule(amount=st.integers(-300, 300).filter(bool))
+        def adjust(self, amount: int) -> None:
+            key = self.key()
+            try:
+                run(ledger.post_entry(pool, business_id=self.business, amount=Money(amount, USD),
+                                      kind=EntryKind.ADJUSTMENT, idempotency_key=key, reference=key, actor="sm"))
+            except InsufficientFunds:
+                assert -amount > self.available
+                return
+            self.balance += amount
+            self.move("adjustments", -amount)
+
+        @rule(amount=amounts)
+        def refund(self, amount: int) -> None:
+            """A Stripe refund: money already gone, so it may take the wallet below zero."""
+            self.refunded += amount
+            run(refunds.refund_up_to(pool, business_id=self.business, refunded=Money(self.refunded, USD),
+                                     charge_reference="stripe:charge:ch_sm", idempotency_key=self.key(), actor="sm"))
+            self.balance -= amount
+            self.move("refunds", amount)
+            self.overdrawn = self.overdrawn or self.available < 0
 
         @rule()
         def replay_last_top_up(self) -> None:
@@ -131,6 +180,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
                 assert beyond > self.available
                 return
             self.balance -= amount
+            self.move("revenue:call", amount)
             self.reserved[hold_id] -= amount - beyond
 
         @rule(hold_id=consumes(open_holds), amount=st.integers(0, 600))
@@ -147,6 +197,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
                 run(holds.release_hold(pool, hold_id))
                 return
             self.balance -= amount
+            self.move("revenue:call", amount)
             del self.reserved[hold_id]
 
         @rule(hold_id=consumes(open_holds))
@@ -160,11 +211,18 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
             wallet = run(ledger.get_wallet(pool, self.business, USD))
             balance, held = (wallet.balance, wallet.held) if wallet else (0, 0)
             assert (balance, held) == (self.balance, sum(self.reserved.values()))
-            assert balance - held >= 0
+            assert balance - held >= 0 or self.overdrawn, "only a refund takes a wallet below zero"
 
         @invariant()
         def conservation(self) -> None:
             assert run(ledger.conservation_violations(pool)) == []
+
+        @invariant()
+        def platform_accounts_moved_as_the_model_says(self) -> None:
+            now, before = self.books(), self.books_before
+            moved = {a: now.get(a, 0) - before.get(a, 0) for a in now.keys() | before.keys() if a != "wallets"}
+            assert {a: v for a, v in moved.items() if v} == {a: v for a, v in self.moved.items() if v}
+            assert sum(now.values()) == 0
 
     return WalletMachine
 

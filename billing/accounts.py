@@ -1,0 +1,94 @@
+"""Platform accounts: the other side of every wallet entry, their balances and the double-entry checks.
+
+Every wallet entry is one side of a transfer; the other side is a ``platform_entries`` row
+for the opposite amount, in the account the entry's kind names (`COUNTER_ACCOUNT`), written
+by `billing.ledger.insert_entry` in the same statement. A platform account has no balance
+row: every call checkpoint would lock it, and live calls would queue on one row. Its
+balance is the sum of its rows, read when asked (`balances`).
+
+Signs: a wallet balance is what the platform owes the business (positive); the platform
+accounts hold the other side, so top-ups leave ``stripe_clearing`` negative (money Stripe
+holds for us) and usage leaves revenue positive. Σ of every account, wallets included, is
+0 per currency at every commit.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from storage.executor import Executor
+
+
+class Account(enum.StrEnum):
+    """A platform account (the DB CHECK on ``platform_entries.account`` lists the same)."""
+
+    STRIPE_CLEARING = "stripe_clearing"
+    REVENUE_CALL = "revenue:call"
+    REVENUE_SMS = "revenue:sms"
+    REVENUE_CHAT = "revenue:chat"
+    REVENUE_NUMBER_PURCHASE = "revenue:number_purchase"
+    REVENUE_NUMBER_RENT = "revenue:number_rent"
+    REFUNDS = "refunds"
+    DISPUTES = "disputes"
+    ADJUSTMENTS = "adjustments"
+
+
+# Entry kind -> the account its counter-side goes to; one account per kind, so the
+# migration could backfill history by kind alone.
+COUNTER_ACCOUNT: dict[str, Account] = {
+    "topup": Account.STRIPE_CLEARING,
+    "refund": Account.REFUNDS,
+    "call_usage": Account.REVENUE_CALL,
+    "sms_usage": Account.REVENUE_SMS,
+    "chat_usage": Account.REVENUE_CHAT,
+    "number_purchase": Account.REVENUE_NUMBER_PURCHASE,
+    "number_rent": Account.REVENUE_NUMBER_RENT,
+    "adjustment": Account.ADJUSTMENTS,
+}
+
+WALLETS = "wallets"
+
+
+def counter_account(kind: str) -> Account:
+    """The platform account on the other side of an entry of `kind`."""
+    return COUNTER_ACCOUNT[kind]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    """Σ of one account in one currency; `account` is ``wallets`` for all business wallets together."""
+
+    currency: str
+    account: str
+    balance: int
+
+
+async def balances(db: Executor) -> list[AccountBalance]:
+    """Every account's balance per currency, wallets (what the platform owes businesses) first."""
+    rows = await db.fetch(
+        "SELECT currency, account, sum(amount)::bigint AS balance FROM ("
+        "  SELECT w.currency, 'wallets' AS account, w.balance AS amount FROM wallets w"
+        "  UNION ALL SELECT currency, account, amount FROM platform_entries) a"
+        " GROUP BY currency, account ORDER BY currency, account <> 'wallets', account")
+    return [AccountBalance(r["currency"], r["account"], r["balance"]) for r in rows]
+
+
+def _expected_account_sql() -> str:
+    cases = " ".join(f"WHEN '{kind}' THEN '{account.value}'" for kind, account in COUNTER_ACCOUNT.items())
+    return f"CASE e.kind {cases} END"
+
+
+# Rows of (what, id, stored, computed), like billing.ledger's wallet checks.
+DOUBLE_ENTRY_SQL = f"""
+SELECT 'transfer of entry' AS what, e.id, coalesce(p.amount, 0)::bigint AS stored, (-e.amount)::bigint AS computed
+  FROM ledger_entries e JOIN wallets w ON w.id = e.wallet_id LEFT JOIN platform_entries p ON p.entry_id = e.id
+ WHERE p.entry_id IS NULL OR p.amount <> -e.amount OR p.currency <> w.currency
+    OR p.account IS DISTINCT FROM {_expected_account_sql()}
+UNION ALL
+SELECT 'sum of all accounts in ' || currency, 0, total, 0
+  FROM (SELECT currency, sum(amount)::bigint AS total FROM (
+          SELECT w.currency, e.amount FROM ledger_entries e JOIN wallets w ON w.id = e.wallet_id
+          UNION ALL SELECT currency, amount FROM platform_entries) t GROUP BY currency) s
+ WHERE total <> 0
+"""
