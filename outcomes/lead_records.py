@@ -83,7 +83,7 @@ async def store_lead(conn: Connection, *, business_id: uuid.UUID, conversation_i
 
     `conn` must be inside a transaction: the advisory lock is held until it ends.
     """
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('lead_contacts:' || $1::text, 0))", business_id)
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('lead_contacts:' || $1::uuid::text, 0))", business_id)
     contact_id = await _contact_for(conn, business_id, decision, company, now)
     row = await conn.fetchrow(
         "INSERT INTO leads (business_id, conversation_id, channel, contact_id, name, phone, email, company, intent,"
