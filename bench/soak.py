@@ -256,7 +256,14 @@ async def run_calls(url: str, count: int, concurrency: int, line: Line) -> list[
                     return exc
 
         results = await asyncio.gather(*(one(n) for n in range(count)))
-    return [reason for reason in map(failure, results) if reason is not None]
+    reasons: list[str] = []
+    for result in results:
+        reason = failure(result)
+        if reason is not None:
+            reasons.append(reason)
+            sid = result.call_sid if isinstance(result, LightCallResult) else "-"
+            print(f"call {sid} failed: {reason} ({time.strftime('%H:%M:%S')})", flush=True)
+    return reasons
 
 
 @dataclass(frozen=True)
@@ -349,10 +356,19 @@ def main(argv: Sequence[str] | None = None) -> tuple[int, Verdict]:
     plan = Plan(args.calls, args.concurrency, args.sample_every, args.warmup, args.warmup_concurrency)
     workdir = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     os.chmod(workdir, 0o755)
+    samples_done: tuple[list[Sample], list[str]] | None = None
     try:
-        samples, failures = asyncio.run(soak(plan, workdir))
+        samples_done = asyncio.run(soak(plan, workdir))
     finally:
+        # A failed call's story is in the server's log (warnings and errors): keep it.
+        log = workdir / "server.log"
+        if log.exists() and (not samples_done or samples_done[1]):
+            kept = Path(tempfile.gettempdir()) / f"{workdir.name}-server.log"
+            shutil.move(log, kept)
+            print(f"server log kept: {kept}", flush=True)
         shutil.rmtree(workdir, ignore_errors=True)
+    assert samples_done is not None
+    samples, failures = samples_done
     verdict = judge(samples, failures)
     print(report(verdict, samples), flush=True)
     return (0 if verdict.passed else 1), verdict
