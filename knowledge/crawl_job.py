@@ -113,3 +113,16 @@ def job_payload(crawl_id: uuid.UUID) -> dict[str, str]:
 
 def sync_cooldown(config: KnowledgeConfig) -> datetime.timedelta:
     return datetime.timedelta(seconds=config.sync_cooldown_seconds)
+
+
+async def discover(config: KnowledgeConfig, user_agent: str, url: str, *, limit: int) -> list[str]:
+    """Candidate pages of a website for the dashboard to choose from (a few requests, nothing indexed).
+
+    Raises:
+        UrlNotAllowed: the URL is not one the crawler may reach.
+    """
+    pacer = HostPacer(config.request_interval_seconds)
+    async with guarded_session(config.allowed_private_hosts, connections_per_host=config.connections_per_host,
+                               user_agent=user_agent) as session:
+        crawl = Crawl(CrawlSpec(url, limit, 1), config, Fetcher(session, config, pacer), pacer, None, {})
+        return await crawl.discover(limit)

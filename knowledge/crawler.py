@@ -22,7 +22,8 @@ from knowledge import robots as robots_txt
 from knowledge import sitemaps
 from knowledge.chunking import Chunk
 from knowledge.config import KnowledgeConfig
-from knowledge.extraction import Extractor
+from knowledge.errors import UrlNotAllowed
+from knowledge.extraction import Extractor, links_of
 from knowledge.fetcher import Fetched, Fetcher, Skipped
 from knowledge.pacing import HostPacer
 from knowledge.url_guard import check_url
@@ -88,7 +89,7 @@ class Crawl:
     """The state of one crawl; `run` drives it to its end."""
 
     def __init__(self, spec: CrawlSpec, config: KnowledgeConfig, fetcher: Fetcher, pacer: HostPacer,
-                 extractor: Extractor, known: Mapping[str, KnownPage]) -> None:
+                 extractor: Extractor | None, known: Mapping[str, KnownPage]) -> None:
         self._spec = spec
         self._config = config
         self._fetcher = fetcher
@@ -101,14 +102,22 @@ class Crawl:
         self._robots = robots_txt.for_status(404, "")
         self.report = CrawlReport()
 
-    async def run(self) -> CrawlReport:
+    async def _begin(self) -> URL:
         start = normalize(self._spec.start_url)
         if start is None:
-            self.report.skipped.append(Skipped(self._spec.start_url, "not a web page address"))
-            return self.report
+            raise UrlNotAllowed(f"{self._spec.start_url!r} is not a web page address")
         check_url(start, self._config.allowed_private_hosts)
         self._start = start
         await self._read_robots(start)
+        return start
+
+    async def run(self) -> CrawlReport:
+        """Crawl to the end.
+
+        Raises:
+            UrlNotAllowed: the start URL is not one the crawler may reach.
+        """
+        start = await self._begin()
         level = [start] + [u for u in await self._sitemap_pages(start) if str(u) != str(start)]
         for depth in range(self._spec.max_depth + 1):
             level = [u for u in level if self._admit(u)]
@@ -116,6 +125,18 @@ class Crawl:
                 break
             level = await self._visit_level(level, follow=depth < self._spec.max_depth)
         return self.report
+
+    async def discover(self, limit: int) -> list[str]:
+        """Up to `limit` candidate pages, indexing nothing: the sitemaps' pages, else the start page's links."""
+        start = await self._begin()
+        pages = [u for u in await self._sitemap_pages(start) if self._refusal(u) is None]
+        if not pages:
+            outcome = await self._fetcher.fetch(start, accept=("text/html",), check=self._refusal)
+            if isinstance(outcome, Fetched) and outcome.status == 200:
+                hrefs = await asyncio.to_thread(links_of, outcome.body, outcome.charset)
+                pages = [start] + [u for h in hrefs if (u := normalize(h, outcome.url)) is not None
+                                   and same_site(u, start) and self._refusal(u) is None]
+        return list(dict.fromkeys(str(u) for u in pages))[:limit]
 
     def _full(self) -> bool:
         return self.report.kept >= self._spec.max_pages
@@ -222,6 +243,7 @@ class Crawl:
         return await self._index(url, outcome, follow=follow)
 
     async def _index(self, url: URL, fetched: Fetched, *, follow: bool) -> list[URL]:
+        assert self._extractor is not None, "discovery extracts nothing"
         page = await self._extractor.extract(fetched.body, fetched.content_type, fetched.charset, str(fetched.url))
         found = [u for href in page.links if (u := normalize(href, fetched.url)) is not None]
         links = found if follow else []
