@@ -28,6 +28,7 @@ from agent_server.routes import (
     job_list,
     knowledge,
     leads,
+    notifications,
     me,
     numbers,
     payment_checkout,
@@ -57,7 +58,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     message_limits.setup, twilio_sms.setup, widget.setup, chatbot.setup,
     usage.setup, jobs.setup, job_runner.setup, job_list.setup,
     metering.setup, call_control.setup, call_hangup.setup, metrics.setup,
-    outcome_jobs.setup, conversation_outcomes.setup, leads.setup, knowledge.setup,
+    outcome_jobs.setup, conversation_outcomes.setup, leads.setup, notifications.setup, knowledge.setup,
     routes_table.setup,
 )
 

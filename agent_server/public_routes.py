@@ -25,4 +25,5 @@ PUBLIC_ROUTES: Mapping[str, str] = MappingProxyType({
     "GET /api/widget/{chatbotId}/ws": "the visitor's chat socket, Origin-checked before the upgrade",
     "POST /api/widget/{chatbotId}/message": "the visitor's chat without a socket, Origin-checked",
     "OPTIONS /api/widget/{chatbotId}/message": "the CORS preflight of the route above",
+    "POST /api/notifications/contact": "the public contact form: honeypot, 5 per IP per hour, mailed to CONTACT_INBOX",
 })

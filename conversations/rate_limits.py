@@ -38,6 +38,7 @@ class Scope(enum.StrEnum):
     WIDGET_IP = "widget_ip"
     SMS_SENDER = "sms_sender"
     SMS_NUMBER = "sms_number"
+    CONTACT_IP = "contact_ip"
 
 
 def limits(messaging: MessagingConfig) -> dict[Scope, Limit]:

@@ -103,9 +103,11 @@ async def hold(db: Executor, outbox_id: int, reason: str, *, now: datetime.datet
         outbox_id, reason, now)
 
 
-async def list_emails(db: Executor, *, status: Status | None = None, limit: int = 100) -> list[OutboxEmail]:
-    """Emails newest first, of one status or all."""
+async def list_emails(db: Executor, *, status: Status | None = None, limit: int = 100,
+                      business_id: uuid.UUID | None = None) -> list[OutboxEmail]:
+    """Emails newest first, of one status or all (of one business's, when given)."""
     rows = await db.fetch(
         f"SELECT {_COLUMNS} FROM email_outbox WHERE ($1::text IS NULL OR status = $1)"
-        " ORDER BY created_at DESC, id DESC LIMIT $2", status, limit)
+        " AND ($3::uuid IS NULL OR business_id = $3)"
+        " ORDER BY created_at DESC, id DESC LIMIT $2", status, limit, business_id)
     return [_email(r) for r in rows]

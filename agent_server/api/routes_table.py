@@ -26,6 +26,7 @@ from agent_server.routes import (
     job_list,
     knowledge,
     leads,
+    notifications,
     me,
     numbers,
     payment_checkout,
@@ -63,7 +64,7 @@ ROUTES: tuple[Route, ...] = (
     *health.ROUTES, *_OWN, *metrics.ROUTES, *me.ROUTES, *agents.ROUTES, *wallet.ROUTES, *payment_checkout.ROUTES,
     *payment_webhook.ROUTES, *twilio_voice.ROUTES, *twilio_media.ROUTES, *calls.ROUTES, *call_hangup.ROUTES,
     *numbers.ROUTES, *twilio_sms.ROUTES, *widget.ROUTES, *chatbot.ROUTES, *usage.ROUTES,
-    *job_list.ROUTES, *conversation_outcomes.ROUTES, *leads.ROUTES, *knowledge.ROUTES,
+    *job_list.ROUTES, *conversation_outcomes.ROUTES, *leads.ROUTES, *notifications.ROUTES, *knowledge.ROUTES,
 )
 
 

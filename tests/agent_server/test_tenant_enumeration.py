@@ -120,6 +120,13 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         "GET /api/leads": [Attempt("query businessId", business, _q("/api/leads"))],
         "POST /api/leads/extract-batch": [Attempt("body businessId", business, _body(
             "/api/leads/extract-batch", lambda x: {"businessId": x, "from": "2026-01-01", "to": "2026-02-01"}))],
+        "GET /api/notifications/preferences": [Attempt("query businessId", business,
+                                                       _q("/api/notifications/preferences"))],
+        "PUT /api/notifications/preferences": [Attempt("body businessId", business, _body(
+            "/api/notifications/preferences", lambda x: {"businessId": x, "newLead": False}))],
+        "POST /api/notifications/test": [Attempt("body businessId", business, _body(
+            "/api/notifications/test", lambda x: {"businessId": x}))],
+        "GET /api/notifications/outbox": [Attempt("query businessId", business, _q("/api/notifications/outbox"))],
         "GET /api/wallet/balance": [Attempt("query businessId", business, _q("/api/wallet/balance"))],
         **_knowledge_probes(w),
         "GET /api/wallet/transactions": [Attempt("query businessId", business, _q("/api/wallet/transactions"))],
