@@ -63,6 +63,15 @@ class Webhooks:
     status_callback: str
 
 
+@dataclasses.dataclass(frozen=True)
+class CarrierMessage:
+    """An outbound message as the carrier holds it."""
+
+    sid: str
+    body: str
+    status: str
+
+
 class PhoneCarrier(Protocol):
     async def search(self, country: str, number_type: NumberType, *, area_code: str | None = None,
                      contains: str | None = None, limit: int = 20) -> list[AvailableNumber]: ...
@@ -77,6 +86,15 @@ class PhoneCarrier(Protocol):
 
     async def send_sms(self, from_number: str, to_number: str, body: str) -> str:
         """Send a message; returns the carrier's message id."""
+        ...
+
+    async def send_message(self, from_number: str, to_number: str, body: str, *, status_callback: str,
+                           validity_seconds: int | None = None) -> CarrierMessage:
+        """Send a message whose status changes are posted to `status_callback`."""
+        ...
+
+    async def recent_messages(self, from_number: str, to_number: str, *, limit: int = 20) -> list[CarrierMessage]:
+        """The latest messages sent from one number to another, newest first (to tell if a lost send went out)."""
         ...
 
     async def end_call(self, call_sid: str) -> None: ...

@@ -23,7 +23,15 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from phone_numbers.carrier import AvailableNumber, Capabilities, CarrierError, NumberType, OwnedNumber, Webhooks
+from phone_numbers.carrier import (
+    AvailableNumber,
+    Capabilities,
+    CarrierError,
+    CarrierMessage,
+    NumberType,
+    OwnedNumber,
+    Webhooks,
+)
 
 T = TypeVar("T")
 
@@ -186,6 +194,19 @@ class TwilioCarrier:
         message = await self._call(self._api().messages.create_async(from_=from_number, to=to_number, body=body))
         sid: str = message.sid
         return sid
+
+    async def send_message(self, from_number: str, to_number: str, body: str, *, status_callback: str,
+                           validity_seconds: int | None = None) -> CarrierMessage:
+        """Send with Twilio calling `status_callback` on each status change; `validity_seconds` 1..36,000."""
+        extra: dict[str, Any] = {} if validity_seconds is None else {"validity_period": validity_seconds}
+        message = await self._call(self._api().messages.create_async(
+            from_=from_number, to=to_number, body=body, status_callback=status_callback, **extra))
+        return CarrierMessage(message.sid, message.body or "", message.status or "queued")
+
+    async def recent_messages(self, from_number: str, to_number: str, *, limit: int = 20) -> list[CarrierMessage]:
+        found = await self._call(self._api().messages.list_async(from_=from_number, to=to_number, limit=limit,
+                                                                 page_size=limit))
+        return [CarrierMessage(m.sid, m.body or "", m.status or "") for m in found]
 
     async def end_call(self, call_sid: str) -> None:
         """Hang up a live call (``Status=completed``; ``canceled`` would only stop a ringing one)."""

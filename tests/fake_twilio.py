@@ -11,7 +11,10 @@ JSON shapes:
   ``AddressSid`` came), ``POST IncomingPhoneNumbers/{PN}.json`` (update),
   ``DELETE IncomingPhoneNumbers/{PN}.json`` (release, 204; unknown sid → 404 code 20404).
 - ``POST Messages.json``: ``From`` must be a number the account owns (21606), ``To`` E.164
-  (21211), ``Body`` required (21602), an opted-out recipient → 21610.
+  (21211), ``Body`` required (21602), an opted-out recipient → 21610; ``StatusCallback`` and
+  ``ValidityPeriod`` are kept on the message.
+- ``GET Messages.json`` (``To``, ``From``, ``PageSize``; newest first) and ``GET Messages/{SM}.json``:
+  how a sender whose answer was lost finds out whether the message went.
 - ``POST Calls/{CA}.json``: ``Status=completed`` hangs up, ``Twiml=`` or ``Url=`` redirects a
   live call (21220 when it is not live); calls exist once the test adds them with `add_call`.
 
@@ -24,6 +27,7 @@ Use::
     call_sid = fake.add_call()           # a live call to hang up or redirect
     fake.fail("POST", r"IncomingPhoneNumbers\\.json$", status=500, code=20500, message="boom")
     fake.delay("POST", r"Messages\\.json$", 2.0)
+    fake.slow_answer("POST", r"Messages\\.json$", 2.0)   # done at once, answered late
     ...
     fake.requests                        # every request: method, path, query, form
     await fake.close()
@@ -103,6 +107,7 @@ class FakeTwilio:
     base_url: str = ""
     _failures: list[_Failure] = field(default_factory=list)
     _delays: list[tuple[str, re.Pattern[str], float]] = field(default_factory=list)
+    _slow_answers: list[tuple[str, re.Pattern[str], float]] = field(default_factory=list)
     _server: TestServer | None = None
 
     # ---- test-side controls -------------------------------------------------------------
@@ -150,6 +155,10 @@ class FakeTwilio:
     def delay(self, method: str, path_pattern: str, seconds: float) -> None:
         """Wait `seconds` before answering matching requests (timeouts, slow Twilio)."""
         self._delays.append((method.upper(), re.compile(path_pattern), seconds))
+
+    def slow_answer(self, method: str, path_pattern: str, seconds: float) -> None:
+        """Do matching requests at once but answer `seconds` later: a client that gives up can't tell it happened."""
+        self._slow_answers.append((method.upper(), re.compile(path_pattern), seconds))
 
     def requests_to(self, method: str, path_pattern: str) -> list[Recorded]:
         pattern = re.compile(path_pattern)
@@ -211,6 +220,9 @@ class FakeTwilio:
             self._injected_failure(request.method, path, after=False)
             response = self._route(request.method, path, dict(request.query), form)
             self._injected_failure(request.method, path, after=True)
+            for method, pattern, seconds in self._slow_answers:
+                if method == request.method and pattern.search(path):
+                    await asyncio.sleep(seconds)
             return response
         except TwilioError as exc:
             return web.json_response(error_body(exc.status, exc.code, exc.message), status=exc.status)
@@ -240,6 +252,13 @@ class FakeTwilio:
                 return web.json_response(self._incoming_by_sid(m.group(1)))
         elif path == "Messages.json" and method == "POST":
             return self._send_message(form)
+        elif path == "Messages.json" and method == "GET":
+            return self._list_messages(query)
+        elif (m := re.fullmatch(r"Messages/(SM[0-9a-f]{32})\.json", path)) and method == "GET":
+            found = next((msg for msg in self.messages if msg["sid"] == m.group(1)), None)
+            if found is None:
+                raise TwilioError(404, 20404, f"The requested resource /{path} was not found")
+            return web.json_response(found)
         elif (m := re.fullmatch(r"Calls/(CA[0-9a-f]{32})\.json", path)) and method == "POST":
             return web.json_response(self._update_call(m.group(1), form))
         raise TwilioError(404, 20404, f"The requested resource /{path} was not found")
@@ -345,9 +364,20 @@ class FakeTwilio:
                    "api_version": "2010-04-01", "date_created": _now(), "date_updated": _now(),
                    "date_sent": None, "error_code": None, "error_message": None, "price": None,
                    "price_unit": "USD", "messaging_service_sid": None,
-                   "uri": self._uri(f"Messages/{sid}.json"), "subresource_uris": {}}
+                   "uri": self._uri(f"Messages/{sid}.json"), "subresource_uris": {},
+                   "status_callback": form.get("StatusCallback"), "validity_period": form.get("ValidityPeriod")}
         self.messages.append(message)
         return web.json_response(message, status=201)
+
+    def _list_messages(self, query: dict[str, str]) -> web.Response:
+        found = [m for m in reversed(self.messages)
+                 if m["to"] == query.get("To", m["to"]) and m["from"] == query.get("From", m["from"])]
+        size = int(query.get("PageSize", "50"))
+        listed = [{k: v for k, v in m.items() if k not in ("status_callback", "validity_period")} for m in found[:size]]
+        return web.json_response({
+            "messages": listed, "end": max(len(listed) - 1, 0), "first_page_uri": self._uri("Messages.json?Page=0"),
+            "next_page_uri": None, "page": 0, "page_size": size, "previous_page_uri": None, "start": 0,
+            "uri": self._uri("Messages.json?Page=0")})
 
     def _update_call(self, sid: str, form: dict[str, str]) -> dict[str, Any]:
         call = self.calls.get(sid)

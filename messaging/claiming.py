@@ -1,0 +1,133 @@
+"""The dispatcher's claiming transaction: due rows locked, each re-checked and either sent, deferred or refused.
+
+Several dispatchers (one per process) share the outbox: `FOR UPDATE SKIP LOCKED` gives each
+its own rows, and the pacing rows of the numbers in a batch are locked in the same
+transaction, so two processes can never both take a number's next slot. Suppression,
+undeliverable phones and quiet hours are read in that transaction too, so a STOP committed
+before it stops the very next message. A row not due on its number yet is moved to the
+slot it would get (without taking it), spreading a burst over the seconds it needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Sequence
+from typing import Final
+
+from messaging import profiles
+from messaging.config import SmsConfig
+from messaging.outbox import Message, add_event, message_of
+from messaging.pacing import MICROS, mps_for, next_slot
+from messaging.quiet_hours import check, recipient_zones
+from storage.executor import Connection
+
+_COLUMNS: Final = ("o.id, o.business_id, o.contact_id, o.number_id, o.from_number, o.to_phone, o.body, o.category,"
+                   " o.segments, o.encoding, o.status, o.idempotency_key, o.campaign_id, o.not_before, o.attempts,"
+                   " o.verify, o.send_started_at, o.message_sid, o.error_code, o.error_message, o.price_minor,"
+                   " o.currency, o.created_at, o.updated_at")
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """A message this dispatcher must now send (or look up first, when `message.verify`)."""
+
+    message: Message
+    validity_seconds: int | None
+
+
+def micros(at: datetime.datetime) -> int:
+    return int(at.timestamp() * MICROS)
+
+
+def from_micros(us: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(us / MICROS, tz=datetime.UTC)
+
+
+async def _reclaim_stale(conn: Connection, now: datetime.datetime, config: SmsConfig) -> None:
+    """Rows left `sending` without a sid by a dispatcher that died: queue them to be looked up, not resent."""
+    stale = now - datetime.timedelta(seconds=config.stale_send_seconds)
+    await conn.execute(
+        "UPDATE sms_outbox SET status = 'queued', verify = true, not_before = $1, updated_at = $1 WHERE id IN"
+        " (SELECT id FROM sms_outbox WHERE status = 'sending' AND message_sid IS NULL AND send_started_at < $2"
+        "  FOR UPDATE SKIP LOCKED)", now, stale)
+
+
+async def claim(conn: Connection, config: SmsConfig, *, now: datetime.datetime) -> list[Claimed]:
+    """Claim due messages; call inside a transaction, and send what it returns after the commit."""
+    await _reclaim_stale(conn, now, config)
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS}, n.number_type, n.status AS number_status, c.timezone AS contact_zone,"
+        " EXISTS (SELECT 1 FROM suppressions s WHERE s.business_id = o.business_id AND s.phone = o.to_phone)"
+        "  AS suppressed,"
+        " EXISTS (SELECT 1 FROM undeliverable_phones u WHERE u.business_id = o.business_id AND u.phone = o.to_phone)"
+        "  AS undeliverable"
+        " FROM sms_outbox o LEFT JOIN business_numbers n ON n.id = o.number_id"
+        " LEFT JOIN contacts c ON c.id = o.contact_id"
+        " WHERE o.status = 'queued' AND o.not_before <= $1 ORDER BY o.not_before, o.created_at LIMIT $2"
+        " FOR UPDATE OF o SKIP LOCKED", now, config.claim_batch)
+    if not rows:
+        return []
+    number_ids = sorted({r["number_id"] for r in rows if r["number_id"] is not None})
+    await conn.execute("INSERT INTO sms_pacing (number_id, tat_us) SELECT unnest($1::uuid[]), 0"
+                       " ON CONFLICT DO NOTHING", number_ids)
+    tats = {r["number_id"]: r["tat_us"] for r in await conn.fetch(
+        "SELECT number_id, tat_us FROM sms_pacing WHERE number_id = ANY($1::uuid[]) ORDER BY number_id FOR UPDATE",
+        number_ids)}
+    taken: dict[object, int] = {}
+    planned = dict(tats)
+    claimed, refused, deferred = [], [], []
+    now_us, rates = micros(now), config.rates()
+    for row in rows:
+        message = message_of(row)
+        if row["suppressed"]:
+            refused.append((message, "canceled", "RECIPIENT_OPTED_OUT"))
+            continue
+        if row["undeliverable"]:
+            refused.append((message, "canceled", "UNDELIVERABLE"))
+            continue
+        if row["number_status"] != "active":
+            refused.append((message, "failed", "NUMBER_NOT_SMS_CAPABLE"))
+            continue
+        validity = None
+        if message.category == "marketing":
+            profile = await profiles.profile(conn, message.business_id, config)
+            verdict = check(now, recipient_zones(row["contact_zone"], message.to_phone, profile.timezone),
+                            profile.window)
+            if not verdict.open:
+                assert verdict.opens_at is not None
+                deferred.append((message, verdict.opens_at))
+                continue
+            validity = verdict.validity_seconds
+        mps = mps_for(row["number_type"], rates)
+        slot = next_slot(planned[message.number_id], now_us, message.segments, mps)
+        planned[message.number_id] = slot.next_tat_us
+        if slot.send_at_us > now_us:
+            deferred.append((message, from_micros(slot.send_at_us)))
+            continue
+        taken[message.number_id] = slot.next_tat_us
+        claimed.append(Claimed(message, validity))
+    await _write(conn, now, claimed, refused, deferred, taken)
+    return claimed
+
+
+async def _write(conn: Connection, now: datetime.datetime, claimed: Sequence[Claimed],
+                 refused: Sequence[tuple[Message, str, str]], deferred: Sequence[tuple[Message, datetime.datetime]],
+                 taken: dict[object, int]) -> None:
+    if taken:
+        await conn.executemany("UPDATE sms_pacing SET tat_us = $2 WHERE number_id = $1", list(taken.items()))
+    if claimed:
+        await conn.executemany(
+            "UPDATE sms_outbox SET status = 'sending', attempts = attempts + 1,"
+            " send_started_at = coalesce(send_started_at, $2), updated_at = $2 WHERE id = $1",
+            [(c.message.id, now) for c in claimed])
+    if deferred:
+        await conn.executemany("UPDATE sms_outbox SET not_before = $2, updated_at = $3 WHERE id = $1",
+                               [(m.id, at, now) for m, at in deferred])
+    for message, status, reason in refused:
+        await conn.execute("UPDATE sms_outbox SET status = $2, error_message = $3, updated_at = $4 WHERE id = $1",
+                           message.id, status, reason, now)
+        await add_event(conn, message.id, status, None, "dispatcher", now)
+    for c in claimed:
+        if not c.message.verify:
+            await add_event(conn, c.message.id, "sending", None, "dispatcher", now)

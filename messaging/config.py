@@ -1,0 +1,42 @@
+"""The `[sms]` config section: price per segment, carrier pace per number type, sending hours, the dispatcher."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from config_fields import check, non_negative, positive
+from messaging.quiet_hours import Window
+
+
+def window(value: str) -> str:
+    """A sending window `HH:MM-HH:MM`; a malformed one stops start-up."""
+    Window.parse(value)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class SmsConfig:
+    # Debited per segment of each message Twilio accepts, in the billing currency's minor units.
+    price_per_segment_minor: int = check(non_negative, 1)
+    # Segments per second a sending number may carry (carriers' limits for US senders).
+    long_code_mps: float = check(positive, 1.0)
+    toll_free_mps: float = check(positive, 3.0)
+    short_code_mps: float = check(positive, 100.0)
+    # Marketing texts only inside this window, in the recipient's zone; a business or campaign narrows it.
+    quiet_hours: str = check(window, "08:00-21:00")
+    # The zone of a business that set none.
+    business_timezone: str = "America/New_York"
+    help_text: str = "{business}: reply STOP to stop receiving texts, START to receive them again."
+    # The dispatcher: rows claimed per transaction, how often an idle one looks, Twilio requests at once.
+    claim_batch: int = check(positive, 50)
+    poll_interval_seconds: float = check(positive, 0.25)
+    max_in_flight: int = check(positive, 32)
+    max_attempts: int = check(positive, 6)
+    backoff_base_seconds: float = check(positive, 2.0)
+    backoff_max_seconds: float = check(positive, 300.0)
+    # A message still `sending` with no sid after this long (its process died mid-send) is looked up again.
+    stale_send_seconds: float = check(positive, 120.0)
+
+    def rates(self) -> dict[str, float]:
+        """MPS per sender kind, as `messaging.pacing.mps_for` reads them."""
+        return {"long_code": self.long_code_mps, "toll_free": self.toll_free_mps, "short_code": self.short_code_mps}
