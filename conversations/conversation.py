@@ -15,6 +15,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from knowledge.grounding import Citation, Grounding, Reference, citations, reference_block
 from media.llm.base import LlmError, LlmProvider, Message, TextDelta, Usage
 from media.llm.faq import FaqEntry, match_faq
 
@@ -84,6 +85,8 @@ class Reply:
     answered_by: AnsweredBy
     prompt_tokens: int
     completion_tokens: int
+    # The pages the answer drew on (knowledge base), for the widget to show.
+    sources: tuple[Citation, ...] = ()
 
 
 def faq_of(agent: AgentProfile) -> tuple[FaqEntry, ...]:
@@ -100,11 +103,16 @@ def system_prompt(agent: AgentProfile, channel: Channel) -> str:
 
 
 def build_messages(agent: AgentProfile, history: Sequence[Turn], user_text: str,
-                   channel: Channel) -> list[Message]:
-    """OpenAI chat messages: system prompt, the thread oldest first, then the new question."""
+                   channel: Channel, references: Sequence[Reference] = ()) -> list[Message]:
+    """OpenAI chat messages: system prompt, the thread oldest first, then the new question.
+
+    Knowledge-base excerpts follow the question in the same (last) user turn, in a block
+    declared to be data: after the history, so no earlier turn can be read as their context.
+    """
     messages: list[Message] = [{"role": "system", "content": system_prompt(agent, channel)}]
     messages.extend({"role": t.role, "content": t.text} for t in history)
-    messages.append({"role": "user", "content": user_text})
+    block = reference_block(references)
+    messages.append({"role": "user", "content": f"{user_text}\n\n{block}" if block else user_text})
     return messages
 
 
@@ -114,7 +122,8 @@ def estimate_tokens(text: str) -> int:
 
 
 async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn], user_text: str, *,
-                 channel: Channel, defaults: ModelDefaults, on_delta: OnDelta | None = None) -> Reply:
+                 channel: Channel, defaults: ModelDefaults, on_delta: OnDelta | None = None,
+                 grounding: Grounding | None = None) -> Reply:
     """Answer `user_text`: from the FAQ when one entry clearly matches, else from the model.
 
     Args:
@@ -125,6 +134,7 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
         channel: how the reply will be delivered (shapes the system prompt).
         defaults: model and temperature when the agent sets none.
         on_delta: awaited with each piece of text as it arrives.
+        grounding: the agent's knowledge base, searched with the message (None: no retrieval).
 
     Raises:
         LlmError: the model failed or answered with no text.
@@ -135,7 +145,11 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
         if on_delta is not None:
             await on_delta(known)
         return Reply(known, "faq", 0, 0)
-    messages = build_messages(agent, history, user_text, channel)
+    references: Sequence[Reference] = ()
+    if grounding is not None:
+        previous = next((t.text for t in reversed(history) if t.role == "user"), None)
+        references = await grounding.references(user_text, previous)
+    messages = build_messages(agent, history, user_text, channel, references)
     temperature = defaults.temperature if agent.temperature is None else agent.temperature
     pieces: list[str] = []
     usage: Usage | None = None
@@ -153,4 +167,4 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
         raise LlmError("the model answered with no text")
     if usage is None:
         usage = Usage(sum(estimate_tokens(str(m.get("content") or "")) for m in messages), estimate_tokens(text))
-    return Reply(text, "llm", usage.prompt_tokens, usage.completion_tokens)
+    return Reply(text, "llm", usage.prompt_tokens, usage.completion_tokens, citations(references))

@@ -17,6 +17,7 @@ import structlog
 from conversations import records
 from conversations.conversation import AgentProfile, ModelDefaults, Reply, answer
 from conversations.payment import CannotPay, ReplyPayment
+from knowledge.grounding import Grounding
 from media.llm.base import LlmError, LlmProvider
 
 log = structlog.get_logger(__name__)
@@ -55,7 +56,8 @@ def fit_sms(text: str, max_chars: int) -> str:
 
 
 async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, inbound: InboundText, *,
-                        limits: SmsLimits, defaults: ModelDefaults, payment: ReplyPayment) -> Reply:
+                        limits: SmsLimits, defaults: ModelDefaults, payment: ReplyPayment,
+                        grounding: Grounding | None = None) -> Reply:
     """The agent's answer to `inbound`, given the thread's earlier messages, paid through `payment`.
 
     The price is reserved before the model is asked; a wallet that can't pay gets the
@@ -74,7 +76,7 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
         history = await records.sms_thread(pool, business_id=inbound.business_id, our_number=inbound.our_number,
                                            sender=inbound.sender, limit=limits.history_length,
                                            before=inbound.message_id)
-        reply = await answer(llm, agent, history, inbound.body, channel="sms", defaults=defaults)
+        reply = await answer(llm, agent, history, inbound.body, channel="sms", defaults=defaults, grounding=grounding)
     except LlmError as exc:
         log.warning("sms_reply_failed", error=str(exc), status=exc.status)
         await payment.cancel(handle)

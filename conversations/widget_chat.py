@@ -15,6 +15,7 @@ import asyncpg
 from conversations import records
 from conversations.conversation import AgentProfile, ModelDefaults, OnDelta, Reply, answer
 from conversations.payment import ReplyPayment
+from knowledge.grounding import Grounding
 from media.llm.base import LlmProvider
 
 
@@ -28,7 +29,8 @@ class TurnResult:
 
 async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, conversation_id: uuid.UUID,
                     text: str, *, history_length: int, defaults: ModelDefaults,
-                    payment: ReplyPayment, on_delta: OnDelta | None = None) -> TurnResult:
+                    payment: ReplyPayment, on_delta: OnDelta | None = None,
+                    grounding: Grounding | None = None) -> TurnResult:
     """Answer one visitor message in an existing conversation, paid through `payment`.
 
     The visitor's message is stored before the model is asked, so it is kept even when the
@@ -43,7 +45,8 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
     key = f"chat:{user_message}"
     handle = await payment.reserve(agent.business_id, "chat", key)
     try:
-        reply = await answer(llm, agent, history, text, channel="widget", defaults=defaults, on_delta=on_delta)
+        reply = await answer(llm, agent, history, text, channel="widget", defaults=defaults, on_delta=on_delta,
+                             grounding=grounding)
     except BaseException:
         await asyncio.shield(payment.cancel(handle))
         raise

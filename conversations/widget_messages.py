@@ -54,10 +54,13 @@ class Delta:
 class Done:
     conversation_id: uuid.UUID
     message_id: uuid.UUID
+    # `{title, url}` of each page the answer drew on.
+    sources: tuple[tuple[str, str], ...] = ()
 
     def encode(self) -> bytes:
         return orjson.dumps({"type": "done", "conversationId": str(self.conversation_id),
-                             "messageId": str(self.message_id)})
+                             "messageId": str(self.message_id),
+                             "sources": [{"title": t, "url": u} for t, u in self.sources]})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,8 @@ def parse_server_message(raw: str | bytes) -> ServerMessage:
         if kind == "delta":
             return Delta(str(data["text"]))
         if kind == "done":
-            return Done(uuid.UUID(data["conversationId"]), uuid.UUID(data["messageId"]))
+            return Done(uuid.UUID(data["conversationId"]), uuid.UUID(data["messageId"]),
+                        tuple((s["title"], s["url"]) for s in data.get("sources", [])))
         if kind == "error":
             return Error(str(data["code"]), str(data["message"]))
     except (KeyError, ValueError, TypeError) as exc:

@@ -32,6 +32,7 @@ from conversations.conversation import ModelDefaults, Reply
 from conversations.opt_out import Keyword, classify
 from conversations.rate_limits import Scope
 from conversations.sms_reply import InboundText, SmsLimits, compose_reply
+from knowledge.grounding import Grounding
 from phone_numbers import registry
 from phone_numbers.carrier import CarrierError
 
@@ -109,7 +110,7 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
     defaults = ModelDefaults(settings.openai.model, settings.openai.temperature)
     composing = asyncio.ensure_future(
         compose_reply(app[POOL], app[PROVIDERS].llm, agent, inbound, limits=limits, defaults=defaults,
-                      payment=app[REPLY_PAYMENT]))
+                      payment=app[REPLY_PAYMENT], grounding=Grounding(app[POOL], agent.id, settings.knowledge)))
     try:
         done, _ = await asyncio.wait({composing}, timeout=messaging.sms_reply_budget_seconds)
     except asyncio.CancelledError:

@@ -42,6 +42,7 @@ from conversations.payment import CannotPay
 from conversations.rate_limits import Scope
 from conversations.widget_chat import TurnResult, take_turn
 from conversations.widget_messages import Delta, Done, Error, UserMessage
+from knowledge.grounding import Grounding
 from media.llm.base import LlmError
 
 log = structlog.get_logger(__name__)
@@ -115,7 +116,8 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
     return await take_turn(app[POOL], app[PROVIDERS].llm, agent, conversation_id, text,
                            history_length=settings.messaging.thread_length,
                            defaults=ModelDefaults(settings.openai.model, settings.openai.temperature),
-                           payment=app[REPLY_PAYMENT], on_delta=on_delta)
+                           payment=app[REPLY_PAYMENT], on_delta=on_delta,
+                           grounding=Grounding(app[POOL], agent.id, settings.knowledge))
 
 
 async def get_config(request: web.Request) -> web.StreamResponse:
@@ -168,7 +170,9 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         log.warning("widget_reply_failed", error=str(exc))
         raise ApiError(503, "LLM_UNAVAILABLE", "the assistant can't answer right now") from None
     return cors(web.json_response({"conversationId": str(conversation_id), "messageId": str(turn.message_id),
-                                   "text": turn.reply.text, "answeredBy": turn.reply.answered_by}), origin)
+                                   "text": turn.reply.text, "answeredBy": turn.reply.answered_by,
+                                   "sources": [{"title": s.title, "url": s.url} for s in turn.reply.sources]}),
+                origin)
 
 
 class WidgetSession:
@@ -236,7 +240,8 @@ class WidgetSession:
             except CannotPay:
                 await self.send(Error(UNPAID_CODE, UNPAID_MESSAGE))
                 continue
-            await self.send(Done(self.conversation_id, turn.message_id))
+            await self.send(Done(self.conversation_id, turn.message_id,
+                                 tuple((s.title, s.url) for s in turn.reply.sources)))
 
 
 async def chat_socket(request: web.Request) -> web.StreamResponse:

@@ -22,11 +22,19 @@ class WidgetMessage(Body):
     conversation_id: Uuid | None = None
 
 
+class Citation(msgspec.Struct):
+    """A page of the business's website the answer drew on."""
+
+    title: str
+    url: str
+
+
 class WidgetReply(msgspec.Struct, rename="camel"):
     conversation_id: Uuid
     message_id: Uuid
     text: str
     answered_by: str
+    sources: list[Citation]
 
 
 class Theme(msgspec.Struct, rename="camel", kw_only=True):
