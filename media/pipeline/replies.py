@@ -1,10 +1,12 @@
 """The agent's replies, one heard at a time: started as tasks, produced through the LLM and TTS
 stages, followed by their marks, and filed by what the caller heard.
 
-Each reply runs as one task: a sentence queue between a producer (a fixed text split into
-sentences, or :class:`LlmStage` consuming the LLM stream) and :class:`TtsStage` speaking
-them. The task's body is the session's coroutine (it waits for the reply it follows and
-tells the control loop when it is done), so every task of a call is the session's.
+Each reply runs as one task: a producer (a fixed text split into sentences, or
+:class:`LlmStage` consuming the LLM stream) hands sentences to :class:`SpeechAhead`, which has
+:class:`TtsStage` synthesise each one (the next while this one streams) and speak them in
+order. The task's body is the session's coroutine (it waits for the reply it follows and
+tells the control loop when it is done); the syntheses are the reply's, cancelled and awaited
+inside it, so no task outlives the call.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from media.pipeline.dialogue import Dialogue
 from media.pipeline.llm_stage import LlmStage
 from media.pipeline.outbound import Outbound
 from media.pipeline.playout import Playout
-from media.pipeline.reply import CONVERSATION_KINDS, Reply, Sentences
+from media.pipeline.reply import CONVERSATION_KINDS, Reply
+from media.pipeline.speech_ahead import SpeechAhead
 from media.pipeline.tts_stage import TtsStage
 from media.text.sentences import split_sentences
 
 _FRAME_MS: Final = FRAME_BYTES // 8
-_SENTENCE_BACKLOG: Final = 64
 
 ReplyTask: TypeAlias = Callable[[Reply, str | None, list[Message] | None, asyncio.Task[None] | None],
                                 Coroutine[Any, Any, None]]
@@ -79,15 +81,17 @@ class Replies:
 
     async def produce(self, reply: Reply, text: str | None, messages: list[Message] | None) -> None:
         """Sentences (fixed, or from the LLM) → TTS → frames and marks, until all audio is sent."""
-        sentences: Sentences = asyncio.Queue(_SENTENCE_BACKLOG)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._tts.speak(reply, sentences))
+        sentences = SpeechAhead(reply, self._tts)
+        try:
             if messages is None:
                 for sentence in split_sentences(text or ""):
                     await sentences.put(sentence)
             else:
                 await self._llm.think(reply, messages, sentences)
             await sentences.put(None)
+            await sentences.played()
+        finally:
+            await sentences.close()
 
     def interruptible(self) -> bool:
         """The caller may barge in on the current reply."""

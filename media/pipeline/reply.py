@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 from dataclasses import dataclass, field
-from typing import Final, TypeAlias
+from typing import Final, Protocol
 
 from media.llm.base import ToolCall
 from media.pipeline.playout import Playout
@@ -14,8 +14,11 @@ CONVERSATION_KINDS: Final = ("greeting", "answer", "apology")
 """Replies that are part of the conversation: the caller may interrupt them and the LLM sees
 what was heard of them. A goodbye is neither."""
 
-Sentences: TypeAlias = asyncio.Queue[str | None]
-"""Sentences on their way from the LLM (or a fixed text) to TTS; None closes the reply."""
+class Sentences(Protocol):
+    """Where the LLM (or a fixed text) hands a reply's sentences to TTS."""
+
+    async def put(self, sentence: str | None) -> None:
+        """The next whole sentence; None closes the reply."""
 
 
 @dataclass(slots=True)

@@ -1,6 +1,7 @@
 """Where a reply's sentences become sound: TTS per sentence → 20 ms frames → the reply's playout → Twilio.
 
-Frames go out as fast as TTS delivers them, ahead of playback; the playout decides which
+Frames go out as fast as TTS delivers them, ahead of playback (the next sentence is
+synthesised while this one streams: :mod:`media.pipeline.speech_ahead`); the playout decides which
 frames may be sent (none while paused for a barge-in) and where marks go. The first frame
 of an answer closes its server-side latency, reported once per turn.
 
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Final
+from typing import Final, Protocol
 
 from media.audio.g711 import FrameChunker
 from media.pipeline.faults import CallFaults
 from media.pipeline.outbound import Outbound
-from media.pipeline.reply import Reply, Sentences
+from media.pipeline.reply import Reply
 from media.pipeline.telemetry import CallMetrics, TurnTimings, error_kind
 from media.tts.base import TtsError, TtsProvider
 
@@ -29,8 +30,14 @@ _PRIMARY_ATTEMPTS: Final = 2
 """The first try and one retry with the call's own provider before the fallback speaks."""
 
 
+class FrameSink(Protocol):
+    """Where one sentence's frames go as TTS delivers them (:mod:`media.pipeline.speech_ahead`)."""
+
+    async def take(self, frames: list[bytes]) -> None: ...
+
+
 class TtsStage:
-    """Speaks the sentences of one reply at a time.
+    """Synthesises sentences and puts the frames and marks of the one being spoken on the wire.
 
     Args:
         tts: the process's TTS provider.
@@ -54,26 +61,8 @@ class TtsStage:
         self._faults = faults
         self._loop = loop
 
-    async def speak(self, reply: Reply, sentences: Sentences) -> None:
-        """Synthesize and send every sentence until the queue's None, then the reply's end mark."""
-        playout = reply.playout
-        wire = self._wire
-        while (text := await sentences.get()) is not None:
-            if reply.stop_after_sentence and playout.full_text():
-                continue
-            playout.start_sentence(text)
-            await self._synthesize(reply, text)
-            mark = playout.end_sentence()
-            if mark is not None:
-                wire.mark(mark)
-            wire.flush()
-        end = playout.finish()
-        if end is not None:
-            wire.mark(end)
-            wire.flush()
-
-    async def _synthesize(self, reply: Reply, text: str) -> None:
-        """One sentence's audio onto the wire as TTS delivers it: the provider twice, then the fallback.
+    async def synthesize(self, text: str, sink: FrameSink) -> None:
+        """One sentence's audio into ``sink`` as TTS delivers it: the provider twice, then the fallback.
 
         When every attempt fails the sentence ends where its audio stopped and the reply goes on
         with its next one (a sentence that got no audio at all is dropped by the playout, so
@@ -85,24 +74,42 @@ class TtsStage:
             attempts.append((self._fallback, None))
         for number, (tts, voice) in enumerate(attempts, 1):
             try:
-                await self._stream(reply, tts, text, voice, chunker)
+                await self._stream(tts, text, voice, chunker, sink)
                 break
             except TtsError as exc:
                 self._faults.report("tts", error_kind(exc.status), f"{tts.name} attempt {number}: {exc}")
         tail = chunker.flush()
         if tail is not None:
-            self._send_frame(reply, tail)
+            await sink.take([tail])
 
-    async def _stream(self, reply: Reply, tts: TtsProvider, text: str, voice: str | None,
-                      chunker: FrameChunker) -> None:
+    async def _stream(self, tts: TtsProvider, text: str, voice: str | None, chunker: FrameChunker,
+                      sink: FrameSink) -> None:
         audio = tts.synthesize(text, voice)
         async with contextlib.aclosing(audio):
             async for chunk in audio:
-                if reply.tts_first_byte_at is None:
-                    reply.tts_first_byte_at = self._loop.time()
-                for frame in chunker.push(chunk):
-                    self._send_frame(reply, frame)
-                self._wire.flush()
+                await sink.take(chunker.push(chunk))
+
+    def send(self, reply: Reply, frames: list[bytes]) -> None:
+        """Frames of the sentence being spoken (one TTS chunk's, or a buffer's), onto the wire in one write."""
+        if reply.tts_first_byte_at is None:
+            reply.tts_first_byte_at = self._loop.time()
+        for frame in frames:
+            self._send_frame(reply, frame)
+        self._wire.flush()
+
+    def end_sentence(self, reply: Reply) -> None:
+        """The sentence being spoken has all its audio: its end mark follows it."""
+        mark = reply.playout.end_sentence()
+        if mark is not None:
+            self._wire.mark(mark)
+        self._wire.flush()
+
+    def finish(self, reply: Reply) -> None:
+        """Every sentence is spoken: the reply's end mark."""
+        end = reply.playout.finish()
+        if end is not None:
+            self._wire.mark(end)
+            self._wire.flush()
 
     def _send_frame(self, reply: Reply, frame: bytes) -> None:
         send = reply.playout.add_frame(frame)

@@ -17,6 +17,7 @@ from tests.fake_deepgram import SpeakFault, tone_mulaw
 AURA_FRAME = tone_mulaw(0.02, freq=300.0)
 """Every frame of the fake Aura's tone is this one (300 Hz repeats every 80 samples); espeak-ng's never is."""
 ANSWER = "We open at nine. We close at five on weekdays."
+FIRST = "We open at nine."
 SECOND = "We close at five on weekdays."
 TTS_FALLBACK_BOUND = 1.5
 """Seconds from the provider's last failure to the fallback's first voiced frame: espeak-ng renders a
@@ -76,8 +77,10 @@ async def test_a_tts_stream_cut_mid_sentence_keeps_its_audio_and_the_fallback_sa
     line.deepgram.state.speak_faults.extend([SpeakFault("cut", cut_after_bytes=1600, text=SECOND)] * 2)
     result = await timed_call(line, [Say(speech())])
     await assert_rest_of_answer_heard(line, result)
-    # What each cut stream delivered (200 ms of the fake's tone) was played, then the fallback's voice.
-    assert sum(f == AURA_FRAME for f in frames_since_request(line, result, SECOND)) == 20
+    # The first sentence (8 frames of the fake's tone), then what each cut stream delivered of the
+    # second (200 ms each) was played, then the fallback's voice. The second sentence is asked for
+    # while the first still streams, so the frames are counted from the answer's first request.
+    assert sum(f == AURA_FRAME for f in frames_since_request(line, result, FIRST)) == 8 + 20
     assert await tts_errors(line, "connection") == 2
     assert await shown_faults(line, result.call_sid) == [("tts", "connection")] * 2
 
