@@ -14,6 +14,7 @@ holds for us) and usage leaves revenue positive. Σ of every account, wallets in
 
 from __future__ import annotations
 
+import datetime
 import enum
 from dataclasses import dataclass
 
@@ -45,6 +46,9 @@ COUNTER_ACCOUNT: dict[str, Account] = {
     "number_purchase": Account.REVENUE_NUMBER_PURCHASE,
     "number_rent": Account.REVENUE_NUMBER_RENT,
     "adjustment": Account.ADJUSTMENTS,
+    "dispute_hold": Account.DISPUTES,
+    "dispute_release": Account.DISPUTES,
+    "dispute_fee": Account.DISPUTES,
 }
 
 WALLETS = "wallets"
@@ -92,3 +96,30 @@ SELECT 'sum of all accounts in ' || currency, 0, total, 0
           UNION ALL SELECT currency, amount FROM platform_entries) t GROUP BY currency) s
  WHERE total <> 0
 """
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLine:
+    """One account in one currency over a period: what moved in it, and its balance at the period's end."""
+
+    currency: str
+    account: str
+    moved: int
+    closing: int
+    entries: int
+
+
+async def period_report(db: Executor, start: datetime.datetime, end: datetime.datetime) -> list[ReportLine]:
+    """Every account's movement in [start, end) and balance at `end`, wallets (all businesses) first.
+
+    A platform entry takes the time of the wallet entry it balances (written in one statement).
+    """
+    rows = await db.fetch(
+        "SELECT currency, account, coalesce(sum(amount) FILTER (WHERE created_at >= $1), 0)::bigint AS moved,"
+        " sum(amount)::bigint AS closing, count(*) FILTER (WHERE created_at >= $1) AS entries FROM ("
+        "  SELECT w.currency, 'wallets' AS account, e.amount, e.created_at FROM ledger_entries e"
+        "   JOIN wallets w ON w.id = e.wallet_id WHERE e.created_at < $2"
+        "  UNION ALL SELECT p.currency, p.account, p.amount, e.created_at FROM platform_entries p"
+        "   JOIN ledger_entries e ON e.id = p.entry_id WHERE e.created_at < $2) a"
+        " GROUP BY currency, account ORDER BY currency, account <> 'wallets', account", start, end)
+    return [ReportLine(r["currency"], r["account"], r["moved"], r["closing"], r["entries"]) for r in rows]

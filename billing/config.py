@@ -24,6 +24,9 @@ class StripeConfig:
     # Where Checkout sends the customer back, appended to server.public_url.
     checkout_success_path: str = check(path, "/funds?topup=success&session_id={CHECKOUT_SESSION_ID}")
     checkout_cancel_path: str = check(path, "/funds?topup=cancelled")
+    # What a lost dispute costs on top of the disputed amount, in the charge's minor units
+    # (Stripe's fee is 15.00 USD); taken from the wallet with the loss.
+    dispute_fee_minor: int = check(non_negative, 1500)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,6 +38,10 @@ from billing.money import Currency, Money
 from storage.executor import Connection, Executor
 from storage.transactions import transaction
 
+# What a hold can be charged for: metered use, never money coming in or going back to Stripe.
+USAGE_KINDS = frozenset({EntryKind.CALL_USAGE, EntryKind.SMS_USAGE, EntryKind.CHAT_USAGE, EntryKind.NUMBER_PURCHASE,
+                         EntryKind.NUMBER_RENT})
+
 
 @dataclass(frozen=True, slots=True)
 class Hold:
@@ -253,7 +257,7 @@ async def settle(db: Executor, hold_id: int, *, amount: Money, kind: EntryKind, 
 
 async def _charge(db: Executor, hold_id: int, *, amount: Money, kind: EntryKind, key: str, actor: str,
                   final: bool, expires_at: datetime.datetime | None = None) -> Charge:
-    if amount.amount < 0 or kind in (EntryKind.TOPUP, EntryKind.ADJUSTMENT, EntryKind.REFUND):
+    if amount.amount < 0 or kind not in USAGE_KINDS:
         raise InvalidEntry("a hold is charged with a non-negative usage amount")
     op = "settle" if final else "capture"
     digest = fingerprint(op, hold_id, amount.currency.value, amount.amount, kind.value)

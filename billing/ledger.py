@@ -41,6 +41,10 @@ class EntryKind(enum.StrEnum):
     NUMBER_PURCHASE = "number_purchase"
     NUMBER_RENT = "number_rent"
     ADJUSTMENT = "adjustment"
+    # A Stripe dispute: the disputed amount taken when it opens, given back if won, the fee if lost.
+    DISPUTE_HOLD = "dispute_hold"
+    DISPUTE_RELEASE = "dispute_release"
+    DISPUTE_FEE = "dispute_fee"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +84,10 @@ class Entry:
 
 
 def sign_ok(kind: EntryKind, amount: int) -> bool:
-    """Top-ups add money, adjustments go either way, every other kind takes money out."""
+    """Top-ups and won disputes add money, adjustments go either way, every other kind takes money out."""
     if amount == 0:
         return False
-    if kind is EntryKind.TOPUP:
+    if kind in (EntryKind.TOPUP, EntryKind.DISPUTE_RELEASE):
         return amount > 0
     if kind is EntryKind.ADJUSTMENT:
         return True

@@ -15,11 +15,12 @@ import structlog
 
 from billing import topups
 from billing.payments import PaymentsProvider
+from billing.disputes import DISPUTE_EVENTS
 from billing.stripe_events import CHARGE_REFUNDED, SESSION_EVENTS, Outcome, RefundNotRoutable, StripeEvent, apply_event
 
 log = structlog.get_logger(__name__)
 
-ACTED_ON = sorted(SESSION_EVENTS | {CHARGE_REFUNDED})
+ACTED_ON = sorted(SESSION_EVENTS | {CHARGE_REFUNDED} | DISPUTE_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,8 @@ class ReconcileReport:
     deferred: int
 
 
-async def reconcile(pool: asyncpg.Pool, payments: PaymentsProvider, *, since: int) -> ReconcileReport:
+async def reconcile(pool: asyncpg.Pool, payments: PaymentsProvider, *, since: int,
+                    dispute_fee_minor: int) -> ReconcileReport:
     """Apply every event of a type we act on, created at or after `since` (unix seconds), not yet processed.
 
     Events are applied oldest first, the order Stripe would have delivered them; a refund
@@ -44,7 +46,7 @@ async def reconcile(pool: asyncpg.Pool, payments: PaymentsProvider, *, since: in
         if raw.get("id") in known:
             continue
         try:
-            outcome = await apply_event(pool, StripeEvent.parse(raw))
+            outcome = await apply_event(pool, StripeEvent.parse(raw), dispute_fee_minor=dispute_fee_minor)
         except (ValueError, RefundNotRoutable) as exc:
             log.warning("reconcile_deferred", event_id=raw.get("id"), reason=str(exc))
             deferred += 1

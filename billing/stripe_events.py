@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import structlog
 
-from billing import ledger, refunds, topups
+from billing import disputes, ledger, refunds, topups
+from billing.disputes import DISPUTE_EVENTS, DisputeObject
+from billing.config import StripeConfig
 from billing.errors import BillingError
 from billing.ledger import EntryKind
 from billing.money import Money, parse_currency
+from billing.stripe_fields import field_of as _field
+from billing.stripe_fields import id_of as _id
+from billing.stripe_fields import metadata_of as _metadata
 from storage.executor import Connection
 
 log = structlog.get_logger(__name__)
@@ -37,34 +42,7 @@ CHARGE_REFUNDED = "charge.refunded"
 
 
 class RefundNotRoutable(BillingError):
-    """A refund's charge can't be tied to a business yet; answering 5xx makes Stripe retry later."""
-
-
-_NOUNS = {str: "a string", int: "an integer", bool: "a boolean"}
-
-
-def _field(data: Mapping[str, Any], name: str, kind: type, where: str, *, optional: bool = False) -> Any:
-    """One typed field of a payload; `bool` is not accepted where Stripe sends an integer."""
-    value = data.get(name)
-    if value is None and optional:
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"{where}.{name} must be {'null or ' if optional else ''}{_NOUNS[kind]}")
-    return value
-
-
-def _metadata(data: Mapping[str, Any], where: str) -> dict[str, str]:
-    raw = data.get("metadata") or {}
-    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
-        raise ValueError(f"{where}.metadata must be an object of strings")
-    return dict(raw)
-
-
-def _id(value: Any) -> str | None:
-    """Stripe sends related objects as an id string, or expanded as an object with an id."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) else None
+    """A refund's or dispute's charge can't be tied to a business yet; answering 5xx makes Stripe retry later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +131,7 @@ class StripeEvent:
     type: str
     created: int
     livemode: bool
-    object: CheckoutSessionObject | ChargeObject | None = None
+    object: CheckoutSessionObject | ChargeObject | DisputeObject | None = None
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> StripeEvent:
@@ -165,12 +143,12 @@ class StripeEvent:
         if not isinstance(data, Mapping) or data.get("object") != "event":
             raise ValueError("object must be 'event'")
         type_ = _field(data, "type", str, "event")
-        obj: CheckoutSessionObject | ChargeObject | None = None
-        if type_ in SESSION_EVENTS or type_ == CHARGE_REFUNDED:
+        obj: CheckoutSessionObject | ChargeObject | DisputeObject | None = None
+        parser = _PARSERS.get(type_)
+        if parser is not None:
             inner = data.get("data")
             if not isinstance(inner, Mapping) or not isinstance(inner.get("object"), Mapping):
                 raise ValueError("data.object must be an object")
-            parser = ChargeObject.parse if type_ == CHARGE_REFUNDED else CheckoutSessionObject.parse
             obj = parser(inner["object"])
         return cls(id=_field(data, "id", str, "event"), type=type_, created=_field(data, "created", int, "event"),
                    livemode=_field(data, "livemode", bool, "event"), object=obj)
@@ -183,6 +161,12 @@ class StripeEvent:
         return body
 
 
+_PARSERS: dict[str, Callable[[Mapping[str, Any]], CheckoutSessionObject | ChargeObject | DisputeObject]] = {
+    **{t: CheckoutSessionObject.parse for t in SESSION_EVENTS}, CHARGE_REFUNDED: ChargeObject.parse,
+    **{t: DisputeObject.parse for t in DISPUTE_EVENTS},
+}
+
+
 class Outcome(enum.StrEnum):
     """What processing an event did; stored with the event id."""
 
@@ -190,6 +174,7 @@ class Outcome(enum.StrEnum):
     PENDING = "pending"
     STATUS = "status_recorded"
     REFUNDED = "refunded"
+    DISPUTED = "dispute_recorded"
     IGNORED = "ignored"
     UNROUTABLE = "unroutable"
     DUPLICATE = "duplicate"
@@ -233,11 +218,15 @@ def refund_key(charge_id: str, refunded_total: int) -> str:
     return f"stripe:refund:{charge_id}:{refunded_total}"
 
 
-async def apply_event(pool: asyncpg.Pool, event: StripeEvent) -> Outcome:
+async def apply_event(pool: asyncpg.Pool, event: StripeEvent, *,
+                      dispute_fee_minor: int = StripeConfig().dispute_fee_minor) -> Outcome:
     """Record `event` and apply its effect in one transaction; a repeat returns `DUPLICATE`.
 
+    Args:
+        dispute_fee_minor: what a lost dispute costs on top of its amount (``[stripe]``).
+
     Raises:
-        RefundNotRoutable: a refund for a charge we can't place yet (answer 5xx, Stripe retries).
+        RefundNotRoutable: a refund or dispute for a charge we can't place yet (answer 5xx, Stripe retries).
         Any database error: nothing was recorded, so the retry starts afresh.
     """
     async with pool.acquire() as conn, conn.transaction():
@@ -245,6 +234,8 @@ async def apply_event(pool: asyncpg.Pool, event: StripeEvent) -> Outcome:
             return await _apply_session(conn, event, event.object)
         if isinstance(event.object, ChargeObject):
             return await _apply_refund(conn, event, event.object)
+        if isinstance(event.object, DisputeObject):
+            return await _apply_dispute(conn, event, event.object, dispute_fee_minor)
         return await _record(conn, event, Outcome.IGNORED)
 
 
@@ -297,7 +288,20 @@ async def _apply_refund(conn: Connection, event: StripeEvent, charge: ChargeObje
     return Outcome.REFUNDED
 
 
-async def _charge_business(conn: Connection, charge: ChargeObject) -> uuid.UUID:
+async def _apply_dispute(conn: Connection, event: StripeEvent, dispute: DisputeObject, fee_minor: int) -> Outcome:
+    disputed = _money(dispute.amount, dispute.currency)
+    if disputed is None:
+        return await _record(conn, event, Outcome.IGNORED)
+    business_id = await _charge_business(conn, dispute)
+    if await _record(conn, event, Outcome.DISPUTED) is Outcome.DUPLICATE:
+        return Outcome.DUPLICATE
+    await disputes.book(conn, business_id=business_id, dispute_id=dispute.id, status=dispute.status,
+                        disputed=disputed, fee_minor=fee_minor)
+    log.info("stripe_event_applied", event_id=event.id, type=event.type, dispute=dispute.id, status=dispute.status)
+    return Outcome.DISPUTED
+
+
+async def _charge_business(conn: Connection, charge: ChargeObject | DisputeObject) -> uuid.UUID:
     """The business a charge paid: the metadata we put on its PaymentIntent, else our top-up record."""
     try:
         candidate = uuid.UUID(charge.metadata.get("business_id", ""))
@@ -309,4 +313,4 @@ async def _charge_business(conn: Connection, charge: ChargeObject) -> uuid.UUID:
         found = await topups.business_of_payment_intent(conn, charge.payment_intent)
         if found is not None:
             return found
-    raise RefundNotRoutable(f"charge {charge.id} is not tied to a business yet")
+    raise RefundNotRoutable(f"{type(charge).__name__} {charge.id} is not tied to a business yet")

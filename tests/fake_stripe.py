@@ -4,8 +4,12 @@
   ``Authorization: Bearer sk_…``, ``Idempotency-Key`` replay (same key and parameters → the same
   session with ``Idempotent-Replayed: true``; same key, other parameters → 400 ``idempotency_error``).
 - ``GET /v1/events``: newest first, ``type``/``types[n]``, ``created[gte]``, ``limit``, ``starting_after``.
+- ``GET /v1/balance_transactions``: newest first, ``created[gte]``/``created[lt]``, ``limit``, ``starting_after``,
+  ``expand[]=data.source``. A paid charge books one (``charge``, with Stripe's card fee, 2.9 % + 30), a refund
+  one (``refund``), a dispute one (``adjustment``, category ``dispute``, its fee) and a won dispute its reversal.
 - Test-side helpers that make Stripe "happen": complete a session (paid or not), let a delayed payment
-  succeed, refund part of a charge; each returns the event Stripe would send and keeps it for listing.
+  succeed, refund part of a charge, open a dispute on it, move it on (``updated``) and close it won or
+  lost; each returns the event Stripe would send and keeps it for listing.
 - `signature_header` signs a body with the real ``stripe.WebhookSignature.generate_signature_header``.
 """
 
@@ -69,6 +73,10 @@ class FakeStripe:
     secret_key: str = "sk_test_fake"
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balance_transactions: list[dict[str, Any]] = field(default_factory=list)
+    booked_charges: set[str] = field(default_factory=set)
+    dispute_fee: int = 1500
     events: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     idempotency: dict[str, tuple[bytes, dict[str, Any]]] = field(default_factory=dict)
@@ -81,6 +89,7 @@ class FakeStripe:
         app = web.Application()
         app.router.add_post("/v1/checkout/sessions", self._create_session)
         app.router.add_get("/v1/events", self._list_events)
+        app.router.add_get("/v1/balance_transactions", self._list_balance_transactions)
         return app
 
     def _authorized(self, request: web.Request) -> bool:
@@ -166,12 +175,15 @@ class FakeStripe:
             }
         session["status"] = "complete"
         session["payment_status"] = "paid" if paid else "unpaid"
+        if paid:
+            self._charge_paid(self.charge_of(session_id))
         return self.event("checkout.session.completed", self._public(session))
 
     def async_payment_succeeded(self, session_id: str) -> dict[str, Any]:
         """A delayed payment (bank debit) clears."""
         session = self.sessions[session_id]
         session["payment_status"] = "paid"
+        self._charge_paid(self.charge_of(session_id))
         return self.event("checkout.session.async_payment_succeeded", self._public(session))
 
     def expire_session(self, session_id: str) -> dict[str, Any]:
@@ -193,7 +205,71 @@ class FakeStripe:
             raise ValueError("refund exceeds charge")
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        refund = {"id": self._id("re"), "object": "refund", "amount": amount, "charge": charge["id"],
+                  "currency": charge["currency"]}
+        self.book("refund", -amount, charge["currency"], refund, category="refund")
         return self.event("charge.refunded", dict(charge))
+
+    def _charge_paid(self, charge: dict[str, Any]) -> None:
+        if charge["id"] not in self.booked_charges:
+            self.booked_charges.add(charge["id"])
+            self.book("charge", charge["amount"], charge["currency"], dict(charge), category="charge",
+                      fee=(charge["amount"] * 29 + 999) // 1000 + 30)
+
+    def book(self, type_: str, amount: int, currency: str, source: dict[str, Any], *, category: str, fee: int = 0,
+             created: int | None = None) -> dict[str, Any]:
+        """Add a balance transaction (tests may add one Stripe made without telling us)."""
+        txn = {"id": self._id("txn"), "object": "balance_transaction", "amount": amount, "currency": currency,
+               "fee": fee, "net": amount - fee, "type": type_, "reporting_category": category,
+               "source": source, "created": created or int(time.time()), "status": "available"}
+        self.balance_transactions.append(txn)
+        return txn
+
+    async def _list_balance_transactions(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, "invalid_request_error", "Invalid API Key provided")
+        query = request.query
+        gte, lt = int(query.get("created[gte]", "0")), int(query.get("created[lt]", str(2**62)))
+        expand = "data.source" in query.getall("expand[0]", []) + query.getall("expand[]", [])
+        chosen = [t for t in sorted(self.balance_transactions, key=lambda t: (t["created"], t["id"]), reverse=True)
+                  if gte <= t["created"] < lt]
+        if "starting_after" in query:
+            ids = [t["id"] for t in chosen]
+            chosen = chosen[ids.index(query["starting_after"]) + 1:]
+        limit = int(query.get("limit", "10"))
+        page = [t if expand else {**t, "source": t["source"]["id"]} for t in chosen[:limit]]
+        return web.json_response({"object": "list", "url": "/v1/balance_transactions", "data": page,
+                                  "has_more": len(chosen) > limit})
+
+    def dispute(self, session_id: str, amount: int | None = None, reason: str = "fraudulent") -> dict[str, Any]:
+        """The cardholder disputes the session's charge (all of it unless `amount`): ``charge.dispute.created``."""
+        charge = self.charge_of(session_id)
+        dispute_id = self._id("dp")
+        self.disputes[dispute_id] = {
+            "id": dispute_id, "object": "dispute", "amount": amount or charge["amount"], "currency": charge["currency"],
+            "charge": charge["id"], "payment_intent": charge["payment_intent"], "reason": reason,
+            "status": "needs_response", "is_charge_refundable": False, "metadata": {}, "livemode": False,
+            "created": int(time.time()),
+        }
+        charge["disputed"] = True
+        dispute = self.disputes[dispute_id]
+        self.book("adjustment", -dispute["amount"], dispute["currency"], {"id": dispute_id, "object": "dispute"},
+                  category="dispute", fee=self.dispute_fee)
+        return self.event("charge.dispute.created", dict(dispute))
+
+    def update_dispute(self, dispute_id: str, status: str = "under_review") -> dict[str, Any]:
+        """Evidence submitted (or another change): ``charge.dispute.updated``."""
+        self.disputes[dispute_id]["status"] = status
+        return self.event("charge.dispute.updated", dict(self.disputes[dispute_id]))
+
+    def close_dispute(self, dispute_id: str, *, won: bool) -> dict[str, Any]:
+        """The bank decides: ``charge.dispute.closed`` with status ``won`` or ``lost``."""
+        dispute = self.disputes[dispute_id]
+        dispute["status"] = "won" if won else "lost"
+        if won:
+            self.book("adjustment", dispute["amount"], dispute["currency"], {"id": dispute_id, "object": "dispute"},
+                      category="dispute_reversal")
+        return self.event("charge.dispute.closed", dict(self.disputes[dispute_id]))
 
 
 @asynccontextmanager

@@ -151,7 +151,8 @@ def cmd_reconcile(ctx: Context, args: argparse.Namespace) -> int:
     async def run(pool: asyncpg.Pool) -> ReconcileReport:
         payments = StripePayments(ctx.settings.stripe)
         try:
-            return await reconcile(pool, payments, since=since)
+            return await reconcile(pool, payments, since=since,
+                                   dispute_fee_minor=ctx.settings.stripe.dispute_fee_minor)
         finally:
             await payments.close()
 

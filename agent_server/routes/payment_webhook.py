@@ -70,7 +70,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
                            config.webhook_tolerance_seconds)
     structlog.contextvars.bind_contextvars(stripe_event=event.id)
     try:
-        outcome = await apply_event(request.app[POOL], event)
+        outcome = await apply_event(request.app[POOL], event, dispute_fee_minor=config.dispute_fee_minor)
     except RefundNotRoutable as exc:
         log.warning("stripe_refund_not_routable", event_id=event.id, reason=str(exc))
         raise ApiError(503, "RETRY_LATER", str(exc)) from None

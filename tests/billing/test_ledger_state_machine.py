@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule, run_state_machine_as_test
 
 from agent_server import tenants
-from billing import accounts, holds, ledger, refunds
+from billing import accounts, disputes, holds, ledger, refunds
 from billing.errors import IdempotencyConflict, InsufficientFunds
 from billing.ledger import EntryKind
 from billing.money import Currency, Money
@@ -53,6 +53,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
             # Platform accounts are shared by every example's business: the model tracks moves.
             self.books_before = self.books()
             self.moved: dict[str, int] = {}
+            self.open_disputes: dict[str, int] = {}
 
         def books(self) -> dict[str, int]:
             return {r.account: r.balance for r in run(accounts.balances(pool)) if r.currency == "USD"}
@@ -122,6 +123,34 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
             self.balance -= amount
             self.move("refunds", amount)
             self.overdrawn = self.overdrawn or self.available < 0
+
+        @rule(amount=amounts, outcome=st.sampled_from(["needs_response", "won", "lost"]), fee=st.integers(0, 50))
+        def dispute(self, amount: int, outcome: str, fee: int) -> None:
+            """A dispute as Stripe reports it (opened, or already closed): held at once, may overdraw."""
+            dispute_id = self.key()
+            run(self.book_dispute(dispute_id, outcome, amount, fee))
+            if outcome != "won":
+                self.balance -= amount + (fee if outcome == "lost" else 0)
+                self.move("disputes", amount + (fee if outcome == "lost" else 0))
+            if outcome == "needs_response":
+                self.open_disputes[dispute_id] = amount
+            self.overdrawn = self.overdrawn or self.available < 0
+
+        @rule(won=st.booleans(), fee=st.integers(0, 50))
+        def close_dispute(self, won: bool, fee: int) -> None:
+            if not self.open_disputes:
+                return
+            dispute_id, amount = self.open_disputes.popitem()
+            run(self.book_dispute(dispute_id, "won" if won else "lost", amount, fee))
+            change = amount if won else -fee
+            self.balance += change
+            self.move("disputes", -change)
+            self.overdrawn = self.overdrawn or self.available < 0
+
+        async def book_dispute(self, dispute_id: str, status: str, amount: int, fee: int) -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await disputes.book(conn, business_id=self.business, dispute_id=dispute_id, status=status,
+                                    disputed=Money(amount, USD), fee_minor=fee)
 
         @rule()
         def replay_last_top_up(self) -> None:

@@ -33,8 +33,8 @@ async def test_reconciliation_books_a_dropped_webhook_once(
     fake.event("customer.created", {"id": "cus_1", "object": "customer"})
     payments = StripePayments(stripe_settings.stripe, max_network_retries=0)
     try:
-        first = await reconcile(pool, payments, since=int(time.time()) - 3600)
-        second = await reconcile(pool, payments, since=int(time.time()) - 3600)
+        first = await reconcile(pool, payments, since=int(time.time()) - 3600, dispute_fee_minor=1500)
+        second = await reconcile(pool, payments, since=int(time.time()) - 3600, dispute_fee_minor=1500)
     finally:
         await payments.close()
     assert (first.listed, first.applied, first.deferred) == (2, 1, 0)
