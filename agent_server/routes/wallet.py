@@ -12,6 +12,7 @@ from agent_server.api.decoding import read_query
 from agent_server.api.route import Reply, Route, register
 from agent_server.api.shapes import Instant, Query, Uuid
 from agent_server.errors import ValidationError, register_error
+from agent_server.routes import wallet_statement
 from agent_server.state import POOL
 from agent_server.validation import get_instant
 from billing import ledger
@@ -158,6 +159,7 @@ ROUTES = (
           (Reply(200, Balance),), errors=(403, 404), query=BalanceQuery),
     Route("GET", "/api/wallet/transactions", list_transactions, "Ledger entries, newest first", "billing", "jwt",
           (Reply(200, TransactionPage),), errors=(403, 404), query=TransactionsQuery),
+    *wallet_statement.ROUTES,
 )
 
 

@@ -130,6 +130,8 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         "GET /api/wallet/balance": [Attempt("query businessId", business, _q("/api/wallet/balance"))],
         **_knowledge_probes(w),
         "GET /api/wallet/transactions": [Attempt("query businessId", business, _q("/api/wallet/transactions"))],
+        "GET /api/wallet/statement": [Attempt("query businessId", business, lambda x: (
+            "/api/wallet/statement", {"businessId": str(x), "month": "2026-01"}, None))],
     }
 
 
