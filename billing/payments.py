@@ -1,4 +1,4 @@
-"""The payments-provider interface and its Stripe implementation (Checkout Sessions, event listing).
+"""The payments-provider interface and its Stripe implementation (Checkout Sessions, events, balance transactions).
 
 Handlers and jobs depend on `PaymentsProvider`, not on the SDK, so tests can point the real
 client at a local fake and nothing else changes. The Stripe client is built once per
@@ -57,6 +57,9 @@ class PaymentsProvider(Protocol):
 
     async def list_events(self, *, types: list[str], created_gte: int) -> list[dict[str, Any]]:
         """Events of `types` created at or after `created_gte` (unix seconds), for reconciliation."""
+
+    async def list_balance_transactions(self, *, created_gte: int, created_lt: int) -> list[dict[str, Any]]:
+        """Balance transactions created in [created_gte, created_lt), each with its `source` expanded."""
 
     async def close(self) -> None:
         """Release network resources at shutdown."""
@@ -124,6 +127,20 @@ class StripePayments:
                 params["starting_after"] = page.data[-1].id
         except stripe.StripeError as exc:
             raise PaymentProviderError(f"Stripe refused the event listing: {exc}") from exc
+
+    async def list_balance_transactions(self, *, created_gte: int, created_lt: int) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"created": {"gte": created_gte, "lt": created_lt}, "limit": 100,
+                                  "expand": ["data.source"]}
+        found: list[dict[str, Any]] = []
+        try:
+            while True:
+                page = await self._client.v1.balance_transactions.list_async(params)  # type: ignore[arg-type]
+                found.extend(_plain(t) for t in page.data)
+                if not page.has_more or not page.data:
+                    return found
+                params["starting_after"] = page.data[-1].id
+        except stripe.StripeError as exc:
+            raise PaymentProviderError(f"Stripe refused the balance transaction listing: {exc}") from exc
 
     async def close(self) -> None:
         await self._http.close_async()  # type: ignore[no-untyped-call]  # untyped in stripe 16.1

@@ -1,13 +1,20 @@
-"""`agent-server books check`: the platform's books, both sides of every movement, verified."""
+"""`agent-server books check|report|reconcile`: the platform's books verified, summed, and matched with Stripe."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import datetime
+import io
+import sys
 
 import asyncpg
 
-from agent_server.cli.common import Context, add_json_flag, output
+from agent_server.cli.common import CliError, Context, add_json_flag, output
 from billing import accounts, ledger
+from billing.balance_reconciliation import DayReport, reconcile_day
+from billing.payments import StripePayments
+from billing.reconcile import reconcile
 from billing.accounts import AccountBalance
 from billing.money import Currency, format_minor
 
@@ -18,6 +25,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                        " (exit status 1 on a break)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_check)
+    p = books.add_parser("report", help="per currency and account: what moved in [--from, --to) and the balance at"
+                                        " --to (revenue per product, wallet liabilities, clearing, refunds, disputes)")
+    p.add_argument("--from", dest="start", type=_day, required=True, help="first day, YYYY-MM-DD (UTC)")
+    p.add_argument("--to", dest="end", type=_day, required=True, help="day after the last, YYYY-MM-DD (UTC)")
+    p.add_argument("--csv", action="store_true", help="CSV on stdout")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_report)
+    p = books.add_parser("reconcile", help="apply missed Stripe events, then match a day's Stripe balance"
+                                           " transactions with the ledger and report what differs (once)")
+    p.add_argument("--day", type=_day, help="the UTC day, YYYY-MM-DD (default: yesterday)")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_reconcile)
+
+
+def _day(value: str) -> datetime.datetime:
+    try:
+        return datetime.datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=datetime.UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day as YYYY-MM-DD: {value}") from None
 
 
 def balance_lines(rows: list[AccountBalance]) -> list[str]:
@@ -35,3 +61,51 @@ def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
     verdict = "books balance" if not problems else f"{len(problems)} break(s):"
     output(args, data, "\n".join([verdict, *(f"  {p}" for p in problems), "accounts:", *balance_lines(rows)]))
     return 0 if not problems else 1
+
+
+REPORT_HEADER = ("currency", "account", "moved", "closing", "entries")
+
+
+def cmd_report(ctx: Context, args: argparse.Namespace) -> int:
+    """Revenue is what the revenue accounts gained; liabilities the wallets' closing balance (owed to businesses)."""
+    if args.end <= args.start:
+        raise CliError("--to must be after --from")
+    lines = ctx.run_db(lambda pool: accounts.period_report(pool, args.start, args.end))
+    rows = [(r.currency, r.account, r.moved, r.closing, r.entries) for r in lines]
+    if args.csv:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(REPORT_HEADER)
+        writer.writerows(rows)
+        sys.stdout.write(out.getvalue())
+        return 0
+    text = [f"{args.start:%Y-%m-%d} to {args.end:%Y-%m-%d} (UTC)", f"  {'':4}{'account':<24}{'moved':>20}{'closing':>20}"]
+    text += [f"  {c} {a:<24}{format_minor(m, Currency(c)):>20}{format_minor(b, Currency(c)):>20}"
+             for c, a, m, b, _ in rows]
+    data = {"from": args.start.isoformat(), "to": args.end.isoformat(),
+            "accounts": [dict(zip(REPORT_HEADER, row, strict=True)) for row in rows]}
+    return output(args, data, "\n".join(text))
+
+
+def cmd_reconcile(ctx: Context, args: argparse.Namespace) -> int:
+    """Missed webhooks first (`wallet reconcile`), so a late event isn't reported as missing money."""
+    if not ctx.settings.stripe.secret_key:
+        raise CliError("STRIPE_SECRET_KEY is not set")
+    day = (args.day or datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)).date()
+
+    async def run(pool: asyncpg.Pool) -> DayReport:
+        payments = StripePayments(ctx.settings.stripe)
+        try:
+            since = int((datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=72)).timestamp())
+            await reconcile(pool, payments, since=since, dispute_fee_minor=ctx.settings.stripe.dispute_fee_minor)
+            return await reconcile_day(pool, payments, day)
+        finally:
+            await payments.close()
+
+    report = ctx.run_db(run)
+    found = [{"kind": f.kind, "subject": f.subject, "currency": f.currency, "stripeAmount": f.stripe_amount,
+              "ledgerAmount": f.ledger_amount} for f in report.new]
+    text = [f"{day}: {report.listed} balance transaction(s), {len(found)} new finding(s)"]
+    text += [f"  {f['kind']:<18} {f['subject']:<40} stripe {f['stripeAmount']} ledger {f['ledgerAmount']}"
+             f" {f['currency']}" for f in found]
+    return output(args, {"day": str(day), "listed": report.listed, "findings": found}, "\n".join(text))

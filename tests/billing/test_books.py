@@ -4,7 +4,9 @@ history is backfilled by kind, and `agent-server books check` names a break and 
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime
+import io
 import json
 import shutil
 import uuid
@@ -159,3 +161,34 @@ def test_books_check_passes_then_names_a_break(scratch_db: str, monkeypatch: pyt
     assert f"transfer of entry {forged}: stored 0 != computed -50" in text
     assert "sum of all accounts in USD 0: stored 50 != computed 0" in text
     assert f"wallet balance {wallet}: stored 700 != computed 750" in text
+
+
+async def seed_usage(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        business = await tenants.create_business(conn, "Report")
+        await ledger.credit(conn, business_id=business, amount=Money(1000, USD), kind=EntryKind.TOPUP,
+                            idempotency_key="t", reference="r", actor="t")
+        for n, kind in enumerate((EntryKind.CALL_USAGE, EntryKind.CALL_USAGE, EntryKind.SMS_USAGE)):
+            await ledger.debit(conn, business_id=business, amount=Money(10 * (n + 1), USD), kind=kind,
+                               idempotency_key=f"u{n}", reference=f"u{n}", actor="t")
+    finally:
+        await conn.close()
+
+
+def test_books_report_sums_each_account_over_the_period(database_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    asyncio.run(seed_usage(database_url))
+    today = datetime.datetime.now(datetime.UTC).date()
+    day = datetime.timedelta(days=1)
+    assert main(["books", "report", "--from", str(today), "--to", str(today + day), "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    got = {r["account"]: (int(r["moved"]), int(r["closing"]), int(r["entries"])) for r in rows}
+    assert got == {"wallets": (940, 940, 4), "stripe_clearing": (-1000, -1000, 1), "revenue:call": (30, 30, 2),
+                   "revenue:sms": (30, 30, 1)}
+    assert main(["books", "report", "--from", str(today + day), "--to", str(today + 2 * day), "--json"]) == 0
+    later = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["accounts"]
+    assert {a["account"]: (a["moved"], a["closing"]) for a in later} == {
+        "wallets": (0, 940), "stripe_clearing": (0, -1000), "revenue:call": (0, 30), "revenue:sms": (0, 30)}
+    assert main(["books", "report", "--from", str(today), "--to", str(today)]) == 1

@@ -46,13 +46,16 @@ async def _monitor(database_url: str, wallet_id: int, stop: asyncio.Event) -> li
     return samples
 
 
+@pytest.mark.parametrize(("workers", "credit_limit"), [(WORKERS, 0), (4, 2_000)], ids=["prepaid", "credit"])
 async def test_processes_never_overdraw_one_wallet(pool: asyncpg.Pool, database_url: str,
-                                                   make_business: MakeBusiness) -> None:
-    """K processes × M random ops: Σ entries == balance, one entry per accepted op, min available ≥ 0."""
+                                                   make_business: MakeBusiness, workers: int,
+                                                   credit_limit: int) -> None:
+    """K processes × M random ops: Σ entries == balance, one entry per accepted op, min available ≥ -credit_limit."""
     tenant = await make_business()
     seed = await ledger.credit(pool, business_id=tenant.business_id, amount=Money(SEED_BALANCE, Currency.USD),
                                kind=EntryKind.TOPUP, idempotency_key="seed", reference="seed", actor="test")
-    procs = await asyncio.gather(*(_spawn(database_url, str(tenant.business_id), w) for w in range(WORKERS)))
+    await ledger.set_credit_limit(pool, tenant.business_id, Currency.USD, credit_limit)
+    procs = await asyncio.gather(*(_spawn(database_url, str(tenant.business_id), w) for w in range(workers)))
     stop = asyncio.Event()
     monitor = asyncio.create_task(_monitor(database_url, seed.wallet_id, stop))
     for proc in procs:
@@ -65,14 +68,17 @@ async def test_processes_never_overdraw_one_wallet(pool: asyncpg.Pool, database_
     assert all(proc.returncode == 0 for proc in procs)
     results: list[dict[str, Any]] = [orjson.loads(line) for out, _ in outputs for line in out.splitlines()]
 
-    assert len(results) == WORKERS * OPS
+    assert len(results) == workers * OPS
     accepted = [r for r in results if r["ok"]]
     refused = [r for r in results if not r["ok"]]
     assert accepted and refused, "the wallet should run dry partway through"
-    assert len(samples) > 10 and min(samples) >= 0
+    assert len(samples) > 10 and min(samples) >= -credit_limit
 
     wallet = await ledger.get_wallet(pool, tenant.business_id, Currency.USD)
-    assert wallet is not None and wallet.available >= 0
+    assert wallet is not None and wallet.available >= -credit_limit
+    if credit_limit:
+        lowest = await pool.fetchval("SELECT min(balance_after) FROM ledger_entries WHERE wallet_id = $1", wallet.id)
+        assert lowest < 0, "the workers spent into the credit"
     assert wallet.balance == await pool.fetchval("SELECT sum(amount) FROM ledger_entries WHERE wallet_id = $1",
                                                  wallet.id)
     rows = await pool.fetch("SELECT idempotency_key, count(*) FROM ledger_entries GROUP BY 1")
