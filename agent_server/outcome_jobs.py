@@ -32,12 +32,14 @@ from outcomes.job_handlers import (
     ExtractBatch,
     LeadSweep,
 )
+from outcomes.weekly import WEEKLY_KIND, WEEKLY_SCHEDULE, WeeklySummary
 
 log = structlog.get_logger(__name__)
 
 RECURRING: tuple[Recurring, ...] = (
     Recurring(ending.END_IDLE_KIND, Schedule.parse(ending.END_IDLE_SCHEDULE)),
     Recurring(LEAD_SWEEP_KIND, Schedule.parse(LEAD_SWEEP_SCHEDULE)),
+    Recurring(WEEKLY_KIND, Schedule.parse(WEEKLY_SCHEDULE)),
 )
 
 
@@ -64,6 +66,7 @@ async def handlers(settings: Settings, pool: asyncpg.Pool, *,
             ending.ANALYSE_KIND: Analyse(analyser),
             LEAD_SWEEP_KIND: LeadSweep(pool, analyser, settings.outcomes),
             EXTRACT_BATCH_KIND: ExtractBatch(pool, analyser, settings.outcomes),
+            WEEKLY_KIND: WeeklySummary(pool, clock=clock),
         }
 
 
