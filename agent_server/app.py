@@ -23,6 +23,8 @@ from agent_server.routes import (
     call_hangup,
     calls,
     chatbot,
+    contact_lists,
+    contacts,
     conversation_outcomes,
     health,
     job_list,
@@ -31,8 +33,11 @@ from agent_server.routes import (
     notifications,
     me,
     numbers,
+    opt_outs,
     payment_checkout,
     payment_webhook,
+    sms,
+    sms_status,
     twilio_media,
     twilio_sms,
     twilio_voice,
@@ -59,6 +64,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     usage.setup, jobs.setup, job_runner.setup, job_list.setup,
     metering.setup, call_control.setup, call_hangup.setup, metrics.setup,
     outcome_jobs.setup, conversation_outcomes.setup, leads.setup, notifications.setup, knowledge.setup,
+    contacts.setup, contact_lists.setup, opt_outs.setup, sms.setup, sms_status.setup,
     routes_table.setup,
 )
 

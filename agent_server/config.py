@@ -22,6 +22,7 @@ from conversations.config import MessagingConfig
 from jobs.config import JobsConfig
 from knowledge.config import KnowledgeConfig
 from mail.config import MailConfig
+from messaging.config import SmsConfig
 from media.config import CallsConfig, DeepgramConfig, LlmConfig, OpenAIConfig
 from outcomes.config import OutcomesConfig
 from phone_numbers.config import NumbersConfig
@@ -76,6 +77,7 @@ class Settings:
     llm: LlmConfig = LlmConfig()
     stripe: StripeConfig = StripeConfig()
     messaging: MessagingConfig = MessagingConfig()
+    sms: SmsConfig = SmsConfig()
     calls: CallsConfig = CallsConfig()
     numbers: NumbersConfig = NumbersConfig()
     billing: BillingConfig = BillingConfig()

@@ -18,6 +18,7 @@ PUBLIC_ROUTES: Mapping[str, str] = MappingProxyType({
     "POST /api/voice-agent/handle-call": "Twilio's voice webhook: X-Twilio-Signature checked, forged -> 403",
     "POST /api/voice-agent/status": "Twilio's status callback: X-Twilio-Signature checked, forged -> 403",
     "POST /api/voice-agent/handle-sms": "Twilio's messaging webhook: X-Twilio-Signature checked, forged -> 403",
+    "POST /api/sms/status": "Twilio's SMS delivery callback: X-Twilio-Signature checked, forged -> 403",
     "GET /api/voice-agent/stream": "Twilio Media Streams: signed upgrade and a per-call HMAC stream token",
     "POST /api/payment/webhook": "Stripe's webhook: Stripe-Signature checked, forged -> 400",
     "GET /api/widget/{chatbotId}/config": "the widget's public face of one agent, Origin-checked",

@@ -26,7 +26,10 @@ class SmsConfig:
     quiet_hours: str = check(window, "08:00-21:00")
     # The zone of a business that set none.
     business_timezone: str = "America/New_York"
-    help_text: str = "{business}: reply STOP to stop receiving texts, START to receive them again."
+    # The answer to HELP for a business with none of its own ("{business}" is its name); empty: the carrier's.
+    help_text: str = ""
+    # Every process runs a dispatcher (off: this process only queues texts).
+    dispatcher_in_process: bool = True
     # The dispatcher: rows claimed per transaction, how often an idle one looks, Twilio requests at once.
     claim_batch: int = check(positive, 50)
     poll_interval_seconds: float = check(positive, 0.25)

@@ -95,7 +95,7 @@ class Dispatcher:
         await self._accepted(message, sent)
 
     async def _lookup(self, message: Message) -> CarrierMessage | None:
-        """The carrier's copy of this message if an earlier attempt went out: same route and body, a sid we don't hold."""
+        """Twilio's copy of this message if an earlier attempt went out: same route and body, a new sid."""
         recent = await self._carrier.recent_messages(message.from_number, message.to_phone)
         candidates = [m for m in recent if m.body == message.body]
         if not candidates:

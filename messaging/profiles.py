@@ -1,4 +1,8 @@
-"""A business's texting profile: its zone, its narrower sending window, its HELP answer."""
+"""A business's texting profile: its zone, its narrower sending window, its HELP answer.
+
+Without a HELP text of its own or in `[sms] help_text`, HELP is left to the carrier's own
+auto-reply (Twilio answers HELP on long codes), so the person never gets two answers.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from storage.executor import Executor
 class Profile:
     timezone: str
     window: Window
-    help_text: str
+    help_text: str | None
 
 
 async def profile(db: Executor, business_id: uuid.UUID, config: SmsConfig) -> Profile:
@@ -24,9 +28,9 @@ async def profile(db: Executor, business_id: uuid.UUID, config: SmsConfig) -> Pr
         " LEFT JOIN messaging_profiles p ON p.business_id = b.id WHERE b.id = $1", business_id)
     default = Window.parse(config.quiet_hours)
     if row is None:
-        return Profile(config.business_timezone, default, config.help_text.format(business="Us"))
+        return Profile(config.business_timezone, default, None)
     own = Window.parse(row["quiet_hours"]) if row["quiet_hours"] else None
-    help_text = row["help_text"] or config.help_text.format(business=row["name"])
+    help_text = row["help_text"] or (config.help_text.format(business=row["name"]) if config.help_text else None)
     return Profile(row["timezone"] or config.business_timezone, narrowed(default, own), help_text)
 
 

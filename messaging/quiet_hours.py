@@ -78,6 +78,11 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
+def is_zone(name: str) -> bool:
+    """Whether `name` is an IANA zone this system knows."""
+    return _zone(name) is not None
+
+
 def recipient_zones(contact_zone: str | None, e164: str, business_zone: str) -> tuple[ZoneInfo, ...]:
     """The zones the window must hold in: the contact's, else the number's, else the business's."""
     if contact_zone and (zone := _zone(contact_zone)) is not None:

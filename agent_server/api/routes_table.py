@@ -21,6 +21,8 @@ from agent_server.routes import (
     call_hangup,
     calls,
     chatbot,
+    contact_lists,
+    contacts,
     conversation_outcomes,
     health,
     job_list,
@@ -29,8 +31,11 @@ from agent_server.routes import (
     notifications,
     me,
     numbers,
+    opt_outs,
     payment_checkout,
     payment_webhook,
+    sms,
+    sms_status,
     twilio_media,
     twilio_sms,
     twilio_voice,
@@ -65,6 +70,7 @@ ROUTES: tuple[Route, ...] = (
     *payment_webhook.ROUTES, *twilio_voice.ROUTES, *twilio_media.ROUTES, *calls.ROUTES, *call_hangup.ROUTES,
     *numbers.ROUTES, *twilio_sms.ROUTES, *widget.ROUTES, *chatbot.ROUTES, *usage.ROUTES,
     *job_list.ROUTES, *conversation_outcomes.ROUTES, *leads.ROUTES, *notifications.ROUTES, *knowledge.ROUTES,
+    *contacts.ROUTES, *contact_lists.ROUTES, *opt_outs.ROUTES, *sms.ROUTES, *sms_status.ROUTES,
 )
 
 

@@ -1,7 +1,9 @@
 """`POST /api/voice-agent/handle-sms`: Twilio's messaging webhook (SMS and WhatsApp).
 
 Signature first, then number → business → agent. Carrier keywords (STOP/START/HELP and
-synonyms) are recorded and never answered by the AI: Twilio sends its own auto-reply.
+synonyms) are never answered by the AI: STOP and START go into the business's consent log
+(a STOP to any of its numbers suppresses the sender for all of them); HELP gets the
+business's help text when it has one, else Twilio's own auto-reply.
 Twilio waits about 15 s for the webhook, so the reply gets `messaging.sms_reply_budget_seconds`:
 ready in time, it goes back as TwiML `<Message>`; late, the webhook answers empty TwiML at
 once and the reply is sent through the REST API when it is ready. A retried webhook (same
@@ -32,6 +34,7 @@ from conversations.conversation import ModelDefaults, Reply
 from conversations.opt_out import Keyword, classify
 from conversations.rate_limits import Scope
 from conversations.sms_reply import InboundText, SmsLimits, compose_reply
+from messaging import consent, profiles
 from knowledge.grounding import Grounding
 from phone_numbers import registry
 from phone_numbers.carrier import CarrierError
@@ -82,15 +85,26 @@ async def handle_sms(request: web.Request) -> web.Response:
         log.info("sms_duplicate")
         return twiml()
     keyword = classify(body, form.get("OptOutType", ""))
+    phone = bare_number(sender)
     if keyword is Keyword.STOP:
         await records.set_opted_out(pool, business_id=route.business_id, our_number=our_number,
                                     sender=sender, keyword=body.strip()[:40])
+        await consent.opt_out(pool, route.business_id, phone, source=consent.Source.KEYWORD,
+                              detail=body.strip()[:40], number_id=route.number_id)
     elif keyword is Keyword.START:
         await records.clear_opt_out(pool, our_number=our_number, sender=sender)
+        await consent.opt_in(pool, route.business_id, phone, source=consent.Source.KEYWORD,
+                             detail=body.strip()[:40], number_id=route.number_id)
+    elif keyword is Keyword.HELP:
+        help_text = (await profiles.profile(pool, route.business_id, request.app[SETTINGS].sms)).help_text
+        if help_text:
+            log.info("sms_not_answered", reason="HELP: the business's help text")
+            return twiml(help_text)
     if keyword is not None or agent is None or not agent.active:
         log.info("sms_not_answered", reason=keyword.value if keyword else "agent inactive")
         return twiml()
-    if await records.is_opted_out(pool, our_number=our_number, sender=sender):
+    if (await records.is_opted_out(pool, our_number=our_number, sender=sender)
+            or await consent.is_suppressed(pool, route.business_id, phone)):
         log.info("sms_not_answered", reason="sender opted out")
         return twiml()
     number = bare_number(our_number)

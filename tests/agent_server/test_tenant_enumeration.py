@@ -25,6 +25,7 @@ from agent_server.public_routes import PUBLIC_ROUTES
 from conversations import records
 from media import call_records
 from phone_numbers import registry
+from tests.agent_server.messaging_probes import messaging_probes, seed_messaging
 from tests.conftest import MakeBusiness, MakeClient, MakeSettings, Tenant, fund_wallet
 from tests.fake_stripe import FakeStripe, running
 from tests.fake_twilio import FakeTwilio
@@ -129,6 +130,8 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         "GET /api/notifications/outbox": [Attempt("query businessId", business, _q("/api/notifications/outbox"))],
         "GET /api/wallet/balance": [Attempt("query businessId", business, _q("/api/wallet/balance"))],
         **_knowledge_probes(w),
+        **{route: [Attempt(*probe) for probe in found]
+           for route, found in messaging_probes(business, w.b_number).items()},
         "GET /api/wallet/transactions": [Attempt("query businessId", business, _q("/api/wallet/transactions"))],
         "GET /api/wallet/statement": [Attempt("query businessId", business, lambda x: (
             "/api/wallet/statement", {"businessId": str(x), "month": "2026-01"}, None))],
@@ -198,6 +201,7 @@ async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> World:
     b_conversation = uuid.uuid4()
     await records.create_conversation(pool, b_conversation, agent_id=ids["b_agent"], business_id=b.business_id,
                                       origin="dashboard")
+    await seed_messaging(pool, a.business_id, b.business_id, ids["b_number"])
     return World(a, b, ids["a_agent"], ids["b_agent"], ids["a_number"], ids["b_number"], b_call, b_conversation)
 
 
