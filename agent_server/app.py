@@ -23,6 +23,7 @@ from agent_server.routes import (
     call_hangup,
     calls,
     chatbot,
+    contact_imports,
     contact_lists,
     contacts,
     conversation_outcomes,
@@ -64,7 +65,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     usage.setup, jobs.setup, job_runner.setup, job_list.setup,
     metering.setup, call_control.setup, call_hangup.setup, metrics.setup,
     outcome_jobs.setup, conversation_outcomes.setup, leads.setup, notifications.setup, knowledge.setup,
-    contacts.setup, contact_lists.setup, opt_outs.setup, sms.setup, sms_status.setup,
+    contacts.setup, contact_imports.setup, contact_lists.setup, opt_outs.setup, sms.setup, sms_status.setup,
     routes_table.setup,
 )
 

@@ -1,8 +1,9 @@
 """The shell's side of the job runner: which handler runs each kind, in `serve` and in `agent-server worker`.
 
 Domains never import the shell, so the kinds are wired here: `mail.send` delivers the outbox
-through the configured SMTP server, or holds every email when there is none. `serve` runs a
-runner in-process unless `[jobs] run_in_process = false` (then a `worker:` process runs them).
+through the configured SMTP server, or holds every email when there is none; `messaging.import`
+merges an uploaded contacts CSV. `serve` runs a runner in-process unless
+`[jobs] run_in_process = false` (then a `worker:` process runs them).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mail import outbox
 from mail.mailer import Mailer
 from mail.sending import SendEmail
 from mail.smtp import SmtpMailer, SmtpTarget
+from messaging.imports import IMPORT_KIND, ImportJob
 from storage.pool import create_pool
 
 log = structlog.get_logger(__name__)
@@ -58,6 +60,7 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
                 outbox.SEND_KIND: SendEmail(pool, mailer, sender=settings.mail.from_address),
                 **outcome_handlers,
                 **knowledge_handlers,
+                IMPORT_KIND: ImportJob(pool),
             }
             runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING)
             async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):

@@ -13,11 +13,12 @@ Build = Callable[[uuid.UUID], tuple[str, dict[str, str] | None, dict[str, Any] |
 B_CONTACT = uuid.UUID("00000000-0000-4000-8000-00000000b001")
 B_LIST = uuid.UUID("00000000-0000-4000-8000-00000000b002")
 B_MESSAGE = uuid.UUID("00000000-0000-4000-8000-00000000b003")
+B_IMPORT = uuid.UUID("00000000-0000-4000-8000-00000000b004")
 A_LIST = uuid.UUID("00000000-0000-4000-8000-00000000a002")
 
 
 async def seed_messaging(pool: asyncpg.Pool, a: uuid.UUID, b: uuid.UUID, b_number: uuid.UUID) -> None:
-    """B's contact (in B's list), a delivered message to it, and A's own list (so A can name B's contact into it)."""
+    """B's contact (in B's list), a delivered message to it, an import; A's own list (to name B's contact into)."""
     await pool.execute("INSERT INTO contacts (id, business_id, phone, first_name) VALUES ($1, $2, '+14155550142',"
                        " 'Bea')", B_CONTACT, b)
     await pool.execute("INSERT INTO contact_lists (id, business_id, name) VALUES ($1, $2, 'B list'),"
@@ -27,6 +28,7 @@ async def seed_messaging(pool: asyncpg.Pool, a: uuid.UUID, b: uuid.UUID, b_numbe
         "INSERT INTO sms_outbox (id, business_id, contact_id, number_id, from_number, to_phone, body, category,"
         " segments, encoding, status, idempotency_key) VALUES ($1, $2, $3, $4, '+14155550199', '+14155550142', 'hi',"
         " 'transactional', 1, 'GSM-7', 'delivered', 'seed')", B_MESSAGE, b, B_CONTACT, b_number)
+    await pool.execute("INSERT INTO contact_imports (id, business_id, status) VALUES ($1, $2, 'done')", B_IMPORT, b)
 
 
 def _q(path: str) -> Build:
@@ -48,6 +50,12 @@ def messaging_probes(business: uuid.UUID, number: uuid.UUID) -> dict[str, list[t
         "POST /api/contacts": [("body businessId", business, _body(
             "/api/contacts", lambda x: {"businessId": x, "phone": "+14155550143"}))],
         "GET /api/contacts": [("query businessId", business, _q("/api/contacts"))],
+        "POST /api/contacts/import": [
+            ("query businessId", business, _q("/api/contacts/import")),
+            ("query listId", B_LIST, lambda x: ("/api/contacts/import", {"listId": str(x)}, None))],
+        "GET /api/contacts/imports/{id}": [("path import", B_IMPORT, _path("/api/contacts/imports/{id}"))],
+        "GET /api/contacts/imports/{id}/errors.csv": [
+            ("path import", B_IMPORT, _path("/api/contacts/imports/{id}/errors.csv"))],
         "GET /api/contacts/{id}": [("path contact", B_CONTACT, _path("/api/contacts/{id}"))],
         "PATCH /api/contacts/{id}": [("path contact", B_CONTACT, _path("/api/contacts/{id}", {"firstName": "X"}))],
         "DELETE /api/contacts/{id}": [("path contact", B_CONTACT, _path("/api/contacts/{id}"))],
