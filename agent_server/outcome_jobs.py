@@ -1,7 +1,8 @@
 """The shell's side of outcomes: its job kinds for the runner, and the call observer that ends a call's conversation.
 
-The analysis model is the OpenAI-compatible server of `[openai]` (a whole JSON answer, not
-the calls' streaming client); without OPENAI_API_KEY each analysis ends `analysis_failed`.
+The analysis model is the OpenAI-compatible server of `[openai]`, asked for whole JSON answers
+on the lean aiohttp client (the SDK's request transform walks the analysis's JSON schema on the
+event loop, a few ms a request); without OPENAI_API_KEY each analysis ends `analysis_failed`.
 It is paid from the wallet like a chat reply.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import aiohttp
 import asyncpg
 import structlog
 from aiohttp import web
@@ -19,7 +21,7 @@ from agent_server.reply_billing import WalletReplyPayment
 from agent_server.state import CALL_HOOKS, POOL
 from jobs.runner import Clock, Handler, Recurring, utc_now
 from jobs.schedule import Schedule
-from media.llm.openai_chat import OpenAiChat
+from media.llm.openai_sse import OpenAiSseChat
 from media.pipeline.hooks import CallControl, CallInfo, CallOutcome
 from outcomes import ending
 from outcomes.analysis import Analyser
@@ -36,6 +38,9 @@ from outcomes.weekly import WEEKLY_KIND, WEEKLY_SCHEDULE, WeeklySummary
 
 log = structlog.get_logger(__name__)
 
+# A whole analysis (not streamed) may take a model this long to answer.
+ANSWER_SECONDS = 60.0
+
 RECURRING: tuple[Recurring, ...] = (
     Recurring(ending.END_IDLE_KIND, Schedule.parse(ending.END_IDLE_SCHEDULE)),
     Recurring(LEAD_SWEEP_KIND, Schedule.parse(LEAD_SWEEP_SCHEDULE)),
@@ -46,14 +51,16 @@ RECURRING: tuple[Recurring, ...] = (
 @contextlib.asynccontextmanager
 async def analyser_for(settings: Settings, pool: asyncpg.Pool, *, clock: Clock = utc_now) -> AsyncIterator[Analyser]:
     """The analyser for the block's duration; its model client closed after."""
+    session = aiohttp.ClientSession() if settings.openai.api_key else None
     llm = None
-    if settings.openai.api_key:
-        llm = OpenAiChat(settings.openai.api_key, settings.openai.base_url, timeout=60.0)
+    if session is not None:
+        llm = OpenAiSseChat(session, settings.openai.api_key, settings.openai.base_url,
+                            first_chunk_timeout=ANSWER_SECONDS, read_timeout=ANSWER_SECONDS)
     try:
         yield Analyser(pool, llm, WalletReplyPayment(pool, settings.billing), settings.outcomes, clock=clock)
     finally:
-        if llm is not None:
-            await llm.aclose()
+        if session is not None:
+            await session.close()
 
 
 @contextlib.asynccontextmanager

@@ -23,8 +23,7 @@ import structlog
 from conversations.conversation import estimate_tokens
 from conversations.payment import CannotPay, ReplyPayment
 from jobs.runner import Clock
-from media.llm.base import LlmError, Message
-from media.llm.openai_chat import Completion
+from media.llm.base import Completion, LlmError, Message
 from outcomes import lead_records, leads, notifications, records, transcript
 from outcomes.config import OutcomesConfig
 from outcomes.records import AnalysisStatus, Outcome
@@ -47,7 +46,7 @@ INSTRUCTIONS = (
 
 
 class JsonChat(Protocol):
-    """A chat model that answers one whole completion (`media.llm.openai_chat.OpenAiChat`)."""
+    """A chat model that answers one whole completion (`media.llm.openai_sse.OpenAiSseChat`)."""
 
     async def complete(self, messages: Sequence[Message], *, model: str, temperature: float = 0.0,
                        response_format: Mapping[str, Any] | None = None) -> Completion: ...

@@ -47,6 +47,14 @@ class Usage:
 LlmEvent: TypeAlias = TextDelta | ToolCall | Usage
 
 
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole (not streamed) answer's text and its token counts (None when the server reports none)."""
+
+    text: str
+    usage: Usage | None
+
+
 class LlmError(Exception):
     """The completion failed.
 

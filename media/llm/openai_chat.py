@@ -19,18 +19,10 @@ import orjson
 from openai.types.chat import ChatCompletionChunk
 from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
-from media.llm.base import LlmError, LlmEvent, LlmProvider, Message, TextDelta, Tool, ToolCall, Usage
+from media.llm.base import Completion, LlmError, LlmEvent, LlmProvider, Message, TextDelta, Tool, ToolCall, Usage
 from media.llm.faq import FaqEntry
 
 DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """A whole answer's text and its token counts (None when the server reports none)."""
-
-    text: str
-    usage: Usage | None
 
 
 @dataclass(slots=True)

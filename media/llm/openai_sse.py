@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import aiohttp
 import orjson
 
-from media.llm.base import LlmError, LlmEvent, LlmProvider, Message, TextDelta, Tool, ToolCall, Usage
+from media.llm.base import Completion, LlmError, LlmEvent, LlmProvider, Message, TextDelta, Tool, ToolCall, Usage
 from media.llm.faq import FaqEntry
 
 _RETRYABLE: Final = frozenset({408, 409, 429})
@@ -131,6 +131,36 @@ class OpenAiSseChat(LlmProvider):
             raise LlmError(f"llm stream failed: {exc!r}", retryable=True) from exc
         finally:
             resp.close()
+
+    async def complete(self, messages: Sequence[Message], *, model: str, temperature: float = 0.0,
+                       response_format: Mapping[str, Any] | None = None) -> Completion:
+        """One whole answer, as :meth:`media.llm.openai_chat.OpenAiChat.complete` (the head within
+        ``first_chunk_timeout``, the body within ``read_timeout``) without the SDK's request transform,
+        which walks a JSON schema recursively on the event loop (a few ms a request for the analysis's).
+
+        Raises:
+            LlmError: the request failed, or the answer is not a chat completion with a choice.
+        """
+        body: dict[str, Any] = {"model": model, "messages": list(messages), "temperature": temperature}
+        if response_format:
+            body["response_format"] = response_format
+        resp = await self._open(orjson.dumps(body))
+        try:
+            answer = orjson.loads(await resp.read())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise LlmError(f"llm answer failed: {exc!r}", retryable=True) from exc
+        except orjson.JSONDecodeError:
+            raise LlmError("llm answer is not JSON") from None
+        finally:
+            resp.release()
+        try:
+            content = answer["choices"][0]["message"]["content"]
+            usage = answer.get("usage")
+            return Completion(str(content or ""),
+                              Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+                              if isinstance(usage, dict) else None)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            raise LlmError("the llm answered with no choice") from None
 
     async def _lines(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         """The body's lines; the first must arrive within ``first_chunk_timeout``."""

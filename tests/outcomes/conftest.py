@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -15,7 +16,7 @@ from agent_server import agents
 from agent_server.config import Settings
 from agent_server.reply_billing import WalletReplyPayment
 from conversations import records
-from media.llm.openai_chat import OpenAiChat
+from media.llm.openai_sse import OpenAiSseChat
 from outcomes.analysis import Analyser
 from outcomes.config import OutcomesConfig
 from phone_numbers import registry
@@ -65,9 +66,9 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def analyser(pool: asyncpg.Pool, outcome_settings: Settings, fake_openai: FakeOpenAi,
                    clock: ManualClock) -> AsyncIterator[Analyser]:
-    llm = OpenAiChat(fake_openai.state.options.api_key, fake_openai.base_url)
-    yield Analyser(pool, llm, WalletReplyPayment(pool, outcome_settings.billing), OutcomesConfig(), clock=clock)
-    await llm.aclose()
+    async with aiohttp.ClientSession() as session:
+        llm = OpenAiSseChat(session, fake_openai.state.options.api_key, fake_openai.base_url)
+        yield Analyser(pool, llm, WalletReplyPayment(pool, outcome_settings.billing), OutcomesConfig(), clock=clock)
 
 
 async def widget_conversation(pool: asyncpg.Pool, shop: Shop, messages: Sequence[tuple[str, str]]) -> uuid.UUID:

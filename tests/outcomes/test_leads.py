@@ -6,13 +6,14 @@ import asyncio
 import datetime
 import uuid
 
+import aiohttp
 import asyncpg
 import pytest
 
 from agent_server.config import Settings
 from agent_server.reply_billing import WalletReplyPayment
 from jobs.queue import Job
-from media.llm.openai_chat import OpenAiChat
+from media.llm.openai_sse import OpenAiSseChat
 from outcomes import ending, lead_records, leads, records
 from outcomes.analysis import Analyser
 from outcomes.config import OutcomesConfig
@@ -123,15 +124,16 @@ async def test_two_sweeps_at_once_analyse_each_conversation_once(
         await ending.end_widget(pool, conversation_id, reason="request", now=clock.now)
     config = OutcomesConfig(sweep_batch=200, sweep_concurrency=5)
     pools = [await asyncpg.create_pool(database_url, min_size=1, max_size=3, init=init_connection) for _ in range(2)]
-    llms = [OpenAiChat(fake_openai.state.options.api_key, fake_openai.base_url) for _ in range(2)]
+    sessions = [aiohttp.ClientSession() for _ in range(2)]
+    llms = [OpenAiSseChat(s, fake_openai.state.options.api_key, fake_openai.base_url) for s in sessions]
     try:
         sweeps = [LeadSweep(p, Analyser(p, llm, WalletReplyPayment(p, outcome_settings.billing), config,
                                         clock=clock), config) for p, llm in zip(pools, llms, strict=True)]
         job = Job(1, "outcomes.lead_sweep", {}, None, None, 1, clock.now)
         await asyncio.gather(*(sweep(job) for sweep in sweeps))
     finally:
-        for llm in llms:
-            await llm.aclose()
+        for session in sessions:
+            await session.close()
         for p in pools:
             await p.close()
     assert len(fake_openai.state.chat_requests) == len(ids)
