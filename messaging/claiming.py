@@ -5,7 +5,8 @@ its own rows, and the pacing rows of the numbers in a batch are locked in the sa
 transaction, so two processes can never both take a number's next slot. Suppression,
 undeliverable phones and quiet hours are read in that transaction too, so a STOP committed
 before it stops the very next message. A row not due on its number yet is moved to the
-slot it would get (without taking it), spreading a burst over the seconds it needs.
+slot it would get (without taking it), spreading a burst over the seconds it needs. A
+campaign's messages are claimed only while it is `sending`, within its own narrower window.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from messaging import profiles
 from messaging.config import SmsConfig
 from messaging.outbox import Message, add_event, message_of
 from messaging.pacing import MICROS, mps_for, next_slot
-from messaging.quiet_hours import check, recipient_zones
+from messaging.quiet_hours import Window, check, narrowed, recipient_zones
 from storage.executor import Connection
 
 _COLUMNS: Final = ("o.id, o.business_id, o.contact_id, o.number_id, o.from_number, o.to_phone, o.body, o.category,"
@@ -58,13 +59,15 @@ async def claim(conn: Connection, config: SmsConfig, *, now: datetime.datetime) 
     await _reclaim_stale(conn, now, config)
     rows = await conn.fetch(
         f"SELECT {_COLUMNS}, n.number_type, n.status AS number_status, c.timezone AS contact_zone,"
+        " k.quiet_hours AS campaign_window,"
         " EXISTS (SELECT 1 FROM suppressions s WHERE s.business_id = o.business_id AND s.phone = o.to_phone)"
         "  AS suppressed,"
         " EXISTS (SELECT 1 FROM undeliverable_phones u WHERE u.business_id = o.business_id AND u.phone = o.to_phone)"
         "  AS undeliverable"
         " FROM sms_outbox o LEFT JOIN business_numbers n ON n.id = o.number_id"
-        " LEFT JOIN contacts c ON c.id = o.contact_id"
-        " WHERE o.status = 'queued' AND o.not_before <= $1 ORDER BY o.not_before, o.created_at LIMIT $2"
+        " LEFT JOIN contacts c ON c.id = o.contact_id LEFT JOIN campaigns k ON k.id = o.campaign_id"
+        " WHERE o.status = 'queued' AND o.not_before <= $1 AND (o.campaign_id IS NULL OR k.status = 'sending')"
+        " ORDER BY o.not_before, o.created_at LIMIT $2"
         " FOR UPDATE OF o SKIP LOCKED", now, config.claim_batch)
     if not rows:
         return []
@@ -92,8 +95,8 @@ async def claim(conn: Connection, config: SmsConfig, *, now: datetime.datetime) 
         validity = None
         if message.category == "marketing":
             profile = await profiles.profile(conn, message.business_id, config)
-            verdict = check(now, recipient_zones(row["contact_zone"], message.to_phone, profile.timezone),
-                            profile.window)
+            window = narrowed(profile.window, Window.parse(row["campaign_window"]) if row["campaign_window"] else None)
+            verdict = check(now, recipient_zones(row["contact_zone"], message.to_phone, profile.timezone), window)
             if not verdict.open:
                 assert verdict.opens_at is not None
                 deferred.append((message, verdict.opens_at))

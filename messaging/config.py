@@ -37,6 +37,9 @@ class SmsConfig:
     max_attempts: int = check(positive, 6)
     backoff_base_seconds: float = check(positive, 2.0)
     backoff_max_seconds: float = check(positive, 300.0)
+    # A campaign pauses itself when more than this share of its last `campaign_failure_window` sends failed.
+    campaign_failure_threshold: float = check(positive, 0.5)
+    campaign_failure_window: int = check(positive, 20)
     # A message still `sending` with no sid after this long (its process died mid-send) is looked up again.
     stale_send_seconds: float = check(positive, 120.0)
 

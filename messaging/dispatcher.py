@@ -21,7 +21,7 @@ import asyncpg
 import structlog
 
 from billing.money import Currency
-from messaging import consent
+from messaging import campaigns, consent
 from messaging.charges import record_accepted
 from messaging.claiming import Claimed, claim
 from messaging.config import SmsConfig
@@ -126,6 +126,10 @@ class Dispatcher:
             elif exc.code in UNREACHABLE:
                 await consent.mark_undeliverable(conn, message.business_id, message.to_phone, exc.code)
             await self._fail(conn, message.id, exc)
+            if message.campaign_id is not None:
+                await campaigns.pause_on_failures(conn, message.campaign_id,
+                                                  window=self._config.campaign_failure_window,
+                                                  threshold=self._config.campaign_failure_threshold)
 
     async def _fail(self, conn: Connection, message_id: uuid.UUID, exc: CarrierError) -> None:
         now = self._clock()
