@@ -9,6 +9,7 @@ It is paid from the wallet like a chat reply.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -48,6 +49,11 @@ RECURRING: tuple[Recurring, ...] = (
 )
 
 
+def unsubscribe_secret(settings: Settings) -> bytes:
+    """The key unsubscribe links are signed with (derived from the JWT secret, never sent anywhere)."""
+    return hashlib.sha256(b"unsubscribe:" + settings.auth.jwt_secret.encode()).digest()
+
+
 @contextlib.asynccontextmanager
 async def analyser_for(settings: Settings, pool: asyncpg.Pool, *, clock: Clock = utc_now) -> AsyncIterator[Analyser]:
     """The analyser for the block's duration; its model client closed after."""
@@ -73,7 +79,8 @@ async def handlers(settings: Settings, pool: asyncpg.Pool, *,
             ending.ANALYSE_KIND: Analyse(analyser),
             LEAD_SWEEP_KIND: LeadSweep(pool, analyser, settings.outcomes),
             EXTRACT_BATCH_KIND: ExtractBatch(pool, analyser, settings.outcomes),
-            WEEKLY_KIND: WeeklySummary(pool, clock=clock),
+            WEEKLY_KIND: WeeklySummary(pool, public_url=settings.server.public_url,
+                                       secret=unsubscribe_secret(settings), clock=clock),
         }
 
 

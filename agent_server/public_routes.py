@@ -27,4 +27,6 @@ PUBLIC_ROUTES: Mapping[str, str] = MappingProxyType({
     "POST /api/widget/{chatbotId}/message": "the visitor's chat without a socket, Origin-checked",
     "OPTIONS /api/widget/{chatbotId}/message": "the CORS preflight of the route above",
     "POST /api/notifications/contact": "the public contact form: honeypot, 5 per IP per hour, mailed to CONTACT_INBOX",
+    "GET /api/notifications/unsubscribe": "the page of an HMAC-signed unsubscribe link; changes nothing",
+    "POST /api/notifications/unsubscribe": "RFC 8058 one-click unsubscribe: the link's HMAC names the member",
 })

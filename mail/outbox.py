@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
+from collections.abc import Mapping
 from typing import Literal
 
 import asyncpg
@@ -44,10 +45,12 @@ class OutboxEmail:
     created_at: datetime.datetime
     updated_at: datetime.datetime
     sent_at: datetime.datetime | None
+    # Extra headers of this one email (List-Unsubscribe), checked for line breaks when queued.
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 _COLUMNS = ("id, business_id, recipient, subject, text_body, html_body, template, dedupe_key, status, attempts,"
-            " last_error, provider_message_id, created_at, updated_at, sent_at")
+            " last_error, provider_message_id, created_at, updated_at, sent_at, headers")
 
 
 def _email(row: asyncpg.Record) -> OutboxEmail:
@@ -55,23 +58,25 @@ def _email(row: asyncpg.Record) -> OutboxEmail:
 
 
 async def enqueue(db: Executor, content: Rendered, *, recipient: str, dedupe_key: str, now: datetime.datetime,
-                  business_id: uuid.UUID | None = None) -> int | None:
+                  business_id: uuid.UUID | None = None, headers: Mapping[str, str] | None = None) -> int | None:
     """Queue one email and the job that sends it, in the caller's transaction.
 
     Returns:
         The outbox id, or None when an email with this dedupe key already exists.
 
     Raises:
-        ValueError: the recipient is not an email address, or the subject holds a line break.
+        ValueError: the recipient is not an email address, or the subject or a header holds a line break.
     """
     recipient = check_address(recipient)
     check_header("subject", content.subject)
+    extra = {check_header("header name", name): check_header(name, value) for name, value in (headers or {}).items()}
     async with transaction(db) as conn:
         outbox_id: int | None = await conn.fetchval(
             "INSERT INTO email_outbox (business_id, recipient, subject, text_body, html_body, template, dedupe_key,"
-            " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+            " created_at, updated_at, headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)"
             " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-            business_id, recipient, content.subject, content.text, content.html, content.template, dedupe_key, now)
+            business_id, recipient, content.subject, content.text, content.html, content.template, dedupe_key, now,
+            extra)
         if outbox_id is not None:
             await queue.enqueue(conn, SEND_KIND, {"outboxId": outbox_id}, now=now, business_id=business_id,
                                 dedupe_key=f"email:{outbox_id}")

@@ -44,7 +44,8 @@ class SendEmail:
             log.info("email_held", outbox_id=outbox_id, template=email.template)
             return
         try:
-            message = compose(Outgoing(email.recipient, email.subject, email.text_body, email.html_body),
+            message = compose(Outgoing(email.recipient, email.subject, email.text_body, email.html_body,
+                                       email.headers),
                               sender=self._sender, now=self._clock(),
                               msgid=message_id(f"outbox:{email.id}:{email.dedupe_key}", self._sender))
         except ValueError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 from mail import outbox
@@ -67,6 +68,21 @@ async def save_preferences(db: Executor, user_id: uuid.UUID, business_id: uuid.U
     return prefs
 
 
+async def turn_off(db: Executor, user_id: uuid.UUID, business_id: uuid.UUID, event: Event, *,
+                   now: datetime.datetime) -> bool:
+    """Stop one kind of email for a member of a business; False when they are no longer a member."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}")
+    member = await db.fetchval("SELECT EXISTS (SELECT 1 FROM memberships WHERE user_id = $1 AND business_id = $2)",
+                               user_id, business_id)
+    if not member:
+        return False
+    current = await preferences(db, user_id, business_id)
+    off: dict[str, Any] = {event: False}
+    await save_preferences(db, user_id, business_id, dataclasses.replace(current, **off), now=now)
+    return True
+
+
 @dataclasses.dataclass(frozen=True)
 class Recipient:
     user_id: uuid.UUID
@@ -92,8 +108,12 @@ async def business_name(db: Executor, business_id: uuid.UUID) -> str:
 
 
 async def notify(db: Executor, business_id: uuid.UUID, event: Event, template: str, values: dict[str, Any], *,
-                 event_key: str, now: datetime.datetime) -> list[int]:
-    """Queue `template` to every member who wants `event` (in the caller's transaction); the new outbox ids."""
+                 event_key: str, now: datetime.datetime,
+                 headers_for: Callable[[Recipient], dict[str, str]] | None = None) -> list[int]:
+    """Queue `template` to every member who wants `event` (in the caller's transaction); the new outbox ids.
+
+    `headers_for` gives each recipient's extra headers (their own unsubscribe link).
+    """
     people = await recipients(db, business_id, event)
     if not people:
         return []
@@ -101,7 +121,8 @@ async def notify(db: Executor, business_id: uuid.UUID, event: Event, template: s
     queued = []
     for person in people:
         outbox_id = await outbox.enqueue(db, content, recipient=person.address, business_id=business_id, now=now,
-                                         dedupe_key=f"{event}:{event_key}:{person.user_id}")
+                                         dedupe_key=f"{event}:{event_key}:{person.user_id}",
+                                         headers=headers_for(person) if headers_for else None)
         if outbox_id is not None:
             queued.append(outbox_id)
     return queued

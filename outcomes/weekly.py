@@ -18,7 +18,7 @@ from typing import Any
 from billing.usage import usage_report
 from jobs.queue import Job
 from jobs.runner import Clock
-from outcomes import notifications
+from outcomes import notifications, unsubscribe
 from storage.executor import Executor
 
 WEEKLY_KIND = "outcomes.weekly_summary"
@@ -97,8 +97,11 @@ def _rows(this: Week, before: Week) -> list[dict[str, Any]]:
     return rows
 
 
-async def send_due(db: Executor, *, now: datetime.datetime) -> int:
-    """Queue this hour's summaries (businesses where it is Monday 09:xx); returns how many emails were queued."""
+async def send_due(db: Executor, *, now: datetime.datetime, public_url: str, secret: bytes) -> int:
+    """Queue this hour's summaries (businesses where it is Monday 09:xx); returns how many emails were queued.
+
+    Each carries its recipient's one-click unsubscribe link under `public_url`, signed with `secret`.
+    """
     queued = 0
     for business in await db.fetch("SELECT id, timezone FROM businesses WHERE status = 'active'"):
         local = now.astimezone(zone(business["timezone"]))
@@ -110,17 +113,24 @@ async def send_due(db: Executor, *, now: datetime.datetime) -> int:
         year, week, _ = local.isocalendar()
         values = {"week": f"{year}-W{week:02d}", "rows": _rows(this, before),
                   "spend": sorted(this.spend.items()), "spend_before": dict(before.spend), "topics": this.topics}
+        def links(person: notifications.Recipient, business_id: uuid.UUID = business["id"]) -> dict[str, str]:
+            return unsubscribe.headers(public_url, secret,
+                                       unsubscribe.Unsubscribe(person.user_id, business_id, "weekly_summary"))
+
         queued += len(await notifications.notify(db, business["id"], "weekly_summary", "weekly_summary", values,
-                                                 event_key=f"{business['id']}:{year}-W{week:02d}", now=now))
+                                                 event_key=f"{business['id']}:{year}-W{week:02d}", now=now,
+                                                 headers_for=links))
     return queued
 
 
 class WeeklySummary:
     """`outcomes.weekly_summary`, hourly: the summaries due this hour."""
 
-    def __init__(self, db: Executor, *, clock: Clock) -> None:
+    def __init__(self, db: Executor, *, public_url: str, secret: bytes, clock: Clock) -> None:
         self._db = db
+        self._public_url = public_url
+        self._secret = secret
         self._clock = clock
 
     async def __call__(self, job: Job) -> None:
-        await send_due(self._db, now=self._clock())
+        await send_due(self._db, now=self._clock(), public_url=self._public_url, secret=self._secret)

@@ -9,6 +9,7 @@ a line break in the name or subject is refused (it would start a new header).
 from __future__ import annotations
 
 import datetime
+import html
 import uuid
 from typing import Annotated, Literal
 
@@ -16,6 +17,7 @@ import msgspec
 from aiohttp import web
 
 from agent_server import auth, tenants
+from agent_server.outcome_jobs import unsubscribe_secret
 from agent_server.api.decoding import read_body, read_query
 from agent_server.api.responses import struct_response
 from agent_server.api.route import Reply, Route, register
@@ -30,7 +32,7 @@ from conversations.gcra import Limit
 from mail import outbox
 from mail.message import check_address, check_header
 from mail.rendering import render
-from outcomes import notifications
+from outcomes import notifications, unsubscribe
 
 OUTBOX_LIMIT = 100
 
@@ -207,7 +209,7 @@ async def contact(request: web.Request) -> web.Response:
     return struct_response(Queued(outbox_id=outbox_id, status="queued"), status=202)
 
 
-ROUTES = (
+ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/notifications/preferences", get_preferences,
           "What the caller is emailed about for the business", "notifications", "jwt", (Reply(200, PreferencesView),),
           errors=(403, 404), query=PrefsQuery),
@@ -221,6 +223,53 @@ ROUTES = (
     Route("POST", "/api/notifications/contact", contact, "The public contact form, mailed to the contact inbox",
           "notifications", "public", (Reply(202, Queued),), errors=(404, 429), body=ContactBody),
 )
+
+
+class UnsubscribeQuery(Query):
+    token: Annotated[str, msgspec.Meta(max_length=300)]
+
+
+class Unsubscribed(msgspec.Struct, rename="camel", kw_only=True):
+    event: str
+    unsubscribed: bool
+
+
+_PAGE = ("<!doctype html><html><body><form method=\"post\"><p>Stop these emails ({event})?</p>"
+         "<button name=\"List-Unsubscribe\" value=\"One-Click\">Unsubscribe</button></form></body></html>")
+
+
+def _unsubscribe_of(request: web.Request) -> unsubscribe.Unsubscribe:
+    query = read_query(request, UnsubscribeQuery)
+    found = unsubscribe.read(unsubscribe_secret(request.app[SETTINGS]), query.token)
+    if found is None:
+        raise ApiError(404, "NOT_FOUND", "no such unsubscribe link")
+    return found
+
+
+async def unsubscribe_page(request: web.Request) -> web.Response:
+    """What the link turns off, with the button that does it (a GET changes nothing: link scanners follow it)."""
+    found = _unsubscribe_of(request)
+    return web.Response(text=_PAGE.format(event=html.escape(found.event.replace("_", " "))), content_type="text/html")
+
+
+async def unsubscribe_now(request: web.Request) -> web.Response:
+    found = _unsubscribe_of(request)
+    done = await notifications.turn_off(request.app[POOL], found.user_id, found.business_id, found.event,
+                                        now=datetime.datetime.now(datetime.UTC))
+    if not done:
+        raise ApiError(404, "NOT_FOUND", "no such unsubscribe link")
+    return struct_response(Unsubscribed(event=found.event, unsubscribed=True))
+
+
+UNSUBSCRIBE_ROUTES = (
+    Route("GET", "/api/notifications/unsubscribe", unsubscribe_page,
+          "What a one-click unsubscribe link turns off, and its button", "notifications", "public",
+          (Reply(200, None, media_type="text/html"),), errors=(404,), query=UnsubscribeQuery),
+    Route("POST", "/api/notifications/unsubscribe", unsubscribe_now,
+          "One-click unsubscribe (RFC 8058) from one kind of email", "notifications", "public",
+          (Reply(200, Unsubscribed),), errors=(404,), query=UnsubscribeQuery),
+)
+ROUTES = (*ROUTES, *UNSUBSCRIBE_ROUTES)
 
 
 def setup(app: web.Application) -> None:

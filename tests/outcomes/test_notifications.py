@@ -14,8 +14,11 @@ from mail.sending import SendEmail
 from mail.smtp import SmtpMailer, SmtpTarget
 from outcomes import ending
 from outcomes.analysis import Analyser
+from agent_server.outcome_jobs import unsubscribe_secret
+from agent_server.state import POOL
+from outcomes import notifications, unsubscribe
 from outcomes.notifications import Preferences, save_preferences
-from tests.conftest import MakeBusiness, MakeClient
+from tests.conftest import PUBLIC_URL, MakeBusiness, MakeClient
 from tests.fake_openai import FakeOpenAi, ScriptedReply
 from tests.fake_smtp import FakeSmtp
 from tests.jobs.clock import ManualClock
@@ -103,6 +106,24 @@ async def test_preferences_round_trip_and_a_bad_override_is_refused(
         refused = await client.put("/api/notifications/preferences", json={"overrideAddress": bad},
                                    headers=shop.headers)
         assert refused.status == 422, bad
+
+
+async def test_a_one_click_unsubscribe_turns_the_summary_off_without_signing_in(
+        make_client: MakeClient, outcome_settings: Settings, shop: Shop) -> None:
+    client = await make_client(outcome_settings)
+    what = unsubscribe.Unsubscribe(shop.tenant.user_id, shop.business_id, "weekly_summary")
+    url = unsubscribe.headers(PUBLIC_URL, unsubscribe_secret(outcome_settings), what)["List-Unsubscribe"][1:-1]
+    path = url.removeprefix(PUBLIC_URL)
+    page = await client.get(path)
+    assert page.status == 200 and "weekly summary" in await page.text()
+    assert (await notifications.preferences(client.app[POOL], shop.tenant.user_id, shop.business_id)).weekly_summary
+    done = await client.post(path, data="List-Unsubscribe=One-Click",
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert done.status == 200, await done.text()
+    prefs = await notifications.preferences(client.app[POOL], shop.tenant.user_id, shop.business_id)
+    assert (prefs.weekly_summary, prefs.new_lead) == (False, True)
+    forged = unsubscribe.token(b"not the key", what)
+    assert (await client.post("/api/notifications/unsubscribe", params={"token": forged})).status == 404
 
 
 async def test_the_contact_form_refuses_header_injection_drops_the_honeypot_and_limits_each_ip(

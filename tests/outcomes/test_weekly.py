@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime
+import functools
+import urllib.parse
 
 import asyncpg
 
 from billing.usage import USAGE_KINDS
 from mail import outbox
 from media.call_records import record_inbound_call
-from outcomes import ending, weekly
+from outcomes import ending, unsubscribe, weekly
 from outcomes.analysis import Analyser
+from tests.conftest import PUBLIC_URL
 from tests.fake_openai import FakeOpenAi, ScriptedReply
 from tests.jobs.clock import ManualClock
 from tests.outcomes.conftest import OUR_NUMBER, Shop, analysis_json, sms_thread, widget_conversation
+
+SECRET = b"test unsubscribe key"
 
 
 def _next_monday_0900(zone: str) -> datetime.datetime:
@@ -52,10 +57,18 @@ async def test_weekly_figures_equal_the_ledger_and_usage_and_a_second_run_sends_
         " WHERE w.business_id = $1 AND e.kind = ANY($2)", shop.business_id, list(USAGE_KINDS))
     assert spent > 0 and week.spend == {"USD": spent}
 
-    assert await weekly.send_due(pool, now=due - datetime.timedelta(hours=1)) == 0, "08:00 local is not yet due"
-    assert await weekly.send_due(pool, now=due + datetime.timedelta(minutes=3)) == 1
-    assert await weekly.send_due(pool, now=due + datetime.timedelta(minutes=40)) == 0, "once per ISO week"
+    send = functools.partial(weekly.send_due, pool, public_url=PUBLIC_URL, secret=SECRET)
+    assert await send(now=due - datetime.timedelta(hours=1)) == 0, "08:00 local is not yet due"
+    assert await send(now=due + datetime.timedelta(minutes=3)) == 1
+    assert await send(now=due + datetime.timedelta(minutes=40)) == 0, "once per ISO week"
     emails = [e for e in await outbox.list_emails(pool, business_id=shop.business_id) if e.template == "weekly_summary"]
     assert len(emails) == 1 and emails[0].recipient == "owner@bakery.example"
     assert f"{spent / 100:.2f} USD" in emails[0].text_body
     assert "wedding cake (1)" in emails[0].text_body
+    assert emails[0].headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = emails[0].headers["List-Unsubscribe"]
+    assert link.startswith(f"<{PUBLIC_URL}/api/notifications/unsubscribe?token=") and link.endswith(">")
+    token = urllib.parse.unquote(link[1:-1].split("token=", 1)[1])
+    assert unsubscribe.read(SECRET, token) == unsubscribe.Unsubscribe(shop.tenant.user_id, shop.business_id,
+                                                                       "weekly_summary")
+    assert unsubscribe.read(b"another key", token) is None

@@ -1,0 +1,59 @@
+"""One-click unsubscribe (RFC 8058): a signed token per (user, business, event) that works without signing in.
+
+The token names what it turns off and carries an HMAC of that, so nobody can make one for
+another member; it does not expire (a summary read a year later still unsubscribes). The URL
+goes in `List-Unsubscribe` with `List-Unsubscribe-Post: List-Unsubscribe=One-Click`; mail
+clients POST it, and a GET only shows what a POST would do (link scanners follow GETs).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import hmac
+import uuid
+from urllib.parse import quote
+
+from outcomes.notifications import EVENTS, Event
+
+_CONTEXT = b"outcomes-unsubscribe:"
+
+
+@dataclasses.dataclass(frozen=True)
+class Unsubscribe:
+    user_id: uuid.UUID
+    business_id: uuid.UUID
+    event: Event
+
+
+def _mac(secret: bytes, payload: bytes) -> str:
+    return hmac.new(secret, _CONTEXT + payload, hashlib.sha256).hexdigest()[:32]
+
+
+def token(secret: bytes, what: Unsubscribe) -> str:
+    payload = f"{what.user_id}|{what.business_id}|{what.event}".encode()
+    return f"{base64.urlsafe_b64encode(payload).decode().rstrip('=')}.{_mac(secret, payload)}"
+
+
+def read(secret: bytes, raw: str) -> Unsubscribe | None:
+    """What a token turns off, or None when it is not one this server signed."""
+    encoded, _, mac = raw.partition(".")
+    try:
+        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except ValueError:
+        return None
+    if not hmac.compare_digest(mac, _mac(secret, payload)):
+        return None
+    try:
+        user, business, event = payload.decode().split("|")
+        found = Unsubscribe(uuid.UUID(user), uuid.UUID(business), event)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+    return found if found.event in EVENTS else None
+
+
+def headers(public_url: str, secret: bytes, what: Unsubscribe) -> dict[str, str]:
+    """The RFC 8058 headers of one email to one member."""
+    url = f"{public_url.rstrip('/')}/api/notifications/unsubscribe?token={quote(token(secret, what))}"
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
