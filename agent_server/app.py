@@ -22,6 +22,7 @@ from agent_server.routes import (
     agents,
     call_hangup,
     calls,
+    campaigns,
     chatbot,
     contact_imports,
     contact_lists,
@@ -66,6 +67,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     metering.setup, call_control.setup, call_hangup.setup, metrics.setup,
     outcome_jobs.setup, conversation_outcomes.setup, leads.setup, notifications.setup, knowledge.setup,
     contacts.setup, contact_imports.setup, contact_lists.setup, opt_outs.setup, sms.setup, sms_status.setup,
+    campaigns.setup,
     routes_table.setup,
 )
 

@@ -20,6 +20,7 @@ from agent_server.routes import (
     agents,
     call_hangup,
     calls,
+    campaigns,
     chatbot,
     contact_imports,
     contact_lists,
@@ -72,6 +73,7 @@ ROUTES: tuple[Route, ...] = (
     *numbers.ROUTES, *twilio_sms.ROUTES, *widget.ROUTES, *chatbot.ROUTES, *usage.ROUTES,
     *job_list.ROUTES, *conversation_outcomes.ROUTES, *leads.ROUTES, *notifications.ROUTES, *knowledge.ROUTES,
     *contacts.ROUTES, *contact_imports.ROUTES, *contact_lists.ROUTES, *opt_outs.ROUTES, *sms.ROUTES, *sms_status.ROUTES,
+    *campaigns.ROUTES,
 )
 
 

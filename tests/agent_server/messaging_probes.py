@@ -14,6 +14,7 @@ B_CONTACT = uuid.UUID("00000000-0000-4000-8000-00000000b001")
 B_LIST = uuid.UUID("00000000-0000-4000-8000-00000000b002")
 B_MESSAGE = uuid.UUID("00000000-0000-4000-8000-00000000b003")
 B_IMPORT = uuid.UUID("00000000-0000-4000-8000-00000000b004")
+B_CAMPAIGN = uuid.UUID("00000000-0000-4000-8000-00000000b005")
 A_LIST = uuid.UUID("00000000-0000-4000-8000-00000000a002")
 
 
@@ -29,6 +30,8 @@ async def seed_messaging(pool: asyncpg.Pool, a: uuid.UUID, b: uuid.UUID, b_numbe
         " segments, encoding, status, idempotency_key) VALUES ($1, $2, $3, $4, '+14155550199', '+14155550142', 'hi',"
         " 'transactional', 1, 'GSM-7', 'delivered', 'seed')", B_MESSAGE, b, B_CONTACT, b_number)
     await pool.execute("INSERT INTO contact_imports (id, business_id, status) VALUES ($1, $2, 'done')", B_IMPORT, b)
+    await pool.execute("INSERT INTO campaigns (id, business_id, name, template, audience, category) VALUES"
+                       " ($1, $2, 'B sale', 'Hi', '{\"contactIds\": []}', 'transactional')", B_CAMPAIGN, b)
 
 
 def _q(path: str) -> Build:
@@ -80,4 +83,14 @@ def messaging_probes(business: uuid.UUID, number: uuid.UUID) -> dict[str, list[t
         "GET /api/sms/messages/{id}": [("path message", B_MESSAGE, _path("/api/sms/messages/{id}"))],
         "POST /api/sms/messages/{id}/retry": [("path message", B_MESSAGE, _path("/api/sms/messages/{id}/retry"))],
         "GET /api/sms/stats": [("query businessId", business, _q("/api/sms/stats"))],
+        "POST /api/campaigns": [("body businessId", business, _body("/api/campaigns", lambda x: {
+            "businessId": x, "name": "Mine", "template": "Hi", "audience": {}, "category": "transactional"})),
+            ("body fromNumberIds", number, _body("/api/campaigns", lambda x: {
+                "name": "Mine", "template": "Hi", "audience": {}, "category": "transactional",
+                "fromNumberIds": [x]}))],
+        "GET /api/campaigns": [("query businessId", business, _q("/api/campaigns"))],
+        **{f"{method} /api/campaigns/{{id}}{tail}": [("path campaign", B_CAMPAIGN,
+                                                       _path("/api/campaigns/{id}" + tail))]
+           for method, tail in (("GET", ""), ("DELETE", ""), ("POST", "/send"), ("POST", "/pause"),
+                                ("POST", "/resume"), ("POST", "/cancel"), ("GET", "/stats"))},
     }
