@@ -206,9 +206,10 @@ async def _rent_job(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
-# A bought or imported number is then edited and released: the fuzzer follows these links.
-_NUMBER_LINKS = {"EditNumber": Link("patch_number", {"id": "$response.body#/number/id"}),
-                 "ReleaseNumber": Link("release_number", {"numberId": "$response.body#/number/id"})}
+# A bought or imported number is then edited and released (an edited one released too): the fuzzer
+# follows these links.
+_RELEASE_LINK = {"ReleaseNumber": Link("release_number", {"numberId": "$response.body#/number/id"})}
+_NUMBER_LINKS = {"EditNumber": Link("patch_number", {"id": "$response.body#/number/id"}), **_RELEASE_LINK}
 _CARRIER_ERRORS = (402, 403, 404, 409, 422, 502, 503)
 ROUTES = (
     Route("POST", "/api/numbers/search", search_numbers, "Numbers the carrier offers, with our monthly price",
@@ -222,7 +223,7 @@ ROUTES = (
     Route("GET", "/api/numbers", list_numbers, "The business's numbers", "numbers", "jwt", (Reply(200, NumberList),),
           errors=(403, 404), query=BusinessQuery),
     Route("PATCH", "/api/numbers/{id}", patch_number, "Rename, make primary, or (un)assign an agent", "numbers", "jwt",
-          (Reply(200, NumberResult),), errors=(404, 409, 422), body=PatchBody),
+          (Reply(200, NumberResult, links=_RELEASE_LINK),), errors=(404, 409, 422), body=PatchBody),
     Route("DELETE", "/api/numbers/{numberId}/release", release_number, "Release a number back to the carrier",
           "numbers", "jwt", (Reply(200, NumberResult),), errors=(404, 409, 502, 503)),
 )

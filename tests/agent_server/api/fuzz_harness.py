@@ -34,8 +34,12 @@ from tests.fake_twilio import FakeTwilio
 
 T = TypeVar("T")
 CONFIG = Path(__file__).resolve().parents[3] / "config.toml"
-# Numbers the fake carrier sells, so generated purchases can succeed and be edited and released.
+# Numbers the fake carrier sells, and numbers the fake account owns, so generated purchases and
+# imports can succeed and be edited and released.
 OFFERED = tuple(f"+1415555{n:04d}" for n in range(40))
+OWNED = tuple(f"+1415556{n:04d}" for n in range(40))
+# Where `fresh_number` draws numbers no earlier request can have taken.
+FRESH_PREFIX = "+1415557"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +62,12 @@ class FuzzServer:
         self.seeded: Seeded | None = None
         self._pool: asyncpg.Pool | None = None
         self._count_sql = ""
+        self.tables: tuple[str, ...] = ()
+        # Row counts known to be current (nothing has been sent since they were taken), or None.
+        self.settled_counts: tuple[int, ...] | None = None
         self.number_id = uuid.UUID(int=0)
+        self._twilio: FakeTwilio | None = None
+        self._fresh = 0
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -80,8 +89,34 @@ class FuzzServer:
         return {"Authorization": f"Bearer {self.seeded.token}"}
 
     def row_counts(self) -> tuple[int, ...]:
-        """The row count of every table, in one statement."""
+        """The row count of every table (in the order of `tables`), in one statement."""
         return self.run(self._counts())
+
+    def changed_tables(self, before: tuple[int, ...], after: tuple[int, ...]) -> dict[str, tuple[int, int]]:
+        """The tables whose row count differs between two `row_counts`, with both counts."""
+        return {name: (b, a) for name, b, a in zip(self.tables, before, after, strict=True) if b != a}
+
+    def fresh_number(self, *, owned: bool) -> str:
+        """A number nothing has used yet, for sale at the fake carrier or (`owned`) in its account to import."""
+        self._fresh += 1
+        number = f"{FRESH_PREFIX}{self._fresh:04d}"
+        self.run(self._make_available(number, owned=owned))
+        return number
+
+    async def _make_available(self, number: str, *, owned: bool) -> None:
+        assert self._twilio is not None
+        if owned:
+            self._twilio.own(number)
+        else:
+            self._twilio.offer(number)
+
+    def carrier_released(self) -> list[str]:
+        """The numbers released at the fake carrier (DELETE IncomingPhoneNumbers), in order."""
+        return self.run(self._released())
+
+    async def _released(self) -> list[str]:
+        assert self._twilio is not None
+        return list(self._twilio.released)
 
     def ledger_violations(self) -> list[str]:
         assert self._pool is not None
@@ -94,8 +129,11 @@ class FuzzServer:
         finally:
             await admin.close()
         twilio = await self._stack.enter_async_context(FakeTwilio())
+        self._twilio = twilio
         for number in OFFERED:
             twilio.offer(number)
+        for number in OWNED:
+            twilio.own(number)
         stripe = FakeStripe()
         stripe_base = await self._stack.enter_async_context(running(stripe))
         openai = FakeOpenAi()
@@ -107,6 +145,10 @@ class FuzzServer:
             "TWILIO_API_BASE": twilio.base_url, "STRIPE_SECRET_KEY": stripe.secret_key,
             "STRIPE_WEBHOOK_SECRET": "whsec_fuzz", "STRIPE_API_BASE": stripe_base,
             "OPENAI_API_KEY": openai.state.options.api_key, "OPENAI_BASE_URL": openai.base_url})
+        # No job runner and no SMS dispatcher: they write rows on their own clock, which the per-request row
+        # check would blame on whatever request was in flight. Jobs and texts a request queues are still counted.
+        settings = dataclasses.replace(settings, jobs=dataclasses.replace(settings.jobs, run_in_process=False),
+                                       sms=dataclasses.replace(settings.sms, dispatcher_in_process=False))
         await self._serve(settings)
 
     async def _serve(self, settings: Settings) -> None:
@@ -122,7 +164,8 @@ class FuzzServer:
         self._pool = pool
         self._stack.push_async_callback(pool.close)
         tables = await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-        self._count_sql = "SELECT " + ", ".join(f'(SELECT count(*) FROM "{t["tablename"]}")' for t in tables)
+        self.tables = tuple(t["tablename"] for t in tables)
+        self._count_sql = "SELECT " + ", ".join(f'(SELECT count(*) FROM "{name}")' for name in self.tables)
         business_id = await tenants.create_business(pool, "Fuzz Inc")
         user_id = await tenants.create_user(pool, "fuzz@example.com")
         await tenants.add_member(pool, business_id, user_id, "owner")
