@@ -20,7 +20,7 @@ REF_TEMPLATE = "#/components/schemas/{name}"
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 ERROR_DESCRIPTIONS = {
-    400: "Malformed request (body not JSON, not an object, or a bad signature)",
+    400: "Malformed request (request line or headers too long, body not JSON or not an object, a bad signature)",
     401: "Missing, expired or invalid bearer token",
     402: "The business's wallet cannot pay for this",
     403: "Not allowed (no business, origin not allowed, or a bad webhook signature)",
@@ -86,7 +86,8 @@ class _Builder:
                 entry["links"] = {name: {"operationId": link.operation_id, "parameters": dict(link.parameters)}
                                   for name, link in reply.links.items()}
             out[str(reply.status)] = entry
-        errors = set(route.errors) | {405}
+        # Any request can be refused by the HTTP parser itself (a URL or header over 8 KiB): 400.
+        errors = set(route.errors) | {400, 405}
         if route.auth == "jwt":
             errors.add(401)
         if route.body is not None:
