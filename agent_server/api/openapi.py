@@ -97,8 +97,11 @@ class _Builder:
         if route.query is not None:
             errors.add(422)
         for status in sorted(errors):
-            out[str(status)] = {"description": ERROR_DESCRIPTIONS[status],
-                                "content": {"application/json": {"schema": self.refs[ErrorEnvelope]}}}
+            content: dict[str, Any] = {"application/json": {"schema": self.refs[ErrorEnvelope]}}
+            if status == 400:
+                # aiohttp's parser refuses an over-long line before any handler runs, in plain text.
+                content["text/plain"] = {"schema": {"type": "string"}}
+            out[str(status)] = {"description": ERROR_DESCRIPTIONS[status], "content": content}
         return out
 
     def operation(self, route: Route) -> dict[str, Any]:
