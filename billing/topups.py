@@ -32,7 +32,13 @@ async def advance(conn: Connection, *, session_id: str, business_id: uuid.UUID, 
 
     A session created outside this server (or before its row was written) is inserted, so
     the payment_intent -> business mapping used by refunds exists either way.
+
+    Two events of one session (completed and its async twin) can arrive at once in two
+    processes. Their inserts would then meet on the payment_intent index, which is not the
+    ON CONFLICT arbiter, and the second would fail; a lock per session in the event's
+    transaction makes the second wait and take the DO UPDATE path.
     """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('topup:' || $1, 0))", session_id)
     await conn.execute(
         "INSERT INTO topups (checkout_session_id, business_id, amount, currency, status, payment_intent, created_by)"
         " VALUES ($1, $2, $3, $4, $5, $6, 'stripe')"

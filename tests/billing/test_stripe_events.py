@@ -201,6 +201,8 @@ async def test_deliveries_from_separate_processes_credit_once(pool: asyncpg.Pool
         proc.stdin.write(b"go\n")
         await proc.stdin.drain()
     outputs = await asyncio.gather(*(proc.communicate() for proc in procs))
+    for out, err in outputs:
+        assert out.strip(), err.decode()
     outcomes = sorted(out.decode().strip().splitlines()[-1] for out, _ in outputs)
     assert outcomes == ["credited", "credited", "duplicate", "duplicate"], outputs
     wallet = await ledger.get_wallet(pool, tenant.business_id, Currency.USD)
