@@ -1,8 +1,9 @@
 """Offline STT with pocketsphinx: energy VAD cuts utterances, one shared decoder transcribes them.
 
-The decoder takes ~0.4 s to load and is not thread-safe, so the provider builds one per
-process and runs every decode on its own single worker thread (never on the event loop);
-calls queue behind each other. The generic language model is slow and weak on phone
+The decoder takes ~0.4 s to load (holding the GIL) and is not thread-safe, so there is one
+per process, with the single worker thread every decode runs on (never the event loop);
+calls queue behind each other. Providers share it: an app built again in the same process
+(the tests build hundreds) does not load the model again. The generic language model is slow and weak on phone
 audio, so a session may pass its likely phrases (the agent's FAQ questions): they become a
 JSGF grammar tried first, with the generic model as fallback when nothing in it matches.
 """
@@ -10,6 +11,7 @@ JSGF grammar tried first, with the generic model as fallback when nothing in it 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -104,6 +106,12 @@ class _DecoderHost:
         return ""
 
 
+@functools.cache
+def _process_decoder() -> tuple[_DecoderHost, ThreadPoolExecutor]:
+    """The process's decoder and the one thread that may touch it (loaded on first use, kept until exit)."""
+    return _DecoderHost(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="pocketsphinx")
+
+
 class PocketsphinxStt(SttProvider):
     """Local STT provider.
 
@@ -121,8 +129,7 @@ class PocketsphinxStt(SttProvider):
         self.fallback_to_generic = fallback_to_generic
         self.vad_threshold = vad_threshold
         self.end_silence = end_silence
-        self._host = _DecoderHost()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pocketsphinx")
+        self._host, self._executor = _process_decoder()
 
     async def _on_worker(self, fn: Callable[..., _T], *args: object) -> _T:
         """Run ``fn`` on the decoder's worker thread."""
@@ -142,8 +149,7 @@ class PocketsphinxStt(SttProvider):
         return await self._on_worker(self._host.decode, pcm16, grammar, self.fallback_to_generic)
 
     async def aclose(self) -> None:
-        """Stop the worker thread."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Nothing to release: the decoder and its thread are the process's (see :func:`_process_decoder`)."""
 
 
 def _to_decoder_rate(audio8k: NDArray[np.int16]) -> bytes:
