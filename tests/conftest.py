@@ -56,6 +56,11 @@ def pg_server() -> Iterator[PgServer]:
     async def build_template() -> None:
         conn = await asyncpg.connect(server.dsn("postgres"))
         try:
+            # A throwaway server: durability buys nothing here, and without fsync each test's
+            # CREATE DATABASE ... TEMPLATE takes about 50 ms instead of 300-700 ms.
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                await conn.execute(f"ALTER SYSTEM SET {setting} = off")
+            await conn.execute("SELECT pg_reload_conf()")
             await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
             await conn.execute(f"CREATE DATABASE {TEMPLATE}")
         finally:
