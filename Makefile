@@ -30,8 +30,10 @@ install-dev: $(VENV)/.installed-dev /usr/bin/chromium
 run: install
 	$(BIN)/agent-server serve --demo
 
+# Three workers on two CPUs: most of a test's time is spent waiting (real sockets, calls in real
+# time, subprocesses), so a third worker fills the cores; each starts its own embedded PostgreSQL.
 test: install-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 3
 
 typecheck: install-dev
 	$(BIN)/mypy

@@ -101,7 +101,8 @@ async def test_workers_share_one_port_and_all_stop_on_sigterm(database_url: str)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SUPABASE_JWT_SECRET": JWT_SECRET, "PORT": str(port)}
     exe = Path(sys.executable).parent / "agent-server"
-    proc = await asyncio.create_subprocess_exec(str(exe), "serve", "--workers", "2", env=env,
+    # Three processes share one pipe; a line longer than the default 64 KiB limit would end the reader.
+    proc = await asyncio.create_subprocess_exec(str(exe), "serve", "--workers", "2", env=env, limit=1 << 22,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert proc.stdout is not None
     lines: list[dict[str, object]] = []
@@ -112,7 +113,12 @@ async def test_workers_share_one_port_and_all_stop_on_sigterm(database_url: str)
             raw = await proc.stdout.readline()
             assert raw, "server exited early"
             if raw.startswith(b"{"):
-                lines.append(orjson.loads(raw))
+                try:
+                    lines.append(orjson.loads(raw))
+                except orjson.JSONDecodeError:
+                    lines.append({"event": "UNPARSED", "raw": raw.decode(errors="replace")})
+            else:
+                lines.append({"event": "NONJSON", "raw": raw.decode(errors="replace")})
 
     def serving_pids(seen: list[dict[str, object]]) -> set[object]:
         return {line["pid"] for line in seen if line["event"] == "serving" and "workers" not in line}
@@ -144,7 +150,7 @@ async def test_workers_share_one_port_and_all_stop_on_sigterm(database_url: str)
     assert proc.returncode == 0
     pids = {line["pid"] for line in lines if line["event"] == "request" and line.get("path") == "/healthz"}
     assert pids == serving_pids(lines)
-    assert any(line["event"] == "workers_stopped" for line in lines)
+    assert any(line["event"] == "workers_stopped" for line in lines), lines[-40:]
 
 
 async def test_sigterm_lets_live_calls_finish_then_tells_the_rest_to_say_goodbye(
