@@ -1,7 +1,8 @@
 """A server without TWILIO_AUTH_TOKEN or STRIPE_WEBHOOK_SECRET refuses every webhook, signed or not, and writes nothing.
 
 An unauthenticated voice or SMS webhook could place calls and model replies on a business's
-wallet, and an unchecked Stripe event could credit one, so "no secret" must never mean
+wallet, a forged delivery callback could charge a text or opt its recipient out, and an
+unchecked Stripe event could credit one, so "no secret" must never mean
 "no check": whatever signature a forger computes (none, an empty key, a guessed one) is refused.
 """
 
@@ -60,8 +61,9 @@ async def post_twilio(line: Line, path: str, form: dict[str, str], key: str | No
 
 
 async def rows(pool: asyncpg.Pool) -> dict[str, int]:
-    """Rows of everything a webhook could write: calls, texts, money."""
-    tables = ("calls", "call_meters", "sms_messages", "holds", "ledger_entries", "stripe_events", "topups")
+    """Rows of everything a webhook could write: calls, texts and their delivery, consent, money."""
+    tables = ("calls", "call_meters", "sms_messages", "sms_status_events", "consent_events", "suppressions",
+              "undeliverable_phones", "holds", "ledger_entries", "stripe_events", "topups")
     return {t: await pool.fetchval(f"SELECT count(*) FROM {t}") for t in tables}
 
 
@@ -85,6 +87,28 @@ async def test_twilio_webhooks_without_an_auth_token_refuse_every_request(
     assert (await resp.json())["error"]["code"] == "TWILIO_SIGNATURE_INVALID"
     assert await rows(line.pool) == before
     assert await line.pool.fetchval("SELECT status FROM calls WHERE call_sid = $1", "CA" + "2" * 32) == "ringing"
+
+
+@pytest.mark.parametrize("key", FORGED_KEYS)
+async def test_sms_delivery_callback_without_an_auth_token_is_refused_and_changes_nothing(
+        line: Line, key: str | None) -> None:
+    """The callback names a text being sent: taken, it would record the sid and charge the text,
+    mark it undelivered and opt its recipient out (21610); refused, the row stays as it was."""
+    message_id = await line.pool.fetchval(
+        "INSERT INTO sms_outbox (business_id, number_id, from_number, to_phone, body, category, segments, encoding,"
+        " status, idempotency_key, attempts, send_started_at) VALUES ($1, $2, $3, $4, 'Your table is ready',"
+        " 'transactional', 1, 'GSM-7', 'sending', 'forged-callback', 1, now()) RETURNING id",
+        line.business_id, line.number_id, NUMBER, CALLER)
+    form = {"MessageSid": "SM" + "4" * 32, "MessageStatus": "undelivered", "ErrorCode": "21610",
+            "AccountSid": "AC" + "5" * 32, "From": NUMBER, "To": CALLER}
+    before = await rows(line.pool)
+    resp = await post_twilio(line, f"/api/sms/status?m={message_id}", form, key)
+    assert resp.status == 403
+    assert (await resp.json())["error"]["code"] == "TWILIO_SIGNATURE_INVALID"
+    assert await rows(line.pool) == before
+    row = await line.pool.fetchrow("SELECT status, message_sid, error_code, price_minor FROM sms_outbox WHERE id = $1",
+                                   message_id)
+    assert dict(row) == {"status": "sending", "message_sid": None, "error_code": None, "price_minor": None}
 
 
 async def test_media_stream_without_an_auth_token_is_refused_before_the_upgrade(line: Line) -> None:
