@@ -24,7 +24,7 @@ from jobs.runner import Clock, Handler, Recurring, utc_now
 from jobs.schedule import Schedule
 from media.llm.openai_sse import OpenAiSseChat
 from media.pipeline.hooks import CallControl, CallInfo, CallOutcome
-from outcomes import ending
+from outcomes import ending, unsubscribe
 from outcomes.analysis import Analyser
 from outcomes.job_handlers import (
     EXTRACT_BATCH_KIND,
@@ -54,6 +54,11 @@ def unsubscribe_secret(settings: Settings) -> bytes:
     return hashlib.sha256(b"unsubscribe:" + settings.auth.jwt_secret.encode()).digest()
 
 
+def unsubscribe_links(settings: Settings) -> unsubscribe.Links:
+    """The one-click unsubscribe links of this server's notification emails."""
+    return unsubscribe.Links(settings.server.public_url, unsubscribe_secret(settings))
+
+
 @contextlib.asynccontextmanager
 async def analyser_for(settings: Settings, pool: asyncpg.Pool, *, clock: Clock = utc_now) -> AsyncIterator[Analyser]:
     """The analyser for the block's duration; its model client closed after."""
@@ -63,7 +68,8 @@ async def analyser_for(settings: Settings, pool: asyncpg.Pool, *, clock: Clock =
         llm = OpenAiSseChat(session, settings.openai.api_key, settings.openai.base_url,
                             first_chunk_timeout=ANSWER_SECONDS, read_timeout=ANSWER_SECONDS)
     try:
-        yield Analyser(pool, llm, WalletReplyPayment(pool, settings.billing), settings.outcomes, clock=clock)
+        yield Analyser(pool, llm, WalletReplyPayment(pool, settings.billing), settings.outcomes,
+                       links=unsubscribe_links(settings), clock=clock)
     finally:
         if session is not None:
             await session.close()

@@ -48,6 +48,7 @@ from media.llm.openai_sse import OpenAiSseChat  # noqa: E402
 from outcomes.analysis import Analyser  # noqa: E402
 from outcomes.config import OutcomesConfig  # noqa: E402
 from outcomes.job_handlers import LEAD_SWEEP_KIND, LeadSweep  # noqa: E402
+from outcomes.unsubscribe import Links  # noqa: E402
 from storage.pool import init_connection  # noqa: E402
 
 API_KEY = "bench-key"
@@ -129,6 +130,7 @@ async def run(args: argparse.Namespace) -> None:
     llm = OpenAiSseChat(session, API_KEY, base_url)
     config = OutcomesConfig(sweep_concurrency=args.concurrency)
     analyser = Analyser(pool, llm, WalletReplyPayment(pool, BillingConfig()), config,
+                        links=Links("https://agent.example", b"bench-unsubscribe-key"),
                         clock=lambda: datetime.datetime.now(datetime.UTC))
     warmup = OutcomesConfig(sweep_concurrency=args.concurrency, sweep_batch=WARMUP)
     await LeadSweep(pool, analyser, warmup)(Job(0, LEAD_SWEEP_KIND, {}, None, None, 1,

@@ -24,7 +24,7 @@ from conversations.conversation import estimate_tokens
 from conversations.payment import CannotPay, ReplyPayment
 from jobs.runner import Clock
 from media.llm.base import Completion, LlmError, Message
-from outcomes import lead_records, leads, notifications, records, transcript
+from outcomes import lead_records, leads, notifications, records, transcript, unsubscribe
 from outcomes.config import OutcomesConfig
 from outcomes.records import AnalysisStatus, Outcome
 from outcomes.schema import CustomField, decode_analysis, parse_custom_fields, response_format
@@ -62,14 +62,20 @@ class Answer:
 
 
 class Analyser:
-    """Analyses claimed conversations; `llm` None fails each one (no model is configured)."""
+    """Analyses claimed conversations; `llm` None fails each one (no model is configured).
+
+    The emails an analysis causes (the conversation's summary, a new lead, which repeats the
+    summary) carry each recipient's one-click unsubscribe link from `links`, as the weekly
+    summary does: they are the frequent ones, the kind a member most wants to stop in one click.
+    """
 
     def __init__(self, pool: Executor, llm: JsonChat | None, payment: ReplyPayment, config: OutcomesConfig, *,
-                 clock: Clock) -> None:
+                 links: unsubscribe.Links, clock: Clock) -> None:
         self._pool = pool
         self._llm = llm
         self._payment = payment
         self._config = config
+        self._links = links
         self._clock = clock
 
     def claim_until(self) -> tuple[datetime.datetime, datetime.datetime]:
@@ -186,11 +192,14 @@ class Analyser:
                     shown = {"name": decision.name, "phone": decision.phone, "email": decision.email,
                              "company": lead["company"], "intent": lead["intent"],
                              "confidence": lead["confidence"], "from_channel_id": decision.from_channel_id}
-                    await notifications.notify(conn, outcome.business_id, "new_lead", "new_lead",
-                                               {**values, "lead": shown}, event_key=str(stored.lead_id), now=now)
+                    await notifications.notify(
+                        conn, outcome.business_id, "new_lead", "new_lead", {**values, "lead": shown},
+                        event_key=str(stored.lead_id), now=now,
+                        headers_for=self._links.for_event(outcome.business_id, "new_lead"))
             await notifications.notify(conn, outcome.business_id, "conversation_ended", "conversation_ended",
                                        {**values, "outcome": result["outcome"], "sentiment": result["sentiment"],
-                                        "topics": result["topics"]}, event_key=str(outcome.id), now=now)
+                                        "topics": result["topics"]}, event_key=str(outcome.id), now=now,
+                                       headers_for=self._links.for_event(outcome.business_id, "conversation_ended"))
         return "analysed"
 
     async def _finish(self, outcome: Outcome, status: AnalysisStatus, *, raw_output: str | None = None,

@@ -13,9 +13,10 @@ import dataclasses
 import hashlib
 import hmac
 import uuid
+from collections.abc import Callable
 from urllib.parse import quote
 
-from outcomes.notifications import EVENTS, Event
+from outcomes.notifications import EVENTS, Event, Recipient
 
 _CONTEXT = b"outcomes-unsubscribe:"
 
@@ -57,3 +58,18 @@ def headers(public_url: str, secret: bytes, what: Unsubscribe) -> dict[str, str]
     """The RFC 8058 headers of one email to one member."""
     url = f"{public_url.rstrip('/')}/api/notifications/unsubscribe?token={quote(token(secret, what))}"
     return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Links:
+    """Where this server's unsubscribe links point (`public_url`) and the key they are signed with."""
+
+    public_url: str
+    secret: bytes
+
+    def for_event(self, business_id: uuid.UUID, event: Event) -> Callable[[Recipient], dict[str, str]]:
+        """Each recipient's own headers for an email about `event` (for `notifications.notify`'s `headers_for`)."""
+        def of(person: Recipient) -> dict[str, str]:
+            return headers(self.public_url, self.secret, Unsubscribe(person.user_id, business_id, event))
+
+        return of

@@ -113,13 +113,10 @@ async def send_due(db: Executor, *, now: datetime.datetime, public_url: str, sec
         year, week, _ = local.isocalendar()
         values = {"week": f"{year}-W{week:02d}", "rows": _rows(this, before),
                   "spend": sorted(this.spend.items()), "spend_before": dict(before.spend), "topics": this.topics}
-        def links(person: notifications.Recipient, business_id: uuid.UUID = business["id"]) -> dict[str, str]:
-            return unsubscribe.headers(public_url, secret,
-                                       unsubscribe.Unsubscribe(person.user_id, business_id, "weekly_summary"))
-
-        queued += len(await notifications.notify(db, business["id"], "weekly_summary", "weekly_summary", values,
-                                                 event_key=f"{business['id']}:{year}-W{week:02d}", now=now,
-                                                 headers_for=links))
+        queued += len(await notifications.notify(
+            db, business["id"], "weekly_summary", "weekly_summary", values,
+            event_key=f"{business['id']}:{year}-W{week:02d}", now=now,
+            headers_for=unsubscribe.Links(public_url, secret).for_event(business["id"], "weekly_summary")))
     return queued
 
 

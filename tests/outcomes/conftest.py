@@ -14,6 +14,7 @@ import pytest
 
 from agent_server import agents
 from agent_server.config import Settings
+from agent_server.outcome_jobs import unsubscribe_links
 from agent_server.reply_billing import WalletReplyPayment
 from conversations import records
 from media.llm.openai_sse import OpenAiSseChat
@@ -68,7 +69,8 @@ async def analyser(pool: asyncpg.Pool, outcome_settings: Settings, fake_openai: 
                    clock: ManualClock) -> AsyncIterator[Analyser]:
     async with aiohttp.ClientSession() as session:
         llm = OpenAiSseChat(session, fake_openai.state.options.api_key, fake_openai.base_url)
-        yield Analyser(pool, llm, WalletReplyPayment(pool, outcome_settings.billing), OutcomesConfig(), clock=clock)
+        yield Analyser(pool, llm, WalletReplyPayment(pool, outcome_settings.billing), OutcomesConfig(),
+                       links=unsubscribe_links(outcome_settings), clock=clock)
 
 
 async def widget_conversation(pool: asyncpg.Pool, shop: Shop, messages: Sequence[tuple[str, str]]) -> uuid.UUID:

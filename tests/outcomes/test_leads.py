@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from agent_server.config import Settings
+from agent_server.outcome_jobs import unsubscribe_links
 from agent_server.reply_billing import WalletReplyPayment
 from jobs.queue import Job
 from media.llm.openai_sse import OpenAiSseChat
@@ -128,7 +129,8 @@ async def test_two_sweeps_at_once_analyse_each_conversation_once(
     llms = [OpenAiSseChat(s, fake_openai.state.options.api_key, fake_openai.base_url) for s in sessions]
     try:
         sweeps = [LeadSweep(p, Analyser(p, llm, WalletReplyPayment(p, outcome_settings.billing), config,
-                                        clock=clock), config) for p, llm in zip(pools, llms, strict=True)]
+                                        links=unsubscribe_links(outcome_settings), clock=clock), config)
+                  for p, llm in zip(pools, llms, strict=True)]
         job = Job(1, "outcomes.lead_sweep", {}, None, None, 1, clock.now)
         await asyncio.gather(*(sweep(job) for sweep in sweeps))
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from email.message import EmailMessage
 
 import asyncpg
 
@@ -36,11 +37,8 @@ async def _lead_conversation(pool: asyncpg.Pool, shop: Shop, clock: ManualClock,
     await analyser.analyse_one(conversation_id)
 
 
-async def test_a_new_lead_is_mailed_with_its_values_escaped(
-        pool: asyncpg.Pool, shop: Shop, clock: ManualClock, analyser: Analyser, fake_openai: FakeOpenAi) -> None:
-    await _lead_conversation(pool, shop, clock, analyser, fake_openai)
-    (email,) = await outbox.list_emails(pool, business_id=shop.business_id)
-    assert (email.template, email.recipient) == ("new_lead", "owner@bakery.example")
+async def _deliver(pool: asyncpg.Pool, email: outbox.OutboxEmail, clock: ManualClock) -> EmailMessage:
+    """Send one outbox email through the mail.send handler to a local SMTP server; the message it received."""
     async with FakeSmtp() as smtp:
         mailer = SmtpMailer(SmtpTarget.parse(smtp.url), timeout_seconds=5)
         try:
@@ -49,6 +47,15 @@ async def test_a_new_lead_is_mailed_with_its_values_escaped(
         finally:
             await mailer.close()
         (message,) = smtp.received
+    return message
+
+
+async def test_a_new_lead_is_mailed_with_its_values_escaped(
+        pool: asyncpg.Pool, shop: Shop, clock: ManualClock, analyser: Analyser, fake_openai: FakeOpenAi) -> None:
+    await _lead_conversation(pool, shop, clock, analyser, fake_openai)
+    (email,) = await outbox.list_emails(pool, business_id=shop.business_id)
+    assert (email.template, email.recipient) == ("new_lead", "owner@bakery.example")
+    message = await _deliver(pool, email, clock)
     html = message.get_body(("html",))
     text = message.get_body(("plain",))
     assert html is not None and text is not None
@@ -124,6 +131,35 @@ async def test_a_one_click_unsubscribe_turns_the_summary_off_without_signing_in(
     assert (prefs.weekly_summary, prefs.new_lead) == (False, True)
     forged = unsubscribe.token(b"not the key", what)
     assert (await client.post("/api/notifications/unsubscribe", params={"token": forged})).status == 404
+
+
+async def test_a_conversation_summary_carries_a_one_click_link_that_turns_summaries_off_without_signing_in(
+        make_client: MakeClient, outcome_settings: Settings, pool: asyncpg.Pool, shop: Shop, clock: ManualClock,
+        analyser: Analyser, fake_openai: FakeOpenAi) -> None:
+    """RFC 8058 on the summary emails: the new lead (which repeats the summary) carries its own link too."""
+    await save_preferences(pool, shop.tenant.user_id, shop.business_id, Preferences(conversation_ended=True),
+                           now=clock.now)
+    await _lead_conversation(pool, shop, clock, analyser, fake_openai)
+    emails = {e.template: e for e in await outbox.list_emails(pool)}
+    assert set(emails) == {"conversation_ended", "new_lead"}
+    delivered = await _deliver(pool, emails["conversation_ended"], clock)
+    assert delivered["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = str(delivered["List-Unsubscribe"]).strip()
+    assert link.startswith(f"<{PUBLIC_URL}/api/notifications/unsubscribe?token=") and link.endswith(">")
+    lead_link = emails["new_lead"].headers["List-Unsubscribe"]
+    assert lead_link != link and emails["new_lead"].headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    client = await make_client(outcome_settings)
+    one_click = {"data": "List-Unsubscribe=One-Click", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
+    done = await client.post(link[1:-1].removeprefix(PUBLIC_URL), **one_click)
+    assert done.status == 200, await done.text()
+    assert (await done.json()) == {"event": "conversation_ended", "unsubscribed": True}
+    prefs = await notifications.preferences(pool, shop.tenant.user_id, shop.business_id)
+    assert (prefs.conversation_ended, prefs.new_lead, prefs.weekly_summary) == (False, True, True)
+    assert (await client.post(lead_link[1:-1].removeprefix(PUBLIC_URL), **one_click)).status == 200
+    prefs = await notifications.preferences(pool, shop.tenant.user_id, shop.business_id)
+    assert (prefs.conversation_ended, prefs.new_lead) == (False, False)
+    assert await notifications.recipients(pool, shop.business_id, "conversation_ended") == []
 
 
 async def test_the_contact_form_refuses_header_injection_drops_the_honeypot_and_limits_each_ip(
