@@ -2,10 +2,16 @@
 
 The pipeline knows nothing of money; this observer (media.pipeline.hooks.CallObserver)
 admits a call only when its first grant is held, commits usage and extends the grant every
-`call_checkpoint_seconds`, and, when the wallet can pay no further, lets the agent finish
-its sentence and say goodbye when the granted time runs out, with a hard stop at the granted
-time plus `call_end_grace_seconds` (that grace is not charged). Whatever ends the call, one
-settle charges ceil(seconds) at the call's rate, never more than was granted.
+`call_checkpoint_seconds`, and, when the wallet can pay no further, ends the call when the
+money does: the goodbye (the agent finishes the sentence being heard, then says
+`goodbye_text`) starts `call_goodbye_reserve_seconds` before the granted time runs out, so
+it is over inside the grant. The reserve is a fixed figure from config rather than a
+measurement: the goodbye is synthesised only when asked for, and a call that has just run
+out of money can't wait to find out how long it is. `call_end_grace_seconds` past the
+granted time stays as a hard stop for a goodbye that won't finish (that grace is not
+charged). Whatever ends the call, one settle charges ceil(seconds) at the call's rate,
+never more than was granted; the log line ``call_settled`` of an out-of-funds call carries
+how long its goodbye took, to tune the reserve by.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ class CallMetering:
         self._goodbye = settings.calls.goodbye_text
         self._refusal = settings.billing.insufficient_funds_text
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # CallSid -> call time at which the out-of-funds goodbye was asked for.
+        self._goodbye_at: dict[str, float] = {}
 
     async def admit(self, call: CallInfo) -> str | None:
         prices = await price_book.prices_for(self._pool, call.business_id,
@@ -67,27 +75,32 @@ class CallMetering:
         used = math.ceil(max(0.0, outcome.duration_seconds))
         meter = await call_meter.settle(self._pool, call.info.call_sid, used_seconds=used,
                                         source=outcome.reason.value)
-        log.info("call_settled", call_sid=call.info.call_sid, seconds=meter.settled_seconds)
+        goodbye_at = self._goodbye_at.pop(call.info.call_sid, None)
+        goodbye = None if goodbye_at is None else round(outcome.duration_seconds - goodbye_at, 2)
+        log.info("call_settled", call_sid=call.info.call_sid, seconds=meter.settled_seconds,
+                 goodbye_seconds=goodbye)
 
     async def _meter(self, call: CallControl) -> None:
-        """Checkpoint on schedule; when the grant can't grow, end the call at its end."""
+        """Checkpoint on schedule; when the grant can't grow, say goodbye so the call ends at its end."""
         meter = await call_meter.get_meter(self._pool, call.info.call_sid)
         if meter is None:
             return
         granted = meter.granted_seconds
         interval = self._billing.call_checkpoint_seconds
+        reserve = self._billing.call_goodbye_reserve_seconds
         while True:
-            remaining = granted - call.elapsed()
+            # Talking time left: the goodbye must start `reserve` before the grant runs out.
+            remaining = granted - reserve - call.elapsed()
             if remaining > interval:
                 await asyncio.sleep(interval)
                 granted = await self._checkpoint(call, granted)
                 continue
-            # The grant runs out before the next checkpoint: try to extend just before it does.
+            # The goodbye is due before the next checkpoint: try to extend just before it is.
             await asyncio.sleep(max(0.0, remaining - EXTEND_LEAD_SECONDS))
             granted = await self._checkpoint(call, granted)
-            if granted - call.elapsed() > EXTEND_LEAD_SECONDS:
+            if granted - reserve - call.elapsed() > EXTEND_LEAD_SECONDS:
                 continue
-            await asyncio.sleep(max(0.0, granted - call.elapsed()))
+            await asyncio.sleep(max(0.0, granted - reserve - call.elapsed()))
             await self._end_within(call, granted)
             return
 
@@ -103,7 +116,10 @@ class CallMetering:
         return meter.granted_seconds
 
     async def _end_within(self, call: CallControl, granted: int) -> None:
-        log.info("call_out_of_funds", call_sid=call.info.call_sid, granted_seconds=granted)
+        """Ask for the goodbye now; cut the call at the hard stop if it is still going then."""
+        self._goodbye_at[call.info.call_sid] = call.elapsed()
+        log.info("call_out_of_funds", call_sid=call.info.call_sid, granted_seconds=granted,
+                 goodbye_reserve_seconds=self._billing.call_goodbye_reserve_seconds)
         call.request_end(EndReason.OUT_OF_FUNDS, goodbye=self._goodbye)
         hard_stop = granted + self._billing.call_end_grace_seconds
         await asyncio.sleep(max(0.0, hard_stop - call.elapsed()))

@@ -40,6 +40,9 @@ class BillingConfig:
     call_grant_seconds: int = check(positive, 60)
     call_minimum_seconds: int = check(positive, 10)
     call_checkpoint_seconds: int = check(positive, 15)
+    # Kept back from the last grant for the goodbye (the rest of the sentence being heard, then
+    # the goodbye text spoken), so the call ends inside what was paid for; see agent_server.metering.
+    call_goodbye_reserve_seconds: float = check(non_negative, 3.0)
     call_end_grace_seconds: int = check(non_negative, 5)
     hold_lease_seconds: int = check(positive, 120)
     sweeper_interval_seconds: float = check(positive, 30.0)

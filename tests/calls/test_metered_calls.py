@@ -41,12 +41,17 @@ async def test_call_is_refused_politely_when_the_wallet_cannot_pay_the_minimum(l
     assert (await line.call_row(result.call_sid))["end_reason"] == "refused"
 
 
-async def test_call_that_runs_out_of_money_says_goodbye_and_leaves_the_wallet_at_zero(line_factory: Any) -> None:
+async def test_call_that_runs_out_of_money_says_goodbye_inside_its_grant_and_leaves_the_wallet_at_zero(
+        line_factory: Any) -> None:
+    """With N seconds of credit the goodbye starts `call_goodbye_reserve_seconds` before the grant runs
+    out, so the call is over by N s plus at most 1 s at the caller (the grace is only a hard stop)."""
     granted = 4
     line = await line_factory(
         funds=voice_charge(granted, TEN_CENTS_A_SECOND), deepgram_options={"speak_bytes_per_char": 250},
         billing={"voice_per_minute_minor": TEN_CENTS_A_SECOND, "call_minimum_seconds": 2,
-                 "call_checkpoint_seconds": 2, "call_end_grace_seconds": 3})
+                 "call_checkpoint_seconds": 2, "call_end_grace_seconds": 3,
+                 # The fake speaks 32 characters a second: a sentence's rest and the goodbye fit.
+                 "call_goodbye_reserve_seconds": 1.5})
     line.deepgram.state.say("Tell me everything.")
     line.openai.state.script(SENTENCES)
     started = asyncio.get_running_loop().time()
@@ -54,15 +59,40 @@ async def test_call_that_runs_out_of_money_says_goodbye_and_leaves_the_wallet_at
     elapsed = asyncio.get_running_loop().time() - started
     await line.settled()
     assert result.clears == 1  # the queued rest of the reply was dropped at the sentence's end
-    assert elapsed < granted + line.settings.billing.call_end_grace_seconds + 1.0
+    assert elapsed < granted + 1.0
     turns = await line.turns(result.call_sid)
     assert turns[-1]["role"] == "assistant" and turns[-1]["text"] == line.settings.calls.goodbye_text
-    assert (await line.call_row(result.call_sid))["end_reason"] == "out_of_funds"
+    assert not turns[-1]["interrupted"]  # heard to its end, not cut by the hard stop
+    call = await line.call_row(result.call_sid)
+    assert call["end_reason"] == "out_of_funds" and call["duration_seconds"] <= granted
     after = await wallet(line.pool, line)
     assert (after.balance, after.held, after.available) == (0, 0, 0)
     assert await ledger.conservation_violations(line.pool) == []
     meter = await call_meter.get_meter(line.pool, result.call_sid)
     assert meter is not None and meter.settled_seconds == granted
+
+
+async def test_a_goodbye_that_will_not_finish_is_cut_at_the_grace(line_factory: Any) -> None:
+    """A goodbye far longer than the reserve still ends at the hard stop: the grant plus the grace."""
+    granted, grace = 4, 1
+    line = await line_factory(
+        funds=voice_charge(granted, TEN_CENTS_A_SECOND), deepgram_options={"speak_bytes_per_char": 250},
+        calls={"goodbye_text": "Thank you for calling, we are so sorry to see you go. " * 4},
+        billing={"voice_per_minute_minor": TEN_CENTS_A_SECOND, "call_minimum_seconds": 2,
+                 "call_checkpoint_seconds": 2, "call_end_grace_seconds": grace,
+                 "call_goodbye_reserve_seconds": 1.0})
+    line.deepgram.state.say("Tell me everything.")
+    line.openai.state.script(SENTENCES)
+    started = asyncio.get_running_loop().time()
+    result = await line.call([Say(speech())])
+    elapsed = asyncio.get_running_loop().time() - started
+    await line.settled()
+    assert granted + grace - 0.5 < elapsed < granted + grace + 1.0
+    assert (await line.call_row(result.call_sid))["end_reason"] == "out_of_funds"
+    after = await wallet(line.pool, line)
+    assert (after.balance, after.held, after.available) == (0, 0, 0)
+    meter = await call_meter.get_meter(line.pool, result.call_sid)
+    assert meter is not None and meter.settled_seconds == granted  # the grace past the grant is not charged
 
 
 async def test_many_calls_at_once_never_overdraw_a_small_wallet(line_factory: Any) -> None:
