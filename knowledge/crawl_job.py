@@ -71,7 +71,8 @@ async def run_crawl(pool: asyncpg.Pool, crawl_id: uuid.UUID, context: CrawlConte
     known = await index.known_pages(pool, source)
     pages, _ = await index.usage(pool, source.business_id, excluding=source.id)
     room = max(context.config.max_pages_per_business - pages, 0)
-    spec = CrawlSpec(source.url, min(source.max_pages, room), source.max_depth, source.include, source.exclude)
+    spec = CrawlSpec(source.url, min(source.max_pages, room), source.max_depth, source.include, source.exclude,
+                     source.page_urls)
     try:
         report = await _crawl_site(context, spec, known)
         await index.publish(pool, source, report, caps=caps_of(context.config),

@@ -1,7 +1,9 @@
 """One crawl of a website: robots.txt, sitemaps, then breadth-first links, each page fetched, extracted and deduplicated.
 
 The crawl stays on the start URL's site, inside the source's include/exclude patterns and
-robots.txt (a disallowed URL is never requested), and ends cleanly at `max_pages` indexed
+robots.txt (a disallowed URL is never requested). A crawl of listed pages (`CrawlSpec.pages`,
+the dashboard's selected pages) fetches exactly those, reads no sitemap and follows no link.
+A crawl ends cleanly at `max_pages` indexed
 pages, `max_depth` link hops or the crawl deadline, whichever comes first. Known pages (a
 refresh) are asked for with their ETag and Last-Modified: a 304 keeps the page as it was, a
 404/410 drops it. What it found is returned as a `CrawlReport` for the store to write in one
@@ -43,6 +45,8 @@ class CrawlSpec:
     max_depth: int
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    # The exact pages to crawl, on the start URL's site; empty: discover the site's pages.
+    pages: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +122,9 @@ class Crawl:
             UrlNotAllowed: the start URL is not one the crawler may reach.
         """
         start = await self._begin()
+        if self._spec.pages:
+            await self._visit_level([u for u in self._listed(start) if self._admit(u)], follow=False)
+            return self.report
         level = [start] + [u for u in await self._sitemap_pages(start) if str(u) != str(start)]
         for depth in range(self._spec.max_depth + 1):
             level = [u for u in level if self._admit(u)]
@@ -137,6 +144,18 @@ class Crawl:
                 pages = [start] + [u for h in hrefs if (u := normalize(h, outcome.url)) is not None
                                    and same_site(u, start) and self._refusal(u) is None]
         return list(dict.fromkeys(str(u) for u in pages))[:limit]
+
+    def _listed(self, start: URL) -> list[URL]:
+        """The listed pages as URLs on the site; the others are reported, never requested."""
+        pages: list[URL] = []
+        for raw in dict.fromkeys(self._spec.pages):
+            url = normalize(raw, start)
+            if url is not None and same_site(url, start):
+                pages.append(url)
+            else:
+                self.report.found += 1
+                self.report.skipped.append(Skipped(raw, "outside the site"))
+        return pages
 
     def _full(self) -> bool:
         return self.report.kept >= self._spec.max_pages

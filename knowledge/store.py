@@ -33,6 +33,8 @@ class Source:
     active_version: int
     last_manual_sync_at: datetime.datetime | None
     created_at: datetime.datetime
+    # The exact pages to crawl (no links followed); empty: the whole site.
+    page_urls: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,14 +55,15 @@ class CrawlRecord:
 
 
 _SOURCE = ("id, business_id, agent_id, kind, url, title, max_pages, max_depth, include, exclude, refresh,"
-           " active_version, last_manual_sync_at, created_at")
+           " active_version, last_manual_sync_at, created_at, page_urls")
 _CRAWL = ("id, source_id, business_id, status, found, fetched, indexed, unchanged, skipped, error, created_at,"
           " started_at, finished_at")
 
 
 def _source(row: asyncpg.Record) -> Source:
     values = dict(row)
-    values["include"], values["exclude"] = tuple(values["include"]), tuple(values["exclude"])
+    for field in ("include", "exclude", "page_urls"):
+        values[field] = tuple(values[field])
     return Source(**values)
 
 
@@ -71,11 +74,12 @@ def _crawl(row: asyncpg.Record) -> CrawlRecord:
 async def create_source(db: Executor, *, business_id: uuid.UUID, agent_id: uuid.UUID, kind: SourceKind,
                         url: str | None = None, title: str = "", max_pages: int = 100, max_depth: int = 5,
                         include: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
-                        refresh: str = "never") -> Source:
+                        refresh: str = "never", page_urls: tuple[str, ...] = ()) -> Source:
     row = await db.fetchrow(
         "INSERT INTO kb_sources (business_id, agent_id, kind, url, title, max_pages, max_depth, include, exclude,"
-        f" refresh) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {_SOURCE}",
-        business_id, agent_id, kind, url, title, max_pages, max_depth, list(include), list(exclude), refresh)
+        f" refresh, page_urls) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {_SOURCE}",
+        business_id, agent_id, kind, url, title, max_pages, max_depth, list(include), list(exclude), refresh,
+        list(page_urls))
     assert row is not None
     return _source(row)
 

@@ -64,6 +64,8 @@ class FakeWebsite:
     def __init__(self) -> None:
         self.access_log: list[str] = []
         self.crawl_delay = CRAWL_DELAY
+        # False: robots.txt names no sitemap and /sitemap*.xml answer 404, as on many small sites.
+        self.has_sitemap = True
         home_links = [f"/{slug}" for slug, _, _ in FILLER] + [
             "/about-us", "/old-hours", "/loop-a", "/missing", "/huge", "/slow", "/brochure.pdf",
             "/private/staff", "/opening-hours?utm_source=newsletter#top", "/notes.txt"]
@@ -106,16 +108,20 @@ class FakeWebsite:
 
     async def _robots(self, request: web.Request) -> web.Response:
         base = f"http://{request.host}"
-        return web.Response(text=f"User-agent: *\nDisallow: /private/\nCrawl-delay: {self.crawl_delay}\n\n"
-                                 f"Sitemap: {base}/sitemap_index.xml\n")
+        sitemap = f"Sitemap: {base}/sitemap_index.xml\n" if self.has_sitemap else ""
+        return web.Response(text=f"User-agent: *\nDisallow: /private/\nCrawl-delay: {self.crawl_delay}\n\n{sitemap}")
 
     async def _sitemap_index(self, request: web.Request) -> web.Response:
+        if not self.has_sitemap:
+            return web.Response(status=404, text="not found")
         base = f"http://{request.host}"
         return web.Response(content_type="application/xml", text=(
             '<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
             f"<sitemap><loc>{base}/sitemap-pages.xml.gz</loc></sitemap></sitemapindex>"))
 
     async def _sitemap(self, request: web.Request) -> web.Response:
+        if not self.has_sitemap:
+            return web.Response(status=404, text="not found")
         base = f"http://{request.host}"
         locs = "".join(f"<url><loc>{base}{p}</loc></url>" for p in ("/about", "/pricing", "/private/staff"))
         xml = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>'

@@ -13,6 +13,7 @@ import uuid
 from importlib.metadata import version
 
 from aiohttp import web
+from yarl import URL
 
 from agent_server import agents, auth
 from agent_server.api.decoding import read_body, read_query
@@ -30,7 +31,7 @@ from knowledge.crawl_job import caps_of, discover, job_payload, sync_cooldown
 from knowledge.errors import CrawlRunning, KnowledgeLimitReached, SyncTooSoon, TooManyCrawls, UrlNotAllowed
 from knowledge.robots import user_agent
 from knowledge.url_guard import check_url
-from knowledge.urls import normalize
+from knowledge.urls import normalize, same_site
 from storage.executor import Executor
 from storage.transactions import transaction
 
@@ -61,7 +62,7 @@ def _source_out(source: store.Source) -> shapes.SourceOut:
         id=str(source.id), agent_id=str(source.agent_id), type=source.kind, url=source.url, title=source.title,
         max_pages=source.max_pages, max_depth=source.max_depth, include=list(source.include),
         exclude=list(source.exclude), refresh=source.refresh, active_version=source.active_version,
-        created_at=source.created_at.isoformat())
+        created_at=source.created_at.isoformat(), selected_pages=list(source.page_urls))
 
 
 def _checked_url(raw: str | None, field: str, allowed_private_hosts: tuple[str, ...]) -> str:
@@ -175,15 +176,29 @@ async def dashboard_crawl(request: web.Request) -> web.Response:
         return struct_response(shapes.DashboardCrawlOut(pages))
     pool = request.app[POOL]
     await index.check_room(pool, agent.business_id, caps_of(config))
-    selected = [u for raw in body.selected_pages if (u := normalize(raw)) is not None]
+    selected = _selected_pages(body.selected_pages, URL(url))
     async with transaction(pool) as conn:
         source = await store.create_source(
             conn, business_id=agent.business_id, agent_id=agent.id, kind="website", url=url, title=url,
-            max_pages=body.max_pages, max_depth=1 if selected else 5,
-            include=tuple(u.raw_path for u in selected))
+            max_pages=len(selected) if selected else body.max_pages, page_urls=tuple(selected))
         crawl_id = await _queue_crawl(conn, request, source, manual=False)
-    return struct_response(shapes.DashboardCrawlOut([str(u) for u in selected], str(source.id), str(crawl_id)),
-                           status=202)
+    return struct_response(shapes.DashboardCrawlOut(selected, str(source.id), str(crawl_id)), status=202)
+
+
+def _selected_pages(raw_pages: list[str], site: URL) -> list[str]:
+    """The dashboard's chosen pages (relative ones resolved against the site), each on the site, once.
+
+    They become the source's exact page list: its crawls fetch those URLs (through the address
+    guard and robots.txt) and follow no link, so a page is indexed whether or not a sitemap or
+    the start page leads to it.
+    """
+    pages: list[str] = []
+    for raw in raw_pages:
+        page = normalize(raw, site)
+        if page is None or not same_site(page, site):
+            raise ValidationError("selectedPages", f"{raw!r} is not a page of {site}")
+        pages.append(str(page))
+    return list(dict.fromkeys(pages))
 
 
 _BASE = "/api/agents/{agentId}/knowledge"

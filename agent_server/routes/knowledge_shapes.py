@@ -38,6 +38,8 @@ class SourceOut(msgspec.Struct, rename="camel"):
     refresh: str
     active_version: int
     created_at: Instant
+    # The exact pages its crawls fetch (the dashboard's selection); empty: the whole site.
+    selected_pages: list[str] = []
 
 
 class SourceCreated(msgspec.Struct, rename="camel"):

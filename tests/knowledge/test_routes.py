@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-from typing import Any
-
 import asyncpg
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
 from agent_server import agents
 from agent_server.config import Settings
-from tests.conftest import MakeBusiness, MakeClient, Tenant
+from tests.conftest import MakeBusiness, MakeClient
 from tests.fake_website import FakeWebsite
-
-Client = TestClient[web.Request, web.Application]
-
-
-def _fast(settings: Settings) -> Settings:
-    knowledge = dataclasses.replace(settings.knowledge, allowed_private_hosts=("127.0.0.1",),
-                                    request_interval_seconds=0.001, response_timeout_seconds=0.5)
-    return dataclasses.replace(settings, knowledge=knowledge,
-                               jobs=dataclasses.replace(settings.jobs, poll_interval_seconds=0.05))
-
-
-async def _finished(client: Client, tenant: Tenant, agent: str, crawl_id: str) -> dict[str, Any]:
-    for _ in range(400):
-        resp = await client.get(f"/api/agents/{agent}/knowledge/crawls/{crawl_id}", headers=tenant.headers)
-        body: dict[str, Any] = await resp.json()
-        if body["status"] in ("completed", "failed"):
-            return body
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"crawl still {body['status']}")
+from tests.knowledge.crawling import Client, fast_settings, finished
 
 
 async def test_website_source_is_crawled_searched_and_synced(
         make_client: MakeClient, settings: Settings, pool: asyncpg.Pool, make_business: MakeBusiness,
         site_server: TestServer, website: FakeWebsite) -> None:
-    client = await make_client(_fast(settings))
+    client = await make_client(fast_settings(settings))
     tenant = await make_business()
     agent = str(await agents.create_agent(pool, tenant.business_id, "Helper"))
     base = f"/api/agents/{agent}/knowledge"
@@ -46,7 +23,7 @@ async def test_website_source_is_crawled_searched_and_synced(
                              json={"type": "website", "url": str(site_server.make_url("/")), "maxPages": 50})
     assert resp.status == 201, await resp.text()
     created = await resp.json()
-    crawl = await _finished(client, tenant, agent, created["crawlId"])
+    crawl = await finished(client, tenant, agent, created["crawlId"])
     assert crawl["status"] == "completed" and crawl["indexed"] == len(website.allowed_paths())
     assert {"url": str(site_server.make_url("/private/staff")), "reason": "disallowed by robots.txt"} \
         in crawl["skipped"]
@@ -60,7 +37,7 @@ async def test_website_source_is_crawled_searched_and_synced(
     assert first.status == 202
     running = await client.post(f"{base}/sources/{source_id}/sync", headers=tenant.headers)
     assert running.status == 409 and (await running.json())["error"]["code"] == "crawl_running"
-    await _finished(client, tenant, agent, (await first.json())["crawlId"])
+    await finished(client, tenant, agent, (await first.json())["crawlId"])
     too_soon = await client.post(f"{base}/sources/{source_id}/sync", headers=tenant.headers)
     assert too_soon.status == 429
 
@@ -96,7 +73,7 @@ async def test_text_source_search_and_refusals(app_client: Client, pool: asyncpg
 async def test_dashboard_discover_only_lists_sitemap_pages(
         make_client: MakeClient, settings: Settings, pool: asyncpg.Pool, make_business: MakeBusiness,
         site_server: TestServer, website: FakeWebsite) -> None:
-    client = await make_client(_fast(settings))
+    client = await make_client(fast_settings(settings))
     tenant = await make_business()
     agent = str(await agents.create_agent(pool, tenant.business_id, "Helper"))
     resp = await client.post("/api/chatbots/crawl", headers=tenant.headers, json={
