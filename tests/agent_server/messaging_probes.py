@@ -70,7 +70,8 @@ def messaging_probes(business: uuid.UUID, number: uuid.UUID) -> dict[str, list[t
             ("body contactIds", B_CONTACT, lambda x: (f"/api/lists/{A_LIST}/contacts", None,
                                                       {"contactIds": [str(x)]}))],
         "DELETE /api/lists/{id}/contacts/{contactId}": [
-            ("path list", B_LIST, lambda x: (f"/api/lists/{x}/contacts/{B_CONTACT}", None, None))],
+            ("path list", B_LIST, lambda x: (f"/api/lists/{x}/contacts/{B_CONTACT}", None, None)),
+            ("path contact", B_CONTACT, lambda x: (f"/api/lists/{A_LIST}/contacts/{x}", None, None))],
         "POST /api/opt-outs": [("body businessId", business, _body(
             "/api/opt-outs", lambda x: {"businessId": x, "phone": "+14155550142"}))],
         "GET /api/opt-outs": [("query businessId", business, _q("/api/opt-outs"))],

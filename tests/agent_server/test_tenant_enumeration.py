@@ -51,6 +51,8 @@ class World:
     b_number: uuid.UUID
     b_call: uuid.UUID
     b_conversation: uuid.UUID
+    b_source: uuid.UUID
+    b_crawl: uuid.UUID
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,18 +141,22 @@ def probes(w: World) -> dict[str, list[Attempt]]:
 
 
 def _knowledge_probes(w: World) -> dict[str, list[Attempt]]:
-    """The knowledge routes, by the agent in their path (a source or crawl of B's is checked through it too)."""
+    """The knowledge routes: B's agent in the path, and B's source or crawl under A's own agent."""
     base, some = "/api/agents/{id}/knowledge", uuid.uuid4()
+    mine = f"/api/agents/{w.a_agent}/knowledge"
     return {
         f"POST {base.replace('{id}', '{agentId}')}/sources": [Attempt("path agent", w.b_agent, _path(
             f"{base}/sources", {"type": "text", "title": "Hours", "content": "Open daily."}))],
         f"GET {base.replace('{id}', '{agentId}')}/sources": [Attempt("path agent", w.b_agent, _path(f"{base}/sources"))],
         f"GET {base.replace('{id}', '{agentId}')}/crawls/{{crawlId}}": [
-            Attempt("path agent", w.b_agent, _path(f"{base}/crawls/{some}"))],
+            Attempt("path agent", w.b_agent, _path(f"{base}/crawls/{some}")),
+            Attempt("path crawl", w.b_crawl, lambda x: (f"{mine}/crawls/{x}", None, None))],
         f"POST {base.replace('{id}', '{agentId}')}/sources/{{sourceId}}/sync": [
-            Attempt("path agent", w.b_agent, _path(f"{base}/sources/{some}/sync"))],
+            Attempt("path agent", w.b_agent, _path(f"{base}/sources/{some}/sync")),
+            Attempt("path source", w.b_source, lambda x: (f"{mine}/sources/{x}/sync", None, None))],
         f"DELETE {base.replace('{id}', '{agentId}')}/sources/{{sourceId}}": [
-            Attempt("path agent", w.b_agent, _path(f"{base}/sources/{some}"))],
+            Attempt("path agent", w.b_agent, _path(f"{base}/sources/{some}")),
+            Attempt("path source", w.b_source, lambda x: (f"{mine}/sources/{x}", None, None))],
         f"GET {base.replace('{id}', '{agentId}')}/search": [
             Attempt("path agent", w.b_agent, lambda x: (f"/api/agents/{x}/knowledge/search", {"q": "hours"}, None))],
         "POST /api/chatbots/crawl": [Attempt("body chatbotId", w.b_agent, _body("/api/chatbots/crawl", lambda x: {
@@ -202,7 +208,14 @@ async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> World:
     await records.create_conversation(pool, b_conversation, agent_id=ids["b_agent"], business_id=b.business_id,
                                       origin="dashboard")
     await seed_messaging(pool, a.business_id, b.business_id, ids["b_number"])
-    return World(a, b, ids["a_agent"], ids["b_agent"], ids["a_number"], ids["b_number"], b_call, b_conversation)
+    # A finished crawl of B's website source: A's sync of it could start a crawl, A's delete drop its pages.
+    b_source = await pool.fetchval("INSERT INTO kb_sources (business_id, agent_id, kind, url, title) VALUES"
+                                   " ($1, $2, 'website', 'https://b.example.com/', 'B') RETURNING id",
+                                   b.business_id, ids["b_agent"])
+    b_crawl = await pool.fetchval("INSERT INTO kb_crawls (source_id, business_id, status) VALUES ($1, $2,"
+                                  " 'completed') RETURNING id", b_source, b.business_id)
+    return World(a, b, ids["a_agent"], ids["b_agent"], ids["a_number"], ids["b_number"], b_call, b_conversation,
+                 b_source, b_crawl)
 
 
 async def _send(client: Client, tenant: Tenant, method: str, request: tuple[str, dict[str, str] | None,
@@ -239,6 +252,7 @@ async def test_another_business_ids_answer_exactly_as_missing_ones_and_write_not
 async def test_the_owner_still_reaches_its_own_objects(client: Client, world: World) -> None:
     """The probes above are not vacuous: with its own ids, B gets through the same doors."""
     for method, path in (("GET", f"/api/calls/{world.b_call}"), ("GET", f"/api/businesses/{world.b.business_id}"),
-                         ("GET", f"/api/numbers?businessId={world.b.business_id}")):
+                         ("GET", f"/api/numbers?businessId={world.b.business_id}"),
+                         ("GET", f"/api/agents/{world.b_agent}/knowledge/crawls/{world.b_crawl}")):
         resp = await client.request(method, path, headers=world.b.headers)
         assert resp.status == 200, (path, await resp.text())
