@@ -58,6 +58,12 @@ def _counts(report: CrawlReport) -> dict[str, int]:
             "unchanged": len(report.unchanged)}
 
 
+def _deadline_note(report: CrawlReport) -> str | None:
+    if not report.deadline_reached:
+        return None
+    return f"deadline reached: {len(report.carried)} pages of the previous version kept without fetching them"
+
+
 async def run_crawl(pool: asyncpg.Pool, crawl_id: uuid.UUID, context: CrawlContext) -> store.CrawlStatus | None:
     """Crawl, publish and record one queued crawl.
 
@@ -84,7 +90,7 @@ async def run_crawl(pool: asyncpg.Pool, crawl_id: uuid.UUID, context: CrawlConte
         return "failed"
     skipped = [{"url": s.url, "reason": s.reason} for s in report.skipped]
     await store.finish_crawl(pool, crawl_id, "completed", now=context.clock(), counts=_counts(report),
-                             skipped=skipped, error="deadline reached" if report.deadline_reached else None)
+                             skipped=skipped, error=_deadline_note(report))
     bound.info("crawl_completed", **_counts(report), skipped=len(skipped), deadline=report.deadline_reached)
     return "completed"
 

@@ -83,6 +83,8 @@ class CrawlReport:
     gone: list[str] = dataclasses.field(default_factory=list)
     skipped: list[Skipped] = dataclasses.field(default_factory=list)
     deadline_reached: bool = False
+    # Known pages the deadline left unvisited: kept as they were, so a cut-short refresh loses nothing.
+    carried: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def kept(self) -> int:
@@ -124,6 +126,7 @@ class Crawl:
         start = await self._begin()
         if self._spec.pages:
             await self._visit_level([u for u in self._listed(start) if self._admit(u)], follow=False)
+            self._carry_unvisited()
             return self.report
         level = [start] + [u for u in await self._sitemap_pages(start) if str(u) != str(start)]
         for depth in range(self._spec.max_depth + 1):
@@ -131,6 +134,7 @@ class Crawl:
             if not level or self._full() or self._late():
                 break
             level = await self._visit_level(level, follow=depth < self._spec.max_depth)
+        self._carry_unvisited()
         return self.report
 
     async def discover(self, limit: int) -> list[str]:
@@ -156,6 +160,16 @@ class Crawl:
                 self.report.found += 1
                 self.report.skipped.append(Skipped(raw, "outside the site"))
         return pages
+
+    def _carry_unvisited(self) -> None:
+        """After a deadline, keep the known pages never reached (up to `max_pages`) rather than drop them."""
+        if not self.report.deadline_reached:
+            return
+        report = self.report
+        visited = {p.url for p in report.pages} | set(report.unchanged) | set(report.gone) | {
+            s.url for s in report.skipped}
+        room = max(self._spec.max_pages - report.kept, 0)
+        report.carried = [url for url in self._known if url not in visited][:room]
 
     def _full(self) -> bool:
         return self.report.kept >= self._spec.max_pages

@@ -1,7 +1,7 @@
 """The `kb_pages` and `kb_chunks` tables: a crawl's result published as a new version, and full-text search.
 
 `publish` runs in one transaction: the new pages and chunks are written under the next
-version, unchanged pages move to it as they are, the rest of the old version is deleted and
+version, unchanged pages (and those a deadline left unvisited) move to it as they are, the rest of the old version is deleted and
 the source's `active_version` flips. Searches join on `active_version`, so they see the old
 version or the new one, never a mixture.
 """
@@ -95,13 +95,14 @@ async def publish(db: Executor, source: Source, report: CrawlReport, *, caps: Ca
         current = await conn.fetchval("SELECT active_version FROM kb_sources WHERE id = $1 FOR UPDATE", source.id)
         old_count = await conn.fetchval("SELECT count(*) FROM kb_pages WHERE source_id = $1 AND version = $2",
                                         source.id, current)
-        if not report.pages and len(report.unchanged) == old_count and current > 0:
+        kept_urls = report.unchanged + report.carried
+        if not report.pages and len(kept_urls) == old_count and current > 0:
             return int(current)
         pages, text_bytes = await usage(conn, source.business_id, excluding=source.id)
         kept_bytes = await conn.fetchval(
             "SELECT coalesce(sum(text_bytes), 0) FROM kb_pages WHERE source_id = $1 AND version = $2"
-            " AND url = ANY($3::text[])", source.id, current, report.unchanged)
-        pages += len(report.pages) + len(report.unchanged)
+            " AND url = ANY($3::text[])", source.id, current, kept_urls)
+        pages += len(report.pages) + len(kept_urls)
         text_bytes += int(kept_bytes) + sum(p.text_bytes for p in report.pages)
         if pages > caps.max_pages or text_bytes > caps.max_text_bytes:
             raise KnowledgeLimitReached(f"the business would hold {pages} pages and {text_bytes} bytes of text"
@@ -111,7 +112,7 @@ async def publish(db: Executor, source: Source, report: CrawlReport, *, caps: Ca
             await _insert_page(conn, source, version, page, language=language, now=now)
         moved = await conn.fetch("UPDATE kb_pages SET version = $3 WHERE source_id = $1 AND version = $2"
                                  " AND url = ANY($4::text[]) RETURNING id", source.id, current, version,
-                                 report.unchanged)
+                                 kept_urls)
         await conn.execute("UPDATE kb_chunks SET version = $2 WHERE page_id = ANY($1::bigint[])",
                            [r["id"] for r in moved], version)
         await conn.execute("DELETE FROM kb_pages WHERE source_id = $1 AND version < $2", source.id, version)

@@ -117,3 +117,44 @@ async def test_one_business_never_retrieves_anothers_chunks(
     assert await index.search(pool, other, "bicycle workshop", language="english", limit=4) == []
     assert await store.get_crawl(pool, crawl_id, other) is None
     assert await store.get_source(pool, source.id, other) is None
+
+
+async def test_the_deadline_ends_a_refresh_cleanly_and_the_previous_pages_keep_serving(
+        pool: asyncpg.Pool, make_business: MakeBusiness, site_server: TestServer, website: FakeWebsite,
+        extractor: Extractor) -> None:
+    tenant = await make_business()
+    source, crawl_id = await _website_source(pool, tenant.business_id, str(site_server.make_url("/")))
+    await run_crawl(pool, crawl_id, _context(extractor))
+    all_pages = len(website.allowed_paths())
+    website.crawl_delay = 0.05  # robots.txt's Crawl-delay: about 6 requests before a 0.3 s deadline
+    website.pages["/pricing"] = website.pages["/pricing"].replace("49 euros", "59 euros")
+
+    second = await _again(pool, source)
+    assert await run_crawl(pool, second, _context(extractor, crawl_deadline_seconds=0.3)) == "completed"
+    crawl = await store.get_crawl(pool, second, source.agent_id)
+    assert crawl is not None and crawl.status == "completed" and crawl.finished_at is not None
+    assert (crawl.error or "").startswith("deadline reached")
+    assert crawl.fetched < all_pages and crawl.indexed + crawl.unchanged <= crawl.fetched
+    # Every page of the previous version is still there: refreshed, unchanged, or kept unvisited.
+    active = await store.get_source(pool, source.id, source.agent_id)
+    assert active is not None
+    assert await pool.fetchval("SELECT count(*) FROM kb_pages WHERE source_id = $1 AND version = $2",
+                               source.id, active.active_version) == all_pages
+    hits = await index.search(pool, source.agent_id, "five year warranty frame", language="english", limit=4)
+    assert hits and (hits[0].url or "").endswith("/warranty")
+
+
+async def test_the_deadline_ends_a_first_crawl_with_what_it_fetched(
+        pool: asyncpg.Pool, make_business: MakeBusiness, site_server: TestServer, website: FakeWebsite,
+        extractor: Extractor) -> None:
+    tenant = await make_business()
+    website.crawl_delay = 0.05
+    source, crawl_id = await _website_source(pool, tenant.business_id, str(site_server.make_url("/")))
+    assert await run_crawl(pool, crawl_id, _context(extractor, crawl_deadline_seconds=0.3)) == "completed"
+    crawl = await store.get_crawl(pool, crawl_id, source.agent_id)
+    assert crawl is not None and crawl.status == "completed"
+    assert (crawl.error or "").startswith("deadline reached")
+    assert crawl.fetched < len(website.allowed_paths())
+    assert await pool.fetchval("SELECT count(*) FROM kb_pages WHERE source_id = $1", source.id) == crawl.indexed
+    # Nothing was asked for after the deadline passed.
+    assert len(website.access_log) <= crawl.fetched + len(crawl.skipped) + 4
