@@ -17,6 +17,8 @@ from agent_server.errors import ApiError, ValidationError
 T = TypeVar("T")
 
 _AT_FIELD = re.compile(r" - at `\$\.([^.`\[]+)")
+# 19 digits in a row: the shortest a JSON integer outside 64 bits can be (2**63 has 19).
+_LONG_DIGITS = re.compile(rb"\d{19}")
 _MISSING_FIELD = re.compile(r"^Object missing required field `([^`]+)`")
 
 
@@ -42,11 +44,29 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def _has_wide_int(value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return not -2**63 <= value < 2**64
+    if isinstance(value, dict):
+        return any(_has_wide_int(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_wide_int(v) for v in value)
+    return False
+
+
 def _refuse_nul(decoded: Any) -> None:
     """PostgreSQL text cannot hold U+0000 (the insert would fail as a 500), so such a field is a 422."""
     for name, value in msgspec.to_builtins(decoded).items():
         if _has_nul(value):
             raise ValidationError(name, "must not contain NUL characters")
+
+
+def _refuse_wide_ints(decoded: Any) -> None:
+    """A free-form field (contact attributes) is stored as jsonb through orjson, which holds integers of
+    64 bits at most: a wider one would fail the insert as a 500, so it is a 422."""
+    for name, value in msgspec.to_builtins(decoded).items():
+        if _has_wide_int(value):
+            raise ValidationError(name, "integers must fit in 64 bits")
 
 
 def decode_body(raw: bytes, shape: type[T]) -> T:
@@ -65,6 +85,8 @@ def decode_body(raw: bytes, shape: type[T]) -> T:
         raise ApiError(400, "MALFORMED_JSON", f"malformed JSON: {exc}") from None
     if b"\\u0000" in raw:
         _refuse_nul(decoded)
+    if _LONG_DIGITS.search(raw):
+        _refuse_wide_ints(decoded)
     return decoded
 
 
