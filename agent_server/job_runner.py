@@ -62,7 +62,8 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
                 **knowledge_handlers,
                 IMPORT_KIND: ImportJob(pool),
             }
-            runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING)
+            runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING
+                            + knowledge_jobs.RECURRING)
             async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
                 yield runner
     finally:

@@ -15,6 +15,7 @@ import asyncpg
 import structlog
 from aiohttp.abc import AbstractResolver
 
+from jobs import queue
 from jobs.errors import PermanentFailure
 from jobs.queue import Job
 from jobs.runner import Clock, utc_now
@@ -26,6 +27,8 @@ from knowledge.extraction import Extractor
 from knowledge.fetcher import Fetcher
 from knowledge.pacing import HostPacer
 from knowledge.url_guard import guarded_session
+from storage.executor import Executor
+from storage.transactions import transaction
 
 log = structlog.get_logger(__name__)
 
@@ -120,6 +123,23 @@ def job_payload(crawl_id: uuid.UUID) -> dict[str, str]:
 
 def sync_cooldown(config: KnowledgeConfig) -> datetime.timedelta:
     return datetime.timedelta(seconds=config.sync_cooldown_seconds)
+
+
+async def queue_crawl_job(db: Executor, source: store.Source, config: KnowledgeConfig, *, now: datetime.datetime,
+                          manual: bool) -> uuid.UUID:
+    """A queued crawl of `source` and its `knowledge.crawl` job, in one transaction (one never without the other).
+
+    Raises:
+        CrawlRunning: the source has a crawl queued or running.
+        SyncTooSoon: a manual sync within the cool-down of the last one.
+        TooManyCrawls: the business has as many crawls queued or running as it may.
+    """
+    async with transaction(db) as conn:
+        crawl_id = await store.queue_crawl(conn, source, max_running=config.max_running_crawls_per_business,
+                                           now=now, manual_cooldown=sync_cooldown(config) if manual else None)
+        await queue.enqueue(conn, store.CRAWL_KIND, job_payload(crawl_id), now=now, business_id=source.business_id,
+                            dedupe_key=f"crawl:{crawl_id}")
+    return crawl_id
 
 
 async def discover(config: KnowledgeConfig, user_agent: str, url: str, *, limit: int) -> list[str]:

@@ -164,3 +164,17 @@ async def finish_crawl(db: Executor, crawl_id: uuid.UUID, status: CrawlStatus, *
         counts.get("unchanged", 0), skipped or [], error)
 
 
+
+
+async def due_for_refresh(db: Executor, *, now: datetime.datetime, daily: datetime.timedelta,
+                          weekly: datetime.timedelta, limit: int) -> list[Source]:
+    """Website sources whose refresh period has passed since their last crawl, none queued or running, oldest first."""
+    rows = await db.fetch(
+        f"SELECT {_SOURCE} FROM kb_sources s"
+        " LEFT JOIN LATERAL (SELECT max(created_at) AS last FROM kb_crawls c WHERE c.source_id = s.id) l ON true"
+        " WHERE s.kind = 'website' AND s.refresh IN ('daily', 'weekly')"
+        " AND coalesce(l.last, s.created_at) <= $1::timestamptz - CASE s.refresh WHEN 'daily' THEN $2::interval"
+        "                                                         ELSE $3::interval END"
+        " AND NOT EXISTS (SELECT 1 FROM kb_crawls c WHERE c.source_id = s.id AND c.status IN ('queued', 'running'))"
+        " ORDER BY coalesce(l.last, s.created_at), s.id LIMIT $4", now, daily, weekly, limit)
+    return [_source(r) for r in rows]

@@ -23,11 +23,10 @@ from agent_server.errors import NotFound, ValidationError, register_error
 from agent_server.routes import knowledge_shapes as shapes
 from agent_server.state import POOL, SETTINGS
 from agent_server.validation import path_uuid
-from jobs import queue
 from jobs.runner import utc_now
 from knowledge import index, store
 from knowledge.crawler import CrawlReport
-from knowledge.crawl_job import caps_of, discover, job_payload, sync_cooldown
+from knowledge.crawl_job import caps_of, discover, queue_crawl_job
 from knowledge.errors import CrawlRunning, KnowledgeLimitReached, SyncTooSoon, TooManyCrawls, UrlNotAllowed
 from knowledge.robots import user_agent
 from knowledge.url_guard import check_url
@@ -74,14 +73,7 @@ def _checked_url(raw: str | None, field: str, allowed_private_hosts: tuple[str, 
 
 
 async def _queue_crawl(db: Executor, request: web.Request, source: store.Source, *, manual: bool) -> uuid.UUID:
-    config = request.app[SETTINGS].knowledge
-    now = utc_now()
-    async with transaction(db) as conn:
-        crawl_id = await store.queue_crawl(conn, source, max_running=config.max_running_crawls_per_business,
-                                           now=now, manual_cooldown=sync_cooldown(config) if manual else None)
-        await queue.enqueue(conn, store.CRAWL_KIND, job_payload(crawl_id), now=now, business_id=source.business_id,
-                            dedupe_key=f"crawl:{crawl_id}")
-    return crawl_id
+    return await queue_crawl_job(db, source, request.app[SETTINGS].knowledge, now=utc_now(), manual=manual)
 
 
 async def create_source(request: web.Request) -> web.Response:
