@@ -17,7 +17,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from agent_server import knowledge_jobs, outcome_jobs
+from agent_server import books_jobs, knowledge_jobs, outcome_jobs
 from agent_server.config import ConfigError, Settings
 from agent_server.db import database_url
 from agent_server.state import POOL, SETTINGS
@@ -61,9 +61,10 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
                 **outcome_handlers,
                 **knowledge_handlers,
                 IMPORT_KIND: ImportJob(pool),
+                **books_jobs.handlers(settings, pool),
             }
             runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING
-                            + knowledge_jobs.RECURRING)
+                            + knowledge_jobs.RECURRING + books_jobs.recurring(settings))
             async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
                 yield runner
     finally:

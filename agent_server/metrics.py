@@ -9,10 +9,13 @@ Recording is a dict lookup and an add: cheap enough for every turn, never done p
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from agent_server.api.route import Reply, Route, register
 from agent_server.state import LIVE_CALLS, POOL
@@ -22,6 +25,25 @@ from media.pipeline.telemetry import TurnTimings
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0)
 STAGES = ("stt_final_to_llm_first_token", "llm_first_token_to_tts_first_byte",
           "tts_first_byte_to_first_frame", "server_total", "barge_in")
+
+
+class ReconciliationFindings(Collector):
+    """``agent_reconciliation_findings_total{kind}``: findings the reconciliation with Stripe has stored.
+
+    Read from ``reconciliation_findings`` at scrape time (the job may run in a worker that
+    serves no /metrics), so every process reports the same totals: alert on an increase in
+    one of them, don't sum them. A missed webhook counts under ``missing_in_ledger``.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily("agent_reconciliation_findings",
+                                     "Findings of the daily reconciliation with Stripe, by kind.", labels=["kind"])
+        for kind, count in sorted(self.counts.items()):
+            family.add_metric([kind], count)
+        yield family
 
 
 class Metrics:
@@ -50,6 +72,8 @@ class Metrics:
                                   registry=self.registry)
         self.holds_amount = Gauge("agent_wallet_holds_amount_minor", "Minor units reserved by active holds.",
                                   ["currency"], registry=self.registry)
+        self.reconciliation = ReconciliationFindings()
+        self.registry.register(self.reconciliation)
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_latency.labels(stage).observe(seconds)
@@ -85,6 +109,8 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     metrics.holds_active.set(sum(r["n"] for r in rows))
     for row in rows:
         metrics.holds_amount.labels(row["currency"]).set(row["amount"])
+    findings = await request.app[POOL].fetch("SELECT kind, count(*) AS n FROM reconciliation_findings GROUP BY kind")
+    metrics.reconciliation.counts = {r["kind"]: r["n"] for r in findings}
     return web.Response(body=generate_latest(metrics.registry),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -122,6 +122,19 @@ def day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime
     return start, start + datetime.timedelta(days=1)
 
 
+async def record_findings(db: Executor, day: datetime.date, findings: Iterable[Finding]) -> list[Finding]:
+    """Store each finding under its day, kind and subject; returns those not stored before."""
+    new = []
+    for f in findings:
+        fresh = await db.fetchval(
+            "INSERT INTO reconciliation_findings (key, day, kind, subject, currency, stripe_amount, ledger_amount)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING RETURNING true",
+            f"{day}:{f.kind}:{f.subject}", day, f.kind, f.subject, f.currency, f.stripe_amount, f.ledger_amount)
+        if fresh:
+            new.append(f)
+    return new
+
+
 async def reconcile_day(pool: asyncpg.Pool, payments: PaymentsProvider, day: datetime.date) -> DayReport:
     """Match one UTC day; returns the findings not reported before (a rerun of a day returns none)."""
     start, end = day_bounds(day)
@@ -129,12 +142,4 @@ async def reconcile_day(pool: asyncpg.Pool, payments: PaymentsProvider, day: dat
                                                       created_lt=int(end.timestamp()))
     stripe, fees = stripe_side(listed)
     findings = compare(stripe, await ledger_side(pool, start, end)) + fees
-    new = []
-    for f in findings:
-        fresh = await pool.fetchval(
-            "INSERT INTO reconciliation_findings (key, day, kind, subject, currency, stripe_amount, ledger_amount)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING RETURNING true",
-            f"{day}:{f.kind}:{f.subject}", day, f.kind, f.subject, f.currency, f.stripe_amount, f.ledger_amount)
-        if fresh:
-            new.append(f)
-    return DayReport(day, len(listed), new)
+    return DayReport(day, len(listed), await record_findings(pool, day, findings))

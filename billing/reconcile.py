@@ -24,12 +24,23 @@ ACTED_ON = sorted(SESSION_EVENTS | {CHARGE_REFUNDED} | DISPUTE_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
+class AppliedEvent:
+    """An event this run applied: its webhook never arrived (or never succeeded)."""
+
+    id: str
+    type: str
+    created: int
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
 class ReconcileReport:
-    """What one run found: events listed, applied now, and left for a later run."""
+    """What one run found: events listed, applied now (and which), and left for a later run."""
 
     listed: int
     applied: int
     deferred: int
+    events: tuple[AppliedEvent, ...] = ()
 
 
 async def reconcile(pool: asyncpg.Pool, payments: PaymentsProvider, *, since: int,
@@ -41,7 +52,8 @@ async def reconcile(pool: asyncpg.Pool, payments: PaymentsProvider, *, since: in
     """
     listed = await payments.list_events(types=ACTED_ON, created_gte=since)
     known = await topups.processed_event_ids(pool, [str(e.get("id")) for e in listed])
-    applied = deferred = 0
+    applied: list[AppliedEvent] = []
+    deferred = 0
     for raw in sorted(listed, key=lambda e: (e.get("created", 0), str(e.get("id")))):
         if raw.get("id") in known:
             continue
@@ -52,6 +64,7 @@ async def reconcile(pool: asyncpg.Pool, payments: PaymentsProvider, *, since: in
             deferred += 1
             continue
         if outcome is not Outcome.DUPLICATE:
-            applied += 1
+            applied.append(AppliedEvent(str(raw.get("id")), str(raw.get("type")), int(raw.get("created") or 0),
+                                        outcome))
             log.info("reconcile_applied", event_id=raw.get("id"), outcome=outcome.value)
-    return ReconcileReport(listed=len(listed), applied=applied, deferred=deferred)
+    return ReconcileReport(listed=len(listed), applied=len(applied), deferred=deferred, events=tuple(applied))

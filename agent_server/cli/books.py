@@ -12,10 +12,9 @@ import asyncpg
 
 from agent_server.cli.common import CliError, Context, add_json_flag, output
 from billing import accounts, ledger
-from billing.balance_reconciliation import DayReport, reconcile_day
-from billing.payments import StripePayments
-from billing.reconcile import reconcile
 from billing.accounts import AccountBalance
+from billing.daily_reconciliation import DailyReport, run_daily
+from billing.payments import StripePayments
 from billing.money import Currency, format_minor
 
 
@@ -88,24 +87,27 @@ def cmd_report(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(ctx: Context, args: argparse.Namespace) -> int:
-    """Missed webhooks first (`wallet reconcile`), so a late event isn't reported as missing money."""
+    """What the daily job does (billing.daily_reconciliation), for any day: missed webhooks first."""
     if not ctx.settings.stripe.secret_key:
         raise CliError("STRIPE_SECRET_KEY is not set")
-    day = (args.day or datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)).date()
+    now = datetime.datetime.now(datetime.UTC)
+    day = (args.day or now - datetime.timedelta(days=1)).date()
 
-    async def run(pool: asyncpg.Pool) -> DayReport:
+    async def run(pool: asyncpg.Pool) -> DailyReport:
         payments = StripePayments(ctx.settings.stripe)
         try:
-            since = int((datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=72)).timestamp())
-            await reconcile(pool, payments, since=since, dispute_fee_minor=ctx.settings.stripe.dispute_fee_minor)
-            return await reconcile_day(pool, payments, day)
+            return await run_daily(pool, payments, day=day, now=now,
+                                   dispute_fee_minor=ctx.settings.stripe.dispute_fee_minor)
         finally:
             await payments.close()
 
     report = ctx.run_db(run)
     found = [{"kind": f.kind, "subject": f.subject, "currency": f.currency, "stripeAmount": f.stripe_amount,
-              "ledgerAmount": f.ledger_amount} for f in report.new]
-    text = [f"{day}: {report.listed} balance transaction(s), {len(found)} new finding(s)"]
+              "ledgerAmount": f.ledger_amount} for f in report.day.new]
+    text = [f"{day}: {report.missed.applied} missed webhook(s) booked, {report.day.listed} balance transaction(s),"
+            f" {len(found)} new finding(s)"]
     text += [f"  {f['kind']:<18} {f['subject']:<40} stripe {f['stripeAmount']} ledger {f['ledgerAmount']}"
              f" {f['currency']}" for f in found]
-    return output(args, {"day": str(day), "listed": report.listed, "findings": found}, "\n".join(text))
+    data = {"day": str(day), "missedWebhooks": report.missed.applied, "listed": report.day.listed,
+            "findings": found}
+    return output(args, data, "\n".join(text))

@@ -83,7 +83,8 @@ async def test_disputes_match_apart_from_their_fee(
 async def test_reconcile_command_books_missed_events_first(
         fake_stripe: tuple[FakeStripe, str], database_url: str, monkeypatch: pytest.MonkeyPatch,
         make_business: MakeBusiness, capsys: pytest.CaptureFixture[str]) -> None:
-    """A dropped webhook that List Events still has is applied, so the day then matches (fees aside)."""
+    """A dropped webhook that List Events still has is applied and reported as such, so the day then
+    matches (fees aside)."""
     fake, base_url = fake_stripe
     tenant = await make_business()
     session = fake._new_session({
@@ -95,5 +96,8 @@ async def test_reconcile_command_books_missed_events_first(
         monkeypatch.setenv(name, value)
     today = str(datetime.datetime.now(datetime.UTC).date())
     assert await asyncio.to_thread(main, ["books", "reconcile", "--day", today, "--json"]) == 0
-    found = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["findings"]
-    assert [f["kind"] for f in found] == ["fee"]
+    reported = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    event = next(e for e in fake.events if e["type"] == "checkout.session.completed")
+    assert reported["missedWebhooks"] == 1
+    assert [(f["kind"], f["subject"]) for f in reported["findings"]][:1] == [("missing_in_ledger", f"event:{event['id']}")]
+    assert [f["kind"] for f in reported["findings"]][1:] == ["fee"]
