@@ -24,7 +24,9 @@ AnsweredBy = Literal["faq", "llm", "fallback"]
 OnDelta = Callable[[str], Awaitable[None]]
 
 _CHANNEL_RULES: dict[Channel, str] = {
-    "sms": "You are replying by text message: plain text only, no markdown, two or three short sentences.",
+    "sms": "You are replying by text message: plain text only, no markdown, two or three short sentences."
+           " Do not write out web addresses (URLs), not even those in the reference material, unless the"
+           " person asks for a link.",
     "widget": "You are chatting with a visitor on the business's website: plain text, short and friendly.",
 }
 

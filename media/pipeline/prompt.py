@@ -29,7 +29,9 @@ CALL_TOOLS: Final[tuple[Tool, ...]] = (
 
 _PHONE_STYLE: Final = (
     "You are speaking on the phone. Answer in one to three short spoken sentences, "
-    "without lists, markdown or emojis. Key presses arrive as text in parentheses."
+    "without lists, markdown or emojis. Key presses arrive as text in parentheses. "
+    "Never read out web addresses (URLs), not even those in the reference material, "
+    "unless the caller asks for one."
 )
 
 
