@@ -1,17 +1,14 @@
-"""The `[knowledge]` config section: crawler politeness and limits, per-business caps, retrieval."""
+"""The `[knowledge]` config section: crawler politeness and limits, per-business caps, retrieval.
+
+The text-search language is not a setting: each agent's chunks are indexed and searched in
+its own language (`knowledge.languages`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
 from config_fields import check, positive
-
-
-def _search_language(value: str) -> str:
-    # Interpolated into a generated column's regconfig literal: only PostgreSQL's known names.
-    if value not in {"english", "simple", "german", "french", "spanish", "italian", "portuguese", "dutch"}:
-        raise ValueError(f"unsupported text search configuration {value!r}")
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +33,5 @@ class KnowledgeConfig:
     sync_cooldown_seconds: float = check(positive, 900.0)
     # Processes that extract text from HTML (never on the event loop that carries calls).
     extraction_workers: int = check(positive, 1)
-    # PostgreSQL text search configuration of the chunks ("simple" has no stemmer).
-    search_language: str = check(_search_language, "english")
     # Chunks handed to the model per answer.
     top_chunks: int = check(positive, 4)

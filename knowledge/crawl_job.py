@@ -85,7 +85,7 @@ async def run_crawl(pool: asyncpg.Pool, crawl_id: uuid.UUID, context: CrawlConte
     try:
         report = await _crawl_site(context, spec, known)
         await index.publish(pool, source, report, caps=caps_of(context.config),
-                            language=context.config.search_language, now=context.clock())
+                            language=await index.agent_search_config(pool, source.agent_id), now=context.clock())
     except (UrlNotAllowed, KnowledgeLimitReached) as exc:
         code = "url_not_allowed" if isinstance(exc, UrlNotAllowed) else "knowledge_limit_reached"
         await store.finish_crawl(pool, crawl_id, "failed", now=context.clock(), error=f"{code}: {exc}")

@@ -45,11 +45,13 @@ class Grounding:
     db: Executor
     agent_id: uuid.UUID
     config: KnowledgeConfig
+    # The agent's text-search configuration: `knowledge.languages.search_config(agent.language)`.
+    language: str
 
     async def references(self, question: str, previous: str | None = None) -> list[Reference]:
         query = question
         if previous and len(question.split()) < SHORT_QUESTION_WORDS:
             query = f"{previous} {question}"
-        hits = await index.search(self.db, self.agent_id, query[:500], language=self.config.search_language,
+        hits = await index.search(self.db, self.agent_id, query[:500], language=self.language,
                                   limit=self.config.top_chunks)
         return [Reference(h.title, h.url, h.content) for h in index.within_budget(hits, MAX_CONTEXT_TOKENS)]

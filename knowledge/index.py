@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from knowledge.chunking import Chunk, chunk_markdown, estimate_tokens
 from knowledge.crawler import CrawlReport, KnownPage, PageResult
 from knowledge.errors import KnowledgeLimitReached
+from knowledge.languages import search_config
 from knowledge.store import Source
 from storage.executor import Connection, Executor
 from storage.transactions import transaction
@@ -37,6 +38,18 @@ class Hit:
     heading_path: str
     content: str
     score: float
+
+
+def _regconfig(param: str) -> str:
+    """SQL for the text-search configuration named by `param`, `simple` when this server has none by that name."""
+    return (f"coalesce((SELECT oid::regconfig FROM pg_ts_config WHERE cfgname = {param}::text"
+            " AND cfgnamespace = 'pg_catalog'::regnamespace), 'simple'::regconfig)")
+
+
+async def agent_search_config(db: Executor, agent_id: uuid.UUID) -> str:
+    """The text-search configuration of the agent's language (`knowledge.languages`), `simple` when it is gone."""
+    language = await db.fetchval("SELECT language FROM agents WHERE id = $1", agent_id)
+    return search_config(language or "")
 
 
 async def known_pages(db: Executor, source: Source) -> dict[str, KnownPage]:
@@ -74,7 +87,7 @@ async def _insert_page(conn: Connection, source: Source, version: int, page: Pag
     url = None if source.kind == "text" else page.canonical_url
     await conn.executemany(
         "INSERT INTO kb_chunks (page_id, source_id, business_id, agent_id, version, position, heading_path, title,"
-        " url, content, language) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::regconfig)",
+        f" url, content, language) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {_regconfig('$11')})",
         [(page_id, source.id, source.business_id, source.agent_id, version, c.position, " > ".join(c.heading_path),
           page.title, url, c.content, language) for c in page.chunks])
 
@@ -136,15 +149,18 @@ _HITS = (
 async def search(db: Executor, agent_id: uuid.UUID, text: str, *, language: str, limit: int) -> list[Hit]:
     """The agent's best chunks for `text`: all its terms first; when that finds nothing, any of them.
 
+    `language` is the text-search configuration the agent's chunks were indexed with
+    (`knowledge.languages.search_config` of the agent's language), so the question is stemmed alike.
+
     Returns:
         At most `limit` hits, best first.
     """
-    rows = await db.fetch(_HITS.format(query="websearch_to_tsquery($2::regconfig, $4)"),
+    rows = await db.fetch(_HITS.format(query=f"websearch_to_tsquery({_regconfig('$2')}, $4)"),
                           agent_id, language, limit, text)
     if not rows:
         # The OR of the stemmed terms: lexemes of the question, quoted, already normalised ('simple').
         any_term = ("(SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | '))"
-                    " FROM unnest(to_tsvector($2::regconfig, $4)))")
+                    f" FROM unnest(to_tsvector({_regconfig('$2')}, $4)))")
         rows = await db.fetch(_HITS.format(query=any_term), agent_id, language, limit, text)
     return [Hit(r["id"], r["title"], r["url"], r["heading_path"], r["content"], float(r["score"])) for r in rows]
 

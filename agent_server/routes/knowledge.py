@@ -28,6 +28,7 @@ from knowledge import index, store
 from knowledge.crawler import CrawlReport
 from knowledge.crawl_job import caps_of, discover, queue_crawl_job
 from knowledge.errors import CrawlRunning, KnowledgeLimitReached, SyncTooSoon, TooManyCrawls, UrlNotAllowed
+from knowledge.languages import search_config
 from knowledge.robots import user_agent
 from knowledge.url_guard import check_url
 from knowledge.urls import normalize, same_site
@@ -88,7 +89,7 @@ async def create_source(request: web.Request) -> web.Response:
             source = await store.create_source(conn, business_id=agent.business_id, agent_id=agent.id,
                                                kind="text", title=body.title)
             report = CrawlReport(pages=[index.text_page(source, body.title, body.content)])
-            await index.publish(conn, source, report, caps=caps_of(config), language=config.search_language,
+            await index.publish(conn, source, report, caps=caps_of(config), language=search_config(agent.language),
                                 now=utc_now())
         source = await store.get_source(pool, source.id, agent.id) or source
         return struct_response(shapes.SourceCreated(_source_out(source), None), status=201)
@@ -147,7 +148,7 @@ async def search(request: web.Request) -> web.Response:
     agent = await _agent(request, path_uuid(request, "agentId"))
     query = read_query(request, shapes.SearchQuery)
     config = request.app[SETTINGS].knowledge
-    hits = await index.search(request.app[POOL], agent.id, query.q, language=config.search_language,
+    hits = await index.search(request.app[POOL], agent.id, query.q, language=search_config(agent.language),
                               limit=config.top_chunks)
     return struct_response(shapes.SearchResults([
         shapes.SearchHit(h.score, h.title, h.url, h.heading_path, h.content) for h in hits]))

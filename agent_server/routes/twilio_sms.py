@@ -36,6 +36,7 @@ from conversations.rate_limits import Scope
 from conversations.sms_reply import InboundText, SmsLimits, compose_reply
 from messaging import consent, profiles
 from knowledge.grounding import Grounding
+from knowledge.languages import search_config
 from phone_numbers import registry
 from phone_numbers.carrier import CarrierError
 
@@ -124,7 +125,8 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
     defaults = ModelDefaults(settings.openai.model, settings.openai.temperature)
     composing = asyncio.ensure_future(
         compose_reply(app[POOL], app[PROVIDERS].llm, agent, inbound, limits=limits, defaults=defaults,
-                      payment=app[REPLY_PAYMENT], grounding=Grounding(app[POOL], agent.id, settings.knowledge)))
+                      payment=app[REPLY_PAYMENT],
+                      grounding=Grounding(app[POOL], agent.id, settings.knowledge, search_config(agent.language))))
     try:
         done, _ = await asyncio.wait({composing}, timeout=messaging.sms_reply_budget_seconds)
     except asyncio.CancelledError:

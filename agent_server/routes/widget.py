@@ -43,6 +43,7 @@ from conversations.rate_limits import Scope
 from conversations.widget_chat import TurnResult, take_turn
 from conversations.widget_messages import Delta, Done, Error, UserMessage
 from knowledge.grounding import Grounding
+from knowledge.languages import search_config
 from media.llm.base import LlmError
 
 log = structlog.get_logger(__name__)
@@ -117,7 +118,8 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
                            history_length=settings.messaging.thread_length,
                            defaults=ModelDefaults(settings.openai.model, settings.openai.temperature),
                            payment=app[REPLY_PAYMENT], on_delta=on_delta,
-                           grounding=Grounding(app[POOL], agent.id, settings.knowledge))
+                           grounding=Grounding(app[POOL], agent.id, settings.knowledge,
+                                               search_config(agent.language)))
 
 
 async def get_config(request: web.Request) -> web.StreamResponse:
