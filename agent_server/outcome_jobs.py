@@ -1,4 +1,4 @@
-"""The shell's side of outcomes: its job kinds for the runner, and the call observer that ends a call's conversation.
+"""The shell's side of outcomes: its job kinds for the runner, and the call observer that tells outcomes of calls.
 
 The analysis model is the OpenAI-compatible server of `[openai]`, asked for whole JSON answers
 on the lean aiohttp client (the SDK's request transform walks the analysis's JSON schema on the
@@ -19,12 +19,12 @@ from aiohttp import web
 
 from agent_server.config import Settings
 from agent_server.reply_billing import WalletReplyPayment
-from agent_server.state import CALL_HOOKS, POOL
+from agent_server.state import CALL_HOOKS, POOL, SETTINGS
 from jobs.runner import Clock, Handler, Recurring, utc_now
 from jobs.schedule import Schedule
 from media.llm.openai_sse import OpenAiSseChat
 from media.pipeline.hooks import CallControl, CallInfo, CallOutcome
-from outcomes import ending, unsubscribe
+from outcomes import ending, notices, unsubscribe
 from outcomes.analysis import Analyser
 from outcomes.job_handlers import (
     EXTRACT_BATCH_KIND,
@@ -36,6 +36,7 @@ from outcomes.job_handlers import (
     LeadSweep,
 )
 from outcomes.weekly import WEEKLY_KIND, WEEKLY_SCHEDULE, WeeklySummary
+from storage.transactions import transaction
 
 log = structlog.get_logger(__name__)
 
@@ -90,28 +91,37 @@ async def handlers(settings: Settings, pool: asyncpg.Pool, *,
         }
 
 
-class CallEnding:
-    """A call observer: at hang-up the call's conversation ends and its analysis is queued."""
+class CallOutcomes:
+    """A call observer: its start is a `conversation_started` email; at hang-up its conversation ends, its
+    analysis is queued and, when it recorded LLM or STT faults, its `agent_error` emails, in one transaction."""
 
-    def __init__(self, pool: asyncpg.Pool, *, clock: Clock = utc_now) -> None:
+    def __init__(self, pool: asyncpg.Pool, links: unsubscribe.Links, *, clock: Clock = utc_now) -> None:
         self._pool = pool
+        self._links = links
         self._clock = clock
 
     async def admit(self, call: CallInfo) -> str | None:
         return None
 
     async def call_started(self, call: CallControl) -> None:
-        return None
+        info = call.info
+        await notices.conversation_started(self._pool, info.business_id, info.agent_id, conversation_id=info.call_id,
+                                           channel="call", contact=info.from_number, first_message=None,
+                                           now=self._clock(), links=self._links)
 
     async def call_ended(self, call: CallControl, outcome: CallOutcome) -> None:
-        await ending.end_call(self._pool, call.info.call_id, call.info.business_id, now=self._clock())
+        info, now = call.info, self._clock()
+        async with transaction(self._pool) as conn:
+            if await ending.end_call(conn, info.call_id, info.business_id, now=now):
+                await notices.call_faults(conn, info.call_id, info.business_id, info.agent_id,
+                                          contact=info.from_number, now=now, links=self._links)
 
 
 async def _register(app: web.Application) -> AsyncIterator[None]:
-    app[CALL_HOOKS].add(CallEnding(app[POOL]))
+    app[CALL_HOOKS].add(CallOutcomes(app[POOL], unsubscribe_links(app[SETTINGS])))
     yield
 
 
 def setup(app: web.Application) -> None:
-    """End every call's conversation at hang-up (after the voice routes created CALL_HOOKS)."""
+    """Tell outcomes of every call's start and end (after the voice routes created CALL_HOOKS)."""
     app.cleanup_ctx.append(_register)

@@ -89,6 +89,8 @@ class Reply:
     completion_tokens: int
     # The pages the answer drew on (knowledge base), for the widget to show.
     sources: tuple[Citation, ...] = ()
+    # Why the model gave no answer, when this is the unavailable text sent in its place.
+    failure: str | None = None
 
 
 def faq_of(agent: AgentProfile) -> tuple[FaqEntry, ...]:

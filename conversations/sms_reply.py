@@ -64,7 +64,7 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
     unavailable text and no model call. A failed reply is not charged.
 
     Returns:
-        The reply, cut to fit one SMS body; the unavailable text when the model failed.
+        The reply, cut to fit one SMS body; the unavailable text when the model failed (with its `failure`).
     """
     key = f"sms:{inbound.message_id}"
     try:
@@ -80,7 +80,7 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
     except LlmError as exc:
         log.warning("sms_reply_failed", error=str(exc), status=exc.status)
         await payment.cancel(handle)
-        return Reply(limits.unavailable_text, "fallback", 0, 0)
+        return Reply(limits.unavailable_text, "fallback", 0, 0, failure=str(exc))
     except BaseException:
         await asyncio.shield(payment.cancel(handle))
         raise

@@ -15,10 +15,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
+import structlog
+
 from mail import outbox
 from mail.message import check_address
 from mail.rendering import render
 from storage.executor import Executor
+
+log = structlog.get_logger(__name__)
 
 Event = Literal["conversation_started", "conversation_ended", "new_lead", "agent_error", "weekly_summary"]
 EVENTS: tuple[Event, ...] = ("conversation_started", "conversation_ended", "new_lead", "agent_error",
@@ -112,17 +116,27 @@ async def notify(db: Executor, business_id: uuid.UUID, event: Event, template: s
                  headers_for: Callable[[Recipient], dict[str, str]] | None = None) -> list[int]:
     """Queue `template` to every member who wants `event` (in the caller's transaction); the new outbox ids.
 
-    `headers_for` gives each recipient's extra headers (their own unsubscribe link).
+    `headers_for` gives each recipient's extra headers (their own unsubscribe link). An email
+    that can't be written (a member's address or a value in a header is malformed) is logged
+    and left out rather than raised: the event that caused it is recorded all the same.
     """
     people = await recipients(db, business_id, event)
     if not people:
         return []
-    content = render(template, {"business_name": await business_name(db, business_id), **values})
+    try:
+        content = render(template, {"business_name": await business_name(db, business_id), **values})
+    except ValueError as exc:
+        log.error("notification_not_rendered", notification=event, business_id=str(business_id), error=str(exc))
+        return []
     queued = []
     for person in people:
-        outbox_id = await outbox.enqueue(db, content, recipient=person.address, business_id=business_id, now=now,
-                                         dedupe_key=f"{event}:{event_key}:{person.user_id}",
-                                         headers=headers_for(person) if headers_for else None)
+        try:
+            outbox_id = await outbox.enqueue(db, content, recipient=person.address, business_id=business_id,
+                                             now=now, dedupe_key=f"{event}:{event_key}:{person.user_id}",
+                                             headers=headers_for(person) if headers_for else None)
+        except ValueError as exc:
+            log.error("notification_not_queued", notification=event, user_id=str(person.user_id), error=str(exc))
+            continue
         if outbox_id is not None:
             queued.append(outbox_id)
     return queued

@@ -135,6 +135,26 @@ async def insert_idle_sms_stretches(db: Executor, *, now: datetime.datetime, lim
     return ended
 
 
+async def starts_sms_stretch(db: Executor, message_id: uuid.UUID) -> bool:
+    """Whether this inbound text opens a new stretch of its thread (the rule `insert_idle_sms_stretches` ends by).
+
+    It does when no earlier message of the thread came within the agent's timeout before it,
+    after the thread's last ended stretch.
+    """
+    starts: bool | None = await db.fetchval(
+        "SELECT NOT EXISTS (SELECT 1 FROM sms_messages p WHERE p.business_id = m.business_id AND p.id <> m.id"
+        "  AND p.status <> 'failed' AND ((p.from_number = m.from_number AND p.to_number = m.to_number)"
+        "  OR (p.from_number = m.to_number AND p.to_number = m.from_number))"
+        "  AND p.created_at <= m.created_at"
+        "  AND p.created_at >= m.created_at - make_interval(mins => coalesce(a.session_timeout_minutes, $2))"
+        "  AND p.created_at > coalesce((SELECT max(o.last_message_at) FROM conversation_outcomes o"
+        "  WHERE o.channel IN ('sms', 'whatsapp') AND o.business_id = m.business_id"
+        "  AND o.our_address = m.to_number AND o.contact_address = m.from_number), '-infinity'))"
+        " FROM sms_messages m LEFT JOIN agents a ON a.id = m.agent_id WHERE m.id = $1 AND m.direction = 'inbound'",
+        message_id, DEFAULT_TIMEOUT_MINUTES)
+    return bool(starts)
+
+
 async def find(db: Executor, outcome_id: uuid.UUID) -> Outcome | None:
     row = await db.fetchrow(f"SELECT {_COLUMNS} FROM conversation_outcomes WHERE id = $1", outcome_id)
     return None if row is None else _outcome(row)

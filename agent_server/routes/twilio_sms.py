@@ -9,7 +9,10 @@ ready in time, it goes back as TwiML `<Message>`; late, the webhook answers empt
 once and the reply is sent through the REST API when it is ready. A retried webhook (same
 MessageSid) is answered empty, so one text never gets two replies. Each text can cost an LLM
 call, so texts beyond the shared limits (per sender and our number, then per our number;
-`[messaging] sms_*`) are stored but answered with empty TwiML and no model call.
+`[messaging] sms_*`) are stored but answered with empty TwiML and no model call. A text (not a
+keyword) that opens a new stretch of its thread queues the `conversation_started` emails in
+the transaction that stores it; a reply that is the unavailable text of a failed model queues
+the agent's `agent_error` emails in the transaction that stores the reply.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import structlog
 from aiohttp import web
 from twilio.twiml.messaging_response import MessagingResponse
 
-from agent_server import agents
+from agent_server import agents, conversation_notices
 from agent_server.api.route import Reply as Documented
 from agent_server.api.route import Route, register
 from agent_server.message_limits import within_limits
@@ -38,7 +41,9 @@ from messaging import consent, profiles
 from knowledge.grounding import Grounding
 from knowledge.languages import search_config
 from phone_numbers import registry
+from outcomes import notices
 from phone_numbers.carrier import CarrierError
+from storage.transactions import transaction
 
 log = structlog.get_logger(__name__)
 
@@ -79,13 +84,16 @@ async def handle_sms(request: web.Request) -> web.Response:
         return twiml()
     structlog.contextvars.bind_contextvars(business_id=str(route.business_id))
     agent = await agents.get_agent(pool, route.agent_id)
-    message_id = await records.insert_inbound_sms(
-        pool, business_id=route.business_id, number_id=route.number_id, agent_id=route.agent_id,
-        message_sid=message_sid, sender=sender, our_number=our_number, body=body)
+    keyword = classify(body, form.get("OptOutType", ""))
+    async with transaction(pool) as conn:
+        message_id = await records.insert_inbound_sms(
+            conn, business_id=route.business_id, number_id=route.number_id, agent_id=route.agent_id,
+            message_sid=message_sid, sender=sender, our_number=our_number, body=body)
+        if message_id is not None and keyword is None and agent is not None and agent.active:
+            await conversation_notices.sms_received(request.app, conn, message_id)
     if message_id is None:
         log.info("sms_duplicate")
         return twiml()
-    keyword = classify(body, form.get("OptOutType", ""))
     phone = bare_number(sender)
     if keyword is Keyword.STOP:
         await records.set_opted_out(pool, business_id=route.business_id, our_number=our_number,
@@ -146,9 +154,15 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
 
 async def _store_reply(app: web.Application, agent: agents.Agent, inbound: InboundText, number_id: uuid.UUID,
                        reply: Reply, *, status: str) -> uuid.UUID:
-    return await records.insert_outbound_sms(
-        app[POOL], business_id=inbound.business_id, number_id=number_id,
-        agent_id=agent.id, our_number=inbound.our_number, recipient=inbound.sender, reply=reply, status=status)
+    """Store the reply; when it is the unavailable text of a failed model, queue the agent's error emails with it."""
+    async with transaction(app[POOL]) as conn:
+        stored = await records.insert_outbound_sms(
+            conn, business_id=inbound.business_id, number_id=number_id,
+            agent_id=agent.id, our_number=inbound.our_number, recipient=inbound.sender, reply=reply, status=status)
+        if reply.failure is not None:
+            await conversation_notices.agent_failed(app, agent, channel=notices.channel_of(inbound.sender),
+                                                    problem=reply.failure, db=conn, contact=inbound.sender)
+        return stored
 
 
 async def _send_late(app: web.Application, agent: agents.Agent, inbound: InboundText, number_id: uuid.UUID,

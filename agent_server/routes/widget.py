@@ -19,7 +19,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from agent_server import agents
+from agent_server import agents, conversation_notices
 from agent_server.api.decoding import read_body
 from agent_server.api.route import Reply, Route, register
 from agent_server.api.shapes import as_optional_uuid
@@ -162,14 +162,16 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     except Refused as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     if resume is None:
-        await records.create_conversation(pool, conversation_id, agent_id=agent.id, business_id=agent.business_id,
-                                          origin=origin or "")
+        await conversation_notices.start_widget_conversation(request.app, conversation_id, agent, origin=origin or "",
+                                                             first_message=text)
     try:
         turn = await answer_turn(request.app, agent, conversation_id, text)
     except CannotPay:
         raise ApiError(402, UNPAID_CODE, UNPAID_MESSAGE) from None
     except LlmError as exc:
         log.warning("widget_reply_failed", error=str(exc))
+        await conversation_notices.agent_failed(request.app, agent, channel="widget", problem=str(exc),
+                                                conversation_id=conversation_id)
         raise ApiError(503, "LLM_UNAVAILABLE", "the assistant can't answer right now") from None
     return cors(web.json_response({"conversationId": str(conversation_id), "messageId": str(turn.message_id),
                                    "text": turn.reply.text, "answeredBy": turn.reply.answered_by,
@@ -229,14 +231,16 @@ class WidgetSession:
         while True:
             text = await self.queue.get()
             if not self.stored:
-                await records.create_conversation(self.app[POOL], self.conversation_id, agent_id=self.agent.id,
-                                                  business_id=self.agent.business_id, origin=self.origin)
+                await conversation_notices.start_widget_conversation(self.app, self.conversation_id, self.agent,
+                                                                     origin=self.origin, first_message=text)
                 self.stored = True
             try:
                 turn = await answer_turn(self.app, self.agent, self.conversation_id, text,
                                          on_delta=lambda piece: self.send(Delta(piece)))
             except LlmError as exc:
                 log.warning("widget_reply_failed", error=str(exc))
+                await conversation_notices.agent_failed(self.app, self.agent, channel="widget", problem=str(exc),
+                                                        conversation_id=self.conversation_id)
                 await self.send(Error("LLM_UNAVAILABLE", "the assistant can't answer right now"))
                 continue
             except CannotPay:

@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 
 from agent_server.config import Settings
-from agent_server.outcome_jobs import RECURRING, CallEnding, handlers
+from agent_server.outcome_jobs import RECURRING, CallOutcomes, handlers, unsubscribe_links
 from jobs.runner import Runner
 from media.call_records import record_inbound_call
 from media.pipeline.hooks import CallInfo, CallOutcome
@@ -108,12 +108,13 @@ class _Call:
         return None
 
 
-async def test_a_call_ends_at_hang_up_once(pool: asyncpg.Pool, shop: Shop, clock: ManualClock) -> None:
+async def test_a_call_ends_at_hang_up_once(pool: asyncpg.Pool, shop: Shop, clock: ManualClock,
+                                           outcome_settings: Settings) -> None:
     call_id = await record_inbound_call(pool, call_sid="CA" + "1" * 32, business_id=shop.business_id,
                                         number_id=shop.number_id, agent_id=shop.agent_id,
                                         from_number="+14155551234", to_number=OUR_NUMBER)
     call = _Call(CallInfo(call_id, "CA" + "1" * 32, shop.business_id, shop.agent_id, "+14155551234", OUR_NUMBER))
-    observer = CallEnding(pool, clock=clock)
+    observer = CallOutcomes(pool, unsubscribe_links(outcome_settings), clock=clock)
     for _ in range(2):
         await observer.call_ended(call, CallOutcome(EndReason.CALLER_HUNG_UP, 12.0))
     outcome = await records.find(pool, call_id)
