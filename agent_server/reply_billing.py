@@ -17,6 +17,7 @@ from billing.errors import InsufficientFunds
 from billing.ledger import EntryKind
 from billing.money import Money
 from billing.pricing import Prices, chat_charge
+from billing.usage_details import Unit, UsageDetail
 from conversations.payment import CannotPay, Channel
 
 # Tokens a chat reply is assumed to use when its price is reserved (prompt included).
@@ -46,9 +47,12 @@ class WalletReplyPayment:
                      completion_tokens: int) -> int:
         assert isinstance(handle, usage.Reservation)
         prices = await self._prices(handle.business_id)
-        cost = (prices.sms_per_reply if channel == "sms"
-                else chat_charge(prompt_tokens + completion_tokens, prices.chat_per_1k_tokens))
-        return await usage.charge(self._pool, handle, cost=cost, kind=_KINDS[channel], key=key)
+        tokens = prompt_tokens + completion_tokens
+        if channel == "sms":
+            cost, detail = prices.sms_per_reply, UsageDetail(1, Unit.REPLIES)
+        else:
+            cost, detail = chat_charge(tokens, prices.chat_per_1k_tokens), UsageDetail(tokens, Unit.TOKENS)
+        return await usage.charge(self._pool, handle, cost=cost, kind=_KINDS[channel], key=key, detail=detail)
 
     async def cancel(self, handle: object) -> None:
         assert isinstance(handle, usage.Reservation)

@@ -35,6 +35,7 @@ from billing.ledger import (
     lock_wallet_by_id,
 )
 from billing.money import Currency, Money
+from billing.usage_details import UsageDetail
 from storage.executor import Connection, Executor
 from storage.transactions import transaction
 
@@ -243,20 +244,23 @@ async def capture(db: Executor, hold_id: int, *, amount: Money, kind: EntryKind,
 
 
 async def settle(db: Executor, hold_id: int, *, amount: Money, kind: EntryKind, idempotency_key: str,
-                 actor: str) -> Charge:
+                 actor: str, detail: UsageDetail | None = None) -> Charge:
     """Debit the final `amount` (may be zero) and release what the hold still reserves, in one commit.
 
     Use keys like ``call:{CallSid}:settle``; settling twice with the same key returns the
-    first result, settling a closed hold with a new key raises `HoldNotActive`.
+    first result, settling a closed hold with a new key raises `HoldNotActive`. `detail` (what
+    the charge paid for) is recorded with its entry.
 
     Raises:
         HoldNotFound, HoldNotActive, CurrencyMismatch, InsufficientFunds, IdempotencyConflict.
     """
-    return await _charge(db, hold_id, amount=amount, kind=kind, key=idempotency_key, actor=actor, final=True)
+    return await _charge(db, hold_id, amount=amount, kind=kind, key=idempotency_key, actor=actor, final=True,
+                         detail=detail)
 
 
 async def _charge(db: Executor, hold_id: int, *, amount: Money, kind: EntryKind, key: str, actor: str,
-                  final: bool, expires_at: datetime.datetime | None = None) -> Charge:
+                  final: bool, expires_at: datetime.datetime | None = None,
+                  detail: UsageDetail | None = None) -> Charge:
     if amount.amount < 0 or kind not in USAGE_KINDS:
         raise InvalidEntry("a hold is charged with a non-negative usage amount")
     op = "settle" if final else "capture"
@@ -275,7 +279,7 @@ async def _charge(db: Executor, hold_id: int, *, amount: Money, kind: EntryKind,
         if amount.amount:
             entry = await insert_entry(
                 conn, wallet, amount=-amount.amount, kind=kind, reference=hold.reference, actor=actor,
-                idempotency_key=key, hold_id=hold_id,
+                idempotency_key=key, hold_id=hold_id, detail=detail,
                 fingerprint=entry_fingerprint(hold.business_id, -amount, kind, hold.reference, hold_id))
         await _insert_event(conn, hold_id, op, split.d_held, amount.amount, key, digest)
         status = "settled" if final else "active"

@@ -26,6 +26,7 @@ import asyncpg
 from billing import accounts
 from billing.errors import CurrencyMismatch, IdempotencyConflict, InsufficientFunds, InvalidEntry
 from billing.money import Currency, Money, available
+from billing.usage_details import UsageDetail
 from storage.executor import Connection, Executor
 from storage.transactions import transaction
 
@@ -184,34 +185,39 @@ async def entry_by_key(db: Executor, idempotency_key: str) -> tuple[Entry, str] 
 _INSERT_TRANSFER = (
     "WITH e AS (INSERT INTO ledger_entries (wallet_id, amount, kind, reference, actor, idempotency_key, fingerprint,"
     " hold_id, balance_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, created_at),"
-    " c AS (INSERT INTO platform_entries (entry_id, account, currency, amount) SELECT id, $10, $11, -$2::bigint FROM e)"
+    " c AS (INSERT INTO platform_entries (entry_id, account, currency, amount) SELECT id, $10, $11, -$2::bigint FROM e),"
+    " d AS (INSERT INTO usage_details (entry_id, quantity, unit) SELECT id, $12, $13 FROM e WHERE $12::bigint IS NOT NULL)"
     " SELECT id, created_at FROM e")
 
 
 async def insert_entry(conn: Connection, wallet: Wallet, *, amount: int, kind: EntryKind,
                        reference: str, actor: str, idempotency_key: str, fingerprint: str,
-                       hold_id: int | None = None) -> Entry:
+                       hold_id: int | None = None, detail: UsageDetail | None = None) -> Entry:
     """Append one entry and its counter-side; `wallet` is the row as `apply_change` returned it.
 
-    One statement writes both sides of the transfer (see `billing.accounts`), so a wallet
-    entry never exists without its platform side, and a checkpoint pays one round trip.
+    One statement writes both sides of the transfer (see `billing.accounts`), and a usage
+    entry's `detail` with them, so a wallet entry never exists without its platform side,
+    and a checkpoint pays one round trip.
     """
     row = await conn.fetchrow(_INSERT_TRANSFER, wallet.id, amount, kind.value, reference, actor, idempotency_key,
                               fingerprint, hold_id, wallet.balance, accounts.counter_account(kind.value).value,
-                              wallet.currency.value)
+                              wallet.currency.value, None if detail is None else detail.quantity,
+                              None if detail is None else detail.unit.value)
     assert row is not None
     return Entry(row["id"], wallet.id, wallet.business_id, wallet.currency, amount, kind, reference, actor,
                  idempotency_key, hold_id, wallet.balance, row["created_at"])
 
 
 async def post_entry(db: Executor, *, business_id: uuid.UUID, amount: Money, kind: EntryKind,
-                     idempotency_key: str, reference: str, actor: str, may_overdraw: bool = False) -> Entry:
+                     idempotency_key: str, reference: str, actor: str, may_overdraw: bool = False,
+                     detail: UsageDetail | None = None) -> Entry:
     """Write one signed entry and move the balance with it, exactly once per idempotency key.
 
     Args:
         amount: signed (credits positive); its currency picks the wallet.
         idempotency_key: names the effect (``stripe:checkout_session:{id}``, ``sms:{MessageSid}``).
         may_overdraw: only for refunds Stripe already paid out; everything else is guarded.
+        detail: what a usage entry paid for (`billing.usage_details`), written with it.
 
     Returns:
         The new entry, or the existing one when the same key already did the same thing.
@@ -232,7 +238,8 @@ async def post_entry(db: Executor, *, business_id: uuid.UUID, amount: Money, kin
                 return _replayed(existing, digest, idempotency_key)
             wallet = await apply_change(conn, wallet, amount.amount, 0, may_overdraw=may_overdraw)
             return await insert_entry(conn, wallet, amount=amount.amount, kind=kind, reference=reference,
-                                      actor=actor, idempotency_key=idempotency_key, fingerprint=digest)
+                                      actor=actor, idempotency_key=idempotency_key, fingerprint=digest,
+                                      detail=detail)
     except asyncpg.UniqueViolationError:
         # The key was taken meanwhile by an entry of another wallet (ours is locked, so it
         # can't be this wallet): by construction a different effect.
@@ -255,12 +262,13 @@ async def credit(db: Executor, *, business_id: uuid.UUID, amount: Money, kind: E
 
 
 async def debit(db: Executor, *, business_id: uuid.UUID, amount: Money, kind: EntryKind,
-                idempotency_key: str, reference: str, actor: str, may_overdraw: bool = False) -> Entry:
+                idempotency_key: str, reference: str, actor: str, may_overdraw: bool = False,
+                detail: UsageDetail | None = None) -> Entry:
     """Take a positive `amount` out of the wallet, refused if it would overdraw; see `post_entry`."""
     _positive(amount)
     return await post_entry(db, business_id=business_id, amount=-amount, kind=kind,
                             idempotency_key=idempotency_key, reference=reference, actor=actor,
-                            may_overdraw=may_overdraw)
+                            may_overdraw=may_overdraw, detail=detail)
 
 
 def _positive(amount: Money) -> None:

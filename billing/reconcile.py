@@ -16,11 +16,19 @@ import structlog
 from billing import topups
 from billing.payments import PaymentsProvider
 from billing.disputes import DISPUTE_EVENTS
-from billing.stripe_events import CHARGE_REFUNDED, SESSION_EVENTS, Outcome, RefundNotRoutable, StripeEvent, apply_event
+from billing.stripe_events import (
+    CHARGE_REFUNDED,
+    CHARGE_SUCCEEDED,
+    SESSION_EVENTS,
+    Outcome,
+    RefundNotRoutable,
+    StripeEvent,
+    apply_event,
+)
 
 log = structlog.get_logger(__name__)
 
-ACTED_ON = sorted(SESSION_EVENTS | {CHARGE_REFUNDED} | DISPUTE_EVENTS)
+ACTED_ON = sorted(SESSION_EVENTS | {CHARGE_REFUNDED, CHARGE_SUCCEEDED} | DISPUTE_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)

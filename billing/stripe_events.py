@@ -39,6 +39,8 @@ SESSION_EVENTS = frozenset({
     "checkout.session.expired",
 })
 CHARGE_REFUNDED = "charge.refunded"
+# Brings the charge's receipt_url (Stripe's receipt page), shown beside the top-up on statements.
+CHARGE_SUCCEEDED = "charge.succeeded"
 
 
 class RefundNotRoutable(BillingError):
@@ -92,7 +94,10 @@ class CheckoutSessionObject:
 
 @dataclass(frozen=True, slots=True)
 class ChargeObject:
-    """The fields of a Charge we act on; `amount_refunded` is cumulative over all its refunds."""
+    """The fields of a Charge we act on; `amount_refunded` is cumulative over all its refunds.
+
+    `receipt_url` is kept only when it is an https URL: it is shown to the business as a link.
+    """
 
     id: str
     amount: int
@@ -100,6 +105,7 @@ class ChargeObject:
     currency: str
     payment_intent: str | None
     metadata: dict[str, str] = field(default_factory=dict)
+    receipt_url: str | None = None
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> ChargeObject:
@@ -113,6 +119,7 @@ class ChargeObject:
             currency=_field(data, "currency", str, where),
             payment_intent=_id(data.get("payment_intent")),
             metadata=_metadata(data, where),
+            receipt_url=_receipt_url(_field(data, "receipt_url", str, where, optional=True)),
         )
         if not 0 <= parsed.amount_refunded <= parsed.amount:
             raise ValueError(f"{where}.amount_refunded must be between 0 and amount")
@@ -120,7 +127,12 @@ class ChargeObject:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "object": "charge", "amount": self.amount, "amount_refunded": self.amount_refunded,
-                "currency": self.currency, "payment_intent": self.payment_intent, "metadata": dict(self.metadata)}
+                "currency": self.currency, "payment_intent": self.payment_intent, "metadata": dict(self.metadata),
+                "receipt_url": self.receipt_url}
+
+
+def _receipt_url(value: str | None) -> str | None:
+    return value if value is not None and value.startswith("https://") and len(value) <= 2000 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +175,7 @@ class StripeEvent:
 
 _PARSERS: dict[str, Callable[[Mapping[str, Any]], CheckoutSessionObject | ChargeObject | DisputeObject]] = {
     **{t: CheckoutSessionObject.parse for t in SESSION_EVENTS}, CHARGE_REFUNDED: ChargeObject.parse,
+    CHARGE_SUCCEEDED: ChargeObject.parse,
     **{t: DisputeObject.parse for t in DISPUTE_EVENTS},
 }
 
@@ -175,6 +188,7 @@ class Outcome(enum.StrEnum):
     STATUS = "status_recorded"
     REFUNDED = "refunded"
     DISPUTED = "dispute_recorded"
+    RECEIPT = "receipt_recorded"
     IGNORED = "ignored"
     UNROUTABLE = "unroutable"
     DUPLICATE = "duplicate"
@@ -232,6 +246,8 @@ async def apply_event(pool: asyncpg.Pool, event: StripeEvent, *,
     async with pool.acquire() as conn, conn.transaction():
         if isinstance(event.object, CheckoutSessionObject):
             return await _apply_session(conn, event, event.object)
+        if isinstance(event.object, ChargeObject) and event.type == CHARGE_SUCCEEDED:
+            return await _apply_receipt(conn, event, event.object)
         if isinstance(event.object, ChargeObject):
             return await _apply_refund(conn, event, event.object)
         if isinstance(event.object, DisputeObject):
@@ -274,6 +290,16 @@ async def _apply_session(conn: Connection, event: StripeEvent, session: Checkout
     return outcome
 
 
+async def _apply_receipt(conn: Connection, event: StripeEvent, charge: ChargeObject) -> Outcome:
+    """Keep the charge's receipt page by its PaymentIntent (the top-up finds it there, whichever came first)."""
+    if await _record(conn, event, Outcome.RECEIPT) is Outcome.DUPLICATE:
+        return Outcome.DUPLICATE
+    if charge.receipt_url and charge.payment_intent:
+        await topups.record_receipt(conn, payment_intent=charge.payment_intent, charge_id=charge.id,
+                                    receipt_url=charge.receipt_url)
+    return Outcome.RECEIPT
+
+
 async def _apply_refund(conn: Connection, event: StripeEvent, charge: ChargeObject) -> Outcome:
     refunded = _money(charge.amount_refunded, charge.currency)
     if refunded is None:
@@ -281,6 +307,9 @@ async def _apply_refund(conn: Connection, event: StripeEvent, charge: ChargeObje
     business_id = await _charge_business(conn, charge)
     if await _record(conn, event, Outcome.REFUNDED) is Outcome.DUPLICATE:
         return Outcome.DUPLICATE
+    if charge.receipt_url and charge.payment_intent:
+        await topups.record_receipt(conn, payment_intent=charge.payment_intent, charge_id=charge.id,
+                                    receipt_url=charge.receipt_url)
     await refunds.refund_up_to(conn, business_id=business_id, refunded=refunded,
                               charge_reference=f"stripe:charge:{charge.id}",
                               idempotency_key=refund_key(charge.id, refunded.amount), actor="stripe")

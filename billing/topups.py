@@ -49,6 +49,14 @@ async def advance(conn: Connection, *, session_id: str, business_id: uuid.UUID, 
         session_id, business_id, amount.amount, amount.currency.value, status, payment_intent, list(STATUS_ORDER))
 
 
+async def record_receipt(db: Executor, *, payment_intent: str, charge_id: str, receipt_url: str) -> None:
+    """Keep Stripe's receipt page of the charge that paid `payment_intent` (the latest one reported wins)."""
+    await db.execute(
+        "INSERT INTO charge_receipts (payment_intent, charge_id, receipt_url) VALUES ($1, $2, $3)"
+        " ON CONFLICT (payment_intent) DO UPDATE SET charge_id = EXCLUDED.charge_id,"
+        " receipt_url = EXCLUDED.receipt_url, recorded_at = now()", payment_intent, charge_id, receipt_url)
+
+
 async def topup_status(db: Executor, session_id: str) -> str | None:
     """The recorded status of a session, if we know it."""
     status: str | None = await db.fetchval("SELECT status FROM topups WHERE checkout_session_id = $1", session_id)

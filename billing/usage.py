@@ -15,6 +15,7 @@ import uuid
 from billing import holds, ledger
 from billing.ledger import EntryKind
 from billing.money import Currency, Money
+from billing.usage_details import UsageDetail
 from storage.executor import Executor
 from storage.transactions import transaction
 
@@ -49,15 +50,19 @@ async def reserve(db: Executor, *, business_id: uuid.UUID, amount: Money, key: s
     return Reservation(business_id, amount.currency, amount.amount, hold.id)
 
 
-async def charge(db: Executor, reservation: Reservation, *, cost: int, kind: EntryKind, key: str) -> int:
-    """Charge what the reply cost (capped at what the wallet can pay) and free the rest; returns the charge."""
+async def charge(db: Executor, reservation: Reservation, *, cost: int, kind: EntryKind, key: str,
+                 detail: UsageDetail | None = None) -> int:
+    """Charge what the reply cost (capped at what the wallet can pay) and free the rest; returns the charge.
+
+    `detail` (the reply's tokens, or one SMS reply) is recorded with the charge's entry.
+    """
     if reservation.hold_id is None:
         return 0
     async with transaction(db) as conn:
         wallet = await ledger.lock_wallet(conn, reservation.business_id, reservation.currency)
         payable = min(cost, reservation.amount + max(0, wallet.available + wallet.credit_limit))
         await holds.settle(conn, reservation.hold_id, amount=Money(payable, reservation.currency), kind=kind,
-                           idempotency_key=key, actor=ACTOR)
+                           idempotency_key=key, actor=ACTOR, detail=detail)
         return payable
 
 

@@ -9,6 +9,7 @@ import structlog
 from billing import ledger
 from billing.errors import InsufficientFunds
 from billing.money import Currency, Money
+from billing.usage_details import Unit, UsageDetail
 from storage.executor import Connection
 
 log = structlog.get_logger(__name__)
@@ -36,7 +37,8 @@ async def record_accepted(conn: Connection, message_id: uuid.UUID, sid: str, *, 
         try:
             await ledger.debit(conn, business_id=row["business_id"], amount=Money(cost, currency),
                                kind=ledger.EntryKind.SMS_USAGE, idempotency_key=f"sms:{sid}",
-                               reference=str(message_id), actor="sms-dispatcher", may_overdraw=may_overdraw)
+                               reference=str(message_id), actor="sms-dispatcher", may_overdraw=may_overdraw,
+                               detail=UsageDetail(row["segments"], Unit.SEGMENTS))
             return
         except InsufficientFunds:
             log.warning("sms_debit_overdrew", message_id=str(message_id))

@@ -8,7 +8,7 @@
   ``expand[]=data.source``. A paid charge books one (``charge``, with Stripe's card fee, 2.9 % + 30), a refund
   one (``refund``), a dispute one (``adjustment``, category ``dispute``, its fee) and a won dispute its reversal.
 - Test-side helpers that make Stripe "happen": complete a session (paid or not), let a delayed payment
-  succeed, refund part of a charge, open a dispute on it, move it on (``updated``) and close it won or
+  succeed, report the charge's ``charge.succeeded`` (charges carry a ``receipt_url``), refund part of a charge, open a dispute on it, move it on (``updated``) and close it won or
   lost; each returns the event Stripe would send and keeps it for listing.
 - `signature_header` signs a body with the real ``stripe.WebhookSignature.generate_signature_header``.
 """
@@ -172,12 +172,18 @@ class FakeStripe:
                 "id": charge_id, "object": "charge", "amount": session["amount_total"], "amount_refunded": 0,
                 "currency": session["currency"], "payment_intent": session["payment_intent"], "refunded": False,
                 "metadata": dict(session["_payment_intent_metadata"]), "livemode": False,
+                "receipt_url": f"https://pay.stripe.com/receipts/payment/{charge_id}",
             }
         session["status"] = "complete"
         session["payment_status"] = "paid" if paid else "unpaid"
         if paid:
             self._charge_paid(self.charge_of(session_id))
         return self.event("checkout.session.completed", self._public(session))
+
+    def charge_succeeded(self, session_id: str) -> dict[str, Any]:
+        """``charge.succeeded`` of the session's charge (with its receipt_url); Stripe sends it beside
+        the session's events, in any order (emitted on request, so other tests' event lists stay as they were)."""
+        return self.event("charge.succeeded", dict(self.charge_of(session_id)))
 
     def async_payment_succeeded(self, session_id: str) -> dict[str, Any]:
         """A delayed payment (bank debit) clears."""

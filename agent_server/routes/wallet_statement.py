@@ -21,11 +21,14 @@ from billing.statements import Statement, statement
 
 class StatementQuery(Query, kw_only=True):
     business_id: Uuid | None = None
-    month: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}$", description="calendar month, YYYY-MM (UTC)")]
+    month: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}$",
+                                       description="calendar month, YYYY-MM, in the business's timezone")]
     currency: Annotated[str, msgspec.Meta(description="ISO 4217 code (USD, INR); default USD")] | None = None
 
 
 class TopupOut(msgspec.Struct, rename="camel", kw_only=True):
+    """`receiptUrl` is Stripe's receipt page of the paying charge, when Stripe reported one."""
+
     entry_id: str
     amount: int
     reference: str
@@ -34,6 +37,9 @@ class TopupOut(msgspec.Struct, rename="camel", kw_only=True):
 
 
 class UsageOut(msgspec.Struct, rename="camel", kw_only=True):
+    """One product in one unit: texts sent in segments, SMS replies in replies, chat in tokens (replies before
+    tokens were recorded), calls in billed seconds, numbers, rent months; a product may have a line per unit."""
+
     product: str
     amount: int
     entries: int
@@ -67,7 +73,7 @@ class StatementOut(msgspec.Struct, rename="camel", kw_only=True):
 
 def statement_json(s: Statement) -> dict[str, Any]:
     return {
-        "businessId": str(s.business_id), "currency": s.currency.value, "month": s.month, "timezone": "UTC",
+        "businessId": str(s.business_id), "currency": s.currency.value, "month": s.month, "timezone": s.timezone,
         "periodStart": s.start.isoformat(), "periodEnd": s.end.isoformat(), "partial": s.partial,
         "openingBalance": s.opening,
         "topups": [{"entryId": str(t.entry_id), "amount": t.amount, "reference": t.reference,

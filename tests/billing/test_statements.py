@@ -1,5 +1,7 @@
 """`GET /api/wallet/statement`: a seeded month reproduces hand-computed totals, CSV and JSON agree,
-closing = opening + Σ lines, a month not over is partial, another business's month is 404."""
+closing = opening + Σ lines, months follow the business's timezone, texts count in segments and chat in
+tokens where recorded, top-ups carry Stripe's receipt, a month not over is partial, another business's month
+is 404."""
 
 from __future__ import annotations
 
@@ -13,7 +15,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from billing import accounts
+from tests.billing.conftest import Client as StripeClient
+from tests.billing.conftest import deliver
+from tests.billing.test_payment_routes import start_topup
 from tests.conftest import MakeBusiness
+from tests.fake_stripe import FakeStripe
 
 Client = TestClient[web.Request, web.Application]
 
@@ -46,6 +52,10 @@ HISTORY = [
 ]
 # Billed seconds of the calls (their meters): CA1 72 s (144 cents at 120/min), CA2 15 s.
 METERS = {"CA0": 150, "CA1": 72, "CA2": 15}
+# What some entries recorded they paid for (usage_details): SM4 was a text of 2 segments sent
+# from the outbox, m1 a chat reply of 1,234 tokens; SM1-SM3 are replies from before quantities were kept.
+DETAILS = {"sms:SM4": (2, "segments"), "chat:m1": (1234, "tokens")}
+RECEIPT = "https://pay.stripe.com/receipts/payment/ch_oct"
 
 
 async def seed(pool: asyncpg.Pool, business: uuid.UUID) -> None:
@@ -62,6 +72,14 @@ async def seed(pool: asyncpg.Pool, business: uuid.UUID) -> None:
                 wallet, amount, kind, reference, f"seed:{business}:{n}", after, at(when))
             await conn.execute("INSERT INTO platform_entries (entry_id, account, currency, amount)"
                                " VALUES ($1, $2, 'USD', $3)", entry, accounts.counter_account(kind).value, -amount)
+            if reference in DETAILS:
+                await conn.execute("INSERT INTO usage_details (entry_id, quantity, unit) VALUES ($1, $2, $3)",
+                                   entry, *DETAILS[reference])
+        await conn.execute("INSERT INTO topups (checkout_session_id, business_id, amount, currency, status,"
+                           " payment_intent, created_by) VALUES ('cs_oct', $1, 2000, 'USD', 'paid', $2, 'seed')",
+                           business, f"pi_oct_{business.hex}")
+        await conn.execute("INSERT INTO charge_receipts (payment_intent, charge_id, receipt_url) VALUES ($1, 'ch_oct', $2)",
+                           f"pi_oct_{business.hex}", RECEIPT)
         for sid, seconds in METERS.items():
             await conn.execute(
                 "INSERT INTO call_meters (call_sid, business_id, currency, per_minute, granted_seconds,"
@@ -80,11 +98,12 @@ async def test_a_seeded_month_reproduces_the_hand_computed_totals(
     assert body["periodStart"] == "2026-10-01T00:00:00+00:00" and body["periodEnd"] == "2026-11-01T00:00:00+00:00"
     assert body["openingBalance"] == 5000 - 300
     assert [(t["amount"], t["reference"], t["receiptUrl"]) for t in body["topups"]] == [
-        (2000, "stripe:checkout_session:cs_oct", None)]
+        (2000, "stripe:checkout_session:cs_oct", RECEIPT)]
     assert body["usage"] == [
         {"product": "call", "amount": -174, "entries": 3, "quantity": 72 + 15, "unit": "seconds"},
-        {"product": "sms", "amount": -8, "entries": 4, "quantity": 4, "unit": "replies"},
-        {"product": "chat", "amount": -1, "entries": 1, "quantity": 1, "unit": "replies"},
+        {"product": "sms", "amount": -6, "entries": 3, "quantity": 3, "unit": "replies"},
+        {"product": "sms", "amount": -2, "entries": 1, "quantity": 2, "unit": "segments"},
+        {"product": "chat", "amount": -1, "entries": 1, "quantity": 1234, "unit": "tokens"},
         {"product": "number_rent", "amount": -100, "entries": 1, "quantity": 1, "unit": "months"}]
     assert body["refunds"] == {"amount": -500, "entries": 1}
     assert body["disputes"] == {"amount": -1000 + 1000 - 200 - 1500, "entries": 4}
@@ -100,10 +119,8 @@ async def test_a_seeded_month_reproduces_the_hand_computed_totals(
     assert (rows[-1]["section"], int(rows[-1]["amount"])) == ("closing", body["closingBalance"])
     lines = rows[1:-1]
     assert sum(int(r["amount"]) for r in lines) == body["closingBalance"] - body["openingBalance"]
-    assert {r["item"]: int(r["amount"]) for r in lines if r["section"] == "usage"} == {
-        u["product"]: u["amount"] for u in body["usage"]}
-    assert {r["item"]: int(r["quantity"]) for r in lines if r["section"] == "usage"} == {
-        u["product"]: u["quantity"] for u in body["usage"]}
+    assert [(r["item"], r["unit"], int(r["quantity"]), int(r["amount"])) for r in lines if r["section"] == "usage"] == [
+        (u["product"], u["unit"], u["quantity"], u["amount"]) for u in body["usage"]]
     assert [int(r["amount"]) for r in lines if r["section"] == "topup"] == [t["amount"] for t in body["topups"]]
     for section in ("refunds", "disputes", "adjustments"):
         [row] = [r for r in lines if r["section"] == section]
@@ -143,3 +160,41 @@ async def test_bad_months_are_422_and_another_business_is_404(
                                headers=stranger.headers)
     assert got.status == 404
     assert (await got.json())["error"]["code"] == "NOT_FOUND"
+
+
+async def test_months_are_the_business_s_own(app_client: Client, make_business: MakeBusiness,
+                                             pool: asyncpg.Pool) -> None:
+    """In New York (UTC-4 in October) the top-up of 1 October 00:00 UTC is September's, and the one of
+    1 November 00:00 UTC (still 31 October there) is October's; the SMS at 23:59:59 UTC stays in October."""
+    tenant = await make_business()
+    await seed(pool, tenant.business_id)
+    await pool.execute("UPDATE businesses SET timezone = 'America/New_York' WHERE id = $1", tenant.business_id)
+    got = await app_client.get("/api/wallet/statement", params={"month": "2026-10"}, headers=tenant.headers)
+    body = await got.json()
+    assert (body["timezone"], body["periodStart"], body["periodEnd"]) == (
+        "America/New_York", "2026-10-01T00:00:00-04:00", "2026-11-01T00:00:00-04:00")
+    assert body["openingBalance"] == 4700 + 2000
+    assert [(t["amount"], t["reference"]) for t in body["topups"]] == [(999, "stripe:checkout_session:cs_nov")]
+    assert [u["quantity"] for u in body["usage"] if u["product"] == "sms"] == [3, 2]
+    assert body["closingBalance"] == 4267 + 999
+    september = await (await app_client.get("/api/wallet/statement", params={"month": "2026-09"},
+                                            headers=tenant.headers)).json()
+    assert (september["closingBalance"], [t["amount"] for t in september["topups"]]) == (6700, [5000, 2000])
+
+
+async def test_a_top_up_shows_its_receipt_whichever_event_came_first(
+        stripe_client: StripeClient, fake_stripe: tuple[FakeStripe, str], make_business: MakeBusiness) -> None:
+    fake, _ = fake_stripe
+    tenant = await make_business()
+    first = (await start_topup(stripe_client, tenant, 1000))["sessionId"]
+    second = (await start_topup(stripe_client, tenant, 700))["sessionId"]
+    completed = fake.complete_session(first)
+    for event in (fake.charge_succeeded(first), completed, completed):  # the receipt before the credit, then again
+        assert (await deliver(stripe_client, event)).status == 200
+    await deliver(stripe_client, fake.complete_session(second))
+    await deliver(stripe_client, fake.charge_succeeded(second))
+    now = datetime.datetime.now(datetime.UTC)
+    got = await stripe_client.get("/api/wallet/statement", params={"month": f"{now:%Y-%m}"}, headers=tenant.headers)
+    body = await got.json()
+    assert [(t["amount"], t["receiptUrl"]) for t in body["topups"]] == [
+        (1000, fake.charge_of(first)["receipt_url"]), (700, fake.charge_of(second)["receipt_url"])]

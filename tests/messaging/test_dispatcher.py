@@ -50,6 +50,9 @@ async def test_a_queued_text_goes_out_with_its_callback_and_is_paid_once(world: 
                                     message.id)
     assert row is not None
     assert (row["status"], row["message_sid"], row["price_minor"]) == ("sending", sent["sid"], 4)
+    detail = await world.pool.fetchrow("SELECT d.quantity, d.unit FROM usage_details d JOIN ledger_entries e"
+                                       " ON e.id = d.entry_id WHERE e.idempotency_key = $1", f"sms:{sent['sid']}")
+    assert detail is not None and (detail["quantity"], detail["unit"]) == (2, "segments"), "for the statement"
 
 
 async def test_a_long_code_sends_one_segment_a_second_and_a_toll_free_three(world: World) -> None:

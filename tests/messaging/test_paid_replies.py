@@ -29,6 +29,13 @@ async def usage_entries(pool: asyncpg.Pool, kind: str) -> list[int]:
     return [-r["amount"] for r in rows]
 
 
+async def usage_details(pool: asyncpg.Pool, kind: str) -> list[tuple[int, str]]:
+    """What each entry of `kind` recorded it paid for (the statement's quantities)."""
+    rows = await pool.fetch("SELECT d.quantity, d.unit FROM ledger_entries e JOIN usage_details d ON d.entry_id = e.id"
+                            " WHERE e.kind = $1 ORDER BY e.id", kind)
+    return [(r["quantity"], r["unit"]) for r in rows]
+
+
 async def test_sms_refused_for_lack_of_funds_gets_the_unavailable_text_and_no_llm_request(
         make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,
         pool: asyncpg.Pool) -> None:
@@ -61,6 +68,7 @@ async def test_sms_reply_is_charged_once_even_when_the_webhook_is_retried(
     await text(client, "Tuesday?", sid="SM" + "a" * 32)
     await text(client, "Tuesday?", sid="SM" + "a" * 32)
     assert await usage_entries(pool, "sms_usage") == [messaging_settings.billing.sms_per_reply_minor]
+    assert await usage_details(pool, "sms_usage") == [(1, "replies")]
 
 
 async def test_chat_reply_is_charged_for_the_tokens_it_used(
@@ -78,5 +86,6 @@ async def test_chat_reply_is_charged_for_the_tokens_it_used(
     assert row is not None
     expected = chat_charge(row["tokens"], messaging_settings.billing.chat_per_1k_tokens_minor)
     assert await usage_entries(pool, "chat_usage") == ([expected] if expected else [])
+    assert await usage_details(pool, "chat_usage") == ([(row["tokens"], "tokens")] if expected else [])
     wallet = await ledger.get_wallet(pool, shop.business_id, Currency.USD)
     assert wallet is not None and wallet.held == 0
