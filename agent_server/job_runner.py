@@ -2,7 +2,8 @@
 
 Domains never import the shell, so the kinds are wired here: `mail.send` delivers the outbox
 through the configured SMTP server, or holds every email when there is none; `messaging.import`
-merges an uploaded contacts CSV. `serve` runs a runner in-process unless
+merges an uploaded contacts CSV; `messaging.campaigns` (every minute) starts scheduled campaigns
+and completes finished ones. `serve` runs a runner in-process unless
 `[jobs] run_in_process = false` (then a `worker:` process runs them).
 """
 
@@ -21,18 +22,21 @@ from agent_server import books_jobs, knowledge_jobs, outcome_jobs
 from agent_server.config import ConfigError, Settings
 from agent_server.db import database_url
 from agent_server.state import POOL, SETTINGS
-from jobs.runner import Handler, Recurring, Runner
+from billing.money import parse_currency
+from jobs.runner import Handler, Recurring, Runner, utc_now
+from jobs.schedule import Schedule
 from mail import outbox
 from mail.mailer import Mailer
 from mail.sending import SendEmail
 from mail.smtp import SmtpMailer, SmtpTarget
+from messaging.campaign_schedule import CAMPAIGN_TICK_KIND, CAMPAIGN_TICK_SCHEDULE, CampaignTick
 from messaging.imports import IMPORT_KIND, ImportJob
 from storage.pool import create_pool
 
 log = structlog.get_logger(__name__)
 
 # The kinds of this module that recur (the outcome kinds bring their own: outcome_jobs.RECURRING).
-RECURRING: tuple[Recurring, ...] = ()
+RECURRING: tuple[Recurring, ...] = (Recurring(CAMPAIGN_TICK_KIND, Schedule.parse(CAMPAIGN_TICK_SCHEDULE)),)
 
 
 def mailer_for(settings: Settings) -> Mailer | None:
@@ -61,6 +65,8 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
                 **outcome_handlers,
                 **knowledge_handlers,
                 IMPORT_KIND: ImportJob(pool),
+                CAMPAIGN_TICK_KIND: CampaignTick(pool, settings.sms, parse_currency(settings.billing.currency),
+                                                 clock=utc_now),
                 **books_jobs.handlers(settings, pool),
             }
             runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING

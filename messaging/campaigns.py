@@ -1,11 +1,11 @@
-"""Campaigns: one template sent to an audience (lists, tags, contacts) through the outbox, paused, resumed, canceled.
+"""Campaigns: one template sent to an audience through the outbox; written, edited, scheduled, paused, canceled.
 
-Starting snapshots the audience into `campaign_recipients`, one row per phone: each either
-gets an outbox message (its body rendered for that contact, sent from the campaign's numbers
-with the usual sender choice) or a skip reason (opted out, undeliverable, no recorded consent
-for marketing, deleted). The dispatcher sends a campaign's messages only while it is
-`sending`, so pause and cancel take effect at the next claim; cancel also cancels what is
-still queued. A campaign whose recent sends fail past the configured share pauses itself.
+A campaign is a `draft` until it is sent (`messaging.campaign_start`) or given a time
+(`scheduled`, started by the campaign job within a minute of it). Only a draft or a
+scheduled campaign can be edited; once it sends, its audience is a snapshot and its bodies
+are rendered. The dispatcher sends a campaign's messages only while it is `sending`, so
+pause and cancel take effect at the next claim; cancel also cancels what is still queued.
+A campaign whose recent sends fail past the configured share pauses itself.
 """
 
 from __future__ import annotations
@@ -13,25 +13,24 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import asyncpg
 
-from billing import ledger
-from billing.money import Currency
 from messaging import senders
-from messaging.config import SmsConfig
+from messaging.campaign_audience import Audience as Audience
+from messaging.campaign_audience import recipients
 from messaging.errors import MessagingError, NotFound
-from messaging.outbox import NewMessage, add_event, enqueue
+from messaging.outbox import add_event
 from messaging.quiet_hours import Window
-from messaging.segments import count_segments
-from messaging.sending import InsufficientBalance
-from messaging.templates import placeholders, render
+from messaging.templates import placeholders
 from storage.executor import Connection, Executor
 from storage.transactions import transaction
 
-SKIP_REASONS: Final = ("opted_out", "undeliverable", "no_consent", "deleted")
+EDITABLE: Final = ("draft", "scheduled")
+# The furthest ahead a campaign may be scheduled.
+MAX_SCHEDULE_AHEAD: Final = datetime.timedelta(days=365)
 
 
 class CampaignNotEditable(MessagingError):
@@ -42,20 +41,8 @@ class EmptyAudience(MessagingError):
     """No recipient of the audience may be texted (422 EMPTY_AUDIENCE)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Audience:
-    list_ids: Sequence[uuid.UUID] = ()
-    tags: Sequence[str] = ()
-    contact_ids: Sequence[uuid.UUID] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {"listIds": [str(x) for x in self.list_ids], "tags": list(self.tags),
-                "contactIds": [str(x) for x in self.contact_ids]}
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> Audience:
-        return cls([uuid.UUID(x) for x in raw.get("listIds", [])], list(raw.get("tags", [])),
-                   [uuid.UUID(x) for x in raw.get("contactIds", [])])
+class BadSendTime(MessagingError, ValueError):
+    """A send time in the past or more than a year ahead (422 naming sendAt)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +54,8 @@ class NewCampaign:
     from_number_ids: Sequence[uuid.UUID] = ()
     quiet_hours: str | None = None
     ai_replies: bool = False
+    send_at: datetime.datetime | None = None
+    idempotency_key: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,41 +74,76 @@ class Campaign:
     created_at: datetime.datetime
     started_at: datetime.datetime | None
     finished_at: datetime.datetime | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Recipient:
-    contact_id: uuid.UUID
-    phone: str
-    body: str | None
-    segments: int
-    skip_reason: str | None
+    send_at: datetime.datetime | None
+    hold_id: int | None
 
 
 _COLUMNS = ("id, business_id, name, template, audience, from_number_ids, category, quiet_hours, ai_replies, status,"
-            " pause_reason, created_at, started_at, finished_at")
+            " pause_reason, created_at, started_at, finished_at, send_at, hold_id")
 
 
 def _campaign(row: asyncpg.Record) -> Campaign:
     return Campaign(row["id"], row["business_id"], row["name"], row["template"], Audience.from_json(row["audience"]),
                     list(row["from_number_ids"]), row["category"], row["quiet_hours"], row["ai_replies"],
-                    row["status"], row["pause_reason"], row["created_at"], row["started_at"], row["finished_at"])
+                    row["status"], row["pause_reason"], row["created_at"], row["started_at"], row["finished_at"],
+                    row["send_at"], row["hold_id"])
 
 
-async def create(db: Executor, business_id: uuid.UUID, new: NewCampaign) -> Campaign:
-    """A draft. Raises templates.UnknownVariable, ValueError (a window that widens nothing is fine), NotFound."""
-    placeholders(new.template)
-    if new.quiet_hours is not None:
-        Window.parse(new.quiet_hours)
-    for number_id in new.from_number_ids:
+def check_send_at(send_at: datetime.datetime, now: datetime.datetime) -> None:
+    """Raises BadSendTime unless `send_at` is after `now` and at most a year ahead."""
+    if send_at <= now:
+        raise BadSendTime("sendAt must be in the future")
+    if send_at > now + MAX_SCHEDULE_AHEAD:
+        raise BadSendTime("sendAt must be within a year")
+
+
+async def _check_content(db: Executor, business_id: uuid.UUID, template: str | None, quiet_hours: str | None,
+                         number_ids: Sequence[uuid.UUID]) -> None:
+    if template is not None:
+        placeholders(template)
+    if quiet_hours is not None:
+        Window.parse(quiet_hours)
+    for number_id in number_ids:
         await senders.named(db, business_id, number_id)
-    row = await db.fetchrow(
-        f"INSERT INTO campaigns (business_id, name, template, audience, from_number_ids, category, quiet_hours,"
-        f" ai_replies) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}", business_id, new.name,
-        new.template, new.audience.to_json(), list(new.from_number_ids), new.category, new.quiet_hours,
-        new.ai_replies)
-    assert row is not None
-    return _campaign(row)
+
+
+async def _require_audience(conn: Connection, campaign: Campaign) -> None:
+    """A campaign is only given a time when someone would get it now (the job would start nothing)."""
+    found = await recipients(conn, campaign.business_id, campaign.audience, campaign.template, campaign.category)
+    if not any(r.skip_reason is None for r in found):
+        raise EmptyAudience("no recipient of this audience may be texted")
+
+
+async def create(db: Executor, business_id: uuid.UUID, new: NewCampaign, *,
+                 now: datetime.datetime | None = None) -> Campaign:
+    """A draft, or a scheduled campaign when `new.send_at` is set (then `now` is required).
+
+    Raises:
+        templates.UnknownVariable, ValueError (quiet hours), NotFound (a number), NumberNotSmsCapable,
+        BadSendTime, EmptyAudience (scheduled with nobody to text).
+    """
+    await _check_content(db, business_id, new.template, new.quiet_hours, new.from_number_ids)
+    if new.send_at is not None:
+        assert now is not None, "scheduling needs the current time"
+        check_send_at(new.send_at, now)
+    async with transaction(db) as conn:
+        row = await conn.fetchrow(
+            f"INSERT INTO campaigns (business_id, name, template, audience, from_number_ids, category, quiet_hours,"
+            f" ai_replies, send_at, idempotency_key, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+            f" CASE WHEN $9::timestamptz IS NULL THEN 'draft' ELSE 'scheduled' END) RETURNING {_COLUMNS}",
+            business_id, new.name, new.template, new.audience.to_json(), list(new.from_number_ids), new.category,
+            new.quiet_hours, new.ai_replies, new.send_at, new.idempotency_key)
+        assert row is not None
+        created = _campaign(row)
+        if created.status == "scheduled":
+            await _require_audience(conn, created)
+        return created
+
+
+async def by_idempotency_key(db: Executor, business_id: uuid.UUID, key: str) -> Campaign | None:
+    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM campaigns WHERE business_id = $1 AND idempotency_key = $2",
+                            business_id, key)
+    return None if row is None else _campaign(row)
 
 
 async def get(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, *, lock: bool = False) -> Campaign:
@@ -150,86 +174,53 @@ async def delete(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID) -
         await conn.execute("DELETE FROM campaigns WHERE id = $1", campaign_id)
 
 
-_AUDIENCE: Final = """
-SELECT DISTINCT ON (c.phone) c.id, c.phone, c.first_name, c.last_name, c.email, c.attributes, c.consent_at,
-       c.deleted_at IS NOT NULL AS deleted,
-       EXISTS (SELECT 1 FROM suppressions s WHERE s.business_id = c.business_id AND s.phone = c.phone) AS suppressed,
-       EXISTS (SELECT 1 FROM undeliverable_phones u WHERE u.business_id = c.business_id AND u.phone = c.phone)
-           AS undeliverable
-  FROM contacts c
- WHERE c.business_id = $1
-   AND (c.id = ANY($2::uuid[]) OR c.tags && $3::text[]
-        OR EXISTS (SELECT 1 FROM contact_list_members m WHERE m.contact_id = c.id AND m.list_id = ANY($4::uuid[])))
-   AND (c.deleted_at IS NULL OR c.id = ANY($2::uuid[])
-        OR EXISTS (SELECT 1 FROM contact_list_members m WHERE m.contact_id = c.id AND m.list_id = ANY($4::uuid[])))
- ORDER BY c.phone, c.deleted_at NULLS FIRST, c.created_at
-"""
+_EDITS: Final = {"name": "name", "template": "template", "audience": "audience", "category": "category",
+                 "from_number_ids": "from_number_ids", "quiet_hours": "quiet_hours", "ai_replies": "ai_replies"}
 
 
-async def recipients(db: Executor, campaign: Campaign) -> list[Recipient]:
-    """The audience now, each phone once: its rendered body and segments, or why it is skipped."""
-    a = campaign.audience
-    rows = await db.fetch(_AUDIENCE, campaign.business_id, list(a.contact_ids), list(a.tags), list(a.list_ids))
-    found = []
-    for r in rows:
-        reason = ("deleted" if r["deleted"] else "opted_out" if r["suppressed"] else
-                  "undeliverable" if r["undeliverable"] else
-                  "no_consent" if campaign.category == "marketing" and r["consent_at"] is None else None)
-        if reason is not None:
-            found.append(Recipient(r["id"], r["phone"], None, 0, reason))
-            continue
-        fields = {"firstName": r["first_name"], "lastName": r["last_name"], "email": r["email"], "phone": r["phone"]}
-        body = render(campaign.template, fields, r["attributes"])
-        found.append(Recipient(r["id"], r["phone"], body, count_segments(body).count, None))
-    return found
+async def update(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, changes: Mapping[str, Any], *,
+                 now: datetime.datetime) -> Campaign:
+    """Change a draft's or a scheduled campaign's fields; only the keys given change.
 
-
-def estimate(found: Sequence[Recipient], price_per_segment: int) -> dict[str, Any]:
-    """Recipients, segments and cost of a send now, with the skips by reason."""
-    sending = [r for r in found if r.skip_reason is None]
-    segments = sum(r.segments for r in sending)
-    return {"recipients": len(sending), "segments": segments, "costMinor": segments * price_per_segment,
-            "skipped": {reason: sum(1 for r in found if r.skip_reason == reason) for reason in SKIP_REASONS}}
-
-
-async def start(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, config: SmsConfig,
-                currency: Currency, *, now: datetime.datetime) -> dict[str, Any]:
-    """Snapshot the audience and queue its messages, in one transaction; returns the estimate it acted on.
+    `changes` keys: name, template, audience (an `Audience`), category, from_number_ids,
+    quiet_hours (None clears it), ai_replies, send_at (a time schedules it, None makes it a
+    draft again). A scheduled campaign must still reach someone after the edit.
 
     Raises:
-        NotFound, CampaignNotEditable (not a draft), EmptyAudience, InsufficientBalance, NumberNotSmsCapable.
+        NotFound, CampaignNotEditable, templates.UnknownVariable, ValueError (quiet hours),
+        NumberNotSmsCapable, BadSendTime, EmptyAudience.
     """
+    await _check_content(db, business_id, changes.get("template"), changes.get("quiet_hours"),
+                         changes.get("from_number_ids", ()))
+    if changes.get("send_at") is not None:
+        check_send_at(changes["send_at"], now)
     async with transaction(db) as conn:
         campaign = await get(conn, business_id, campaign_id, lock=True)
-        if campaign.status != "draft":
-            raise CampaignNotEditable(f"a {campaign.status} campaign can't be sent")
-        found = await recipients(conn, campaign)
-        summary = estimate(found, config.price_per_segment_minor)
-        if not summary["recipients"]:
-            raise EmptyAudience("no recipient of this audience may be texted")
-        wallet = await ledger.get_wallet(conn, business_id, currency)
-        if summary["costMinor"] and (wallet is None or wallet.available < summary["costMinor"]):
-            raise InsufficientBalance("the wallet can't pay for this campaign's estimated cost")
-        await _queue(conn, campaign, found, now=now)
-        await conn.execute("UPDATE campaigns SET status = 'sending', started_at = $2 WHERE id = $1", campaign_id, now)
-        return summary
+        if campaign.status not in EDITABLE:
+            raise CampaignNotEditable(f"a {campaign.status} campaign can't be edited")
+        sets: list[str] = []
+        args: list[object] = [campaign_id]
+        for key, value in changes.items():
+            if key in _EDITS:
+                args.append(value.to_json() if isinstance(value, Audience) else
+                            list(value) if key == "from_number_ids" else value)
+                sets.append(f"{_EDITS[key]} = ${len(args)}")
+        if "send_at" in changes:
+            args.append(changes["send_at"])
+            sets.append(f"send_at = ${len(args)}, status = CASE WHEN ${len(args)}::timestamptz IS NULL"
+                        " THEN 'draft' ELSE 'scheduled' END, pause_reason = NULL")
+        if sets:
+            await conn.execute(f"UPDATE campaigns SET {', '.join(sets)} WHERE id = $1", *args)
+        updated = await get(conn, business_id, campaign_id)
+        if updated.status == "scheduled":
+            await _require_audience(conn, updated)
+        return updated
 
 
-async def _queue(conn: Connection, campaign: Campaign, found: Sequence[Recipient], *, now: datetime.datetime) -> None:
-    allowed = campaign.from_number_ids or None
-    for r in found:
-        message_id = None
-        if r.body is not None:
-            sender = await senders.choose(conn, campaign.business_id, r.phone, allowed=allowed)
-            encoding = count_segments(r.body).encoding.value
-            message, _ = await enqueue(conn, NewMessage(
-                campaign.business_id, r.contact_id, sender.number_id, sender.phone_number, r.phone, r.body,
-                campaign.category, r.segments, encoding, f"campaign:{campaign.id}:{r.phone}", now,
-                campaign_id=campaign.id), now=now)
-            message_id = message.id
-        await conn.execute("INSERT INTO campaign_recipients (campaign_id, phone, contact_id, message_id, skip_reason)"
-                           " VALUES ($1, $2, $3, $4, $5)", campaign.id, r.phone, r.contact_id, message_id,
-                           r.skip_reason)
+async def schedule(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, send_at: datetime.datetime, *,
+                   now: datetime.datetime) -> Campaign:
+    """Give a draft (or a scheduled campaign, again) its send time. Raises as `update`."""
+    return await update(db, business_id, campaign_id, {"send_at": send_at}, now=now)
 
 
 async def _move(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, allowed: Sequence[str], to: str,
@@ -255,7 +246,8 @@ async def resume(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID) -
 async def cancel(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, *, now: datetime.datetime) -> Campaign:
     """Stop for good: what is still queued is canceled (messages already with Twilio go on)."""
     async with transaction(db) as conn:
-        campaign = await _move(conn, business_id, campaign_id, ("draft", "sending", "paused"), "canceled")
+        campaign = await _move(conn, business_id, campaign_id, ("draft", "scheduled", "sending", "paused"),
+                               "canceled")
         ids = await conn.fetch("UPDATE sms_outbox SET status = 'canceled', error_message = 'CAMPAIGN_CANCELED',"
                                " updated_at = $2 WHERE campaign_id = $1 AND status = 'queued' RETURNING id",
                                campaign_id, now)
@@ -264,11 +256,12 @@ async def cancel(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, *
         return campaign
 
 
-async def finish_if_done(db: Executor, campaign_id: uuid.UUID) -> None:
-    """A sending campaign with nothing queued or in flight is completed."""
-    await db.execute("UPDATE campaigns SET status = 'completed', finished_at = now() WHERE id = $1"
-                     " AND status = 'sending' AND NOT EXISTS (SELECT 1 FROM sms_outbox WHERE campaign_id = $1"
-                     " AND status IN ('queued', 'sending'))", campaign_id)
+async def finish_if_done(db: Executor, campaign_id: uuid.UUID) -> bool:
+    """A sending campaign with nothing queued or in flight is completed; returns whether this call completed it."""
+    done = await db.fetchval("UPDATE campaigns SET status = 'completed', finished_at = now() WHERE id = $1"
+                             " AND status = 'sending' AND NOT EXISTS (SELECT 1 FROM sms_outbox WHERE campaign_id = $1"
+                             " AND status IN ('queued', 'sending')) RETURNING 1", campaign_id)
+    return done is not None
 
 
 async def pause_on_failures(conn: Connection, campaign_id: uuid.UUID, *, window: int, threshold: float) -> bool:
@@ -282,20 +275,3 @@ async def pause_on_failures(conn: Connection, campaign_id: uuid.UUID, *, window:
     paused = await conn.fetchval("UPDATE campaigns SET status = 'paused', pause_reason = 'FAILURE_RATE'"
                                  " WHERE id = $1 AND status = 'sending' RETURNING 1", campaign_id)
     return paused is not None
-
-
-async def stats(db: Executor, campaign: Campaign) -> dict[str, Any]:
-    """Messages by status, skips by reason, opt-outs since the start, segments and cost."""
-    rows = await db.fetch("SELECT status, count(*) AS n, sum(segments) FILTER (WHERE message_sid IS NOT NULL) AS seg,"
-                          " sum(price_minor) AS cost FROM sms_outbox WHERE campaign_id = $1 GROUP BY status",
-                          campaign.id)
-    skips = await db.fetch("SELECT skip_reason, count(*) AS n FROM campaign_recipients WHERE campaign_id = $1"
-                           " AND skip_reason IS NOT NULL GROUP BY skip_reason", campaign.id)
-    opt_outs = await db.fetchval(
-        "SELECT count(DISTINCT e.phone) FROM consent_events e JOIN campaign_recipients r ON r.phone = e.phone"
-        " AND r.campaign_id = $1 WHERE e.business_id = $2 AND e.action = 'opt_out' AND e.created_at >= $3",
-        campaign.id, campaign.business_id, campaign.started_at or campaign.created_at)
-    return {"messages": {r["status"]: r["n"] for r in rows},
-            "skipped": {reason: 0 for reason in SKIP_REASONS} | {r["skip_reason"]: r["n"] for r in skips},
-            "optOuts": opt_outs, "segments": sum(r["seg"] or 0 for r in rows),
-            "costMinor": sum(r["cost"] or 0 for r in rows)}

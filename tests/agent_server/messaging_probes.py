@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ B_MESSAGE = uuid.UUID("00000000-0000-4000-8000-00000000b003")
 B_IMPORT = uuid.UUID("00000000-0000-4000-8000-00000000b004")
 B_CAMPAIGN = uuid.UUID("00000000-0000-4000-8000-00000000b005")
 A_LIST = uuid.UUID("00000000-0000-4000-8000-00000000a002")
+A_CAMPAIGN = uuid.UUID("00000000-0000-4000-8000-00000000a005")
 
 
 async def seed_messaging(pool: asyncpg.Pool, a: uuid.UUID, b: uuid.UUID, b_number: uuid.UUID) -> None:
@@ -31,7 +33,8 @@ async def seed_messaging(pool: asyncpg.Pool, a: uuid.UUID, b: uuid.UUID, b_numbe
         " 'transactional', 1, 'GSM-7', 'delivered', 'seed')", B_MESSAGE, b, B_CONTACT, b_number)
     await pool.execute("INSERT INTO contact_imports (id, business_id, status) VALUES ($1, $2, 'done')", B_IMPORT, b)
     await pool.execute("INSERT INTO campaigns (id, business_id, name, template, audience, category) VALUES"
-                       " ($1, $2, 'B sale', 'Hi', '{\"contactIds\": []}', 'transactional')", B_CAMPAIGN, b)
+                       " ($1, $2, 'B sale', 'Hi', '{\"contactIds\": []}', 'transactional'), ($3, $4, 'A sale', 'Hi',"
+                       " '{\"contactIds\": []}', 'transactional')", B_CAMPAIGN, b, A_CAMPAIGN, a)
 
 
 def _q(path: str) -> Build:
@@ -49,6 +52,8 @@ def _body(path: str, make: Callable[[str], dict[str, Any]]) -> Build:
 def messaging_probes(business: uuid.UUID, number: uuid.UUID) -> dict[str, list[tuple[str, uuid.UUID, Build]]]:
     """Route -> (label, B's id, request builder), for business B's id and B's number."""
     send = {"to": "+14155550142", "body": "hi", "category": "transactional", "idempotencyKey": "probe"}
+    bulk = {"to": ["+14155550142"], "body": "hi", "category": "transactional"}
+    soon = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)).isoformat()
     return {
         "POST /api/contacts": [("body businessId", business, _body(
             "/api/contacts", lambda x: {"businessId": x, "phone": "+14155550143"}))],
@@ -93,5 +98,14 @@ def messaging_probes(business: uuid.UUID, number: uuid.UUID) -> dict[str, list[t
         **{f"{method} /api/campaigns/{{id}}{tail}": [("path campaign", B_CAMPAIGN,
                                                        _path("/api/campaigns/{id}" + tail))]
            for method, tail in (("GET", ""), ("DELETE", ""), ("POST", "/send"), ("POST", "/pause"),
-                                ("POST", "/resume"), ("POST", "/cancel"), ("GET", "/stats"))},
+                                ("POST", "/resume"), ("POST", "/cancel"), ("GET", "/stats"), ("POST", "/preview"))},
+        "PATCH /api/campaigns/{id}": [
+            ("path campaign", B_CAMPAIGN, _path("/api/campaigns/{id}", {"name": "Mine now"})),
+            ("body fromNumberIds", number, lambda x: (f"/api/campaigns/{A_CAMPAIGN}", None,
+                                                      {"fromNumberIds": [str(x)]}))],
+        "POST /api/campaigns/{id}/schedule": [
+            ("path campaign", B_CAMPAIGN, _path("/api/campaigns/{id}/schedule", {"sendAt": soon}))],
+        "POST /api/sms/bulk": [
+            ("body businessId", business, _body("/api/sms/bulk", lambda x: {**bulk, "businessId": x})),
+            ("body fromNumberIds", number, _body("/api/sms/bulk", lambda x: {**bulk, "fromNumberIds": [x]}))],
     }

@@ -13,6 +13,8 @@ import pytest
 
 from billing.money import Currency
 from messaging import campaigns, consent, contacts
+from messaging.campaign_start import start as start_campaign
+from messaging.campaign_stats import stats as campaign_stats
 from messaging.dispatcher import Dispatcher
 from messaging.templates import UnknownVariable
 from phone_numbers.twilio_carrier import TwilioCarrier
@@ -45,8 +47,8 @@ async def campaign_for(world: World, contact_ids: list[uuid.UUID], template: str
 
 
 async def start(world: World, campaign: campaigns.Campaign) -> dict[str, object]:
-    return await campaigns.start(world.pool, world.business_id, campaign.id, CONFIG, Currency.USD,
-                                 now=world.clock.now)
+    return await start_campaign(world.pool, world.business_id, campaign.id, CONFIG, Currency.USD,
+                                now=world.clock.now)
 
 
 async def test_an_unknown_variable_is_refused_when_the_campaign_is_written(world: World) -> None:
@@ -69,7 +71,7 @@ async def test_the_audience_snapshot_skips_by_reason_and_renders_each_body(world
     assert [(m["to"], m["body"]) for m in world.twilio.messages] == [(PHONES[0], "Hi Ana, friend")]
     with pytest.raises(campaigns.CampaignNotEditable):
         await start(world, campaign)
-    stats = await campaigns.stats(world.pool, await campaigns.get(world.pool, world.business_id, campaign.id))
+    stats = await campaign_stats(world.pool, await campaigns.get(world.pool, world.business_id, campaign.id))
     assert stats["skipped"] == {"opted_out": 1, "undeliverable": 1, "no_consent": 1, "deleted": 1}
     assert (stats["segments"], stats["costMinor"]) == (1, 2)
 
