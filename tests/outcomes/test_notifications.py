@@ -150,13 +150,14 @@ async def test_a_conversation_summary_carries_a_one_click_link_that_turns_summar
     assert lead_link != link and emails["new_lead"].headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
     client = await make_client(outcome_settings)
-    one_click = {"data": "List-Unsubscribe=One-Click", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
-    done = await client.post(link[1:-1].removeprefix(PUBLIC_URL), **one_click)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    done = await client.post(link[1:-1].removeprefix(PUBLIC_URL), data="List-Unsubscribe=One-Click", headers=form)
     assert done.status == 200, await done.text()
     assert (await done.json()) == {"event": "conversation_ended", "unsubscribed": True}
     prefs = await notifications.preferences(pool, shop.tenant.user_id, shop.business_id)
     assert (prefs.conversation_ended, prefs.new_lead, prefs.weekly_summary) == (False, True, True)
-    assert (await client.post(lead_link[1:-1].removeprefix(PUBLIC_URL), **one_click)).status == 200
+    assert (await client.post(lead_link[1:-1].removeprefix(PUBLIC_URL), data="List-Unsubscribe=One-Click",
+                              headers=form)).status == 200
     prefs = await notifications.preferences(pool, shop.tenant.user_id, shop.business_id)
     assert (prefs.conversation_ended, prefs.new_lead) == (False, False)
     assert await notifications.recipients(pool, shop.business_id, "conversation_ended") == []
