@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import sys
 import uuid
+from pathlib import Path
 
-import aiohttp
 import asyncpg
+import orjson
 import pytest
 
 from agent_server.config import Settings
-from agent_server.outcome_jobs import unsubscribe_links
-from agent_server.reply_billing import WalletReplyPayment
-from jobs.queue import Job
-from media.llm.openai_sse import OpenAiSseChat
 from outcomes import ending, lead_records, leads, records
 from outcomes.analysis import Analyser
-from outcomes.config import OutcomesConfig
-from outcomes.job_handlers import LeadSweep
-from storage.pool import init_connection
 from tests.conftest import MakeClient
 from tests.fake_openai import FakeOpenAi, ScriptedReply
 from tests.jobs.clock import ManualClock
 from tests.outcomes.conftest import Shop, analysis_json, sms_thread, widget_conversation
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _claim(name: str | None, phone: str | None = None, email: str | None = None) -> leads.LeadClaim:
@@ -115,32 +112,47 @@ async def test_an_sms_and_a_widget_conversation_of_one_person_merge_into_one_con
     assert (contact["email"], contact["phone"]) == ("maria@example.com", "+14155550123")
 
 
+async def _sweep_process(database_url: str, fake_openai: FakeOpenAi, batch: int) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.outcomes.sweep_worker", database_url, fake_openai.base_url,
+        fake_openai.state.options.api_key, str(batch), cwd=ROOT, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    ready = await asyncio.wait_for(proc.stdout.readline(), 30)
+    if ready.strip() != b"ready":
+        _, err = await proc.communicate()
+        raise AssertionError(f"sweep worker did not start: {ready!r} {err.decode()[-2000:]}")
+    return proc
+
+
+@pytest.mark.timeout(90)
 async def test_two_sweeps_at_once_analyse_each_conversation_once(
-        database_url: str, pool: asyncpg.Pool, shop: Shop, outcome_settings: Settings, clock: ManualClock,
-        fake_openai: FakeOpenAi) -> None:
+        database_url: str, pool: asyncpg.Pool, shop: Shop, clock: ManualClock, fake_openai: FakeOpenAi) -> None:
+    """Two OS processes sweep the same database at once, in small runs so their claims interleave; no
+    conversation is claimed twice: one analysis each, one LLM request each in the fake's log."""
     fake_openai.state.options.first_token_delay = 0.05
+    conversations = 24
     ids = [await widget_conversation(pool, shop, [("user", f"Hi {i}"), ("assistant", "Hello"), ("user", "Bye")])
-           for i in range(12)]
+           for i in range(conversations)]
     for conversation_id in ids:
         await ending.end_widget(pool, conversation_id, reason="request", now=clock.now)
-    config = OutcomesConfig(sweep_batch=200, sweep_concurrency=5)
-    pools = [await asyncpg.create_pool(database_url, min_size=1, max_size=3, init=init_connection) for _ in range(2)]
-    sessions = [aiohttp.ClientSession() for _ in range(2)]
-    llms = [OpenAiSseChat(s, fake_openai.state.options.api_key, fake_openai.base_url) for s in sessions]
-    try:
-        sweeps = [LeadSweep(p, Analyser(p, llm, WalletReplyPayment(p, outcome_settings.billing), config,
-                                        links=unsubscribe_links(outcome_settings), clock=clock), config)
-                  for p, llm in zip(pools, llms, strict=True)]
-        job = Job(1, "outcomes.lead_sweep", {}, None, None, 1, clock.now)
-        await asyncio.gather(*(sweep(job) for sweep in sweeps))
-    finally:
-        for session in sessions:
-            await session.close()
-        for p in pools:
-            await p.close()
-    assert len(fake_openai.state.chat_requests) == len(ids)
+    workers = await asyncio.gather(*(_sweep_process(database_url, fake_openai, batch=4) for _ in range(2)))
+    for proc in workers:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+    outputs = await asyncio.gather(*(proc.communicate() for proc in workers))
+    for proc, (_, err) in zip(workers, outputs, strict=True):
+        assert proc.returncode == 0, err.decode()[-2000:]
+    counts = [orjson.loads(out.splitlines()[-1]) for out, _ in outputs]
+    assert sum(c["requests"] for c in counts) == conversations, counts
+
+    asked = [r["messages"][-1]["content"] for r in fake_openai.state.chat_requests]
+    assert len(asked) == conversations
+    assert sorted(next(i for i in range(conversations) if f"Customer: Hi {i}\n" in text) for text in asked) == \
+        list(range(conversations)), "each conversation asked about exactly once"
     statuses = await pool.fetch("SELECT analysis_status, analysis_attempts FROM conversation_outcomes")
-    assert {tuple(r) for r in statuses} == {("analysed", 1)}
+    assert len(statuses) == conversations and {tuple(r) for r in statuses} == {("analysed", 1)}
 
 
 async def test_leads_are_listed_in_pages_and_as_csv_and_a_batch_is_queued(
