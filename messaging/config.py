@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 
 from config_fields import check, non_negative, positive
 from messaging.quiet_hours import Window
@@ -40,8 +41,14 @@ class SmsConfig:
     # A campaign pauses itself when more than this share of its last `campaign_failure_window` sends failed.
     campaign_failure_threshold: float = check(positive, 0.5)
     campaign_failure_window: int = check(positive, 20)
+    # A text from a campaign's recipient to the number that texted them is a reply to that
+    # campaign for this long after the campaign's text (messaging/campaign_replies.py).
+    campaign_reply_window_hours: float = check(positive, 72.0)
     # A message still `sending` with no sid after this long (its process died mid-send) is looked up again.
     stale_send_seconds: float = check(positive, 120.0)
+
+    def reply_window(self) -> datetime.timedelta:
+        return datetime.timedelta(hours=self.campaign_reply_window_hours)
 
     def rates(self) -> dict[str, float]:
         """MPS per sender kind, as `messaging.pacing.mps_for` reads them."""

@@ -111,8 +111,12 @@ class CampaignPreview(msgspec.Struct, rename="camel", kw_only=True):
 
 
 class CampaignStats(msgspec.Struct, rename="camel", kw_only=True):
+    """`replies`: texts back to the number that sent a recipient the campaign, within the reply window;
+    `optOuts`: recipients it texted who opted out from then until the window after it finished."""
+
     messages: dict[str, int]
     skipped: Skipped
+    replies: int
     opt_outs: int
     segments: int
     cost_minor: int

@@ -204,9 +204,11 @@ async def campaign_stats(request: web.Request) -> web.Response:
     business_id, campaign_id = await owned(request, "id", campaigns.owner, "campaign")
     pool = request.app[POOL]
     await campaigns.finish_if_done(pool, campaign_id)
-    s = await stats(pool, await campaigns.get(pool, business_id, campaign_id))
+    s = await stats(pool, await campaigns.get(pool, business_id, campaign_id),
+                    reply_window=request.app[SETTINGS].sms.reply_window())
     return struct_response(CampaignStats(messages=s["messages"], skipped=_skipped(s["skipped"]),
-                                         opt_outs=s["optOuts"], segments=s["segments"], cost_minor=s["costMinor"]))
+                                         replies=s["replies"], opt_outs=s["optOuts"], segments=s["segments"],
+                                         cost_minor=s["costMinor"]))
 
 
 async def bulk_send(request: web.Request) -> web.Response:
@@ -263,7 +265,7 @@ ROUTES = (
           (Reply(200, CampaignOut),), errors=_STATE),
     Route("POST", "/api/campaigns/{id}/cancel", cancel_campaign, "Stop a campaign; its queued texts are canceled",
           "campaigns", "jwt", (Reply(200, CampaignOut),), errors=_STATE),
-    Route("GET", "/api/campaigns/{id}/stats", campaign_stats, "Texts by status, skips, opt-outs, segments, cost",
+    Route("GET", "/api/campaigns/{id}/stats", campaign_stats, "Texts by status, skips, replies, opt-outs, segments, cost",
           "campaigns", "jwt", (Reply(200, CampaignStats),), errors=(404,)),
     Route("POST", "/api/sms/bulk", bulk_send, "One text to many phones: a campaign created and sent at once",
           "sms", "jwt", (Reply(202, BulkQueued, description="Sending", links={

@@ -9,7 +9,10 @@ ready in time, it goes back as TwiML `<Message>`; late, the webhook answers empt
 once and the reply is sent through the REST API when it is ready. A retried webhook (same
 MessageSid) is answered empty, so one text never gets two replies. Each text can cost an LLM
 call, so texts beyond the shared limits (per sender and our number, then per our number;
-`[messaging] sms_*`) are stored but answered with empty TwiML and no model call. A text (not a
+`[messaging] sms_*`) are stored but answered with empty TwiML and no model call. A reply to a
+recent campaign (`messaging.campaign_replies`) is counted for it and answered by the agent only
+when the campaign has aiReplies. A number with no agent stores its texts and honours keywords,
+and answers nothing. A text (not a
 keyword) that opens a new stretch of its thread queues the `conversation_started` emails in
 the transaction that stores it; a reply that is the unavailable text of a failed model queues
 the agent's `agent_error` emails in the transaction that stores the reply.
@@ -18,6 +21,7 @@ the agent's `agent_error` emails in the transaction that stores the reply.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import uuid
 from collections.abc import AsyncIterator
 
@@ -37,7 +41,7 @@ from conversations.conversation import ModelDefaults, Reply
 from conversations.opt_out import Keyword, classify
 from conversations.rate_limits import Scope
 from conversations.sms_reply import InboundText, SmsLimits, compose_reply
-from messaging import consent, profiles
+from messaging import campaign_replies, consent, profiles
 from knowledge.grounding import Grounding
 from knowledge.languages import search_config
 from phone_numbers import registry
@@ -79,11 +83,11 @@ async def handle_sms(request: web.Request) -> web.Response:
     structlog.contextvars.bind_contextvars(message_sid=message_sid)
     pool = request.app[POOL]
     route = await registry.route_for(pool, bare_number(our_number))
-    if route is None or route.status != "active" or route.agent_id is None or not message_sid or not sender:
-        log.info("sms_not_answered", reason="no live number or agent", to=our_number)
+    if route is None or route.status != "active" or not message_sid or not sender:
+        log.info("sms_not_answered", reason="no live number", to=our_number)
         return twiml()
     structlog.contextvars.bind_contextvars(business_id=str(route.business_id))
-    agent = await agents.get_agent(pool, route.agent_id)
+    agent = await agents.get_agent(pool, route.agent_id) if route.agent_id is not None else None
     keyword = classify(body, form.get("OptOutType", ""))
     async with transaction(pool) as conn:
         message_id = await records.insert_inbound_sms(
@@ -109,8 +113,16 @@ async def handle_sms(request: web.Request) -> web.Response:
         if help_text:
             log.info("sms_not_answered", reason="HELP: the business's help text")
             return twiml(help_text)
+    campaign = None
+    if keyword is None:
+        campaign = await campaign_replies.attribute(
+            pool, route.business_id, message_id, phone=phone, our_number=bare_number(our_number),
+            window=request.app[SETTINGS].sms.reply_window(), now=datetime.datetime.now(datetime.UTC))
     if keyword is not None or agent is None or not agent.active:
-        log.info("sms_not_answered", reason=keyword.value if keyword else "agent inactive")
+        log.info("sms_not_answered", reason=keyword.value if keyword else "no active agent")
+        return twiml()
+    if campaign is not None and not campaign.ai_replies:
+        log.info("sms_not_answered", reason="campaign reply without aiReplies", campaign_id=str(campaign.campaign_id))
         return twiml()
     if (await records.is_opted_out(pool, our_number=our_number, sender=sender)
             or await consent.is_suppressed(pool, route.business_id, phone)):

@@ -71,7 +71,8 @@ async def test_the_audience_snapshot_skips_by_reason_and_renders_each_body(world
     assert [(m["to"], m["body"]) for m in world.twilio.messages] == [(PHONES[0], "Hi Ana, friend")]
     with pytest.raises(campaigns.CampaignNotEditable):
         await start(world, campaign)
-    stats = await campaign_stats(world.pool, await campaigns.get(world.pool, world.business_id, campaign.id))
+    stats = await campaign_stats(world.pool, await campaigns.get(world.pool, world.business_id, campaign.id),
+                                 reply_window=CONFIG.reply_window())
     assert stats["skipped"] == {"opted_out": 1, "undeliverable": 1, "no_consent": 1, "deleted": 1}
     assert (stats["segments"], stats["costMinor"]) == (1, 2)
 
