@@ -1,5 +1,8 @@
 """Ending conversations: silence past the agent's timeout, a request, or a call's hang-up; once each.
 
+A widget conversation or a call is ended by its id; an SMS/WhatsApp stretch by its id or the
+id of any of its messages (`end_sms`).
+
 Ending inserts the conversation's `conversation_outcomes` row (its `ended_at` set once: a
 second end finds the row and does nothing) and, in the same transaction, queues its analysis
 job under a dedupe key per conversation. The idle sweep is a recurring job; its clock is
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Sequence
 
 from jobs import queue
 from outcomes import records
@@ -51,6 +55,46 @@ async def end_call(db: Executor, call_id: uuid.UUID, business_id: uuid.UUID, *, 
             return False
         await queue_analysis(conn, ended, business_id, now=now)
         return True
+
+
+async def end_sms(db: Executor, conversation_id: uuid.UUID, business_ids: Sequence[uuid.UUID], *,
+                  now: datetime.datetime) -> tuple[uuid.UUID, bool] | None:
+    """End an SMS/WhatsApp stretch by request and queue its analysis.
+
+    `conversation_id` is the stretch's id (the one its analysis and its started email name) or
+    the id of any message in it; only stretches of `business_ids` are looked at (an open stretch
+    has no row of its own, so its id is found among the businesses' unended stretches).
+
+    Returns:
+        The stretch's id and whether this call ended it (False: it had already ended), or None
+        when no message or unended stretch of these businesses has this id.
+    """
+    async with transaction(db) as conn:
+        message = await records.sms_message(conn, conversation_id)
+        target = None
+        if message is not None:
+            if message.business_id not in business_ids:
+                return None
+            already = await records.ended_stretch_of(conn, message)
+            if already is not None:
+                return already, False
+            stretches = await records.unended_stretches(conn, message.business_id, now=now,
+                                                        thread=(message.ours, message.contact))
+            target = next((s for s in stretches if s["first_at"] <= message.created_at <= s["last_at"]), None)
+        else:
+            for business_id in business_ids:
+                stretches = await records.unended_stretches(conn, business_id, now=now)
+                target = next((s for s in stretches if records.sms_stretch_id(s["first_id"]) == conversation_id),
+                              None)
+                if target is not None:
+                    break
+        if target is None:
+            return None
+        stretch_id = records.sms_stretch_id(target["first_id"])
+        ended = await records.insert_requested_sms_end(conn, stretches, target, now=now)
+        for outcome_id in ended:
+            await queue_analysis(conn, outcome_id, target["business_id"], now=now)
+        return stretch_id, stretch_id in ended
 
 
 async def end_idle(db: Executor, *, now: datetime.datetime, limit: int = SWEEP_LIMIT) -> int:

@@ -96,40 +96,111 @@ async def idle_widget_conversations(db: Executor, *, now: datetime.datetime, lim
     return [r["id"] for r in rows]
 
 
+# The SMS/WhatsApp stretches not ended yet ($1 now, $2 lookback, $3 default timeout; $4 business, $5 our
+# address and $6 the contact narrow it when not null): the messages after the thread's last ended
+# stretch, split where one came more than the agent's timeout after the one before it.
+_UNENDED_STRETCHES = (
+    "WITH m AS (SELECT id, business_id, agent_id, created_at,"
+    "   CASE WHEN direction = 'inbound' THEN from_number ELSE to_number END AS contact,"
+    "   CASE WHEN direction = 'inbound' THEN to_number ELSE from_number END AS ours"
+    "   FROM sms_messages WHERE created_at > $1::timestamptz - $2::interval AND status <> 'failed'"
+    "   AND ($4::uuid IS NULL OR business_id = $4)"
+    "   AND ($5::text IS NULL OR (from_number = $5 AND to_number = $6) OR (from_number = $6 AND to_number = $5))),"
+    " open AS (SELECT m.*, make_interval(mins => coalesce(a.session_timeout_minutes, $3)) AS timeout"
+    "   FROM m LEFT JOIN agents a ON a.id = m.agent_id"
+    "   WHERE m.created_at > coalesce((SELECT max(o.last_message_at) FROM conversation_outcomes o"
+    "   WHERE o.channel IN ('sms', 'whatsapp') AND o.business_id = m.business_id"
+    "   AND o.our_address = m.ours AND o.contact_address = m.contact), '-infinity')),"
+    " starts AS (SELECT open.*, CASE WHEN created_at - lag(created_at) OVER thread <= timeout THEN 0 ELSE 1 END"
+    "   AS starts FROM open WINDOW thread AS (PARTITION BY business_id, ours, contact ORDER BY created_at, id)),"
+    " numbered AS (SELECT starts.*, sum(starts) OVER (PARTITION BY business_id, ours, contact"
+    "   ORDER BY created_at, id) AS stretch FROM starts),"
+    " stretches AS (SELECT business_id, ours, contact, stretch, min(created_at) AS first_at,"
+    "   max(created_at) AS last_at, max(timeout) AS timeout, (array_agg(id ORDER BY created_at, id))[1] AS first_id,"
+    "   (array_agg(agent_id ORDER BY created_at DESC) FILTER (WHERE agent_id IS NOT NULL))[1] AS agent_id"
+    "   FROM numbered GROUP BY business_id, ours, contact, stretch),"
+    " followed AS (SELECT stretches.*, lead(first_at) OVER (PARTITION BY business_id, ours, contact"
+    "   ORDER BY stretch) AS next_at FROM stretches)"
+)
+
+
+async def _insert_stretch(db: Executor, stretch: asyncpg.Record, *, reason: EndReason,
+                          now: datetime.datetime) -> uuid.UUID | None:
+    channel = "whatsapp" if stretch["contact"].startswith(WHATSAPP) else "sms"
+    found: uuid.UUID | None = await db.fetchval(
+        "INSERT INTO conversation_outcomes (id, business_id, agent_id, channel, contact_address, our_address,"
+        " first_message_at, last_message_at, ended_at, end_reason)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING id",
+        sms_stretch_id(stretch["first_id"]), stretch["business_id"], stretch["agent_id"], channel,
+        stretch["contact"], stretch["ours"], stretch["first_at"], stretch["last_at"], now, reason)
+    return found
+
+
 async def insert_idle_sms_stretches(db: Executor, *, now: datetime.datetime, limit: int) -> list[uuid.UUID]:
     """End every SMS/WhatsApp stretch silent for longer than its agent's timeout; returns the new ids."""
     rows = await db.fetch(
-        "WITH m AS (SELECT id, business_id, agent_id, created_at,"
-        "   CASE WHEN direction = 'inbound' THEN from_number ELSE to_number END AS contact,"
-        "   CASE WHEN direction = 'inbound' THEN to_number ELSE from_number END AS ours"
-        "   FROM sms_messages WHERE created_at > $1::timestamptz - $3::interval AND status <> 'failed'),"
-        " open AS (SELECT m.*, make_interval(mins => coalesce(a.session_timeout_minutes, $4)) AS timeout"
-        "   FROM m LEFT JOIN agents a ON a.id = m.agent_id"
-        "   WHERE m.created_at > coalesce((SELECT max(o.last_message_at) FROM conversation_outcomes o"
-        "   WHERE o.channel IN ('sms', 'whatsapp') AND o.business_id = m.business_id"
-        "   AND o.our_address = m.ours AND o.contact_address = m.contact), '-infinity')),"
-        # A message more than the timeout after the one before it starts a new stretch.
-        " starts AS (SELECT open.*, CASE WHEN created_at - lag(created_at) OVER thread <= timeout THEN 0 ELSE 1 END"
-        "   AS starts FROM open WINDOW thread AS (PARTITION BY business_id, ours, contact ORDER BY created_at, id)),"
-        " numbered AS (SELECT starts.*, sum(starts) OVER (PARTITION BY business_id, ours, contact"
-        "   ORDER BY created_at, id) AS stretch FROM starts),"
-        " stretches AS (SELECT business_id, ours, contact, stretch, min(created_at) AS first_at,"
-        "   max(created_at) AS last_at, max(timeout) AS timeout, (array_agg(id ORDER BY created_at, id))[1] AS first_id,"
-        "   (array_agg(agent_id ORDER BY created_at DESC) FILTER (WHERE agent_id IS NOT NULL))[1] AS agent_id"
-        "   FROM numbered GROUP BY business_id, ours, contact, stretch),"
-        " followed AS (SELECT stretches.*, lead(first_at) OVER (PARTITION BY business_id, ours, contact"
-        "   ORDER BY stretch) AS next_at FROM stretches)"
-        " SELECT * FROM followed WHERE next_at IS NOT NULL OR last_at < $1::timestamptz - timeout"
-        " ORDER BY last_at LIMIT $2", now, limit, SMS_LOOKBACK, DEFAULT_TIMEOUT_MINUTES)
+        f"{_UNENDED_STRETCHES} SELECT * FROM followed WHERE next_at IS NOT NULL OR last_at < $1::timestamptz - timeout"
+        " ORDER BY last_at LIMIT $7", now, SMS_LOOKBACK, DEFAULT_TIMEOUT_MINUTES, None, None, None, limit)
     ended = []
     for r in rows:
-        channel = "whatsapp" if r["contact"].startswith(WHATSAPP) else "sms"
-        found = await db.fetchval(
-            "INSERT INTO conversation_outcomes (id, business_id, agent_id, channel, contact_address, our_address,"
-            " first_message_at, last_message_at, ended_at, end_reason)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'timeout') ON CONFLICT (id) DO NOTHING RETURNING id",
-            sms_stretch_id(r["first_id"]), r["business_id"], r["agent_id"], channel, r["contact"], r["ours"],
-            r["first_at"], r["last_at"], now)
+        found = await _insert_stretch(db, r, reason="timeout", now=now)
+        if found is not None:
+            ended.append(found)
+    return ended
+
+
+@dataclasses.dataclass(frozen=True)
+class SmsMessage:
+    """Where an SMS/WhatsApp message sits: its business, thread (our address, the contact's) and time."""
+
+    business_id: uuid.UUID
+    ours: str
+    contact: str
+    created_at: datetime.datetime
+
+
+async def sms_message(db: Executor, message_id: uuid.UUID) -> SmsMessage | None:
+    row = await db.fetchrow(
+        "SELECT business_id, created_at, CASE WHEN direction = 'inbound' THEN from_number ELSE to_number END AS contact,"
+        " CASE WHEN direction = 'inbound' THEN to_number ELSE from_number END AS ours FROM sms_messages WHERE id = $1",
+        message_id)
+    return None if row is None else SmsMessage(row["business_id"], row["ours"], row["contact"], row["created_at"])
+
+
+async def ended_stretch_of(db: Executor, message: SmsMessage) -> uuid.UUID | None:
+    """The ended stretch this message belongs to, if it has ended."""
+    found: uuid.UUID | None = await db.fetchval(
+        "SELECT id FROM conversation_outcomes WHERE channel IN ('sms', 'whatsapp') AND business_id = $1"
+        " AND our_address = $2 AND contact_address = $3 AND $4 BETWEEN first_message_at AND last_message_at",
+        message.business_id, message.ours, message.contact, message.created_at)
+    return found
+
+
+async def unended_stretches(db: Executor, business_id: uuid.UUID, *, now: datetime.datetime,
+                            thread: tuple[str, str] | None = None) -> list[asyncpg.Record]:
+    """A business's SMS/WhatsApp stretches not ended yet (of one (ours, contact) thread, when given), oldest first."""
+    ours, contact = thread or (None, None)
+    rows: list[asyncpg.Record] = await db.fetch(
+        f"{_UNENDED_STRETCHES} SELECT * FROM followed ORDER BY ours, contact, first_at",
+        now, SMS_LOOKBACK, DEFAULT_TIMEOUT_MINUTES, business_id, ours, contact)
+    return rows
+
+
+async def insert_requested_sms_end(db: Executor, stretches: list[asyncpg.Record], target: asyncpg.Record, *,
+                                   now: datetime.datetime) -> list[uuid.UUID]:
+    """End `target` by request, and the stretches of its thread before it (by timeout: they were silent past it).
+
+    The earlier ones go first: ending the target alone would leave them behind its end, where the
+    sweep no longer looks. Returns the ids newly ended (empty when another end got there first).
+    """
+    ended = []
+    for stretch in stretches:
+        if (stretch["ours"], stretch["contact"]) != (target["ours"], target["contact"]):
+            continue
+        if stretch["first_at"] > target["first_at"]:
+            break
+        requested = stretch["first_id"] == target["first_id"]
+        found = await _insert_stretch(db, stretch, reason="request" if requested else "timeout", now=now)
         if found is not None:
             ended.append(found)
     return ended

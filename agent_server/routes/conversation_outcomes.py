@@ -1,7 +1,10 @@
 """Ending a conversation by request, its analysis, and a lead extracted on demand.
 
 `POST /api/chat/conversations/{id}/end` (and the dashboard's older `POST /api/chat/detect-end`)
-end a widget conversation once and queue its analysis; `GET /api/conversations/{id}/analysis`
+end a conversation once and queue its analysis: a widget chat by its id, an SMS/WhatsApp
+stretch by its id or any of its messages' ids (a text thread has no conversation row: each
+silence-separated stretch is one conversation), a finished call not ended yet by its id (a live
+call ends at hang-up: 409); `GET /api/conversations/{id}/analysis`
 shows the analysis of any ended conversation (a widget chat, an SMS stretch, a call);
 `POST /api/leads/extract` analyses one now. A conversation of another business answers
 exactly as a missing one.
@@ -17,7 +20,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from agent_server import auth, outcome_jobs
+from agent_server import auth, outcome_jobs, tenants
 from agent_server.api.decoding import read_body
 from agent_server.api.responses import struct_response
 from agent_server.api.route import Reply, Route, register
@@ -46,7 +49,11 @@ class ExtractBody(Body):
 
 
 class Ended(msgspec.Struct, rename="camel", kw_only=True):
-    """`ended` is false when the conversation had already ended (its `endedAt` is kept)."""
+    """`ended` is false when the conversation had already ended (its `endedAt` is kept).
+
+    `conversationId` is the id its analysis is under: for an SMS/WhatsApp stretch named by one of
+    its messages, the stretch's own id.
+    """
 
     conversation_id: Uuid
     ended: bool
@@ -83,18 +90,28 @@ async def _business_outcome_scope(request: web.Request, conversation_id: uuid.UU
 
 
 async def _end(request: web.Request, conversation_id: uuid.UUID) -> web.Response:
-    await _business_outcome_scope(request, conversation_id)
     pool = request.app[POOL]
-    is_widget = await pool.fetchval("SELECT EXISTS (SELECT 1 FROM widget_conversations WHERE id = $1)",
-                                    conversation_id)
-    if not is_widget:
-        raise NotFound(_MISSING)
     now = datetime.datetime.now(datetime.UTC)
-    ended = await ending.end_widget(pool, conversation_id, reason="request", now=now)
-    outcome = await records.find(pool, conversation_id)
+    business_id = await records.business_of_conversation(pool, conversation_id)
+    if business_id is not None:
+        await _business_outcome_scope(request, conversation_id)
+        ended = await ending.end_widget(pool, conversation_id, reason="request", now=now)
+        if not ended and await records.find(pool, conversation_id) is None:
+            if not await _end_finished_call(request, conversation_id, business_id, now):
+                raise ApiError(409, "CALL_IN_PROGRESS", "a call ends when it hangs up")
+            ended = True
+        stretch_or_own_id = conversation_id
+    else:
+        user_id = await auth.current_user(request)
+        businesses = [m.business_id for m in await tenants.memberships_of(pool, user_id)]
+        found = await ending.end_sms(pool, conversation_id, businesses, now=now)
+        if found is None:
+            raise NotFound(_MISSING)
+        stretch_or_own_id, ended = found
+    outcome = await records.find(pool, stretch_or_own_id)
     assert outcome is not None
-    return struct_response(Ended(conversation_id=str(conversation_id), ended=ended,
-                                 ended_at=outcome.ended_at.isoformat(), analysis_status=outcome.analysis_status))
+    return struct_response(Ended(conversation_id=str(outcome.id), ended=ended, ended_at=outcome.ended_at.isoformat(),
+                                 analysis_status=outcome.analysis_status))
 
 
 async def end_conversation(request: web.Request) -> web.Response:
@@ -175,10 +192,10 @@ async def _analyser(app: web.Application) -> AsyncIterator[None]:
 
 ROUTES = (
     Route("POST", "/api/chat/conversations/{id}/end", end_conversation,
-          "End a widget conversation now and queue its analysis (once)", "conversations", "jwt",
-          (Reply(200, Ended),), errors=(404,)),
-    Route("POST", "/api/chat/detect-end", detect_end, "End a widget conversation (the older name of .../end)",
-          "conversations", "jwt", (Reply(200, Ended),), errors=(404,), body=EndBody),
+          "End a widget conversation or SMS/WhatsApp stretch now and queue its analysis (once)", "conversations",
+          "jwt", (Reply(200, Ended),), errors=(404, 409)),
+    Route("POST", "/api/chat/detect-end", detect_end, "End a conversation (the older name of .../end)",
+          "conversations", "jwt", (Reply(200, Ended),), errors=(404, 409), body=EndBody),
     Route("GET", "/api/conversations/{id}/analysis", get_analysis,
           "The analysis of an ended conversation (widget, SMS, WhatsApp or call)", "conversations", "jwt",
           (Reply(200, Analysis),), errors=(404, 409)),

@@ -15,7 +15,7 @@ from media.call_records import record_inbound_call
 from media.pipeline.hooks import CallInfo, CallOutcome
 from media.pipeline.lifecycle import EndReason
 from outcomes import ending, records
-from tests.conftest import MakeClient
+from tests.conftest import MakeBusiness, MakeClient
 from tests.jobs.clock import ManualClock
 from tests.outcomes.conftest import OUR_NUMBER, Shop, sms_thread, widget_conversation
 
@@ -95,6 +95,65 @@ async def test_the_end_route_ends_once_and_its_alias_finds_it_ended(
     assert await _analysis_jobs(pool, conversation_id) == 1
     missing = await client.post(f"/api/chat/conversations/{uuid.uuid4()}/end", headers=shop.headers)
     assert missing.status == 404
+
+
+async def _sms_ids(pool: asyncpg.Pool, sender: str) -> list[uuid.UUID]:
+    rows = await pool.fetch("SELECT id FROM sms_messages WHERE from_number = $1 OR to_number = $1"
+                            " ORDER BY created_at, id", sender)
+    return [r["id"] for r in rows]
+
+
+async def test_the_end_route_ends_an_sms_stretch_by_its_id_or_any_message_id_once(
+        make_client: MakeClient, outcome_settings: Settings, pool: asyncpg.Pool, shop: Shop,
+        make_business: MakeBusiness) -> None:
+    client = await make_client(outcome_settings)
+    sender = "+14155559876"
+    now = datetime.datetime.now(datetime.UTC)
+    await sms_thread(pool, shop, sender, [("user", "Hi"), ("assistant", "Hello!"), ("user", "Open today?")],
+                     at=now - datetime.timedelta(minutes=2))
+    first, _, last = await _sms_ids(pool, sender)
+    stretch = records.sms_stretch_id(first)
+    stranger = await make_business("Other")
+    for foreign in (stretch, last):
+        refused = await client.post(f"/api/chat/conversations/{foreign}/end", headers=stranger.headers)
+        assert refused.status == 404 and (await refused.json())["error"]["message"] == "no such conversation"
+    ended = await client.post(f"/api/chat/conversations/{stretch}/end", headers=shop.headers)
+    assert ended.status == 200, await ended.text()
+    body = await ended.json()
+    assert (body["conversationId"], body["ended"], body["analysisStatus"]) == (str(stretch), True, "pending")
+    by_message = await client.post(f"/api/chat/conversations/{last}/end", headers=shop.headers)
+    again = await client.post("/api/chat/detect-end", json={"conversationId": str(stretch)}, headers=shop.headers)
+    for repeat in (by_message, again):
+        assert repeat.status == 200
+        assert (await repeat.json()) == {**body, "ended": False}
+    outcome = await records.find(pool, stretch)
+    assert outcome is not None and (outcome.channel, outcome.end_reason) == ("sms", "request")
+    assert await _analysis_jobs(pool, stretch) == 1
+
+    await sms_thread(pool, shop, sender, [("user", "One more thing")])
+    newest = (await _sms_ids(pool, sender))[-1]
+    second = await client.post(f"/api/chat/conversations/{newest}/end", headers=shop.headers)
+    assert (await second.json())["conversationId"] == str(records.sms_stretch_id(newest))
+    assert (await second.json())["ended"] is True
+
+
+async def test_ending_a_whatsapp_stretch_ends_the_earlier_silent_ones_of_its_thread_first(
+        make_client: MakeClient, outcome_settings: Settings, pool: asyncpg.Pool, shop: Shop) -> None:
+    """A stretch the sweep has not reached yet would be left behind a later one ended by request."""
+    client = await make_client(outcome_settings)
+    sender = "whatsapp:+14155559876"
+    now = datetime.datetime.now(datetime.UTC)
+    await sms_thread(pool, shop, sender, [("user", "Hola"), ("user", "Cakes?")], at=now - datetime.timedelta(hours=3))
+    await sms_thread(pool, shop, sender, [("user", "Still there?")], at=now - datetime.timedelta(minutes=1))
+    old, _, recent = await _sms_ids(pool, sender)
+    ended = await client.post(f"/api/chat/conversations/{recent}/end", headers=shop.headers)
+    assert ended.status == 200, await ended.text()
+    assert (await ended.json())["conversationId"] == str(records.sms_stretch_id(recent))
+    rows = await pool.fetch("SELECT id, channel, end_reason FROM conversation_outcomes ORDER BY first_message_at")
+    assert [(r["id"], r["channel"], r["end_reason"]) for r in rows] == [
+        (records.sms_stretch_id(old), "whatsapp", "timeout"), (records.sms_stretch_id(recent), "whatsapp", "request")]
+    assert [await _analysis_jobs(pool, r["id"]) for r in rows] == [1, 1]
+    assert await ending.end_idle(pool, now=now + datetime.timedelta(hours=1)) == 0
 
 
 @dataclasses.dataclass
