@@ -140,10 +140,17 @@ def text_page(source: Source, title: str, content: str) -> PageResult:
                       last_modified=None, content_hash="", text_bytes=len(content.encode()), chunks=chunks, links=())
 
 
+# A chunk's score: how many of the question's terms it holds, plus ts_rank_cd squashed into [0, 1) to
+# order chunks holding as many. Counting terms first matters for the OR query: a spoken or typed
+# question carries words no page has ("made", "receive"), and by ts_rank_cd alone the chunks that
+# repeat its most common term ("invoice") outrank the one holding three of its rarer ones.
+# (The AND query's chunks hold every term: their count is the question's, no need to count per chunk.)
 _HITS = (
-    "SELECT c.id, c.title, c.url, c.heading_path, c.content, ts_rank_cd(c.tsv, t.q) AS score"
-    " FROM (SELECT {query} AS q) t, kb_chunks c JOIN kb_sources s ON s.id = c.source_id"
-    " AND c.version = s.active_version WHERE c.agent_id = $1 AND c.tsv @@ t.q ORDER BY score DESC, c.id LIMIT $3")
+    "SELECT c.id, c.title, c.url, c.heading_path, c.content,"
+    " {held} + ts_rank_cd(c.tsv, t.q) / (1 + ts_rank_cd(c.tsv, t.q)) AS score"
+    " FROM (SELECT {query} AS q, (SELECT coalesce(array_agg(lexeme), '{{}}') FROM unnest(to_tsvector({config}, $4)))"
+    " AS terms) t, kb_chunks c JOIN kb_sources s ON s.id = c.source_id AND c.version = s.active_version"
+    " WHERE c.agent_id = $1 AND c.tsv @@ t.q ORDER BY score DESC, c.id LIMIT $3")
 
 
 async def search(db: Executor, agent_id: uuid.UUID, text: str, *, language: str, limit: int) -> list[Hit]:
@@ -153,15 +160,18 @@ async def search(db: Executor, agent_id: uuid.UUID, text: str, *, language: str,
     (`knowledge.languages.search_config` of the agent's language), so the question is stemmed alike.
 
     Returns:
-        At most `limit` hits, best first.
+        At most `limit` hits, best first (score: terms held, then the cover density ranking).
     """
-    rows = await db.fetch(_HITS.format(query=f"websearch_to_tsquery({_regconfig('$2')}, $4)"),
-                          agent_id, language, limit, text)
+    config = _regconfig("$2")
+    rows = await db.fetch(_HITS.format(query=f"websearch_to_tsquery({config}, $4)", config=config,
+                                       held="cardinality(t.terms)"), agent_id, language, limit, text)
     if not rows:
         # The OR of the stemmed terms: lexemes of the question, quoted, already normalised ('simple').
         any_term = ("(SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | '))"
-                    f" FROM unnest(to_tsvector({_regconfig('$2')}, $4)))")
-        rows = await db.fetch(_HITS.format(query=any_term), agent_id, language, limit, text)
+                    f" FROM unnest(to_tsvector({config}, $4)))")
+        rows = await db.fetch(_HITS.format(query=any_term, config=config,
+                                           held="length(c.tsv) - length(ts_delete(c.tsv, t.terms))"),
+                              agent_id, language, limit, text)
     return [Hit(r["id"], r["title"], r["url"], r["heading_path"], r["content"], float(r["score"])) for r in rows]
 
 
