@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from billing.config import BillingConfig, StripeConfig
+from billing.cost_config import ProviderCostsConfig
 from config_fields import check, non_negative, positive, secret, url
 from conversations.config import MessagingConfig
 from jobs.config import JobsConfig
@@ -81,6 +82,7 @@ class Settings:
     calls: CallsConfig = CallsConfig()
     numbers: NumbersConfig = NumbersConfig()
     billing: BillingConfig = BillingConfig()
+    provider_costs: ProviderCostsConfig = ProviderCostsConfig()
     jobs: JobsConfig = JobsConfig()
     mail: MailConfig = MailConfig()
     outcomes: OutcomesConfig = OutcomesConfig()

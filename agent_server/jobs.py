@@ -17,6 +17,7 @@ from aiohttp import web
 
 from agent_server.state import POOL, SETTINGS
 from billing import call_meter
+from billing.provider_costs import call_per_minute
 from conversations import rate_limits
 
 log = structlog.get_logger(__name__)
@@ -35,7 +36,9 @@ async def every(name: str, interval: float, work: Callable[[], Awaitable[object]
 
 
 async def _sweep_calls(app: web.Application) -> None:
-    settled = await call_meter.sweep(app[POOL])
+    settings = app[SETTINGS]
+    settled = await call_meter.sweep(
+        app[POOL], cost_per_minute=call_per_minute(settings.provider_costs, settings.openai.model))
     for meter in settled:
         log.info("call_swept", call_sid=meter.call_sid, seconds=meter.settled_seconds, source=meter.settle_source)
 

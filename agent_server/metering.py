@@ -28,6 +28,7 @@ from aiohttp import web
 from agent_server.config import Settings
 from agent_server.state import CALL_HOOKS, POOL, SETTINGS
 from billing import call_meter, price_book
+from billing.provider_costs import call_per_minute
 from media.pipeline.hooks import CallControl, CallInfo, CallOutcome
 from media.pipeline.lifecycle import EndReason
 
@@ -45,6 +46,8 @@ class CallMetering:
         self._billing = settings.billing
         self._goodbye = settings.calls.goodbye_text
         self._refusal = settings.billing.insufficient_funds_text
+        # What a minute costs the platform (carrier, STT, estimated LLM and speech at the default model).
+        self._cost_per_minute = call_per_minute(settings.provider_costs, settings.openai.model)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # CallSid -> call time at which the out-of-funds goodbye was asked for.
         self._goodbye_at: dict[str, float] = {}
@@ -74,7 +77,7 @@ class CallMetering:
                 await task
         used = math.ceil(max(0.0, outcome.duration_seconds))
         meter = await call_meter.settle(self._pool, call.info.call_sid, used_seconds=used,
-                                        source=outcome.reason.value)
+                                        source=outcome.reason.value, cost_per_minute=self._cost_per_minute)
         goodbye_at = self._goodbye_at.pop(call.info.call_sid, None)
         goodbye = None if goodbye_at is None else round(outcome.duration_seconds - goodbye_at, 2)
         log.info("call_settled", call_sid=call.info.call_sid, seconds=meter.settled_seconds,
@@ -109,7 +112,8 @@ class CallMetering:
         try:
             meter = await call_meter.checkpoint(
                 self._pool, call.info.call_sid, used_seconds=math.ceil(call.elapsed()),
-                grant_ahead=self._billing.call_grant_seconds, lease_seconds=self._billing.hold_lease_seconds)
+                grant_ahead=self._billing.call_grant_seconds, lease_seconds=self._billing.hold_lease_seconds,
+                cost_per_minute=self._cost_per_minute)
         except (OSError, asyncpg.PostgresError):
             log.exception("call_checkpoint_failed", call_sid=call.info.call_sid)
             return granted

@@ -68,9 +68,9 @@ async def analyser_for(settings: Settings, pool: asyncpg.Pool, *, clock: Clock =
     if session is not None:
         llm = OpenAiSseChat(session, settings.openai.api_key, settings.openai.base_url,
                             first_chunk_timeout=ANSWER_SECONDS, read_timeout=ANSWER_SECONDS)
+    payment = WalletReplyPayment(pool, settings.billing, costs=settings.provider_costs, model=settings.openai.model)
     try:
-        yield Analyser(pool, llm, WalletReplyPayment(pool, settings.billing), settings.outcomes,
-                       links=unsubscribe_links(settings), clock=clock)
+        yield Analyser(pool, llm, payment, settings.outcomes, links=unsubscribe_links(settings), clock=clock)
     finally:
         if session is not None:
             await session.close()

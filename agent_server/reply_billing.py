@@ -2,7 +2,9 @@
 
 A chat reply's token count is known only after it streamed, so its reservation is the
 price of `CHAT_RESERVE_TOKENS`; the charge is the price of the tokens the stream reported
-(never more than the wallet can pay). FAQ answers use no tokens and cost nothing.
+(never more than the wallet can pay). FAQ answers use no tokens and cost nothing. Each
+charge records what the reply cost the platform (`billing.provider_costs`), its tokens at
+`model`'s row of the price table: the payment interface doesn't see an agent's own model.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import asyncpg
 
 from billing import price_book, usage
 from billing.config import BillingConfig
+from billing.cost_config import DEFAULT, ProviderCostsConfig
 from billing.errors import InsufficientFunds
 from billing.ledger import EntryKind
 from billing.money import Money
 from billing.pricing import Prices, chat_charge
+from billing.provider_costs import reply_cost
 from billing.usage_details import Unit, UsageDetail
 from conversations.payment import CannotPay, Channel
 
@@ -26,9 +30,12 @@ _KINDS = {"sms": EntryKind.SMS_USAGE, "chat": EntryKind.CHAT_USAGE}
 
 
 class WalletReplyPayment:
-    def __init__(self, pool: asyncpg.Pool, config: BillingConfig) -> None:
+    def __init__(self, pool: asyncpg.Pool, config: BillingConfig, *,
+                 costs: ProviderCostsConfig = ProviderCostsConfig(), model: str = DEFAULT) -> None:
         self._pool = pool
         self._defaults = price_book.default_prices(config)
+        self._costs = costs
+        self._model = model
 
     async def _prices(self, business_id: uuid.UUID) -> Prices:
         return await price_book.prices_for(self._pool, business_id, self._defaults)
@@ -48,10 +55,11 @@ class WalletReplyPayment:
         assert isinstance(handle, usage.Reservation)
         prices = await self._prices(handle.business_id)
         tokens = prompt_tokens + completion_tokens
+        ours = reply_cost(channel, prompt_tokens, completion_tokens, self._model, self._costs)
         if channel == "sms":
-            cost, detail = prices.sms_per_reply, UsageDetail(1, Unit.REPLIES)
+            cost, detail = prices.sms_per_reply, UsageDetail(1, Unit.REPLIES, ours)
         else:
-            cost, detail = chat_charge(tokens, prices.chat_per_1k_tokens), UsageDetail(tokens, Unit.TOKENS)
+            cost, detail = chat_charge(tokens, prices.chat_per_1k_tokens), UsageDetail(tokens, Unit.TOKENS, ours)
         return await usage.charge(self._pool, handle, cost=cost, kind=_KINDS[channel], key=key, detail=detail)
 
     async def cancel(self, handle: object) -> None:

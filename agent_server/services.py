@@ -46,7 +46,8 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[PROVIDERS] = providers_for(settings, app)
     app[CARRIER] = carrier_for(settings, app)
-    app[REPLY_PAYMENT] = WalletReplyPayment(app[POOL], settings.billing)
+    app[REPLY_PAYMENT] = WalletReplyPayment(app[POOL], settings.billing, costs=settings.provider_costs,
+                                            model=settings.openai.model)
     try:
         yield
     finally:

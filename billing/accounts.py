@@ -100,13 +100,38 @@ SELECT 'sum of all accounts in ' || currency, 0, total, 0
 
 @dataclass(frozen=True, slots=True)
 class ReportLine:
-    """One account in one currency over a period: what moved in it, and its balance at the period's end."""
+    """One account in one currency over a period: what moved in it, and its balance at the period's end.
+
+    For a revenue account (a product), also what its entries of the period cost the platform
+    (micros, `billing.provider_costs`), how many of those costs are estimated, and how many
+    entries have none (written before costs were kept, or a number the price table lacks).
+    """
 
     currency: str
     account: str
     moved: int
     closing: int
     entries: int
+    cost_micros: int | None = None
+    estimated: int = 0
+    uncosted: int = 0
+
+
+_PERIOD_SQL = """
+SELECT currency, account, coalesce(sum(amount) FILTER (WHERE created_at >= $1), 0)::bigint AS moved,
+       sum(amount)::bigint AS closing, count(*) FILTER (WHERE created_at >= $1) AS entries,
+       coalesce(sum(cost_micros) FILTER (WHERE created_at >= $1), 0)::bigint AS cost,
+       count(*) FILTER (WHERE created_at >= $1 AND cost_estimated) AS estimated,
+       count(*) FILTER (WHERE created_at >= $1 AND cost_micros IS NULL) AS uncosted
+  FROM (SELECT w.currency, 'wallets' AS account, e.amount, e.created_at, NULL::bigint AS cost_micros,
+               NULL::boolean AS cost_estimated
+          FROM ledger_entries e JOIN wallets w ON w.id = e.wallet_id WHERE e.created_at < $2
+        UNION ALL
+        SELECT p.currency, p.account, p.amount, e.created_at, d.cost_micros, d.cost_estimated
+          FROM platform_entries p JOIN ledger_entries e ON e.id = p.entry_id
+          LEFT JOIN usage_details d ON d.entry_id = e.id WHERE e.created_at < $2) a
+ GROUP BY currency, account ORDER BY currency, account <> 'wallets', account
+"""
 
 
 async def period_report(db: Executor, start: datetime.datetime, end: datetime.datetime) -> list[ReportLine]:
@@ -114,12 +139,10 @@ async def period_report(db: Executor, start: datetime.datetime, end: datetime.da
 
     A platform entry takes the time of the wallet entry it balances (written in one statement).
     """
-    rows = await db.fetch(
-        "SELECT currency, account, coalesce(sum(amount) FILTER (WHERE created_at >= $1), 0)::bigint AS moved,"
-        " sum(amount)::bigint AS closing, count(*) FILTER (WHERE created_at >= $1) AS entries FROM ("
-        "  SELECT w.currency, 'wallets' AS account, e.amount, e.created_at FROM ledger_entries e"
-        "   JOIN wallets w ON w.id = e.wallet_id WHERE e.created_at < $2"
-        "  UNION ALL SELECT p.currency, p.account, p.amount, e.created_at FROM platform_entries p"
-        "   JOIN ledger_entries e ON e.id = p.entry_id WHERE e.created_at < $2) a"
-        " GROUP BY currency, account ORDER BY currency, account <> 'wallets', account", start, end)
-    return [ReportLine(r["currency"], r["account"], r["moved"], r["closing"], r["entries"]) for r in rows]
+    lines = []
+    for r in await db.fetch(_PERIOD_SQL, start, end):
+        revenue = r["account"].startswith("revenue:")
+        lines.append(ReportLine(r["currency"], r["account"], r["moved"], r["closing"], r["entries"],
+                                r["cost"] if revenue else None, r["estimated"] if revenue else 0,
+                                r["uncosted"] if revenue else 0))
+    return lines

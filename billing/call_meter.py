@@ -13,6 +13,9 @@ How a call is charged (the prepaid-telecom model):
   last checkpoint. Every step has an idempotency key (`call:{sid}:checkpoint:{n}`,
   `call:{sid}:settle`), and the meter row is locked while a step runs, so a call is never
   billed twice, whoever settles it and however often.
+
+Each charge records its seconds and what they cost the platform (`billing.provider_costs`,
+at `cost_per_minute` micros: the shell passes the rate of its `[provider_costs]` table).
 """
 
 from __future__ import annotations
@@ -24,13 +27,18 @@ import uuid
 import asyncpg
 
 from billing import holds, ledger
+from billing.cost_config import DEFAULT, ProviderCostsConfig
 from billing.ledger import EntryKind
 from billing.money import Currency, Money
 from billing.pricing import Prices, affordable_seconds, checkpoint_charge, grant_seconds, voice_charge
+from billing.provider_costs import call_cost, call_per_minute
+from billing.usage_details import Unit, UsageDetail
 from storage.executor import Connection, Executor
 from storage.transactions import transaction
 
 ACTOR = "metering"
+# Micros a minute of call costs at the default price table (tests and tools that pass none).
+DEFAULT_COST_PER_MINUTE = call_per_minute(ProviderCostsConfig(), DEFAULT)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -130,8 +138,14 @@ def _extra_seconds(meter: Meter, available: int, want_more: int) -> int:
     return max(0, min(want_more, ceiling - meter.granted_seconds))
 
 
+def _detail(charged: int, used: int, cost_per_minute: int) -> UsageDetail:
+    """The seconds (charged, used] a charge pays for and their cost (nothing when used is not past charged)."""
+    used = max(used, charged)
+    return UsageDetail(used - charged, Unit.SECONDS, call_cost(charged, used, cost_per_minute))
+
+
 async def checkpoint(db: Executor, call_sid: str, *, used_seconds: int, grant_ahead: int,
-                     lease_seconds: int) -> Meter:
+                     lease_seconds: int, cost_per_minute: int = DEFAULT_COST_PER_MINUTE) -> Meter:
     """Charge usage so far and extend the grant to `used_seconds + grant_ahead` where the wallet allows.
 
     Usage beyond the grant is never charged: the call should have ended there.
@@ -146,7 +160,7 @@ async def checkpoint(db: Executor, call_sid: str, *, used_seconds: int, grant_ah
         if charge and meter.hold_id is not None:
             await holds.capture(conn, meter.hold_id, amount=Money(charge, prices_currency(meter)),
                                 kind=EntryKind.CALL_USAGE, idempotency_key=f"call:{call_sid}:checkpoint:{n}",
-                                actor=ACTOR)
+                                actor=ACTOR, detail=_detail(meter.charged_seconds, used, cost_per_minute))
         granted = meter.granted_seconds
         wallet = await ledger.lock_wallet(conn, meter.business_id, prices_currency(meter))
         extra = _extra_seconds(meter, wallet.available + wallet.credit_limit,
@@ -166,7 +180,8 @@ def prices_currency(meter: Meter) -> Currency:
     return Currency(meter.currency)
 
 
-async def settle(db: Executor, call_sid: str, *, used_seconds: int, source: str) -> Meter:
+async def settle(db: Executor, call_sid: str, *, used_seconds: int, source: str,
+                 cost_per_minute: int = DEFAULT_COST_PER_MINUTE) -> Meter:
     """Charge the rest of the call (capped at the grant) and free the hold; idempotent."""
     async with transaction(db) as conn:
         meter = await _lock_existing(conn, call_sid)
@@ -177,7 +192,8 @@ async def settle(db: Executor, call_sid: str, *, used_seconds: int, source: str)
             await holds.settle(conn, meter.hold_id,
                                amount=Money(checkpoint_charge(meter.charged_seconds, used, meter.per_minute),
                                             prices_currency(meter)),
-                               kind=EntryKind.CALL_USAGE, idempotency_key=f"call:{call_sid}:settle", actor=ACTOR)
+                               kind=EntryKind.CALL_USAGE, idempotency_key=f"call:{call_sid}:settle", actor=ACTOR,
+                               detail=_detail(meter.charged_seconds, used, cost_per_minute))
         row = await conn.fetchrow(
             f"UPDATE call_meters SET status = 'settled', settled_seconds = $2, settle_source = $3,"
             f" settled_at = now() WHERE call_sid = $1 RETURNING {_COLUMNS}", call_sid, used, source)
@@ -188,7 +204,8 @@ async def settle(db: Executor, call_sid: str, *, used_seconds: int, source: str)
 _SWEEPER_LOCK = 0x7377656570  # "sweep"
 
 
-async def sweep(pool: asyncpg.Pool, *, now: datetime.datetime | None = None, limit: int = 100) -> list[Meter]:
+async def sweep(pool: asyncpg.Pool, *, now: datetime.datetime | None = None, limit: int = 100,
+                cost_per_minute: int = DEFAULT_COST_PER_MINUTE) -> list[Meter]:
     """Settle open meters whose hold expired (their process died); returns those settled here.
 
     Uses Twilio's CallDuration (from the status callback, stored on the call) when known, else
@@ -211,7 +228,8 @@ async def sweep(pool: asyncpg.Pool, *, now: datetime.datetime | None = None, lim
                 assert meter is not None
                 used, source = ((duration, "sweeper:call_duration") if duration is not None
                                 else (meter.charged_seconds, "sweeper:checkpoint"))
-                settled.append(await settle(pool, row["call_sid"], used_seconds=used, source=source))
+                settled.append(await settle(pool, row["call_sid"], used_seconds=used, source=source,
+                                            cost_per_minute=cost_per_minute))
             return settled
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _SWEEPER_LOCK)

@@ -229,18 +229,19 @@ async def extend_hold(db: Executor, hold_id: int, *, amount: Money, expires_at: 
 
 
 async def capture(db: Executor, hold_id: int, *, amount: Money, kind: EntryKind, idempotency_key: str,
-                  actor: str, expires_at: datetime.datetime | None = None) -> Charge:
+                  actor: str, expires_at: datetime.datetime | None = None,
+                  detail: UsageDetail | None = None) -> Charge:
     """Debit usage so far against an active hold (a call checkpoint); the hold stays open.
 
     The part of `amount` the hold covers comes out of the reservation; any part beyond it
     must be covered by the wallet's available amount. Use keys like
-    ``call:{CallSid}:checkpoint:{n}``.
+    ``call:{CallSid}:checkpoint:{n}``. `detail` (what the charge paid for) is recorded with its entry.
 
     Raises:
         HoldNotFound, HoldNotActive, CurrencyMismatch, InsufficientFunds, IdempotencyConflict.
     """
     return await _charge(db, hold_id, amount=amount, kind=kind, key=idempotency_key, actor=actor,
-                         final=False, expires_at=expires_at)
+                         final=False, expires_at=expires_at, detail=detail)
 
 
 async def settle(db: Executor, hold_id: int, *, amount: Money, kind: EntryKind, idempotency_key: str,

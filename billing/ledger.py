@@ -26,7 +26,7 @@ import asyncpg
 from billing import accounts
 from billing.errors import CurrencyMismatch, IdempotencyConflict, InsufficientFunds, InvalidEntry
 from billing.money import Currency, Money, available
-from billing.usage_details import UsageDetail
+from billing.usage_details import UsageDetail, detail_columns
 from storage.executor import Connection, Executor
 from storage.transactions import transaction
 
@@ -186,7 +186,8 @@ _INSERT_TRANSFER = (
     "WITH e AS (INSERT INTO ledger_entries (wallet_id, amount, kind, reference, actor, idempotency_key, fingerprint,"
     " hold_id, balance_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, created_at),"
     " c AS (INSERT INTO platform_entries (entry_id, account, currency, amount) SELECT id, $10, $11, -$2::bigint FROM e),"
-    " d AS (INSERT INTO usage_details (entry_id, quantity, unit) SELECT id, $12, $13 FROM e WHERE $12::bigint IS NOT NULL)"
+    " d AS (INSERT INTO usage_details (entry_id, quantity, unit, cost_micros, cost_estimated)"
+    "       SELECT id, $12, $13, $14, $15 FROM e WHERE $12::bigint IS NOT NULL)"
     " SELECT id, created_at FROM e")
 
 
@@ -201,8 +202,7 @@ async def insert_entry(conn: Connection, wallet: Wallet, *, amount: int, kind: E
     """
     row = await conn.fetchrow(_INSERT_TRANSFER, wallet.id, amount, kind.value, reference, actor, idempotency_key,
                               fingerprint, hold_id, wallet.balance, accounts.counter_account(kind.value).value,
-                              wallet.currency.value, None if detail is None else detail.quantity,
-                              None if detail is None else detail.unit.value)
+                              wallet.currency.value, *detail_columns(detail))
     assert row is not None
     return Entry(row["id"], wallet.id, wallet.business_id, wallet.currency, amount, kind, reference, actor,
                  idempotency_key, hold_id, wallet.balance, row["created_at"])

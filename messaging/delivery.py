@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import uuid
 
+from billing.cost_config import ProviderCostsConfig
 from billing.money import Currency
 from messaging import consent
 from messaging.charges import record_accepted
@@ -31,7 +32,7 @@ class Callback:
 
 
 async def apply(db: Executor, callback: Callback, *, price_per_segment: int, currency: Currency,
-                now: datetime.datetime) -> bool:
+                now: datetime.datetime, costs: ProviderCostsConfig = ProviderCostsConfig()) -> bool:
     """Apply one callback; returns whether it changed anything."""
     ours = TWILIO_STATUS.get(callback.status)
     if ours is None or not callback.message_sid:
@@ -44,7 +45,7 @@ async def apply(db: Executor, callback: Callback, *, price_per_segment: int, cur
         learned = row["message_sid"] is None
         if learned:
             await record_accepted(conn, callback.message_id, callback.message_sid,
-                                  price_per_segment=price_per_segment, currency=currency)
+                                  price_per_segment=price_per_segment, currency=currency, costs=costs)
         if RANK[ours] <= RANK[row["status"]]:
             return learned
         await conn.execute("UPDATE sms_outbox SET status = $2, error_code = coalesce($3, error_code),"

@@ -20,6 +20,7 @@ from typing import Final
 import asyncpg
 import structlog
 
+from billing.cost_config import ProviderCostsConfig
 from billing.money import Currency
 from messaging import campaigns, consent
 from messaging.charges import record_accepted
@@ -47,8 +48,9 @@ class Dispatcher:
 
     def __init__(self, pool: asyncpg.Pool, carrier: PhoneCarrier, config: SmsConfig, currency: Currency, *,
                  status_callback_base: str, clock: Callable[[], datetime.datetime],
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, costs: ProviderCostsConfig = ProviderCostsConfig()) -> None:
         self._pool, self._carrier, self._config, self._currency = pool, carrier, config, currency
+        self._costs = costs
         self._callback = status_callback_base
         self._clock = clock
         self._rng = rng or random.Random()
@@ -112,7 +114,7 @@ class Dispatcher:
                                " WHERE id = $1", message.id, now)
             await add_event(conn, message.id, "sending", None, "twilio-accepted", now)
             await record_accepted(conn, message.id, sent.sid, price_per_segment=self._config.price_per_segment_minor,
-                                  currency=self._currency)
+                                  currency=self._currency, costs=self._costs)
 
     async def _refused(self, message: Message, exc: CarrierError) -> None:
         ambiguous = exc.status == 0 or exc.status >= 500

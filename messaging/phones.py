@@ -25,6 +25,15 @@ def to_e164(raw: str, default_country: str = "US", *, field: str = "phone") -> s
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def country_of(e164: str) -> str | None:
+    """The ISO country of an E.164 number, or None when `phonenumbers` can't place it."""
+    try:
+        region: str | None = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return None
+    return None if region in (None, "ZZ") else region
+
+
 def area_code(e164: str) -> str | None:
     """The NANP area code of a +1 number (the first three digits after the 1), else None."""
     return e164[2:5] if e164.startswith("+1") and len(e164) == 12 else None

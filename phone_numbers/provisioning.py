@@ -18,8 +18,11 @@ import asyncpg
 import structlog
 
 from billing import holds
+from billing.cost_config import ProviderCostsConfig
 from billing.ledger import EntryKind
 from billing.money import Money
+from billing.provider_costs import Cost, number_cost
+from billing.usage_details import Unit, UsageDetail
 from phone_numbers import periods, pricing, registry
 from phone_numbers.carrier import AvailableNumber, CarrierError, NumberType, OwnedNumber, PhoneCarrier, Webhooks
 from phone_numbers.config import NumbersConfig
@@ -74,8 +77,9 @@ class PurchaseRequest:
 
 
 async def purchase(pool: asyncpg.Pool, carrier: PhoneCarrier, prices: NumbersConfig, public_url: str,
-                   request: PurchaseRequest, *, now: datetime.datetime) -> Number:
-    """Buy a number for a business and pay its first month, all or nothing.
+                   request: PurchaseRequest, *, now: datetime.datetime,
+                   costs: ProviderCostsConfig = ProviderCostsConfig()) -> Number:
+    """Buy a number for a business and pay its first month (recording what it costs us), all or nothing.
 
     Raises:
         PriceNotConfigured: we don't sell that country/type.
@@ -99,7 +103,8 @@ async def purchase(pool: asyncpg.Pool, carrier: PhoneCarrier, prices: NumbersCon
             raise NumberUnavailable(request.phone_number) from exc
         raise
     try:
-        return await _record_purchase(pool, request, owned, price, hold.id, attempt, now)
+        ours = number_cost(request.country_code, request.number_type, costs)
+        return await _record_purchase(pool, request, owned, price, hold.id, attempt, now, ours)
     except Exception:
         log.exception("number_purchase_record_failed", phone_number=request.phone_number, sid=owned.sid)
         await _release_in_carrier(carrier, owned.sid, request.phone_number)
@@ -108,11 +113,12 @@ async def purchase(pool: asyncpg.Pool, carrier: PhoneCarrier, prices: NumbersCon
 
 
 async def _record_purchase(pool: asyncpg.Pool, request: PurchaseRequest, owned: OwnedNumber, price: Money,
-                           hold_id: int, attempt: str, now: datetime.datetime) -> Number:
+                           hold_id: int, attempt: str, now: datetime.datetime, cost: Cost | None) -> Number:
     """Debit the first month (settling the hold) and record the number, in one commit."""
     async with pool.acquire() as conn, conn.transaction():
         await holds.settle(conn, hold_id, amount=price, kind=EntryKind.NUMBER_PURCHASE,
-                           idempotency_key=f"number_purchase:{attempt}", actor=request.actor)
+                           idempotency_key=f"number_purchase:{attempt}", actor=request.actor,
+                           detail=UsageDetail(1, Unit.NUMBERS, cost))
         return await registry.insert_number(conn, NewNumber(
             business_id=request.business_id, phone_number=owned.phone_number, display_name=request.display_name,
             country_code=request.country_code.upper(), number_type=request.number_type, twilio_sid=owned.sid,

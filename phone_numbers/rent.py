@@ -23,9 +23,12 @@ import asyncpg
 import structlog
 
 from billing import ledger
+from billing.cost_config import ProviderCostsConfig
 from billing.errors import InsufficientFunds
 from billing.ledger import EntryKind
 from billing.money import Money, parse_currency
+from billing.provider_costs import number_cost
+from billing.usage_details import Unit, UsageDetail
 from phone_numbers import periods, registry
 from phone_numbers.config import NumbersConfig
 from storage.executor import Executor
@@ -48,7 +51,8 @@ class RentRun:
     unpaid: int = 0
 
 
-async def run_rent(pool: asyncpg.Pool, config: NumbersConfig, *, now: datetime.datetime) -> RentRun | None:
+async def run_rent(pool: asyncpg.Pool, config: NumbersConfig, *, now: datetime.datetime,
+                   costs: ProviderCostsConfig = ProviderCostsConfig()) -> RentRun | None:
     """Charge every number whose paid months ran out by `now`.
 
     Returns:
@@ -60,7 +64,7 @@ async def run_rent(pool: asyncpg.Pool, config: NumbersConfig, *, now: datetime.d
         try:
             run = RentRun()
             for number_id in await registry.rent_due(conn, now):
-                await charge_number(conn, config, number_id, now=now, run=run)
+                await charge_number(conn, config, number_id, now=now, run=run, costs=costs)
             if run != RentRun():
                 log.info("rent_run", **dataclasses.asdict(run))
             return run
@@ -69,8 +73,9 @@ async def run_rent(pool: asyncpg.Pool, config: NumbersConfig, *, now: datetime.d
 
 
 async def charge_number(db: Executor, config: NumbersConfig, number_id: uuid.UUID, *, now: datetime.datetime,
-                        run: RentRun) -> None:
-    """Charge this number's periods that have started by `now`, oldest first, one commit each.
+                        run: RentRun, costs: ProviderCostsConfig = ProviderCostsConfig()) -> None:
+    """Charge this number's periods that have started by `now`, oldest first, one commit each
+    (each recording what the month costs us at Twilio).
 
     Stops at the first period the wallet can't pay, suspending the number once that period's
     grace is over.
@@ -89,7 +94,8 @@ async def charge_number(db: Executor, config: NumbersConfig, number_id: uuid.UUI
                     conn, business_id=number.business_id,
                     amount=Money(number.monthly_cost, parse_currency(number.currency)), kind=EntryKind.NUMBER_RENT,
                     idempotency_key=periods.rent_key(number.twilio_sid, due),
-                    reference=f"number:{number.phone_number}:{periods.period_label(due)}", actor=ACTOR)
+                    reference=f"number:{number.phone_number}:{periods.period_label(due)}", actor=ACTOR,
+                    detail=UsageDetail(1, Unit.MONTHS, number_cost(number.country_code, number.number_type, costs)))
             except InsufficientFunds:
                 run.unpaid += 1
                 if number.status == "active" and periods.grace_over(due, grace, now):

@@ -16,6 +16,7 @@ from billing.accounts import AccountBalance
 from billing.daily_reconciliation import DailyReport, run_daily
 from billing.payments import StripePayments
 from billing.money import Currency, format_minor
+from billing.provider_costs import format_micros, minor_to_micros
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,7 +26,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_json_flag(p)
     p.set_defaults(handler=cmd_check)
     p = books.add_parser("report", help="per currency and account: what moved in [--from, --to) and the balance at"
-                                        " --to (revenue per product, wallet liabilities, clearing, refunds, disputes)")
+                                        " --to (wallet liabilities, clearing, refunds, disputes; per product its"
+                                        " revenue, provider cost and margin)")
     p.add_argument("--from", dest="start", type=_day, required=True, help="first day, YYYY-MM-DD (UTC)")
     p.add_argument("--to", dest="end", type=_day, required=True, help="day after the last, YYYY-MM-DD (UTC)")
     p.add_argument("--csv", action="store_true", help="CSV on stdout")
@@ -62,15 +64,37 @@ def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
     return 0 if not problems else 1
 
 
-REPORT_HEADER = ("currency", "account", "moved", "closing", "entries")
+REPORT_HEADER = ("currency", "account", "moved", "closing", "entries", "cost_micros", "margin_micros",
+                 "cost_estimated_entries", "uncosted_entries")
+
+
+def _row(r: accounts.ReportLine) -> tuple[str, str, int, int, int, int | None, int | None, int | None, int | None]:
+    """A report row; the cost columns only for a product (a revenue account), margin = revenue - cost in micros."""
+    if r.cost_micros is None:
+        return r.currency, r.account, r.moved, r.closing, r.entries, None, None, None, None
+    margin = minor_to_micros(r.moved, Currency(r.currency)) - r.cost_micros
+    return r.currency, r.account, r.moved, r.closing, r.entries, r.cost_micros, margin, r.estimated, r.uncosted
+
+
+def _text_line(row: tuple[str, str, int, int, int, int | None, int | None, int | None, int | None]) -> str:
+    currency, account, moved, closing, _, cost, margin, estimated, uncosted = row
+    cur = Currency(currency)
+    line = f"  {currency} {account:<24}{format_minor(moved, cur):>20}{format_minor(closing, cur):>20}"
+    if cost is None or margin is None:
+        return line
+    notes = [f"{estimated} estimated"] if estimated else []
+    notes += [f"{uncosted} without cost"] if uncosted else []
+    return (f"{line}{format_micros(cost, cur):>22}{format_micros(margin, cur):>22}"
+            + (f"  ({', '.join(notes)})" if notes else ""))
 
 
 def cmd_report(ctx: Context, args: argparse.Namespace) -> int:
-    """Revenue is what the revenue accounts gained; liabilities the wallets' closing balance (owed to businesses)."""
+    """Revenue is what the revenue accounts gained, its cost what their entries recorded at the providers;
+    liabilities the wallets' closing balance (owed to businesses)."""
     if args.end <= args.start:
         raise CliError("--to must be after --from")
     lines = ctx.run_db(lambda pool: accounts.period_report(pool, args.start, args.end))
-    rows = [(r.currency, r.account, r.moved, r.closing, r.entries) for r in lines]
+    rows = [_row(r) for r in lines]
     if args.csv:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -78,9 +102,9 @@ def cmd_report(ctx: Context, args: argparse.Namespace) -> int:
         writer.writerows(rows)
         sys.stdout.write(out.getvalue())
         return 0
-    text = [f"{args.start:%Y-%m-%d} to {args.end:%Y-%m-%d} (UTC)", f"  {'':4}{'account':<24}{'moved':>20}{'closing':>20}"]
-    text += [f"  {c} {a:<24}{format_minor(m, Currency(c)):>20}{format_minor(b, Currency(c)):>20}"
-             for c, a, m, b, _ in rows]
+    text = [f"{args.start:%Y-%m-%d} to {args.end:%Y-%m-%d} (UTC)",
+            f"  {'':4}{'account':<24}{'moved':>20}{'closing':>20}{'provider cost':>22}{'margin':>22}"]
+    text += [_text_line(row) for row in rows]
     data = {"from": args.start.isoformat(), "to": args.end.isoformat(),
             "accounts": [dict(zip(REPORT_HEADER, row, strict=True)) for row in rows]}
     return output(args, data, "\n".join(text))

@@ -285,7 +285,8 @@ def cmd_number_charge_rent(ctx: Context, args: argparse.Namespace) -> int:
     server is running it, and this run skips) and each period's debit is idempotent.
     """
     now = datetime.datetime.now(datetime.UTC)
-    done = ctx.run_db(lambda pool: rent.run_rent(pool, ctx.settings.numbers, now=now))
+    done = ctx.run_db(lambda pool: rent.run_rent(pool, ctx.settings.numbers, now=now,
+                                                 costs=ctx.settings.provider_costs))
     if done is None:
         return output(args, {"skipped": True}, "skipped: another process is running the rent job")
     counts = dataclasses.asdict(done)

@@ -111,7 +111,7 @@ async def purchase_number(request: web.Request) -> web.Response:
     # Shielded: once Twilio is asked, the purchase runs to its end (recorded or rolled back)
     # even if the client goes away or the server starts shutting down.
     work = provisioning.purchase(request.app[POOL], carrier, settings.numbers, settings.server.public_url, wanted,
-                                 now=_now())
+                                 now=_now(), costs=settings.provider_costs)
     try:
         number = await asyncio.shield(work)
     except CarrierError as exc:
@@ -189,7 +189,7 @@ async def _rent_job(app: web.Application) -> AsyncIterator[None]:
     async def loop() -> None:
         while True:
             try:
-                await rent.run_rent(app[POOL], settings.numbers, now=_now())
+                await rent.run_rent(app[POOL], settings.numbers, now=_now(), costs=settings.provider_costs)
                 carrier = app[CARRIER]
                 if carrier is not None:
                     await provisioning.sweep_abandoned_purchases(app[POOL], carrier, now=_now())

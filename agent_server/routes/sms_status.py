@@ -50,7 +50,7 @@ async def sms_status(request: web.Request) -> web.Response:
         request.app[POOL], delivery.Callback(message_id, form.get("MessageSid", ""), form.get("MessageStatus", ""),
                                              int(error) if error.isdigit() else None),
         price_per_segment=settings.sms.price_per_segment_minor, currency=parse_currency(settings.billing.currency),
-        now=_now())
+        now=_now(), costs=settings.provider_costs)
     log.info("sms_status", message_id=str(message_id), status=form.get("MessageStatus", ""), changed=changed)
     return web.Response(status=204)
 
@@ -62,7 +62,8 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     task = None
     if carrier is not None and settings.sms.dispatcher_in_process:
         dispatcher = Dispatcher(app[POOL], carrier, settings.sms, parse_currency(settings.billing.currency),
-                                status_callback_base=settings.server.public_url + STATUS_PATH, clock=_now)
+                                status_callback_base=settings.server.public_url + STATUS_PATH, clock=_now,
+                                costs=settings.provider_costs)
         task = asyncio.create_task(dispatcher.run(), name="sms-dispatcher")
     try:
         yield

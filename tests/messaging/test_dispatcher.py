@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from billing.cost_config import ProviderCostsConfig
 from messaging import consent
 from messaging.sending import NoConsent
 from phone_numbers.twilio_carrier import TwilioCarrier
@@ -50,9 +51,12 @@ async def test_a_queued_text_goes_out_with_its_callback_and_is_paid_once(world: 
                                     message.id)
     assert row is not None
     assert (row["status"], row["message_sid"], row["price_minor"]) == ("sending", sent["sid"], 4)
-    detail = await world.pool.fetchrow("SELECT d.quantity, d.unit FROM usage_details d JOIN ledger_entries e"
-                                       " ON e.id = d.entry_id WHERE e.idempotency_key = $1", f"sms:{sent['sid']}")
+    detail = await world.pool.fetchrow("SELECT d.quantity, d.unit, d.cost_micros, d.cost_estimated FROM usage_details d"
+                                       " JOIN ledger_entries e ON e.id = d.entry_id WHERE e.idempotency_key = $1",
+                                       f"sms:{sent['sid']}")
     assert detail is not None and (detail["quantity"], detail["unit"]) == (2, "segments"), "for the statement"
+    us_segment = ProviderCostsConfig().sms_per_segment_micros["US"]
+    assert (detail["cost_micros"], detail["cost_estimated"]) == (2 * us_segment, False), "for the books report"
 
 
 async def test_a_long_code_sends_one_segment_a_second_and_a_toll_free_three(world: World) -> None:
