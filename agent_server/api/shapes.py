@@ -3,7 +3,9 @@
 Request bodies are msgspec Structs with camelCase wire names. Unknown fields are ignored, as
 the hand-written parsers before them did. Strings are stripped after decoding and an empty
 one counts as missing, so an optional field sent as "" takes its default and a required one
-is a 422 naming it: the rules `validation.get_str` applied field by field.
+is a 422 naming it: the rules `validation.get_str` applied field by field. In a PATCH body a
+field left out is UNSET and "" means null; where null is not allowed (a campaign's name may
+change but not be cleared), "" is a 422 too, never a NULL for the database to refuse.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import uuid
 from typing import Annotated
 
 import msgspec
+import msgspec.inspect
 
 from agent_server.errors import ValidationError
 
@@ -51,9 +54,21 @@ class Body(msgspec.Struct, rename="camel", kw_only=True):
                 setattr(self, field.name, value)
             elif field.required:
                 raise ValidationError(field.encode_name, "is required")
-            else:
+            elif field.default is not msgspec.UNSET:
+                setattr(self, field.name, field.default)
+            elif _admits_none(field.type):
                 # A field that tells "absent" from "null" (UNSET default) reads "" as null.
-                setattr(self, field.name, None if field.default is msgspec.UNSET else field.default)
+                setattr(self, field.name, None)
+            else:
+                raise ValidationError(field.encode_name, "must not be empty")
+
+
+def _admits_none(field_type: object) -> bool:
+    def walk(info: msgspec.inspect.Type) -> bool:
+        if isinstance(info, msgspec.inspect.UnionType):
+            return any(walk(t) for t in info.types)
+        return isinstance(info, msgspec.inspect.NoneType)
+    return walk(msgspec.inspect.type_info(field_type))
 
 
 def as_uuid(value: str, name: str) -> uuid.UUID:

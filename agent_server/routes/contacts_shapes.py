@@ -35,12 +35,12 @@ class ContactCreate(Body):
 
 
 class ContactPatch(Body):
-    """Only the fields sent change."""
+    """Only the fields sent change; a name sent as "" or null is cleared."""
 
     phone: Annotated[str, msgspec.Meta(max_length=40)] | msgspec.UnsetType = msgspec.UNSET
     default_country: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2}$")] = "US"
-    first_name: Name | msgspec.UnsetType = msgspec.UNSET
-    last_name: Name | msgspec.UnsetType = msgspec.UNSET
+    first_name: Name | None | msgspec.UnsetType = msgspec.UNSET
+    last_name: Name | None | msgspec.UnsetType = msgspec.UNSET
     email: Annotated[str, msgspec.Meta(max_length=320)] | None | msgspec.UnsetType = msgspec.UNSET
     tags: Annotated[list[Tag], msgspec.Meta(max_length=50)] | msgspec.UnsetType = msgspec.UNSET
     attributes: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncpg
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from agent_server.api.decoding import decode_body
+from agent_server.errors import ValidationError
+from agent_server.routes.campaign_shapes import CampaignPatch
+from agent_server.routes.contacts_shapes import ContactPatch
 from tests.conftest import MakeBusiness
 
 Client = TestClient[web.Request, web.Application]
@@ -29,3 +34,24 @@ async def test_an_integer_wider_than_64_bits_in_free_form_attributes_is_a_422_an
                                      headers=tenant.headers)
     assert patched.status == 422
     assert await pool.fetchval("SELECT attributes FROM contacts") == edges["attributes"]
+
+
+def test_a_patch_blanking_a_field_that_cannot_be_null_is_a_422_and_one_that_can_is_null() -> None:
+    """In a PATCH "" means null: a campaign's name can't be null (the fuzzer's "" was a 500 from the
+    NOT NULL column), a contact's first name or a campaign's send time can."""
+    for raw, field in ((b'{"name": "  "}', "name"), (b'{"template": " "}', "template")):
+        with pytest.raises(ValidationError) as refused:
+            decode_body(raw, CampaignPatch)
+        assert refused.value.details["field"] == field
+    assert decode_body(b'{"firstName": ""}', ContactPatch).first_name is None
+    assert decode_body(b'{"sendAt": ""}', CampaignPatch).send_at is None
+
+
+async def test_a_campaign_renamed_to_nothing_is_a_422_and_keeps_its_name(
+        app_client: Client, make_business: MakeBusiness, pool: asyncpg.Pool) -> None:
+    tenant = await make_business()
+    draft = {"name": "Spring", "template": "Hi", "audience": {}, "category": "transactional"}
+    created = await (await app_client.post("/api/campaigns", json=draft, headers=tenant.headers)).json()
+    resp = await app_client.patch(f"/api/campaigns/{created['id']}", json={"name": ""}, headers=tenant.headers)
+    assert resp.status == 422 and (await resp.json())["error"]["field"] == "name"
+    assert await pool.fetchval("SELECT name FROM campaigns") == "Spring"
