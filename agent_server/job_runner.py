@@ -2,8 +2,8 @@
 
 Domains never import the shell, so the kinds are wired here: `mail.send` delivers the outbox
 through the configured SMTP server, or holds every email when there is none; `messaging.import`
-merges an uploaded contacts CSV; `messaging.campaigns` (every minute) starts scheduled campaigns
-and completes finished ones. `serve` runs a runner in-process unless
+merges an uploaded contacts CSV; `messaging.campaigns` (every minute) starts scheduled campaigns,
+resumes ones paused until a top-up and completes finished ones. `serve` runs a runner in-process unless
 `[jobs] run_in_process = false` (then a `worker:` process runs them).
 """
 

@@ -1,4 +1,4 @@
-"""The campaign job: every minute it starts the scheduled campaigns that are due and completes the finished ones.
+"""The campaign job: every minute it starts due scheduled campaigns, resumes ones a top-up can now pay, completes the rest.
 
 One job kind on the PostgreSQL job runner (`* * * * *`): every runner ticks, but the
 schedule row lets one of them enqueue each minute's job, and each start locks its campaign
@@ -22,6 +22,7 @@ from billing.money import Currency
 from jobs.queue import Job
 from jobs.runner import Clock
 from messaging import campaigns
+from messaging.campaign_funds import resume_all_funded
 from messaging.campaign_start import start
 from messaging.config import SmsConfig
 from messaging.errors import NumberNotSmsCapable
@@ -77,7 +78,8 @@ async def finish_done(db: Executor) -> list[uuid.UUID]:
 
 
 class CampaignTick:
-    """`messaging.campaigns`: due scheduled campaigns started, finished ones completed."""
+    """`messaging.campaigns`: due scheduled campaigns started, ones paused for money resumed when it came, finished
+    ones completed (their holds released)."""
 
     def __init__(self, pool: asyncpg.Pool, config: SmsConfig, currency: Currency, *, clock: Clock) -> None:
         self._pool, self._config, self._currency, self._clock = pool, config, currency, clock
@@ -85,4 +87,7 @@ class CampaignTick:
     async def __call__(self, job: Job) -> None:
         now = self._clock()
         await start_due(self._pool, self._config, self._currency, now=now)
+        resumed = await resume_all_funded(self._pool, self._config.price_per_segment_minor, self._currency, now=now)
+        if resumed:
+            log.info("campaigns_resumed", campaigns=[str(c) for c in resumed], reason="wallet topped up")
         await finish_done(self._pool)

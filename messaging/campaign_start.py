@@ -2,9 +2,10 @@
 
 Each phone of the audience either gets an outbox message (its body rendered for that
 contact, sent from the campaign's numbers with the usual sender choice) or a skip reason.
-A start asked from the dashboard refuses an empty audience or a wallet short of the
-estimate, and changes nothing; a scheduled start (the campaign job) can't answer anyone, so
-it snapshots and queues anyway and pauses with `INSUFFICIENT_BALANCE` until the wallet can pay.
+The estimated cost is held in the wallet (`messaging.campaign_funds`). A start asked from
+the dashboard refuses an empty audience or a wallet that can't hold the estimate, and changes
+nothing; a scheduled start (the campaign job) can't answer anyone, so it snapshots and queues
+anyway and pauses with `INSUFFICIENT_BALANCE` until a top-up lets the job hold the cost.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 
 import asyncpg
 
-from billing import ledger
+from billing.errors import InsufficientFunds
 from billing.money import Currency
 from messaging import senders
+from messaging.campaign_funds import INSUFFICIENT_BALANCE, fund
 from messaging.campaign_audience import SKIP_REASONS, Recipient, estimate, recipients
 from messaging.campaigns import Campaign, CampaignNotEditable, EmptyAudience, NewCampaign, by_idempotency_key, create, get
 from messaging.config import SmsConfig
@@ -26,8 +28,6 @@ from messaging.outbox import NewMessage, enqueue
 from messaging.sending import InsufficientBalance
 from storage.executor import Connection, Executor
 from storage.transactions import transaction
-
-INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
 
 
 async def start(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, config: SmsConfig,
@@ -54,10 +54,11 @@ async def start(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, co
         if not summary["recipients"]:
             raise EmptyAudience("no recipient of this audience may be texted")
         status, reason = "sending", None
-        wallet = await ledger.get_wallet(conn, business_id, currency)
-        if summary["costMinor"] and (wallet is None or wallet.available < summary["costMinor"]):
+        try:
+            await fund(conn, business_id, campaign_id, campaign.hold_id, summary["costMinor"], currency, now=now)
+        except InsufficientFunds:
             if not scheduled:
-                raise InsufficientBalance("the wallet can't pay for this campaign's estimated cost")
+                raise InsufficientBalance("the wallet can't pay for this campaign's estimated cost") from None
             status, reason = "paused", INSUFFICIENT_BALANCE
         await _queue(conn, campaign, found, now=now)
         await conn.execute("UPDATE campaigns SET status = $2, pause_reason = $3, started_at = $4 WHERE id = $1",

@@ -18,12 +18,15 @@ from typing import Any, Final
 
 import asyncpg
 
-from messaging import senders
+from billing.errors import InsufficientFunds
+from billing.money import Currency
+from messaging import campaign_funds, senders
 from messaging.campaign_audience import Audience as Audience
 from messaging.campaign_audience import recipients
 from messaging.errors import MessagingError, NotFound
 from messaging.outbox import add_event
 from messaging.quiet_hours import Window
+from messaging.sending import InsufficientBalance
 from messaging.templates import placeholders
 from storage.executor import Connection, Executor
 from storage.transactions import transaction
@@ -239,12 +242,26 @@ async def pause(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID) ->
     return await _move(db, business_id, campaign_id, ("sending",), "paused", reason="PAUSED")
 
 
-async def resume(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID) -> Campaign:
-    return await _move(db, business_id, campaign_id, ("paused",), "sending")
+async def resume(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, *, price_per_segment: int,
+                 currency: Currency, now: datetime.datetime) -> Campaign:
+    """Go on with a paused campaign, its hold first extended to what is left to send.
+
+    Raises:
+        NotFound, CampaignNotEditable (not paused), InsufficientBalance (the wallet can't hold the rest).
+    """
+    async with transaction(db) as conn:
+        campaign = await get(conn, business_id, campaign_id, lock=True)
+        if campaign.status == "paused":
+            missing = await campaign_funds.shortfall(conn, campaign_id, campaign.hold_id, price_per_segment)
+            try:
+                await campaign_funds.fund(conn, business_id, campaign_id, campaign.hold_id, missing, currency, now=now)
+            except InsufficientFunds:
+                raise InsufficientBalance("the wallet can't hold the cost of the texts left to send") from None
+        return await _move(conn, business_id, campaign_id, ("paused",), "sending")
 
 
 async def cancel(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, *, now: datetime.datetime) -> Campaign:
-    """Stop for good: what is still queued is canceled (messages already with Twilio go on)."""
+    """Stop for good: what is still queued is canceled (messages already with Twilio go on), the hold released."""
     async with transaction(db) as conn:
         campaign = await _move(conn, business_id, campaign_id, ("draft", "scheduled", "sending", "paused"),
                                "canceled")
@@ -253,15 +270,25 @@ async def cancel(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, *
                                campaign_id, now)
         for row in ids:
             await add_event(conn, row["id"], "canceled", None, "campaign", now)
+        await campaign_funds.release(conn, campaign_id, campaign.hold_id)
         return campaign
 
 
 async def finish_if_done(db: Executor, campaign_id: uuid.UUID) -> bool:
-    """A sending campaign with nothing queued or in flight is completed; returns whether this call completed it."""
-    done = await db.fetchval("UPDATE campaigns SET status = 'completed', finished_at = now() WHERE id = $1"
-                             " AND status = 'sending' AND NOT EXISTS (SELECT 1 FROM sms_outbox WHERE campaign_id = $1"
-                             " AND status IN ('queued', 'sending')) RETURNING 1", campaign_id)
-    return done is not None
+    """A sending campaign with nothing queued or in flight is completed and its hold released.
+
+    Returns:
+        Whether this call completed it.
+    """
+    async with transaction(db) as conn:
+        hold = await conn.fetchrow(
+            "UPDATE campaigns SET status = 'completed', finished_at = now() WHERE id = $1 AND status = 'sending'"
+            " AND NOT EXISTS (SELECT 1 FROM sms_outbox WHERE campaign_id = $1 AND status IN ('queued', 'sending'))"
+            " RETURNING hold_id", campaign_id)
+        if hold is None:
+            return False
+        await campaign_funds.release(conn, campaign_id, hold["hold_id"])
+        return True
 
 
 async def pause_on_failures(conn: Connection, campaign_id: uuid.UUID, *, window: int, threshold: float) -> bool:

@@ -6,17 +6,21 @@ transaction, so two processes can never both take a number's next slot. Suppress
 undeliverable phones and quiet hours are read in that transaction too, so a STOP committed
 before it stops the very next message. A row not due on its number yet is moved to the
 slot it would get (without taking it), spreading a burst over the seconds it needs. A
-campaign's messages are claimed only while it is `sending`, within its own narrower window.
+campaign's messages are claimed only while it is `sending`, within its own narrower window,
+and only as far as its wallet hold pays for them (`messaging.campaign_funds.fundable`); the
+campaigns it left out are named for the dispatcher to fund or pause after the commit.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import uuid
 from collections.abc import Sequence
 from typing import Final
 
 from messaging import profiles
+from messaging.campaign_funds import fundable
 from messaging.config import SmsConfig
 from messaging.outbox import Message, add_event, message_of
 from messaging.pacing import MICROS, mps_for, next_slot
@@ -37,6 +41,14 @@ class Claimed:
     validity_seconds: int | None
 
 
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """What one claim took, and the campaigns whose hold could not pay for all their due texts."""
+
+    sends: list[Claimed]
+    unfunded: set[uuid.UUID]
+
+
 def micros(at: datetime.datetime) -> int:
     return int(at.timestamp() * MICROS)
 
@@ -54,12 +66,12 @@ async def _reclaim_stale(conn: Connection, now: datetime.datetime, config: SmsCo
         "  FOR UPDATE SKIP LOCKED)", now, stale)
 
 
-async def claim(conn: Connection, config: SmsConfig, *, now: datetime.datetime) -> list[Claimed]:
+async def claim(conn: Connection, config: SmsConfig, *, now: datetime.datetime) -> Claim:
     """Claim due messages; call inside a transaction, and send what it returns after the commit."""
     await _reclaim_stale(conn, now, config)
     rows = await conn.fetch(
         f"SELECT {_COLUMNS}, n.number_type, n.status AS number_status, c.timezone AS contact_zone,"
-        " k.quiet_hours AS campaign_window,"
+        " k.quiet_hours AS campaign_window, k.hold_id AS campaign_hold_id,"
         " EXISTS (SELECT 1 FROM suppressions s WHERE s.business_id = o.business_id AND s.phone = o.to_phone)"
         "  AS suppressed,"
         " EXISTS (SELECT 1 FROM undeliverable_phones u WHERE u.business_id = o.business_id AND u.phone = o.to_phone)"
@@ -69,8 +81,9 @@ async def claim(conn: Connection, config: SmsConfig, *, now: datetime.datetime) 
         " WHERE o.status = 'queued' AND o.not_before <= $1 AND (o.campaign_id IS NULL OR k.status = 'sending')"
         " ORDER BY o.not_before, o.created_at LIMIT $2"
         " FOR UPDATE OF o SKIP LOCKED", now, config.claim_batch)
+    rows, unfunded = await fundable(conn, rows, config.price_per_segment_minor)
     if not rows:
-        return []
+        return Claim([], unfunded)
     number_ids = sorted({r["number_id"] for r in rows if r["number_id"] is not None})
     await conn.execute("INSERT INTO sms_pacing (number_id, tat_us) SELECT unnest($1::uuid[]), 0"
                        " ON CONFLICT DO NOTHING", number_ids)
@@ -111,7 +124,7 @@ async def claim(conn: Connection, config: SmsConfig, *, now: datetime.datetime) 
         taken[message.number_id] = slot.next_tat_us
         claimed.append(Claimed(message, validity))
     await _write(conn, now, claimed, refused, deferred, taken)
-    return claimed
+    return Claim(claimed, unfunded)
 
 
 async def _write(conn: Connection, now: datetime.datetime, claimed: Sequence[Claimed],

@@ -5,7 +5,8 @@ may have gone out, so the message is marked to be looked up before anything is s
 a text is never sent twice. 429 and 5xx are retried after a jittered backoff; numbers Twilio
 calls unreachable are marked so later sends skip them; 21610 (the person texted STOP to
 Twilio) becomes an opt-out. Each message Twilio accepts debits its segments once, keyed
-`sms:{MessageSid}`.
+`sms:{MessageSid}` (a campaign's from its hold); a campaign whose hold can't pay for its due
+texts is funded for the rest, or paused, between the claim and the sends.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import structlog
 
 from billing.cost_config import ProviderCostsConfig
 from billing.money import Currency
-from messaging import campaigns, consent
+from messaging import campaign_funds, campaigns, consent
 from messaging.charges import record_accepted
 from messaging.claiming import Claimed, claim
 from messaging.config import SmsConfig
@@ -59,9 +60,12 @@ class Dispatcher:
     async def run_once(self) -> int:
         """One claim and its sends; returns how many messages were claimed."""
         async with transaction(self._pool) as conn:
-            claimed = await claim(conn, self._config, now=self._clock())
-        await asyncio.gather(*(self._send(c) for c in claimed))
-        return len(claimed)
+            taken = await claim(conn, self._config, now=self._clock())
+        for campaign_id in sorted(taken.unfunded):
+            await campaign_funds.fund_or_pause(self._pool, campaign_id, self._config.price_per_segment_minor,
+                                               self._currency, now=self._clock())
+        await asyncio.gather(*(self._send(c) for c in taken.sends))
+        return len(taken.sends)
 
     async def run(self) -> None:
         """Until cancelled: claim and send, resting `poll_interval_seconds` when nothing was due."""

@@ -191,7 +191,11 @@ async def pause_campaign(request: web.Request) -> web.Response:
 
 async def resume_campaign(request: web.Request) -> web.Response:
     business_id, campaign_id = await owned(request, "id", campaigns.owner, "campaign")
-    return struct_response(await _out(request, await campaigns.resume(request.app[POOL], business_id, campaign_id)))
+    settings = request.app[SETTINGS]
+    resumed = await campaigns.resume(request.app[POOL], business_id, campaign_id,
+                                     price_per_segment=settings.sms.price_per_segment_minor,
+                                     currency=parse_currency(settings.billing.currency), now=_now())
+    return struct_response(await _out(request, resumed))
 
 
 async def cancel_campaign(request: web.Request) -> web.Response:
@@ -262,7 +266,7 @@ ROUTES = (
     Route("POST", "/api/campaigns/{id}/pause", pause_campaign, "Hold a sending campaign", "campaigns", "jwt",
           (Reply(200, CampaignOut),), errors=_STATE),
     Route("POST", "/api/campaigns/{id}/resume", resume_campaign, "Go on with a paused campaign", "campaigns", "jwt",
-          (Reply(200, CampaignOut),), errors=_STATE),
+          (Reply(200, CampaignOut),), errors=(402, 404, 409)),
     Route("POST", "/api/campaigns/{id}/cancel", cancel_campaign, "Stop a campaign; its queued texts are canceled",
           "campaigns", "jwt", (Reply(200, CampaignOut),), errors=_STATE),
     Route("GET", "/api/campaigns/{id}/stats", campaign_stats, "Texts by status, skips, replies, opt-outs, segments, cost",

@@ -51,6 +51,12 @@ async def start(world: World, campaign: campaigns.Campaign) -> dict[str, object]
                                 now=world.clock.now)
 
 
+async def resume(world: World, campaign: campaigns.Campaign) -> campaigns.Campaign:
+    return await campaigns.resume(world.pool, world.business_id, campaign.id,
+                                  price_per_segment=CONFIG.price_per_segment_minor, currency=Currency.USD,
+                                  now=world.clock.now)
+
+
 async def test_an_unknown_variable_is_refused_when_the_campaign_is_written(world: World) -> None:
     with pytest.raises(UnknownVariable):
         await campaign_for(world, [], "Hi {{fristName}}")
@@ -91,7 +97,7 @@ async def test_pause_holds_the_rest_resume_sends_it_cancel_drops_it(world: World
     await campaigns.pause(world.pool, world.business_id, campaign.id)
     await world.drain(5)
     assert len(world.twilio.messages) == 1
-    await campaigns.resume(world.pool, world.business_id, campaign.id)
+    await resume(world, campaign)
     await world.drain(1)
     assert len(world.twilio.messages) == 2
     await campaigns.cancel(world.pool, world.business_id, campaign.id, now=world.clock.now)
@@ -100,7 +106,7 @@ async def test_pause_holds_the_rest_resume_sends_it_cancel_drops_it(world: World
     statuses = await world.pool.fetch("SELECT status FROM sms_outbox WHERE campaign_id = $1", campaign.id)
     assert sorted(r["status"] for r in statuses) == ["canceled", "sending", "sending"]
     with pytest.raises(campaigns.CampaignNotEditable):
-        await campaigns.resume(world.pool, world.business_id, campaign.id)
+        await resume(world, campaign)
 
 
 async def test_stop_mid_campaign_stops_the_next_message_from_every_number(world: World) -> None:
