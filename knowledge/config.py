@@ -35,3 +35,5 @@ class KnowledgeConfig:
     extraction_workers: int = check(positive, 1)
     # Chunks handed to the model per answer.
     top_chunks: int = check(positive, 4)
+    # A call's answer waits at most this long for the knowledge search; beyond, it goes without (logged).
+    call_retrieval_budget_ms: float = check(positive, 20.0)

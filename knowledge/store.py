@@ -178,3 +178,8 @@ async def due_for_refresh(db: Executor, *, now: datetime.datetime, daily: dateti
         " AND NOT EXISTS (SELECT 1 FROM kb_crawls c WHERE c.source_id = s.id AND c.status IN ('queued', 'running'))"
         " ORDER BY coalesce(l.last, s.created_at), s.id LIMIT $4", now, daily, weekly, limit)
     return [_source(r) for r in rows]
+
+
+async def has_sources(db: Executor, agent_id: uuid.UUID) -> bool:
+    """Whether the agent has any knowledge source (a call without one skips the search on every turn)."""
+    return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM kb_sources WHERE agent_id = $1)", agent_id))

@@ -15,6 +15,7 @@ import uuid
 from typing import Final
 
 import aiohttp
+import asyncpg
 import structlog
 from aiohttp import web
 
@@ -35,8 +36,12 @@ from agent_server.state import (
     Lifecycle,
 )
 from agent_server.twilio_signature import websocket_signature_ok
+from knowledge import store
+from knowledge.grounding import Grounding
+from knowledge.languages import search_config
 from media import call_records
 from media.llm.faq import FaqEntry
+from media.pipeline.grounding import CallGrounding
 from media.pipeline.hooks import CallInfo
 from media.pipeline.lifecycle import EndReason
 from media.pipeline.prompt import AgentProfile
@@ -149,8 +154,16 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
         stream_sid=start.stream_sid,
         hooks=app[CALL_HOOKS],
         recorder=call_records.CallRecorder(pool, claim.call_id), carrier=app[CARRIER], metrics=app[METRICS],
-        fallback_tts=providers.fallback_tts,
+        fallback_tts=providers.fallback_tts, grounding=await _grounding(pool, agent, settings),
     )
+
+
+async def _grounding(pool: asyncpg.Pool, agent: agents.Agent, settings: Settings) -> CallGrounding | None:
+    """The agent's knowledge search for the call's answers, within the call's budget (None: it has no sources)."""
+    if not await store.has_sources(pool, agent.id):
+        return None
+    search = Grounding(pool, agent.id, settings.knowledge, search_config(agent.language))
+    return CallGrounding(search.references, settings.knowledge.call_retrieval_budget_ms / 1000)
 
 
 class _ClosingSocket:

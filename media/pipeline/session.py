@@ -24,6 +24,7 @@ from media.pipeline.caller_audio import CallerAudio
 from media.pipeline.dialogue import Dialogue
 from media.pipeline.faults import CallFaults
 from media.pipeline.frames import EndRequested, KeyPressed, MarkPlayed, ReplyDone, SessionEvent, TimerFired, TimerKind
+from media.pipeline.grounding import CallGrounding
 from media.pipeline.hooks import CallHooks, CallInfo, CallOutcome
 from media.pipeline.lifecycle import CallLifecycle, CallState, EndReason
 from media.pipeline.llm_stage import LlmStage
@@ -63,13 +64,16 @@ class CallSession:
         recorder: writes turns and the call's end (None in unit tests without a database).
         carrier: for transfers and hang-ups through the REST API (None when not configured).
         metrics: where per-turn latencies, barge-ins and provider errors are reported.
+        grounding: searches the agent's knowledge for each answer (None: answers without excerpts).
     """
 
     def __init__(self, *, info: CallInfo, profile: AgentProfile, settings: CallSettings, stt: SttProvider,
                  llm: LlmProvider, tts: TtsProvider, link: TwilioLink, stream_sid: str, hooks: CallHooks,
                  recorder: CallRecorder | None = None, carrier: CallCarrier | None = None,
-                 metrics: CallMetrics | None = None, fallback_tts: TtsProvider | None = None) -> None:
+                 metrics: CallMetrics | None = None, fallback_tts: TtsProvider | None = None,
+                 grounding: CallGrounding | None = None) -> None:
         self._info = info
+        self._grounding = grounding
         self._profile = profile
         self._settings = settings
         self._stt_provider = stt
@@ -212,6 +216,8 @@ class CallSession:
         try:
             if after is not None:
                 await asyncio.wait([after])
+            if messages is not None and self._grounding is not None:
+                messages = await self._grounding.ground(messages)
             await self._replies.produce(reply, text, messages)
         finally:
             self._post(ReplyDone(reply.id))
