@@ -19,6 +19,15 @@ the load side of a 200-call bench fits in a fraction of one core:
 
 A reply ends with a mark whose name ends in ``.end`` (the agent server's), or, from a relay
 that sends no such marks, once playback has drained with no pending mark for ``REPLY_QUIET``.
+
+The first line waits for the greeting, as a person who calls a business does: for a reply
+that starts after the stream did, or for ``reply_timeout`` (then they speak into the
+silence). Quiet alone is not enough: on a loaded machine the greeting's first frame can come
+later than ``REPLY_QUIET`` after ``start`` (its TTS request, a busy event loop), and a caller
+that took that silence for the end of the greeting spoke over it. The server rightly took
+the words as a barge-in (``clear``, greeting cut, the question answered), but the call then
+heard one whole reply where its script expected two: the soak's ``1 replies`` under load.
+Each call's ``story`` (a few steps, never per frame) is what the soak prints for a failed call.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from light_ticker import FRAME, Ticker  # bench/light_ticker.py (bench/ is on sys.path wherever this is)
 from media.audio.g711 import SILENCE_FRAME, frames_160, pad_frame
 from media.caller_simulator import parse_twiml, sign
 from media.protocol.twilio import (
@@ -51,10 +61,6 @@ from media.protocol.twilio import (
     parse_outbound,
 )
 
-FRAME: Final = 0.02
-PHASES: Final = 4
-"""Slots per 20 ms frame, the calls' phases: bursts of a quarter of the calls, 200 wake-ups a second."""
-SLOT: Final = FRAME / PHASES
 SAMPLE_EVERY: Final = 25
 """One received media frame in this many (after each reply's first) is parsed in full and checked for silence."""
 REPLY_QUIET: Final = 0.25
@@ -96,55 +102,8 @@ class LightCallResult:
     """Sampled agent frames that were pure silence (a reply that plays nothing would show here)."""
     stream_span: tuple[float, float] | None = None
     """Wall-clock start and end of the media stream, for concurrency when the server keeps no records."""
-
-
-class Ticker:
-    """The one clock of every call on a loop: each call's frame every 20 ms, the calls spread over the period.
-
-    Twilio's streams are independent, each at its own phase; sending every call's frame at
-    the same instant would hand the server all of them in one burst each 20 ms. So a call
-    joins one of ``PHASES`` slots (the next to come when it starts) and the ticker, one timer
-    per slot for all calls, serves one slot per tick. A late tick serves the slots it missed,
-    each once per 20 ms they were late (real-time pace). Slots of 1 ms were tried: at 200
-    calls the generator's CPU rose from about 18% to 23-27% of a core for the 1,000
-    wake-ups a second, and the server's latency did not measurably change on a shared machine.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.slots: list[list[_Call]] = [[] for _ in range(PHASES)]
-        self.count = 0
-        self._t0 = 0.0
-        self._served = 0
-        self._handle: asyncio.TimerHandle | None = None
-
-    def add(self, call: _Call) -> None:
-        if self._handle is None:
-            self._t0, self._served = self.loop.time(), 0
-            self._handle = self.loop.call_at(self._t0 + SLOT, self._tick)
-        self.slots[(self._served + 1) % PHASES].append(call)
-        self.count += 1
-
-    def remove(self, call: _Call) -> None:
-        for slot in self.slots:
-            if call in slot:
-                slot.remove(call)
-                self.count -= 1
-        if not self.count and self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _tick(self) -> None:
-        now = self.loop.time()
-        due = max(self._served + 1, int((now - self._t0) / SLOT))
-        while self._served < due:
-            self._served += 1
-            for call in tuple(self.slots[self._served % PHASES]):
-                call.tick(now)
-        if self.count:
-            self._handle = self.loop.call_at(self._t0 + (self._served + 1) * SLOT, self._tick)
-        else:
-            self._handle = None
+    story: list[tuple[float, str]] = field(default_factory=list)
+    """What happened on the call, by loop time: replies started and over, marks, what the caller said, hang-up."""
 
 
 class _Call:
@@ -175,11 +134,16 @@ class _Call:
         self.frames_in_reply = 0
         self.marks: deque[tuple[float, str]] = deque()
         self.end_marks = False
-        # script: waiting for quiet (since) or for reply audio (barge), or speaking
-        self.since = -math.inf
-        self.wait_started = self.loop.time()
+        # script: waiting for quiet (since: the first line waits for the greeting, a reply that
+        # starts after the stream did) or for reply audio (barge), or speaking
+        self.wait_started = self.since = self.loop.time()
         self.speaking = False
         self.done = False
+        self._tell(self.wait_started, "stream starts")
+
+    def _tell(self, now: float, what: str) -> None:
+        """A step of the call's story (a few per call: never per frame)."""
+        self.result.story.append((now, what))
 
     # -- the ticker's work, per call per 20 ms
     def tick(self, now: float) -> None:
@@ -194,7 +158,7 @@ class _Call:
             return
         if self.in_reply and not self.end_marks and not self.marks and now - max(self.play_end, self.last_audio_at) \
                 >= REPLY_QUIET:
-            self._reply_over()
+            self._reply_over("quiet")
         if not self.speaking:
             self._advance(now)
 
@@ -207,6 +171,7 @@ class _Call:
                 self.barge_pending = False
                 self.barge_started_at = now
             if not self.speech:
+                self._tell(now, "said its line")
                 self.awaiting_reply_since = now
                 self.speaking = False
                 self.since = self.wait_started = now
@@ -228,8 +193,10 @@ class _Call:
             if not (answered and quiet and now - max(self.last_audio_at, self.wait_started) > REPLY_QUIET):
                 return
         if line is None:
+            self._tell(now, "hangs up" + (" (timed out)" if timed_out else ""))
             self._finish()
             return
+        self._tell(now, "speaks" + (" (timed out)" if timed_out else ""))
         self.lines.popleft()
         self.speech.extend(line.frames)
         self.barge_pending = line.barge_in_after is not None
@@ -270,6 +237,7 @@ class _Call:
                 result.gaps_ms.append((now - self.play_end) * 1000)
             self.play_end = now
         if not self.in_reply:
+            self._tell(now, "reply starts")
             self.in_reply = True
             self.last_reply_started = now
             self.reply_started_at = self.play_end
@@ -293,6 +261,7 @@ class _Call:
             self.result.barge_in_latencies_ms.append((now - self.barge_started_at) * 1000)
             self.barge_started_at = None
         self.result.clears += 1
+        self._tell(now, "clear")
         self.play_end = now
         self.in_reply = False
         marks, self.marks = self.marks, deque()
@@ -305,12 +274,13 @@ class _Call:
         self.result.marks_echoed += 1
         if name.endswith(".end"):
             self.end_marks = True
-            self._reply_over()
+            self._reply_over(f"mark {name} echoed")
 
-    def _reply_over(self) -> None:
+    def _reply_over(self, how: str) -> None:
         if self.in_reply:
             self.in_reply = False
             self.result.replies += 1
+            self._tell(self.loop.time(), f"reply {self.result.replies} over ({how})")
 
 
 class LightCaller:

@@ -30,8 +30,16 @@ class Script:
         self.reply_timeout = reply_timeout
 
     async def run(self, steps: list[Step], line: Line, player: Player, receiver: asyncio.Task[None]) -> None:
-        """Play the steps; before each one the agent's pending reply (the greeting first) must be over."""
-        since = float("-inf")
+        """Play the steps; before each one the agent's pending reply (the greeting first) must be over.
+
+        The first step waits for the greeting as a person does: for a reply that starts after
+        the stream did, or for ``reply_timeout`` (then they say "hello?" into the silence).
+        Quiet alone is not enough: the greeting's first frame can come later than the 0.25 s
+        quiet that ends a reply (a slow TTS first byte, a loaded server), and a caller who took
+        that silence for the end of the greeting spoke over it, the server rightly took it as
+        a barge-in, and the call heard one reply fewer than its script expected.
+        """
+        since = player.loop.time()
         for step in [*steps, HangUp()] if not steps or not isinstance(steps[-1], HangUp) else steps:
             if receiver.done():
                 return

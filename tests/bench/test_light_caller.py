@@ -40,3 +40,22 @@ async def test_a_light_call_is_answered_interrupts_and_hears_the_agent(line_fact
     assert any(t["interrupted"] for t in turns if t["role"] == "assistant")
     row = await line.call_row(result.call_sid)
     assert row["end_reason"] == "caller_hung_up"
+
+
+async def test_a_light_caller_waits_for_a_late_greeting_instead_of_talking_over_it(line_factory: Any) -> None:
+    """The greeting's first frame 0.6 s into the call (a slow TTS, a loaded server): the question waits for it.
+
+    Taking the first 0.25 s of quiet for the end of the greeting made the soak's callers speak over it
+    under load, and the call heard one reply where its script expected two.
+    """
+    line = await line_factory(deepgram_options={"speak_first_byte_delay": 0.6})
+    line.deepgram.state.say("What are your hours?")
+    line.openai.state.script("We open at nine.")
+    caller = LightCaller(line.server_url, AUTH_TOKEN, line.http, voice_path=VOICE_PATH, public_url=PUBLIC_URL,
+                         quiet_timeout=10.0, reply_timeout=3.0)
+    result = await caller.call(NUMBER, [Line.of(speech())], from_number="+15550001111")
+    await line.settled()
+    assert result.replies == 2 and result.clears == 0, result.story
+    turns = await line.turns(result.call_sid)
+    assert [(t["role"], t["interrupted"]) for t in turns] == [("assistant", False), ("user", False),
+                                                             ("assistant", False)]

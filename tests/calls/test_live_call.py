@@ -32,6 +32,21 @@ async def test_two_turn_call_with_greeting(line_factory: Any) -> None:
     assert line.deepgram.state.connections_opened == line.deepgram.state.connections_closed == 1
 
 
+async def test_the_caller_waits_for_a_late_greeting_instead_of_talking_over_it(line_factory: Any) -> None:
+    """The greeting's first frame comes 0.6 s into the call, well past the 0.25 s of quiet that ends a reply:
+    a person hears silence and waits for the hello, so the question follows the whole greeting."""
+    line = await line_factory(deepgram_options={"speak_first_byte_delay": 0.6})
+    line.deepgram.state.say("What are your opening hours?")
+    line.openai.state.script("We open at nine.")
+    result = await line.call([Say(speech())])
+    await line.settled()
+    assert result.replies == 2 and result.clears == 0
+    turns = await line.turns(result.call_sid)
+    assert [(t["role"], t["text"], t["interrupted"]) for t in turns] == [
+        ("assistant", GREETING, False), ("user", "What are your opening hours?", False),
+        ("assistant", "We open at nine.", False)]
+
+
 LONG_REPLY = ("Our opening hours are nine to five on weekdays, ten to two on Saturdays, "
               "and we are closed on Sundays and public holidays, except in December.")
 
