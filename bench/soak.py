@@ -4,19 +4,22 @@ First ``--warmup`` calls (not counted, ``--warmup-concurrency`` at a time) bring
 to its working size: its RSS rises by about 5 MiB over its first ~500 calls whatever the
 load (measured: the same with 10 or 30 at a time and with a database pool of 3 instead of
 10; tracemalloc in the server saw Python's own allocations grow far less, so it is the
-allocator's heap settling), then stays flat. Then the ``--calls`` calls run ``--concurrency`` at a time (greeting, one question, its
-answer, hang-up: about 1.4 s each, the fakes' audio kept short). Right after warm-up and
-after every ``--sample-every`` calls, new calls wait until the server holds none, idle
-keep-alive connections on both sides are closed (the load generator's to the server, the
-fakes' to the server: a real provider drops idle ones too), and the server is sampled at
-rest, from outside: its asyncio tasks (the ``agent_asyncio_tasks`` gauge of ``/metrics``),
-open file descriptors and sockets by kind (``/proc/<pid>/fd``, ``/proc/<pid>/net/tcp``),
-threads and RSS (``/proc/<pid>/status``).
+allocator's heap settling), then stays flat. Then the ``--calls`` calls run ``--concurrency``
+at a time (greeting, one question, its answer, hang-up: about 1.4 s each, the fakes' audio
+kept short). Right after warm-up and after every ``--sample-every`` calls, new calls wait
+until the server holds none and has analysed them all (its job queue holds nothing due),
+idle keep-alive connections on both sides are closed (the load generator's to the server,
+the fakes' to the server: a real provider drops idle ones too) and have left the server,
+which is then sampled at rest, from outside: its asyncio tasks (the ``agent_asyncio_tasks``
+gauge of ``/metrics``), open file descriptors and sockets by kind (``/proc/<pid>/fd``,
+``/proc/<pid>/net/tcp``), threads and RSS (``/proc/<pid>/status``).
 
 Pass rule: no sample has more tasks, fds or sockets than the baseline (the sample right
 after warm-up), RSS grows by at most 5 MiB per 10,000 calls on a least-squares line through
 the samples (for a run shorter than 10,000 calls the line is extrapolated: the figure is per
-10,000 calls whatever N was), and every call hears its answer.
+10,000 calls whatever N was), and every call hears its answer. A failed call is printed with
+its story as the caller lived it, and the server's log is kept (``--log-level info`` adds
+each call's end, with its barge-ins).
 
 The providers are faked in this process (``tests/fake_deepgram.py``, ``tests/fake_openai.py``
 on one port), the caller is ``bench/light_caller.py``, PostgreSQL is an embedded server.
@@ -24,7 +27,7 @@ on one port), the caller is ``bench/light_caller.py``, PostgreSQL is an embedded
 Usage::
 
     .venv/bin/python bench/soak.py --calls 10000 [--concurrency 10] [--sample-every 100] [--warmup 500]
-                                  [--warmup-concurrency 20]
+                                  [--warmup-concurrency 20] [--log-level warning]
 """
 
 from __future__ import annotations
@@ -64,6 +67,13 @@ from tests.fake_openai import FakeOpenAi, ScriptedReply  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from light_caller import LightCaller, LightCallResult, Line  # noqa: E402
+from soak_process import (  # noqa: E402
+    read_metrics,
+    read_process,
+    wait_for,
+    wait_for_connections_closed,
+    wait_for_jobs_done,
+)
 
 AUTH_TOKEN = "soak-auth-token"
 API_KEY = "fake"
@@ -119,53 +129,6 @@ def rss_slope_kib_per_call(samples: Sequence[Sample]) -> float:
     return sum((s.calls - mean_x) * (s.rss_kib - mean_y) for s in samples) / spread
 
 
-def read_process(pid: int, ports: dict[int, str]) -> tuple[int, dict[str, int], int, int]:
-    """Open fds, its sockets by kind, RSS in KiB and threads of process ``pid``.
-
-    A TCP socket is named for the port at either end found in ``ports`` (the server's own:
-    callers; the fakes': providers), else ``tcp``; the rest are ``unix`` (PostgreSQL's
-    socket among them) or ``other``.
-    """
-    tcp = tcp_ports(pid)
-    fds = 0
-    sockets: dict[str, int] = {}
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except FileNotFoundError:
-            continue
-        fds += 1
-        if target.startswith("socket:["):
-            ends = tcp.get(target[8:-1])
-            kind = "unix/other" if ends is None else next((ports[p] for p in ends if p in ports), "tcp")
-            sockets[kind] = sockets.get(kind, 0) + 1
-    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-    return fds, sockets, int(status["VmRSS"].split()[0]), int(status["Threads"])
-
-
-def tcp_ports(pid: int) -> dict[str, tuple[int, int]]:
-    """Socket inode → (local port, remote port) of every TCP socket in ``pid``'s network namespace."""
-    ends: dict[str, tuple[int, int]] = {}
-    for table in ("tcp", "tcp6"):
-        for row in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            fields = row.split()
-            ends[fields[9]] = (int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16))
-    return ends
-
-
-async def read_metrics(url: str) -> dict[str, float]:
-    """The unlabelled series of ``/metrics``, on a connection that does not stay open."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
-        async with http.get(url + "/metrics") as resp:
-            text = await resp.text()
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if line and not line.startswith("#") and "{" not in name:
-            values[name] = float(value)
-    return values
-
-
 class Fakes:
     """Deepgram and OpenAI on one port, answering briefly so that a call is short."""
 
@@ -215,22 +178,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def wait_for(predicate_url: str, proc: subprocess.Popen[bytes], live: float | None = None) -> None:
-    """Until the server answers (``live`` None) or holds ``live`` calls, per ``/metrics``."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            values = await read_metrics(predicate_url)
-            if live is None or values.get("agent_live_calls") == live:
-                return
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("server did not come to rest")
-
-
 def failure(result: LightCallResult | BaseException) -> str | None:
     """Why the call did not hear the greeting and its answer (none of it silence), or None."""
     if isinstance(result, BaseException):
@@ -263,6 +210,9 @@ async def run_calls(url: str, count: int, concurrency: int, line: Line) -> list[
             reasons.append(reason)
             sid = result.call_sid if isinstance(result, LightCallResult) else "-"
             print(f"call {sid} failed: {reason} ({time.strftime('%H:%M:%S')})", flush=True)
+            if isinstance(result, LightCallResult) and result.story:
+                t0 = result.story[0][0]  # the stream's start
+                print("  " + "; ".join(f"{t - t0:.3f} {what}" for t, what in result.story), flush=True)
     return reasons
 
 
@@ -275,6 +225,8 @@ class Plan:
     sample_every: int
     warmup: int
     warmup_concurrency: int
+    log_level: str = "warning"
+    """The server's LOG_LEVEL."""
 
 
 async def soak(plan: Plan, workdir: Path, progress: bool = True) -> tuple[list[Sample], list[str]]:
@@ -288,7 +240,7 @@ async def soak(plan: Plan, workdir: Path, progress: bool = True) -> tuple[list[S
         await fakes.start()
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "DATABASE_URL": dsn, "PUBLIC_URL": url, "LOG_LEVEL": "warning",
+        env = {**os.environ, "DATABASE_URL": dsn, "PUBLIC_URL": url, "LOG_LEVEL": plan.log_level,
                "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "DEEPGRAM_API_KEY": API_KEY, "DEEPGRAM_BASE_URL": fakes.url,
                "OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": fakes.url + "/v1", "SUPABASE_JWT_SECRET": "x" * 64}
         for var in ("TWILIO_ACCOUNT_SID", "STRIPE_SECRET_KEY", "PORT", "AGENT_SERVER_CONFIG"):
@@ -305,7 +257,9 @@ async def soak(plan: Plan, workdir: Path, progress: bool = True) -> tuple[list[S
         failures += await run_calls(url, plan.warmup, plan.warmup_concurrency, line)
         while True:
             await wait_for(url, proc, live=0)
+            await wait_for_jobs_done(dsn)
             fakes.rest()
+            await wait_for_connections_closed(proc.pid, ports)
             await asyncio.sleep(0.5)
             tasks = int((await read_metrics(url))["agent_asyncio_tasks"])
             await asyncio.sleep(0.2)  # the server closes the metrics connection
@@ -352,8 +306,11 @@ def main(argv: Sequence[str] | None = None) -> tuple[int, Verdict]:
     parser.add_argument("--sample-every", type=int, default=100, help="calls between samples")
     parser.add_argument("--warmup", type=int, default=500, help="calls before the baseline sample, not counted")
     parser.add_argument("--warmup-concurrency", type=int, default=20, help="warm-up calls at a time")
+    parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"),
+                        help="the server's LOG_LEVEL (its log is kept when a call fails)")
     args = parser.parse_args(argv)
-    plan = Plan(args.calls, args.concurrency, args.sample_every, args.warmup, args.warmup_concurrency)
+    plan = Plan(args.calls, args.concurrency, args.sample_every, args.warmup, args.warmup_concurrency,
+                args.log_level)
     workdir = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     os.chmod(workdir, 0o755)
     samples_done: tuple[list[Sample], list[str]] | None = None
