@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import time
 from collections import deque
 from typing import Final
 
@@ -70,6 +71,7 @@ class Line:
                     self.barge_started_at = loop.time()
                 if not self.speech:
                     self.awaiting_reply_since = loop.time()
+                    self.result.lines_ended_at.append(time.monotonic())
                     self.spoken.set()
             else:
                 frame = _SILENCE_B64

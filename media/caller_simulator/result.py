@@ -21,6 +21,8 @@ class CallResult:
     turn_latencies_ms: list[float] = field(default_factory=list)
     barge_in_latencies_ms: list[float] = field(default_factory=list)
     gaps_ms: list[float] = field(default_factory=list)
+    lines_ended_at: list[float] = field(default_factory=list)
+    """``time.monotonic()`` as each spoken line's last frame went out (where its turn's latency counts from)."""
     arrivals: list[tuple[float, bytes]] | None = None
     """Each agent frame with its ``time.monotonic()`` on arrival, when the simulator records them
     (tests that time what the caller hears after a fault); None otherwise, to keep benches light."""
