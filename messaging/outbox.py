@@ -169,6 +169,10 @@ async def recent_for_contact(db: Executor, contact_id: uuid.UUID, limit: int = 1
 async def retry(db: Executor, business_id: uuid.UUID, message_id: uuid.UUID, *, now: datetime.datetime) -> Message:
     """Queue a failed, undelivered or canceled message again (a fresh send: new attempts, no sid).
 
+    A campaign's message goes with its campaign: a canceled campaign's can't be retried, and a
+    completed campaign is `sending` again until it is done (its hold is placed anew when the
+    dispatcher finds the text unpaid for); a paused one's waits for the resume.
+
     Raises:
         NotFound, NotRetryable.
     """
@@ -179,6 +183,12 @@ async def retry(db: Executor, business_id: uuid.UUID, message_id: uuid.UUID, *, 
             raise NotFound("message not found")
         if row["status"] not in ("failed", "undelivered", "canceled"):
             raise NotRetryable(f"a {row['status']} message can't be retried")
+        if row["campaign_id"] is not None:
+            campaign = await conn.fetchval("SELECT status FROM campaigns WHERE id = $1 FOR UPDATE", row["campaign_id"])
+            if campaign == "canceled":
+                raise NotRetryable("its campaign was canceled")
+            await conn.execute("UPDATE campaigns SET status = 'sending', finished_at = NULL WHERE id = $1"
+                               " AND status = 'completed'", row["campaign_id"])
         updated = await conn.fetchrow(
             f"UPDATE sms_outbox SET status = 'queued', attempts = 0, verify = false, message_sid = NULL,"
             f" error_code = NULL, error_message = NULL, send_started_at = NULL, not_before = $2, updated_at = $2"

@@ -1,0 +1,88 @@
+"""Which number texts a person: the one they last talked to, else one with their area code, else the least busy."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+import asyncpg
+import pytest
+
+from conversations import records
+from messaging import senders
+from messaging.errors import NumberNotSmsCapable
+from phone_numbers import registry
+from tests.conftest import MakeBusiness
+
+SF, NYC, NYC_2 = "+14155550100", "+12125550100", "+12125550111"
+PERSON_NYC, PERSON_MIAMI = "+12125550199", "+13055550199"
+_sids = itertools.count(1)
+
+
+async def numbers(pool: asyncpg.Pool, business_id: uuid.UUID, *phones: str) -> dict[str, uuid.UUID]:
+    return {phone: await registry.add_number(pool, business_id, phone) for phone in phones}
+
+
+async def inbound(pool: asyncpg.Pool, business_id: uuid.UUID, number_id: uuid.UUID, sender: str, to: str) -> None:
+    await records.insert_inbound_sms(pool, business_id=business_id, number_id=number_id, agent_id=None,
+                                     message_sid=f"SM{next(_sids):032x}", sender=sender, our_number=to, body="hi")
+
+
+async def outbound(pool: asyncpg.Pool, business_id: uuid.UUID, number_id: uuid.UUID, from_number: str, to: str,
+                   status: str = "delivered") -> None:
+    await pool.execute(
+        "INSERT INTO sms_outbox (business_id, number_id, from_number, to_phone, body, category, segments, encoding,"
+        " status, idempotency_key) VALUES ($1, $2, $3, $4, 'hi', 'transactional', 1, 'GSM-7', $5, $6)",
+        business_id, number_id, from_number, to, status, uuid.uuid4().hex)
+
+
+async def chosen(pool: asyncpg.Pool, business_id: uuid.UUID, to: str, **kwargs: object) -> str:
+    return (await senders.choose(pool, business_id, to, **kwargs)).phone_number
+
+
+@pytest.fixture
+async def business(pool: asyncpg.Pool, make_business: MakeBusiness) -> uuid.UUID:
+    return (await make_business("Texting Co")).business_id
+
+
+async def test_the_number_the_person_last_texted_wins_over_their_area_code(pool: asyncpg.Pool,
+                                                                           business: uuid.UUID) -> None:
+    ids = await numbers(pool, business, SF, NYC)
+    assert await chosen(pool, business, PERSON_NYC) == NYC, "no history: the local number"
+    await inbound(pool, business, ids[SF], PERSON_NYC, SF)
+    assert await chosen(pool, business, PERSON_NYC) == SF, "they texted the San Francisco number"
+
+
+async def test_the_latest_conversation_either_way_decides(pool: asyncpg.Pool, business: uuid.UUID) -> None:
+    ids = await numbers(pool, business, SF, NYC, NYC_2)
+    await inbound(pool, business, ids[SF], PERSON_MIAMI, SF)
+    await outbound(pool, business, ids[NYC_2], NYC_2, PERSON_MIAMI)
+    assert await chosen(pool, business, PERSON_MIAMI) == NYC_2, "our last text to them came from NYC_2"
+    await outbound(pool, business, ids[NYC], NYC, PERSON_MIAMI, status="canceled")
+    assert await chosen(pool, business, PERSON_MIAMI) == NYC_2, "a canceled text never reached them"
+    await inbound(pool, business, ids[SF], PERSON_MIAMI, SF)
+    assert await chosen(pool, business, PERSON_MIAMI) == SF
+
+
+async def test_without_history_or_a_local_number_the_least_busy_number_sends(pool: asyncpg.Pool,
+                                                                             business: uuid.UUID) -> None:
+    ids = await numbers(pool, business, SF, NYC)
+    assert await chosen(pool, business, PERSON_MIAMI) == NYC, "all idle: the first by number"
+    await pool.execute("INSERT INTO sms_pacing (number_id, tat_us) VALUES ($1, 9000000000000000), ($2, 100)",
+                       ids[NYC], ids[SF])
+    assert await chosen(pool, business, PERSON_MIAMI) == SF
+    await pool.execute("UPDATE sms_pacing SET tat_us = 9100000000000000 WHERE number_id = $1", ids[SF])
+    assert await chosen(pool, business, PERSON_MIAMI) == NYC
+
+
+async def test_only_allowed_live_texting_numbers_are_candidates(pool: asyncpg.Pool, business: uuid.UUID) -> None:
+    ids = await numbers(pool, business, SF, NYC, NYC_2)
+    await inbound(pool, business, ids[SF], PERSON_NYC, SF)
+    assert await chosen(pool, business, PERSON_NYC, allowed=[ids[NYC], ids[NYC_2]]) == NYC, \
+        "the sticky number is not one of the campaign's: the local one"
+    await pool.execute("UPDATE business_numbers SET capabilities = '{\"voice\": true, \"sms\": false}' WHERE id = $1",
+                       ids[NYC])
+    await pool.execute("UPDATE business_numbers SET status = 'released' WHERE id = $1", ids[SF])
+    assert await chosen(pool, business, PERSON_NYC) == NYC_2
+    with pytest.raises(NumberNotSmsCapable):
+        await senders.choose(pool, business, PERSON_NYC, allowed=[ids[NYC], ids[SF]])
