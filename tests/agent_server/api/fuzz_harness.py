@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import schemathesis
 from aiohttp import web
 
 from agent_server import agents, auth, tenants
@@ -38,8 +39,9 @@ CONFIG = Path(__file__).resolve().parents[3] / "config.toml"
 # imports can succeed and be edited and released.
 OFFERED = tuple(f"+1415555{n:04d}" for n in range(40))
 OWNED = tuple(f"+1415556{n:04d}" for n in range(40))
-# Where `fresh_number` draws numbers no earlier request can have taken.
+# Where `fresh_number` draws numbers no earlier request can have taken, and `fresh_phone` customers' phones.
 FRESH_PREFIX = "+1415557"
+FRESH_PHONE_PREFIX = "+1415558"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +70,7 @@ class FuzzServer:
         self.number_id = uuid.UUID(int=0)
         self._twilio: FakeTwilio | None = None
         self._fresh = 0
+        self._fresh_phones = 0
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -102,6 +105,23 @@ class FuzzServer:
         number = f"{FRESH_PREFIX}{self._fresh:04d}"
         self.run(self._make_available(number, owned=owned))
         return number
+
+    def fresh_phone(self) -> str:
+        """A customer's phone no contact or text has used yet."""
+        self._fresh_phones += 1
+        return f"{FRESH_PHONE_PREFIX}{self._fresh_phones:04d}"
+
+    def seed_body(self, case: schemathesis.Case[Any], phone_number: str) -> None:
+        """The body's ids name the seeded business and agent, its number one the fake carrier has.
+
+        Only strings are replaced: a null `agentId` (unassign) or a value of the wrong type stays as drawn."""
+        assert self.seeded is not None
+        if isinstance(case.body, dict):
+            for name, value in (("businessId", str(self.seeded.business_id)), ("chatbotId", str(self.seeded.agent_id)),
+                                ("agentId", str(self.seeded.agent_id)), ("phoneNumber", phone_number),
+                                ("countryCode", "US")):
+                if isinstance(case.body.get(name), str):
+                    case.body[name] = value
 
     async def _make_available(self, number: str, *, owned: bool) -> None:
         assert self._twilio is not None
