@@ -140,19 +140,14 @@ async def release(conn: Connection, campaign_id: uuid.UUID, hold_id: int | None)
         pass
 
 
-async def pay_from_hold(conn: Connection, campaign_id: uuid.UUID, amount: Money, key: str, *,
+async def pay_from_hold(conn: Connection, hold_id: int, amount: Money, key: str, *,
                         detail: UsageDetail | None = None) -> bool:
-    """Capture an accepted campaign text's cost from the campaign's hold, once per `key` (`sms:{MessageSid}`).
+    """Capture an accepted campaign text's cost from its campaign's hold, under `key` (`sms:{MessageSid}`).
 
     Returns:
-        False when the campaign has no open hold or the wallet can't pay the part beyond it:
-        the caller then debits the wallet directly (Twilio already has the text).
+        False when the hold is closed or the wallet can't pay the part beyond it: the caller
+        then debits the wallet directly (Twilio already has the text).
     """
-    if await ledger.entry_by_key(conn, key) is not None:
-        return True
-    hold_id = await conn.fetchval("SELECT hold_id FROM campaigns WHERE id = $1", campaign_id)
-    if hold_id is None:
-        return False
     try:
         await holds.capture(conn, hold_id, amount=amount, kind=ledger.EntryKind.SMS_USAGE, idempotency_key=key,
                             actor="sms-dispatcher", detail=detail)

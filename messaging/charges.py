@@ -23,30 +23,37 @@ from storage.executor import Connection
 log = structlog.get_logger(__name__)
 
 
+# One statement: the row locked (its sid as it was), the sid stored unless another is, the campaign's hold read.
+_RECORD = """
+WITH old AS (SELECT o.id, o.message_sid AS had_sid, k.hold_id FROM sms_outbox o
+               LEFT JOIN campaigns k ON k.id = o.campaign_id WHERE o.id = $1 FOR UPDATE OF o)
+UPDATE sms_outbox s SET message_sid = $2, verify = false, price_minor = s.segments * $3, currency = $4
+  FROM old WHERE s.id = old.id AND (old.had_sid IS NULL OR old.had_sid = $2)
+RETURNING s.business_id, s.segments, s.to_phone, old.had_sid, old.hold_id
+"""
+
+
 async def record_accepted(conn: Connection, message_id: uuid.UUID, sid: str, *, price_per_segment: int,
                           currency: Currency, costs: ProviderCostsConfig = ProviderCostsConfig()) -> None:
     """Twilio holds message `sid` for outbox row `message_id`: store the sid and debit its segments.
 
-    Both the send's answer and an early status callback may call this; the ledger's
-    `sms:{sid}` key makes the second a replay, so a message is paid exactly once. A campaign's
+    Both the send's answer and an early status callback may call this; the row's lock makes
+    the second see the sid and pay nothing (the `sms:{sid}` key would make it a replay anyway),
+    so a message is paid exactly once. A campaign's
     text is captured from the campaign's hold (`campaign_funds.pay_from_hold`). The carrier
     already has the message, so a wallet emptied meanwhile goes below zero rather than the
     debit being lost.
     """
-    row = await conn.fetchrow(
-        "UPDATE sms_outbox SET message_sid = coalesce(message_sid, $2), verify = false,"
-        " price_minor = segments * $3, currency = $4 WHERE id = $1"
-        " RETURNING business_id, segments, message_sid, to_phone, campaign_id",
-        message_id, sid, price_per_segment, currency.value)
-    if row is None or row["message_sid"] != sid:
-        return
+    row = await conn.fetchrow(_RECORD, message_id, sid, price_per_segment, currency.value)
+    if row is None or row["had_sid"] == sid:
+        return  # another sid, or this one already recorded and paid
     cost = row["segments"] * price_per_segment
     if not cost:
         return
     ours = sms_cost(row["segments"], country_of(row["to_phone"]), costs)
     detail = UsageDetail(row["segments"], Unit.SEGMENTS, ours)
-    if row["campaign_id"] is not None and await pay_from_hold(conn, row["campaign_id"], Money(cost, currency),
-                                                              f"sms:{sid}", detail=detail):
+    if row["hold_id"] is not None and await pay_from_hold(conn, row["hold_id"], Money(cost, currency),
+                                                          f"sms:{sid}", detail=detail):
         return
     for may_overdraw in (False, True):
         try:

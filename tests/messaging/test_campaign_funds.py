@@ -3,6 +3,7 @@ a resume after a top-up, the rest released at the end (ledger conservation is ch
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +17,8 @@ from messaging import campaigns, delivery, outbox
 from messaging.campaign_funds import INSUFFICIENT_BALANCE, resume_all_funded
 from messaging.campaign_schedule import finish_done, start_due
 from messaging.campaign_start import start
+from messaging.charges import record_accepted
+from messaging.claiming import claim
 from messaging.sending import InsufficientBalance
 from phone_numbers.twilio_carrier import TwilioCarrier
 from tests.conftest import MakeBusiness, fund_wallet
@@ -178,3 +181,22 @@ async def test_texts_beyond_the_hold_extend_it_or_pause_the_campaign_until_a_top
     assert len(world.twilio.messages) == 3
     assert [amount for _, amount, _ in await debits(world)] == [-2, -2, -2]
     assert await wallet(world) == (0, 0)
+
+
+async def test_a_text_recorded_by_its_answer_and_its_early_callback_at_once_is_paid_once(world: World) -> None:
+    await fund_wallet(world.pool, world.business_id, 1_000)
+    campaign = await campaign_for(world, ["one"])
+    await start(world.pool, world.business_id, campaign.id, CONFIG, Currency.USD, now=world.clock.now)
+    async with world.pool.acquire() as conn, conn.transaction():
+        [claimed] = (await claim(conn, CONFIG, now=world.clock.now)).sends
+    sid = "SM" + "a" * 32
+
+    async def answer() -> None:
+        async with world.pool.acquire() as conn, conn.transaction():
+            await record_accepted(conn, claimed.message.id, sid, price_per_segment=PRICE, currency=Currency.USD)
+
+    callback = delivery.apply(world.pool, delivery.Callback(claimed.message.id, sid, "sent", None),
+                              price_per_segment=PRICE, currency=Currency.USD, now=world.clock.now)
+    await asyncio.gather(answer(), callback, answer())
+    assert await debits(world) == [(f"sms:{sid}", -PRICE, True)]
+    assert await hold_of(world, campaign.id) == (0, "active")
