@@ -182,14 +182,19 @@ async def row_counts(pool: asyncpg.Pool) -> dict[str, int]:
 
 @pytest.fixture
 async def client(make_client: MakeClient, make_settings: MakeSettings) -> AsyncIterator[Client]:
-    """The app with Twilio and Stripe configured against their fakes, so no route stops at a 503."""
+    """The app with Twilio and Stripe configured against their fakes, so no route stops at a 503.
+
+    Without the in-process job runner: a recurring job falling due mid-probe would add rows no
+    request wrote (a job a request queues is still counted)."""
     async with FakeTwilio() as twilio:
         stripe = FakeStripe()
         async with running(stripe) as stripe_base:
-            yield await make_client(make_settings(
+            settings = make_settings(
                 TWILIO_ACCOUNT_SID=twilio.account_sid, TWILIO_AUTH_TOKEN=twilio.auth_token,
                 TWILIO_API_BASE=twilio.base_url, STRIPE_SECRET_KEY=stripe.secret_key,
-                STRIPE_WEBHOOK_SECRET="whsec_enumeration", STRIPE_API_BASE=stripe_base))
+                STRIPE_WEBHOOK_SECRET="whsec_enumeration", STRIPE_API_BASE=stripe_base)
+            yield await make_client(dataclasses.replace(
+                settings, jobs=dataclasses.replace(settings.jobs, run_in_process=False)))
 
 
 @pytest.fixture
