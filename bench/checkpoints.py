@@ -1,14 +1,15 @@
 """Call checkpoints per second and their p99, with double entry and with the code from before it.
 
-    .venv/bin/python bench/checkpoints.py --calls 200 --businesses 50 --seconds 8 --rounds 3
+    .venv/bin/python bench/checkpoints.py --calls 200 --businesses 50 --seconds 8 --rounds 4
 
 Every call is a real meter (`billing.call_meter`) on an embedded PostgreSQL: each loop
 iteration is one checkpoint (charge the seconds used, extend the grant), as a live call does
-every 15 s, run back to back so the database is the limit. Rounds alternate between the
-billing code of this checkout (each entry and its platform counter-side in one statement)
-and the billing code of `--before` (default: the commit before double entry came in),
-unpacked from git into a temporary folder, each round in its own process on the same
-database, so both run on the same machine and moment; the last lines compare the medians.
+every 15 s, run back to back so the database is the limit. Rounds alternate (ABBA, the
+database vacuumed before each) between the billing code of this checkout (each entry with its
+platform counter-side, quantity and cost in one statement) and the billing code of `--before`
+(default: the commit before double entry came in), unpacked from git into a temporary folder,
+each round in its own process on the same database, so both run on the same machine and
+moment; the last lines compare the medians.
 The "before" rounds write no counter-sides, so the books don't balance: the database is
 thrown away.
 """
@@ -121,12 +122,29 @@ async def seed(dsn: str, businesses: int) -> None:
         await conn.close()
 
 
+def vacuum(dsn: str) -> None:
+    async def run() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("VACUUM ANALYZE")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 def compare(dsn: str, before: Path, args: argparse.Namespace) -> int:
     variants = {"before": before, "double": ROOT}
     run_round(dsn, ROOT, argparse.Namespace(calls=args.calls, seconds=2.0))  # warm-up
     figures: dict[str, list[dict[str, float]]] = {"before": [], "double": []}
     for n in range(args.rounds):
-        for name, code in variants.items():
+        # The database grows with every round (wallet rows churn, entries pile up): alternate which
+        # variant goes first (ABBA) and vacuum before each round, so neither always meets the bigger one.
+        order = list(variants.items()) if n % 2 == 0 else list(reversed(variants.items()))
+        for name, code in order:
+            vacuum(dsn)
             result = run_round(dsn, code, args)
             figures[name].append(result)
             print(f"round {n + 1} {name:>6}: {result['rate']:7.0f} checkpoints/s, p99 {result['p99_ms']:7.1f} ms",
