@@ -60,7 +60,7 @@ from billing.money import Currency, Money  # noqa: E402
 from media.caller_simulator import CallerSimulator, CallResult, Say, Step  # noqa: E402
 from phone_numbers import registry  # noqa: E402
 from storage.pool import init_connection  # noqa: E402
-from tests.fake_deepgram import tone_mulaw  # noqa: E402
+from tests.audio_samples import tone_mulaw  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from fakes import API_KEY, run_fakes  # noqa: E402

@@ -61,7 +61,8 @@ from billing.ledger import EntryKind  # noqa: E402
 from billing.money import Currency, Money  # noqa: E402
 from phone_numbers import registry  # noqa: E402
 from storage.pool import init_connection  # noqa: E402
-from tests.fake_deepgram import FakeDeepgram, silence_mulaw, tone_mulaw  # noqa: E402
+from tests.audio_samples import silence_mulaw, tone_mulaw  # noqa: E402
+from tests.fake_deepgram import FakeDeepgram  # noqa: E402
 from tests.fake_http import serve_locally  # noqa: E402
 from tests.fake_openai import FakeOpenAi, ScriptedReply  # noqa: E402
 

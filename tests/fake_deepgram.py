@@ -18,11 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -31,18 +29,12 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from media.audio import g711
+from tests.audio_samples import tone_mulaw
 from tests.fake_http import serve_locally, stream_body
 
 FRAME_SECONDS = g711.FRAME_BYTES / g711.SAMPLE_RATE
 _SQUARES: Final = g711.decode_array(bytes(range(256))).astype(np.int64) ** 2
 """The square of each mu-law code's decoded sample: a frame's energy is a lookup and a sum."""
-
-
-def tone_mulaw(seconds: float, *, freq: float = 440.0, amplitude: int = 8000, rate: int = g711.SAMPLE_RATE) -> bytes:
-    """A sine tone as 8 kHz mu-law: stands in for speech in tests and in Aura replies."""
-    n = int(round(seconds * rate))
-    samples = (amplitude * np.sin(2 * math.pi * freq * np.arange(n) / rate)).astype(np.int16)
-    return g711.encode_array(samples).tobytes()
 
 
 @functools.lru_cache(maxsize=256)
@@ -53,11 +45,6 @@ def _aura_audio(seconds: float) -> bytes:
     each request was 6-8% of the fakes' CPU in a 100-call bench profile.
     """
     return tone_mulaw(seconds, freq=300.0)
-
-
-def silence_mulaw(seconds: float) -> bytes:
-    """mu-law silence of the given length."""
-    return b"\xff" * int(round(seconds * g711.SAMPLE_RATE))
 
 
 def _voiced(frame: bytes, threshold: float) -> bool:
@@ -406,10 +393,3 @@ class FakeDeepgram:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-
-async def start_fake_deepgram(**options: Any) -> tuple[str, FakeDeepgramState, Callable[[], Awaitable[None]]]:
-    """Start a :class:`FakeDeepgram`; return ``(base_url, state, close)``."""
-    fake = FakeDeepgram(**options)
-    base_url = await fake.start()
-    return base_url, fake.state, fake.close

@@ -32,8 +32,7 @@ Use::
     fake.requests                        # every request: method, path, query, form
     await fake.close()
 
-`FakeTwilio` is also an async context manager (``async with FakeTwilio() as fake:``; then
-``fake.base_url``).
+`FakeTwilio` is also an async context manager (``async with FakeTwilio() as fake:``, then ``fake.base_url``).
 """
 
 from __future__ import annotations

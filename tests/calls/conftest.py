@@ -19,7 +19,8 @@ from agent_server.config import Settings
 from media.caller_simulator import CallerSimulator, CallResult, Step
 from phone_numbers import registry
 from tests.conftest import PUBLIC_URL, MakeBusiness, MakeClient, MakeSettings, Tenant, fund_wallet
-from tests.fake_deepgram import FakeDeepgram, silence_mulaw, tone_mulaw
+from tests.audio_samples import silence_mulaw, tone_mulaw
+from tests.fake_deepgram import FakeDeepgram
 from tests.fake_openai import FakeOpenAi
 from tests.fake_twilio import FakeTwilio
 

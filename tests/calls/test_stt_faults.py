@@ -15,7 +15,7 @@ from typing import Any
 from media.caller_simulator import Say
 from tests.calls.conftest import speech
 from tests.calls.hearing import heard_after, provider_errors, shown_faults, timed_call
-from tests.fake_deepgram import silence_mulaw
+from tests.audio_samples import silence_mulaw
 from tests.fake_twilio import FakeTwilio
 
 RECONNECT_BUDGET = 0.25 + 0.5 + 1.0 + 2.0 + 4.0

@@ -12,7 +12,8 @@ from typing import Any
 from media.caller_simulator import CallResult, Say
 from tests.calls.conftest import speech
 from tests.calls.hearing import heard_after, provider_errors, shown_faults, timed_call, voiced
-from tests.fake_deepgram import SpeakFault, tone_mulaw
+from tests.audio_samples import tone_mulaw
+from tests.fake_deepgram import SpeakFault
 
 AURA_FRAME = tone_mulaw(0.02, freq=300.0)
 """Every frame of the fake Aura's tone is this one (300 Hz repeats every 80 samples); espeak-ng's never is."""

@@ -11,7 +11,8 @@ import pytest
 
 from media.stt.base import SpeechStarted, SttError, SttEvent, SttUnavailable, Transcript, UtteranceEnd
 from media.stt.deepgram import DeepgramSession, DeepgramStt, listen_url, parse_event
-from tests.fake_deepgram import FakeDeepgram, silence_mulaw, tone_mulaw
+from tests.audio_samples import silence_mulaw, tone_mulaw
+from tests.fake_deepgram import FakeDeepgram
 
 
 def _utterance(speech: float = 0.6, pause: float = 1.3) -> list[bytes]:

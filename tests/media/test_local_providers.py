@@ -20,7 +20,7 @@ from media.stt.local import PocketsphinxStt, jsgf_grammar
 from media.tts.deepgram import DeepgramTts
 from media.tts.local import EspeakTts
 from media.tts.openai_speech import OpenAiSpeech
-from tests.fake_deepgram import silence_mulaw
+from tests.audio_samples import silence_mulaw
 
 FAQ = [FaqEntry("What are your opening hours?", "We open at nine."),
        FaqEntry("How much is a haircut?", "Thirty dollars.")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from media.stt.vad import EnergyVad, VoiceEnd, VoiceStart
-from tests.fake_deepgram import silence_mulaw, tone_mulaw
+from tests.audio_samples import silence_mulaw, tone_mulaw
 
 
 def test_speech_between_silences_is_one_utterance_with_audio_times() -> None:
