@@ -27,11 +27,11 @@ from billing.ledger import EntryKind
 from billing.money import Currency, Money
 
 T = TypeVar("T")
-USD = Currency.USD
 amounts = st.integers(min_value=1, max_value=500)
 
 
-def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[RuleBasedStateMachine]:
+def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop,
+                currency: Currency) -> type[RuleBasedStateMachine]:
     keys = itertools.count()
 
     def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -56,7 +56,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
             self.open_disputes: dict[str, int] = {}
 
         def books(self) -> dict[str, int]:
-            return {r.account: r.balance for r in run(accounts.balances(pool)) if r.currency == "USD"}
+            return {r.account: r.balance for r in run(accounts.balances(pool)) if r.currency == currency.value}
 
         def move(self, account: str, amount: int) -> None:
             self.moved[account] = self.moved.get(account, 0) + amount
@@ -66,12 +66,12 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
             return self.balance - sum(self.reserved.values())
 
         def key(self) -> str:
-            return f"sm:{next(keys)}"
+            return f"sm:{currency.value}:{next(keys)}"
 
         @rule(amount=amounts)
         def top_up(self, amount: int) -> None:
             key = self.key()
-            run(ledger.credit(pool, business_id=self.business, amount=Money(amount, USD), kind=EntryKind.TOPUP,
+            run(ledger.credit(pool, business_id=self.business, amount=Money(amount, currency), kind=EntryKind.TOPUP,
                               idempotency_key=key, reference=key, actor="sm"))
             self.balance += amount
             self.move("stripe_clearing", -amount)
@@ -81,7 +81,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
         def debit(self, amount: int) -> None:
             key = self.key()
             try:
-                run(ledger.debit(pool, business_id=self.business, amount=Money(amount, USD),
+                run(ledger.debit(pool, business_id=self.business, amount=Money(amount, currency),
                                  kind=EntryKind.SMS_USAGE, idempotency_key=key, reference=key, actor="sm"))
             except InsufficientFunds:
                 assert amount > self.available
@@ -94,7 +94,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
         def number_charge(self, amount: int, kind: EntryKind) -> None:
             key = self.key()
             try:
-                run(ledger.debit(pool, business_id=self.business, amount=Money(amount, USD), kind=kind,
+                run(ledger.debit(pool, business_id=self.business, amount=Money(amount, currency), kind=kind,
                                  idempotency_key=key, reference=key, actor="sm"))
             except InsufficientFunds:
                 assert amount > self.available
@@ -106,7 +106,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
         def adjust(self, amount: int) -> None:
             key = self.key()
             try:
-                run(ledger.post_entry(pool, business_id=self.business, amount=Money(amount, USD),
+                run(ledger.post_entry(pool, business_id=self.business, amount=Money(amount, currency),
                                       kind=EntryKind.ADJUSTMENT, idempotency_key=key, reference=key, actor="sm"))
             except InsufficientFunds:
                 assert -amount > self.available
@@ -118,7 +118,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
         def refund(self, amount: int) -> None:
             """A Stripe refund: money already gone, so it may take the wallet below zero."""
             self.refunded += amount
-            run(refunds.refund_up_to(pool, business_id=self.business, refunded=Money(self.refunded, USD),
+            run(refunds.refund_up_to(pool, business_id=self.business, refunded=Money(self.refunded, currency),
                                      charge_reference="stripe:charge:ch_sm", idempotency_key=self.key(), actor="sm"))
             self.balance -= amount
             self.move("refunds", amount)
@@ -150,14 +150,14 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
         async def book_dispute(self, dispute_id: str, status: str, amount: int, fee: int) -> None:
             async with pool.acquire() as conn, conn.transaction():
                 await disputes.book(conn, business_id=self.business, dispute_id=dispute_id, status=status,
-                                    disputed=Money(amount, USD), fee_minor=fee)
+                                    disputed=Money(amount, currency), fee_minor=fee)
 
         @rule()
         def replay_last_top_up(self) -> None:
             """Property 3: the same key and amount again changes nothing."""
             if self.last is not None:
                 key, amount = self.last
-                run(ledger.credit(pool, business_id=self.business, amount=Money(amount, USD), kind=EntryKind.TOPUP,
+                run(ledger.credit(pool, business_id=self.business, amount=Money(amount, currency), kind=EntryKind.TOPUP,
                                   idempotency_key=key, reference=key, actor="sm"))
 
         @rule()
@@ -166,7 +166,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
             if self.last is not None:
                 key, amount = self.last
                 try:
-                    run(ledger.credit(pool, business_id=self.business, amount=Money(amount + 1, USD),
+                    run(ledger.credit(pool, business_id=self.business, amount=Money(amount + 1, currency),
                                       kind=EntryKind.TOPUP, idempotency_key=key, reference=key, actor="sm"))
                 except IdempotencyConflict:
                     return
@@ -175,7 +175,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
         @rule(target=open_holds, amount=amounts)
         def place(self, amount: int) -> int:
             try:
-                hold = run(holds.place_hold(pool, business_id=self.business, amount=Money(amount, USD),
+                hold = run(holds.place_hold(pool, business_id=self.business, amount=Money(amount, currency),
                                             expires_at=datetime.datetime.now(datetime.UTC), idempotency_key=self.key(),
                                             reference="call"))
             except InsufficientFunds:
@@ -190,7 +190,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
             if hold_id not in self.reserved:
                 return
             try:
-                run(holds.extend_hold(pool, hold_id, amount=Money(amount, USD),
+                run(holds.extend_hold(pool, hold_id, amount=Money(amount, currency),
                                       expires_at=datetime.datetime.now(datetime.UTC), idempotency_key=self.key()))
             except InsufficientFunds:
                 assert amount > self.available
@@ -203,7 +203,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
                 return
             beyond = max(0, amount - self.reserved[hold_id])
             try:
-                run(holds.capture(pool, hold_id, amount=Money(amount, USD), kind=EntryKind.CALL_USAGE,
+                run(holds.capture(pool, hold_id, amount=Money(amount, currency), kind=EntryKind.CALL_USAGE,
                                   idempotency_key=self.key(), actor="sm"))
             except InsufficientFunds:
                 assert beyond > self.available
@@ -218,7 +218,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
                 return
             beyond = max(0, amount - self.reserved[hold_id])
             try:
-                run(holds.settle(pool, hold_id, amount=Money(amount, USD), kind=EntryKind.CALL_USAGE,
+                run(holds.settle(pool, hold_id, amount=Money(amount, currency), kind=EntryKind.CALL_USAGE,
                                  idempotency_key=self.key(), actor="sm"))
             except InsufficientFunds:
                 assert beyond > self.available
@@ -237,7 +237,7 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
 
         @invariant()
         def database_agrees_with_the_model(self) -> None:
-            wallet = run(ledger.get_wallet(pool, self.business, USD))
+            wallet = run(ledger.get_wallet(pool, self.business, currency))
             balance, held = (wallet.balance, wallet.held) if wallet else (0, 0)
             assert (balance, held) == (self.balance, sum(self.reserved.values()))
             assert balance - held >= 0 or self.overdrawn, "only a refund takes a wallet below zero"
@@ -257,7 +257,9 @@ def machine_for(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> type[Rul
 
 
 async def test_wallet_state_machine(pool: asyncpg.Pool) -> None:
-    machine = machine_for(pool, asyncio.get_running_loop())
+    """USD, then INR on the same database: the books balance per currency with both in them."""
     config = settings(max_examples=12, stateful_step_count=25, deadline=None,
                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-    await asyncio.to_thread(run_state_machine_as_test, machine, settings=config)
+    for currency in (Currency.USD, Currency.INR):
+        machine = machine_for(pool, asyncio.get_running_loop(), currency)
+        await asyncio.to_thread(run_state_machine_as_test, machine, settings=config)
