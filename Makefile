@@ -46,7 +46,7 @@ lint: install-dev
 # Quick runs of every bench script (a few minutes; figures and full commands: README, Performance).
 bench: install-dev
 	$(BIN)/python bench/calls.py --calls 20
-	$(BIN)/python bench/scale.py --mode core --steps 10,25 --max-seconds 120
+	$(BIN)/python bench/scale.py --mode core --steps 10,25 --min-plateau-s 0 --max-seconds 120
 	$(BIN)/python bench/nginx_calls.py --calls 10
 	$(BIN)/python bench/api.py --connections 8 --duration 3
 	$(BIN)/python bench/money_sim.py --seeds 3

@@ -5,11 +5,15 @@ simulator's calls: greeting, a question, a barge-in half a second into the answe
 second answer, a third question and answer) and ramps the number of calls, step by step,
 reporting how many were live at once at the peak (from the calls' stream start and end in
 the database, so a stagger longer than a call cannot pass for concurrency), until one step
-fails: a call fails or misses a turn, server-added latency p99 (at the caller: response
-latency minus the fakes' configured delays) passes ``--p99-ms``, or outbound audio has a
-gap. The server's own figure for the same turns (turn end → first frame sent, minus the LLM
-and TTS delays, from ``call_turns``) is printed beside it, to tell the server's share from
-the load generator's. Reported per configuration: the largest N that passed, with its latency p50/p99,
+fails (``bench/pass_rule.py``): a call fails or misses a turn, outbound audio has a gap,
+server-added latency p99 (at the caller: response latency minus the fakes' configured
+delays) passes ``--p99-ms`` (30) or barge-in p99 ``--barge-p99-ms`` (15), or the step's
+calls were not all live together for ``--min-plateau-s`` (15; 0 for ramps of short calls).
+After a failure only that size's repeats still run: ``--steps 150,200,200,200`` ends with
+``200: 2 of 3 passed (holds)``, a size holding when two thirds of its steps passed. The
+server's own figure for the same turns (turn end → first frame sent, minus the LLM and TTS
+delays, from ``call_turns``) is printed beside each step, to tell the server's share from
+the load generator's. Reported per step: latency p50/p99,
 barge-in p99, server CPU and RSS per call, and the load generator's own CPU (with the
 fakes), so a saturated generator is visible rather than mistaken for a slow server.
 
@@ -40,10 +44,11 @@ signal (counted as "rejected busy", not as failures).
 
 Usage::
 
-    .venv/bin/python bench/scale.py --mode core --steps 25,50,100,150,200
-    .venv/bin/python bench/scale.py --mode core --answers 8 --steps 50,75,100,125
-    .venv/bin/python bench/scale.py --mode core --fakes provider --floor --steps 4,200 --answers 8
-    .venv/bin/python bench/scale.py --mode workers --workers 2 --steps 50,100,200,300
+    .venv/bin/python bench/scale.py --mode core --answers 8 --fakes provider --floor --steps 150,200,200,200
+    .venv/bin/python bench/scale.py --mode core --answers 8 --fakes provider --floor --steps 4 \
+        --p50-ms 5 --p99-ms 10 --min-plateau-s 0
+    .venv/bin/python bench/scale.py --mode core --min-plateau-s 0 --steps 25,50,100,150,200
+    .venv/bin/python bench/scale.py --mode workers --workers 2 --min-plateau-s 0 --steps 50,100,200,300
     .venv/bin/python bench/scale.py --mode core --cpu-quota 0.3 --answers 8 --steps 20,30,40,50
     .venv/bin/python bench/scale.py --mode workers --workers 2 --cpu-quota 0.3 --answers 8 --steps 40,60,80,100
 """
@@ -69,6 +74,7 @@ import calls as bench_calls  # noqa: E402  (bench/calls.py: fakes, seeding, the 
 import floor  # noqa: E402  (bench/floor.py: the floor relay beside the server)
 from cpu_quota import CpuQuota  # noqa: E402
 from light_caller import LightCallResult  # noqa: E402
+from pass_rule import Limits, PassRule, after_failure, largest_held, summary  # noqa: E402
 from plateau import Plateau, Sample, plateau  # noqa: E402
 
 import asyncpg  # noqa: E402
@@ -100,10 +106,6 @@ class Step:
     load_cpu_pct: float
     rss_per_call_mib: float
     plateau: Plateau | None
-
-    def passed(self, p99_limit: float) -> bool:
-        return (self.failed == 0 and self.missed_turns == 0 and self.gaps == 0
-                and not math.isnan(self.added_p99) and self.added_p99 <= p99_limit)
 
     def line(self) -> str:
         return (f"N={self.calls:4d} (at most {self.peak_live} live at once): completed {self.completed}, "
@@ -268,7 +270,13 @@ def main() -> int:
                         help="answers each call waits for (longer calls: a longer plateau with every call live)")
     parser.add_argument("--max-live-calls", type=int, default=0,
                         help="the server's [calls] max_live_calls: calls beyond it get a busy signal (0: none)")
-    parser.add_argument("--p99-ms", type=float, default=50.0, help="server-added latency p99 that fails a step")
+    parser.add_argument("--p99-ms", type=float, default=30.0, help="server-added latency p99 that fails a step")
+    parser.add_argument("--barge-p99-ms", type=float, default=15.0, help="barge-in latency p99 that fails a step")
+    parser.add_argument("--p50-ms", type=float, default=math.inf,
+                        help="server-added latency p50 that fails a step (the light-load row: 5)")
+    parser.add_argument("--min-plateau-s", type=float, default=15.0,
+                        help="seconds every call of a step must be live together (0: no steady state asked, "
+                             "for ramps of short calls)")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="bound on the whole ramp")
     parser.add_argument("--server-cpus", default="0",
                         help="cores for the server in --mode core or with --cpu-quota (taskset list)")
@@ -331,29 +339,40 @@ def _ramp(args: argparse.Namespace, steps: list[int], delays: bench_calls.Delays
         relay = stack.enter_context(floor.floor_relay(floor.FLOOR_RELAY, bench.providers_url,
                                                       args.server_cpus if _pinned(args) else None)) \
             if args.floor else None
-        best: Step | None = None
+        rule = PassRule(Limits(args.p99_ms, args.barge_p99_ms, args.p50_ms), args.min_plateau_s)
+        print(f"pass rule: every turn answered, 0 gaps, server-added p99 <= {args.p99_ms:g} ms, barge-in p99 <= "
+              f"{args.barge_p99_ms:g} ms" + (f", p50 <= {args.p50_ms:g} ms" if math.isfinite(args.p50_ms) else "")
+              + (f", every call live together for >= {args.min_plateau_s:g} s" if args.min_plateau_s else "")
+              + ("; a limit the floor relay misses becomes its ratio to the floor" if relay else ""), flush=True)
+        outcomes: list[tuple[int, bool]] = []
         ramp_end = time.monotonic() + args.max_seconds
-        for n in steps:
+        pending = list(steps)
+        while pending:
+            n = pending.pop(0)
             if time.monotonic() > ramp_end:
                 print(f"ramp stopped: --max-seconds {args.max_seconds:.0f} reached")
                 break
             # uvloop for the load generator (as for the fakes): cheaper per frame, so it is not the limit.
             step = uvloop.run(_step(url, bench.dsn, n, args, tree, bench.fakes_pid, idle_rss, delays))
             print(step.line(), flush=True)
+            floor_step = None
             if relay is not None:
                 time.sleep(2.0)
                 floor_step = uvloop.run(_step(relay[0], None, n, args, [relay[1]], bench.fakes_pid,
                                               _tree_rss([relay[1]]), delays, floor.VOICE_PATH))
                 print(f"  floor relay: {floor_step.line()}", flush=True)
-            if not step.passed(args.p99_ms):
+            reasons = rule.failures(step, floor_step)
+            outcomes.append((n, not reasons))
+            print(f"  step {'passed' if not reasons else 'failed: ' + '; '.join(reasons)}", flush=True)
+            if reasons:
                 if step.plateau is not None and step.plateau.load_cores_busy_pct > 90:
                     print("  note: the load side's cores were over 90% busy at the plateau: they may be the limit")
-                break
-            best = step
+                pending = after_failure(n, pending)
             time.sleep(2.0)
-        print(f"largest N that passed ({args.mode}): {best.calls if best else 0}"
-              + (f" — {best.line()}" if best else "")
-              + f"; load average after {os.getloadavg()[0]:.1f}")
+        for line in summary(outcomes):
+            print(line)
+        print(f"largest N that held ({args.mode}; at least two thirds of its steps passed): "
+              f"{largest_held(outcomes)}; load average after {os.getloadavg()[0]:.1f}")
     finally:
         stack.close()
         if server is not None:
