@@ -3,7 +3,8 @@
 Domains never import the shell, so the kinds are wired here: `mail.send` delivers the outbox
 through the configured SMTP server, or holds every email when there is none; `messaging.import`
 merges an uploaded contacts CSV; `messaging.campaigns` (every minute) starts scheduled campaigns,
-resumes ones paused until a top-up and completes finished ones. `serve` runs a runner in-process unless
+resumes ones paused until a top-up and completes finished ones; the outbox's upkeep (reconciler,
+retention) is in `messaging_jobs`. `serve` runs a runner in-process unless
 `[jobs] run_in_process = false` (then a `worker:` process runs them).
 """
 
@@ -18,7 +19,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from agent_server import books_jobs, knowledge_jobs, outcome_jobs
+from agent_server import books_jobs, knowledge_jobs, messaging_jobs, outcome_jobs
 from agent_server.config import ConfigError, Settings
 from agent_server.db import database_url
 from agent_server.state import POOL, SETTINGS
@@ -59,18 +60,21 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
     mailer = mailer_for(settings)
     try:
         async with (outcome_jobs.handlers(settings, pool) as outcome_handlers,
-                    knowledge_jobs.handlers(settings, pool) as knowledge_handlers):
+                    knowledge_jobs.handlers(settings, pool) as knowledge_handlers,
+                    messaging_jobs.handlers(settings, pool) as messaging_handlers):
             handlers: dict[str, Handler] = {
                 outbox.SEND_KIND: SendEmail(pool, mailer, sender=settings.mail.from_address),
                 **outcome_handlers,
                 **knowledge_handlers,
+                **messaging_handlers,
                 IMPORT_KIND: ImportJob(pool),
                 CAMPAIGN_TICK_KIND: CampaignTick(pool, settings.sms, parse_currency(settings.billing.currency),
                                                  clock=utc_now),
                 **books_jobs.handlers(settings, pool),
             }
             runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING
-                            + knowledge_jobs.RECURRING + books_jobs.recurring(settings))
+                            + knowledge_jobs.RECURRING + books_jobs.recurring(settings)
+                            + messaging_jobs.recurring(settings))
             async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
                 yield runner
     finally:

@@ -46,6 +46,13 @@ class SmsConfig:
     campaign_reply_window_hours: float = check(positive, 72.0)
     # A message still `sending` with no sid after this long (its process died mid-send) is looked up again.
     stale_send_seconds: float = check(positive, 120.0)
+    # A text Twilio took but whose final status never came back is looked up (GET Messages/{sid})
+    # this long after it was sent, then at twice that age each time, until `reconcile_give_up_hours`.
+    reconcile_after_minutes: float = check(positive, 60.0)
+    reconcile_give_up_hours: float = check(positive, 72.0)
+    # Sent texts, their status history and campaigns' recipient snapshots are deleted this long
+    # after they last changed (messaging/retention.py); the consent log and the ledger are kept.
+    retention_days: int = check(positive, 400)
 
     def reply_window(self) -> datetime.timedelta:
         return datetime.timedelta(hours=self.campaign_reply_window_hours)

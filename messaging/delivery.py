@@ -29,6 +29,8 @@ class Callback:
     message_sid: str
     status: str
     error_code: int | None
+    # Where the status came from, in its event: Twilio's callback, or the reconciler's lookup.
+    source: str = "callback"
 
 
 async def apply(db: Executor, callback: Callback, *, price_per_segment: int, currency: Currency,
@@ -50,7 +52,7 @@ async def apply(db: Executor, callback: Callback, *, price_per_segment: int, cur
             return learned
         await conn.execute("UPDATE sms_outbox SET status = $2, error_code = coalesce($3, error_code),"
                            " updated_at = $4 WHERE id = $1", callback.message_id, ours, callback.error_code, now)
-        await add_event(conn, callback.message_id, ours, callback.error_code, "callback", now)
+        await add_event(conn, callback.message_id, ours, callback.error_code, callback.source, now)
         if callback.error_code == OPTED_OUT:
             await consent.opt_out(conn, row["business_id"], row["to_phone"], source=consent.Source.CARRIER,
                                   detail=f"Twilio {OPTED_OUT}", number_id=row["number_id"])

@@ -65,11 +65,12 @@ class Webhooks:
 
 @dataclasses.dataclass(frozen=True)
 class CarrierMessage:
-    """An outbound message as the carrier holds it."""
+    """An outbound message as the carrier holds it (`error_code`: Twilio's, on failed or undelivered ones)."""
 
     sid: str
     body: str
     status: str
+    error_code: int | None = None
 
 
 class PhoneCarrier(Protocol):
@@ -95,6 +96,10 @@ class PhoneCarrier(Protocol):
 
     async def recent_messages(self, from_number: str, to_number: str, *, limit: int = 20) -> list[CarrierMessage]:
         """The latest messages sent from one number to another, newest first (to tell if a lost send went out)."""
+        ...
+
+    async def fetch_message(self, sid: str) -> CarrierMessage | None:
+        """One message as the carrier holds it now, or None when it has none by that sid."""
         ...
 
     async def end_call(self, call_sid: str) -> None: ...

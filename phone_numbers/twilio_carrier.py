@@ -208,6 +208,16 @@ class TwilioCarrier:
                                                                  page_size=limit))
         return [CarrierMessage(m.sid, m.body or "", m.status or "") for m in found]
 
+    async def fetch_message(self, sid: str) -> CarrierMessage | None:
+        """``GET Messages/{sid}.json``: its status now (the reconciler's lookup); None on 20404."""
+        try:
+            m = await self._call(self._api().messages(sid).fetch_async())
+        except CarrierError as exc:
+            if exc.code == NOT_FOUND:
+                return None
+            raise
+        return CarrierMessage(m.sid, m.body or "", m.status or "", m.error_code)
+
     async def end_call(self, call_sid: str) -> None:
         """Hang up a live call (``Status=completed``; ``canceled`` would only stop a ringing one)."""
         await self._call(self._api().calls(call_sid).update_async(status="completed"))
