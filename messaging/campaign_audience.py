@@ -2,7 +2,7 @@
 
 Each phone appears once. A phone is skipped, with the reason counted, when it opted out,
 the carrier called it undeliverable, it has no recorded consent and the campaign is
-marketing, or its only contact was deleted. A bare phone (a bulk send's `to`) with a live
+marketing (unless `[sms] require_marketing_consent` is off), or its only contact was deleted. A bare phone (a bulk send's `to`) with a live
 contact is that contact (its fields fill the template, its consent counts); without one it
 is a recipient with only its phone, which marketing never reaches (no recorded consent).
 """
@@ -74,10 +74,10 @@ SELECT p.phone,
 """
 
 
-def _reason(row: Any, category: str, consent: bool) -> str | None:
+def _reason(row: Any, needs_consent: bool, consent: bool) -> str | None:
     return ("deleted" if row.get("deleted") else "opted_out" if row["suppressed"] else
             "undeliverable" if row["undeliverable"] else
-            "no_consent" if category == "marketing" and not consent else None)
+            "no_consent" if needs_consent and not consent else None)
 
 
 def _rendered(contact_id: uuid.UUID | None, phone: str, template: str, fields: dict[str, str | None],
@@ -88,14 +88,18 @@ def _rendered(contact_id: uuid.UUID | None, phone: str, template: str, fields: d
 
 
 async def recipients(db: Executor, business_id: uuid.UUID, audience: Audience, template: str,
-                     category: str) -> list[Recipient]:
-    """The audience now, each phone once (ordered by phone): its rendered body and segments, or why it is skipped."""
+                     category: str, *, require_consent: bool = True) -> list[Recipient]:
+    """The audience now, each phone once (ordered by phone): its rendered body and segments, or why it is skipped.
+
+    `require_consent`: `[sms] require_marketing_consent` (a marketing campaign skips phones without consent).
+    """
     a = audience
+    needs_consent = category == "marketing" and require_consent
     rows = await db.fetch(_AUDIENCE, business_id, list(a.contact_ids), list(a.tags), list(a.list_ids),
                           list(a.phones))
     found: dict[str, Recipient] = {}
     for r in rows:
-        reason = _reason(dict(r), category, r["consent_at"] is not None)
+        reason = _reason(dict(r), needs_consent, r["consent_at"] is not None)
         if reason is not None:
             found[r["phone"]] = Recipient(r["id"], r["phone"], None, 0, "", reason)
             continue
@@ -103,7 +107,7 @@ async def recipients(db: Executor, business_id: uuid.UUID, audience: Audience, t
         found[r["phone"]] = _rendered(r["id"], r["phone"], template, fields, r["attributes"])
     if a.phones:
         for r in await db.fetch(_BARE, business_id, sorted(set(a.phones) - set(found))):
-            reason = _reason(dict(r), category, False)
+            reason = _reason(dict(r), needs_consent, False)
             found[r["phone"]] = (Recipient(None, r["phone"], None, 0, "", reason) if reason is not None else
                                  _rendered(None, r["phone"], template, {"phone": r["phone"]}, {}))
     return [found[phone] for phone in sorted(found)]

@@ -49,7 +49,8 @@ async def start(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, co
             raise CampaignNotEditable(f"a {campaign.status} campaign can't be sent")
         if scheduled and (campaign.send_at is None or campaign.send_at > now):
             raise CampaignNotEditable("the campaign is not due yet")
-        found = await recipients(conn, business_id, campaign.audience, campaign.template, campaign.category)
+        found = await recipients(conn, business_id, campaign.audience, campaign.template, campaign.category,
+                                 require_consent=config.require_marketing_consent)
         summary = estimate(found, config.price_per_segment_minor)
         if not summary["recipients"]:
             raise EmptyAudience("no recipient of this audience may be texted")

@@ -110,16 +110,19 @@ async def _check_content(db: Executor, business_id: uuid.UUID, template: str | N
         await senders.named(db, business_id, number_id)
 
 
-async def _require_audience(conn: Connection, campaign: Campaign) -> None:
+async def _require_audience(conn: Connection, campaign: Campaign, require_consent: bool) -> None:
     """A campaign is only given a time when someone would get it now (the job would start nothing)."""
-    found = await recipients(conn, campaign.business_id, campaign.audience, campaign.template, campaign.category)
+    found = await recipients(conn, campaign.business_id, campaign.audience, campaign.template, campaign.category,
+                             require_consent=require_consent)
     if not any(r.skip_reason is None for r in found):
         raise EmptyAudience("no recipient of this audience may be texted")
 
 
 async def create(db: Executor, business_id: uuid.UUID, new: NewCampaign, *,
-                 now: datetime.datetime | None = None) -> Campaign:
+                 now: datetime.datetime | None = None, require_consent: bool = True) -> Campaign:
     """A draft, or a scheduled campaign when `new.send_at` is set (then `now` is required).
+
+    `require_consent` is `[sms] require_marketing_consent`, for the audience a scheduled one must reach.
 
     Raises:
         templates.UnknownVariable, ValueError (quiet hours), NotFound (a number), NumberNotSmsCapable,
@@ -139,7 +142,7 @@ async def create(db: Executor, business_id: uuid.UUID, new: NewCampaign, *,
         assert row is not None
         created = _campaign(row)
         if created.status == "scheduled":
-            await _require_audience(conn, created)
+            await _require_audience(conn, created, require_consent)
         return created
 
 
@@ -182,7 +185,7 @@ _EDITS: Final = {"name": "name", "template": "template", "audience": "audience",
 
 
 async def update(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, changes: Mapping[str, Any], *,
-                 now: datetime.datetime) -> Campaign:
+                 now: datetime.datetime, require_consent: bool = True) -> Campaign:
     """Change a draft's or a scheduled campaign's fields; only the keys given change.
 
     `changes` keys: name, template, audience (an `Audience`), category, from_number_ids,
@@ -216,14 +219,15 @@ async def update(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, c
             await conn.execute(f"UPDATE campaigns SET {', '.join(sets)} WHERE id = $1", *args)
         updated = await get(conn, business_id, campaign_id)
         if updated.status == "scheduled":
-            await _require_audience(conn, updated)
+            await _require_audience(conn, updated, require_consent)
         return updated
 
 
 async def schedule(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, send_at: datetime.datetime, *,
-                   now: datetime.datetime) -> Campaign:
+                   now: datetime.datetime, require_consent: bool = True) -> Campaign:
     """Give a draft (or a scheduled campaign, again) its send time. Raises as `update`."""
-    return await update(db, business_id, campaign_id, {"send_at": send_at}, now=now)
+    return await update(db, business_id, campaign_id, {"send_at": send_at}, now=now,
+                        require_consent=require_consent)
 
 
 async def _move(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, allowed: Sequence[str], to: str,

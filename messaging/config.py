@@ -23,6 +23,11 @@ class SmsConfig:
     long_code_mps: float = check(positive, 1.0)
     toll_free_mps: float = check(positive, 3.0)
     short_code_mps: float = check(positive, 100.0)
+    # Marketing texts need the recipient's recorded consent (a contact's consent, or consent given
+    # on import): single sends without it are refused, campaigns skip them. Off only where consent
+    # is collected and kept outside this server (a CRM, paper forms), since then no contact here
+    # carries it; opt-outs are honoured either way.
+    require_marketing_consent: bool = True
     # Marketing texts only inside this window, in the recipient's zone; a business or campaign narrows it.
     quiet_hours: str = check(window, "08:00-21:00")
     # The zone of a business that set none.

@@ -65,7 +65,8 @@ async def queue_text(db: Executor, request: SendRequest, config: SmsConfig, curr
         contact = await contacts.by_phone(db, request.business_id, phone)
     if await consent.is_suppressed(db, request.business_id, phone):
         raise RecipientOptedOut(phone)
-    if request.category == "marketing" and (contact is None or contact.consent_at is None):
+    if (request.category == "marketing" and config.require_marketing_consent
+            and (contact is None or contact.consent_at is None)):
         raise NoConsent(f"{phone} has no recorded consent to marketing texts")
     sender = (await senders.named(db, request.business_id, request.from_number_id)
               if request.from_number_id is not None else await senders.choose(db, request.business_id, phone))

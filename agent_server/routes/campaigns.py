@@ -72,12 +72,17 @@ def _estimate(e: dict[str, Any]) -> Estimate:
                     skipped=_skipped(e["skipped"]))
 
 
+def _consent_required(request: web.Request) -> bool:
+    return request.app[SETTINGS].sms.require_marketing_consent
+
+
 def _iso(at: datetime.datetime | None) -> str | None:
     return None if at is None else at.isoformat()
 
 
 async def _out(request: web.Request, c: campaigns.Campaign) -> CampaignOut:
-    found = await recipients(request.app[POOL], c.business_id, c.audience, c.template, c.category)
+    found = await recipients(request.app[POOL], c.business_id, c.audience, c.template, c.category,
+                             require_consent=_consent_required(request))
     a = c.audience
     return CampaignOut(
         id=str(c.id), name=c.name, template=c.template, category=c.category,
@@ -105,7 +110,8 @@ async def create_campaign(request: web.Request) -> web.Response:
         [as_uuid(x, "fromNumberIds") for x in body.from_number_ids], body.quiet_hours, body.ai_replies,
         send_at=_instant(body.send_at, "sendAt") if body.send_at else None)
     try:
-        created = await campaigns.create(request.app[POOL], membership.business_id, new, now=_now())
+        created = await campaigns.create(request.app[POOL], membership.business_id, new, now=_now(),
+                                         require_consent=_consent_required(request))
     except ValueError as exc:
         raise _content_errors("template", exc) from None
     return struct_response(await _out(request, created), status=201)
@@ -135,7 +141,8 @@ async def patch_campaign(request: web.Request) -> web.Response:
     if not isinstance(body.send_at, msgspec.UnsetType):
         changes["send_at"] = _instant(body.send_at, "sendAt") if body.send_at else None
     try:
-        updated = await campaigns.update(request.app[POOL], business_id, campaign_id, changes, now=_now())
+        updated = await campaigns.update(request.app[POOL], business_id, campaign_id, changes, now=_now(),
+                                         require_consent=_consent_required(request))
     except ValueError as exc:
         raise _content_errors("template", exc) from None
     return struct_response(await _out(request, updated))
@@ -147,7 +154,8 @@ async def preview_campaign(request: web.Request) -> web.Response:
     body = decode_body(raw, PreviewBody) if raw else PreviewBody()
     c = await campaigns.get(request.app[POOL], business_id, campaign_id)
     try:
-        found = await recipients(request.app[POOL], business_id, c.audience, body.template or c.template, c.category)
+        found = await recipients(request.app[POOL], business_id, c.audience, body.template or c.template, c.category,
+                                 require_consent=_consent_required(request))
     except UnknownVariable as exc:
         raise ValidationError("template", str(exc)) from None
     sending = [r for r in found if r.body is not None][:body.limit]
@@ -163,7 +171,8 @@ async def schedule_campaign(request: web.Request) -> web.Response:
     body = await read_body(request, ScheduleBody)
     try:
         scheduled = await campaigns.schedule(request.app[POOL], business_id, campaign_id,
-                                             _instant(body.send_at, "sendAt"), now=_now())
+                                             _instant(body.send_at, "sendAt"), now=_now(),
+                                             require_consent=_consent_required(request))
     except campaigns.BadSendTime as exc:
         raise ValidationError("sendAt", str(exc)) from None
     return struct_response(await _out(request, scheduled))
