@@ -46,7 +46,7 @@ from media.pipeline.hooks import CallInfo
 from media.pipeline.lifecycle import EndReason
 from media.pipeline.prompt import AgentProfile
 from media.pipeline.session import CallSession, CallSettings
-from media.protocol.twilio import Dtmf, Mark, Start, Stop, media_frame, parse_message
+from media.protocol.twilio import Dtmf, Mark, Media, Start, Stop, media_frame, parse_message
 from media.protocol.websocket_outbox import WebSocketOutbox
 from media.stt.local import PocketsphinxStt
 
@@ -221,7 +221,9 @@ async def _read(ws: web.WebSocketResponse, session: CallSession) -> EndReason:
         except ValueError as exc:
             log.warning("media_stream_malformed", reason=str(exc))
             return EndReason.PROTOCOL_ERROR
-        if isinstance(message, Mark):
+        if isinstance(message, Media):  # a media frame the shortcut declined (see media_frame)
+            media(message.payload, message.timestamp)
+        elif isinstance(message, Mark):
             session.mark(message.name)
         elif isinstance(message, Dtmf):
             session.dtmf(message.digit)

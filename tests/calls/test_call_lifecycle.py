@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 import aiohttp
 import pytest
 
 from media.caller_simulator import HangUp, Say, sign
-from media.protocol.twilio import Connected, MediaFormat, Start
+from media.protocol.twilio import Connected, Media, MediaFormat, Start, Stop
 from tests.calls.conftest import AUTH_TOKEN, Line, speech
 from tests.conftest import PUBLIC_URL
 from tests.fake_openai import ScriptedReply, ScriptedToolCall
@@ -168,3 +169,22 @@ async def test_stream_that_stops_sending_media_is_ended_by_the_watchdog(line_fac
     assert call_tasks() == []
     assert (await line.call_row("CA" + "5" * 32))["end_reason"] == "media_timeout"
     assert line.deepgram.state.connections_opened == line.deepgram.state.connections_closed == 1
+
+
+async def test_media_frame_the_shortcut_declines_still_reaches_stt(line_factory: Any) -> None:
+    """Base64 with padding msgspec refuses but strict a2b_base64 takes ('...=' after a whole quad) is audio all
+    the same: the reader forwards parse_message's Media, so the fast path never decides what the caller said."""
+    line = await line_factory()
+    params = await admit_call(line, "CA" + "5" * 32)
+    ws = await open_stream(line, params, "CA" + "5" * 32)
+    audio = base64.b64encode(b"\xff" * 159).decode() + "="
+    for chunk in range(1, 6):
+        await ws.send_str(Media(chunk + 1, "MZ" + "0" * 32, "inbound", chunk, chunk * 20, b"").to_json()
+                          .replace('"payload":""', f'"payload":"{audio}"'))
+    await ws.send_str(Stop(7, "MZ" + "0" * 32, "AC" + "0" * 32, "CA" + "5" * 32).to_json())
+    while (await ws.receive()).type is not aiohttp.WSMsgType.CLOSE:
+        pass
+    await ws.close()
+    await line.settled()
+    assert line.deepgram.state.audio_bytes == 5 * 159
+    assert (await line.call_row("CA" + "5" * 32))["end_reason"] == "caller_hung_up"

@@ -199,3 +199,19 @@ def test_parse_outbound_rejects_inbound_only_events() -> None:
 def test_media_repr_hides_payload() -> None:
     """Payload bytes stay out of reprs (and so out of logs)."""
     assert "payload" not in repr(EXPECTED["media"])
+
+
+@pytest.mark.parametrize("payload", ["AAAA=", "AAAA==", "AA==", "AA=", "A===", "AAA", "AAAA\n", "AA AA", "-_-_",
+                                     "AAAA=AAAA", "=AAA", "AA==AA==", ""])
+def test_media_frame_never_yields_audio_the_checked_parser_would_not(payload: str) -> None:
+    """Odd base64: the shortcut may decline what parse_message takes as Media (the reader then forwards that),
+    but never yields audio parse_message refuses or decodes otherwise."""
+    raw = _mutated("media", "media.payload", payload)
+    fast = media_frame(raw)
+    try:
+        message = parse_message(raw)
+    except ValueError:
+        assert fast is None
+        return
+    assert isinstance(message, Media)
+    assert fast is None or fast == (message.payload, message.timestamp)
