@@ -7,8 +7,9 @@ reporting how many were live at once at the peak (from the calls' stream start a
 the database, so a stagger longer than a call cannot pass for concurrency), until one step
 fails (``bench/pass_rule.py``): a call fails or misses a turn, outbound audio has a gap,
 server-added latency p99 (at the caller: response latency minus the fakes' configured
-delays) passes ``--p99-ms`` (30) or barge-in p99 ``--barge-p99-ms`` (15), or the step's
-calls were not all live together for ``--min-plateau-s`` (15; 0 for ramps of short calls).
+delays) passes ``--p99-ms`` (30) or barge-in p99 ``--barge-p99-ms`` (15), the step's
+calls were not all live together for ``--min-plateau-s`` (15; 0 for ramps of short calls),
+or the load generator and fakes took more than ``--max-load-pct`` (50) of a core there.
 After a failure only that size's repeats still run: ``--steps 150,200,200,200`` ends with
 ``200: 2 of 3 passed (holds)``, a size holding when two thirds of its steps passed. The
 server's own figure for the same turns (turn end → first frame sent, minus the LLM and TTS
@@ -274,6 +275,8 @@ def main() -> int:
     parser.add_argument("--barge-p99-ms", type=float, default=15.0, help="barge-in latency p99 that fails a step")
     parser.add_argument("--p50-ms", type=float, default=math.inf,
                         help="server-added latency p50 that fails a step (the light-load row: 5)")
+    parser.add_argument("--max-load-pct", type=float, default=50.0,
+                        help="the load generator and fakes' CPU at the plateau (%% of a core) that fails a step")
     parser.add_argument("--min-plateau-s", type=float, default=15.0,
                         help="seconds every call of a step must be live together (0: no steady state asked, "
                              "for ramps of short calls)")
@@ -339,10 +342,11 @@ def _ramp(args: argparse.Namespace, steps: list[int], delays: bench_calls.Delays
         relay = stack.enter_context(floor.floor_relay(floor.FLOOR_RELAY, bench.providers_url,
                                                       args.server_cpus if _pinned(args) else None)) \
             if args.floor else None
-        rule = PassRule(Limits(args.p99_ms, args.barge_p99_ms, args.p50_ms), args.min_plateau_s)
+        rule = PassRule(Limits(args.p99_ms, args.barge_p99_ms, args.p50_ms), args.min_plateau_s, args.max_load_pct)
         print(f"pass rule: every turn answered, 0 gaps, server-added p99 <= {args.p99_ms:g} ms, barge-in p99 <= "
               f"{args.barge_p99_ms:g} ms" + (f", p50 <= {args.p50_ms:g} ms" if math.isfinite(args.p50_ms) else "")
               + (f", every call live together for >= {args.min_plateau_s:g} s" if args.min_plateau_s else "")
+              + f", the load side <= {args.max_load_pct:g}% of a core at the plateau"
               + ("; a limit the floor relay misses becomes its ratio to the floor" if relay else ""), flush=True)
         outcomes: list[tuple[int, bool]] = []
         ramp_end = time.monotonic() + args.max_seconds

@@ -100,3 +100,9 @@ def test_the_summary_counts_passing_steps_per_size_in_order() -> None:
 def test_after_a_failure_only_that_sizes_repeats_still_run() -> None:
     assert pass_rule.after_failure(200, [200, 200, 250]) == [200, 200]
     assert pass_rule.after_failure(150, [200, 200, 200]) == []
+
+
+def test_a_load_side_over_half_a_core_at_the_plateau_fails_the_step() -> None:
+    """Then the step may have measured its own load generator, not the server."""
+    busy = Plateau(seconds=16.0, mean_live=200.0, server_pct=80.0, load_pct=51.0, load_cores_busy_pct=60.0)
+    assert RULE.failures(_Step(plateau=busy)) == ["load side 51% of a core > 50%"]
