@@ -4,7 +4,9 @@ Starts the embedded database in a temporary folder, writes `--chunks` chunks of 
 words (drawn from a Zipf-distributed vocabulary of made-up words, so a few words are in most
 chunks and most words in few) spread over `--agents` agents' active versions, then asks
 `--queries` questions (half of 2-3 common words, half of 4-9 rarer ones), one at a time, as a chat turn does: the AND query first,
-the OR of the terms when AND finds nothing. Reports p50/p99/max per stage actually used.
+the OR of the terms when AND finds nothing. Reports p50/p99/max per stage actually used, the
+database backend's CPU time per search (from /proc: less sensitive than latency to other work on
+the machine) and the load average before and after.
 
     .venv/bin/python bench/knowledge_search.py --chunks 50000 --agents 20 --queries 1000
 """
@@ -15,6 +17,7 @@ import argparse
 import asyncio
 import atexit
 import datetime
+import os
 import random
 import shutil
 import statistics
@@ -35,6 +38,16 @@ from knowledge import index  # noqa: E402
 from storage.pool import init_connection  # noqa: E402
 
 _SYLLABLES = ["ka", "lo", "mi", "ren", "to", "sa", "vel", "dor", "pi", "nu", "gar", "tes", "bo", "lin", "qua", "fe"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (the database backend serving the searches)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def vocabulary(rng: random.Random, size: int) -> list[str]:
@@ -75,6 +88,8 @@ async def fill(pool: asyncpg.Pool, rng: random.Random, words: list[str], chunks:
             "kb_chunks", records=rows, columns=["page_id", "source_id", "business_id", "agent_id", "version",
                                                  "position", "heading_path", "title", "url", "content"])
         agent_ids.append(agent)
+    # As publishing does (knowledge/index.py): the index's pending list merged, else every search reads it.
+    await pool.execute("SELECT gin_clean_pending_list('kb_chunks_agent_tsv'::regclass)")
     await pool.execute("ANALYZE kb_chunks")
     return agent_ids
 
@@ -91,9 +106,15 @@ async def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     agents = await fill(pool, rng, words, args.chunks, args.agents)
     print(f"{args.chunks:,} chunks over {args.agents} agents written in {time.perf_counter() - started:.1f} s")
+    await pool.close()
+    # One connection: one backend, whose CPU time is read before and after.
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1, init=init_connection)
+    assert pool is not None
+    backend = await pool.fetchval("SELECT pg_backend_pid()")
     stages: dict[str, list[float]] = {"and": [], "or": []}
     for _ in range(50):  # warm the plan cache and the buffers
         await index.search(pool, rng.choice(agents), " ".join(zipf_words(rng, words, 5)), language="english", limit=4)
+    load_before, cpu_before = load_average(), cpu_seconds(backend)
     for _ in range(args.queries):
         if rng.random() < 0.5:  # common words: most chunks hold all of them, the AND query answers
             question = " ".join(rng.sample(words[:50], rng.randint(2, 3)))
@@ -105,7 +126,9 @@ async def run(args: argparse.Namespace) -> None:
         elapsed = (time.perf_counter() - before) * 1000
         terms = len(set(question.split()))
         stages["and" if hits and hits[0].score >= terms else "or"].append(elapsed)  # AND: every term held
+    cpu = (cpu_seconds(backend) - cpu_before) * 1000 / args.queries
     await pool.close()
+    print(f"database CPU {cpu:.2f} ms per search; load average {load_before} before, {load_average()} after")
     for stage, times in stages.items():
         if times:
             times.sort()
