@@ -1,14 +1,22 @@
-"""Agents (the dashboard's chatbots): the prompt, voice and FAQ that answer calls, SMS and chat."""
+"""Agents (the dashboard's chatbots): the prompt, voice and FAQ that answer calls, SMS and chat.
+
+`config_version` and `knowledge_version` are bumped by triggers (0073) whenever the prompt,
+name, model, temperature, FAQ or language changes, or a knowledge source is published or
+deleted: no writer, an agent-edit route included, has to remember to. The answer cache keys
+on them (`cache_scope`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
+from conversations.answer_cache import CacheScope
 from storage.executor import Executor
 
 
@@ -34,10 +42,15 @@ class Agent:
     allowed_origins: tuple[str, ...]
     widget_theme: dict[str, Any]
     active: bool
+    config_version: int
+    knowledge_version: int
+    answer_cache_enabled: bool
+    answer_cache_ttl_seconds: int
 
 
 _COLUMNS = ("id, business_id, name, system_prompt, greeting, voice, language, model, temperature,"
-            " faq, transfer_number, allowed_origins, widget_theme, active")
+            " faq, transfer_number, allowed_origins, widget_theme, active, config_version, knowledge_version,"
+            " answer_cache_enabled, answer_cache_ttl_seconds")
 
 
 def parse_faq(raw: Any) -> tuple[FaqEntry, ...]:
@@ -63,8 +76,17 @@ def _agent(row: asyncpg.Record) -> Agent:
         greeting=row["greeting"], voice=row["voice"], language=row["language"], model=row["model"],
         temperature=row["temperature"], faq=parse_faq(row["faq"]), transfer_number=row["transfer_number"],
         allowed_origins=tuple(row["allowed_origins"]), widget_theme=dict(row["widget_theme"]),
-        active=row["active"],
+        active=row["active"], config_version=row["config_version"], knowledge_version=row["knowledge_version"],
+        answer_cache_enabled=row["answer_cache_enabled"], answer_cache_ttl_seconds=row["answer_cache_ttl_seconds"],
     )
+
+
+def cache_scope(agent: Agent) -> CacheScope | None:
+    """Which cached answers the agent may be served as loaded now; None when its cache is off."""
+    if not agent.answer_cache_enabled:
+        return None
+    return CacheScope(agent.id, agent.config_version, agent.knowledge_version,
+                      datetime.timedelta(seconds=agent.answer_cache_ttl_seconds))
 
 
 async def create_agent(db: Executor, business_id: uuid.UUID, name: str, *, system_prompt: str = "",

@@ -3,7 +3,8 @@
 Domains never import the shell, so the kinds are wired here: `mail.send` delivers the outbox
 through the configured SMTP server, or holds every email when there is none; `messaging.import`
 merges an uploaded contacts CSV; `messaging.campaigns` (every minute) starts scheduled campaigns,
-resumes ones paused until a top-up and completes finished ones; the outbox's upkeep (reconciler,
+resumes ones paused until a top-up and completes finished ones; `conversations.answer_cache_sweep`
+(hourly) deletes expired and superseded cached answers; the outbox's upkeep (reconciler,
 retention) is in `messaging_jobs`. `serve` runs a runner in-process unless
 `[jobs] run_in_process = false` (then a `worker:` process runs them).
 """
@@ -24,6 +25,7 @@ from agent_server.config import ConfigError, Settings
 from agent_server.db import database_url
 from agent_server.state import POOL, SETTINGS
 from billing.money import parse_currency
+from conversations import answer_cache
 from jobs.runner import Handler, Recurring, Runner, utc_now
 from jobs.schedule import Schedule
 from mail import outbox
@@ -37,7 +39,8 @@ from storage.pool import create_pool
 log = structlog.get_logger(__name__)
 
 # The kinds of this module that recur (the outcome kinds bring their own: outcome_jobs.RECURRING).
-RECURRING: tuple[Recurring, ...] = (Recurring(CAMPAIGN_TICK_KIND, Schedule.parse(CAMPAIGN_TICK_SCHEDULE)),)
+RECURRING: tuple[Recurring, ...] = (Recurring(CAMPAIGN_TICK_KIND, Schedule.parse(CAMPAIGN_TICK_SCHEDULE)),
+                                    Recurring(answer_cache.SWEEP_KIND, Schedule.parse(answer_cache.SWEEP_SCHEDULE)))
 
 
 def mailer_for(settings: Settings) -> Mailer | None:
@@ -68,6 +71,7 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
                 **knowledge_handlers,
                 **messaging_handlers,
                 IMPORT_KIND: ImportJob(pool),
+                answer_cache.SWEEP_KIND: answer_cache.SweepAnswerCache(pool),
                 CAMPAIGN_TICK_KIND: CampaignTick(pool, settings.sms, parse_currency(settings.billing.currency),
                                                  clock=utc_now),
                 **books_jobs.handlers(settings, pool),

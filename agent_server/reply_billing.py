@@ -2,7 +2,10 @@
 
 A chat reply's token count is known only after it streamed, so its reservation is the
 price of `CHAT_RESERVE_TOKENS`; the charge is the price of the tokens the stream reported
-(never more than the wallet can pay). FAQ answers use no tokens and cost nothing. Each
+(never more than the wallet can pay). FAQ answers use no tokens and cost nothing. A reply
+served from the answer cache costs `[billing] answer_cache_hit_minor` on either channel (0 by
+default: nothing is reserved or charged, and an empty wallet still gets it), recorded as one
+reply whose provider cost is an SMS reply's texts, or nothing for chat. Each
 charge records what the reply cost the platform (`billing.provider_costs`), its tokens at
 `model`'s row of the price table: the payment interface doesn't see an agent's own model.
 """
@@ -36,14 +39,20 @@ class WalletReplyPayment:
         self._defaults = price_book.default_prices(config)
         self._costs = costs
         self._model = model
+        self._cache_hit = config.answer_cache_hit_minor
 
     async def _prices(self, business_id: uuid.UUID) -> Prices:
         return await price_book.prices_for(self._pool, business_id, self._defaults)
 
-    async def reserve(self, business_id: uuid.UUID, channel: Channel, key: str) -> object:
+    async def reserve(self, business_id: uuid.UUID, channel: Channel, key: str, *, cached: bool = False) -> object:
+        if cached and self._cache_hit == 0:
+            return usage.Reservation(business_id, self._defaults.currency, 0, None)
         prices = await self._prices(business_id)
-        amount = (prices.sms_per_reply if channel == "sms"
-                  else chat_charge(CHAT_RESERVE_TOKENS, prices.chat_per_1k_tokens))
+        if cached:
+            amount = self._cache_hit
+        else:
+            amount = (prices.sms_per_reply if channel == "sms"
+                      else chat_charge(CHAT_RESERVE_TOKENS, prices.chat_per_1k_tokens))
         try:
             return await usage.reserve(self._pool, business_id=business_id, amount=Money(amount, prices.currency),
                                        key=key, reference=key)
@@ -51,11 +60,16 @@ class WalletReplyPayment:
             raise CannotPay(f"wallet of {business_id} can't pay for this {channel} reply") from None
 
     async def charge(self, handle: object, *, channel: Channel, key: str, prompt_tokens: int,
-                     completion_tokens: int) -> int:
+                     completion_tokens: int, cached: bool = False) -> int:
         assert isinstance(handle, usage.Reservation)
+        if handle.hold_id is None:
+            return 0
+        ours = reply_cost(channel, prompt_tokens, completion_tokens, self._model, self._costs)
+        if cached:
+            return await usage.charge(self._pool, handle, cost=self._cache_hit, kind=_KINDS[channel], key=key,
+                                      detail=UsageDetail(1, Unit.REPLIES, ours))
         prices = await self._prices(handle.business_id)
         tokens = prompt_tokens + completion_tokens
-        ours = reply_cost(channel, prompt_tokens, completion_tokens, self._model, self._costs)
         if channel == "sms":
             cost, detail = prices.sms_per_reply, UsageDetail(1, Unit.REPLIES, ours)
         else:

@@ -37,6 +37,8 @@ class BillingConfig:
     voice_per_minute_minor: int = check(non_negative, 12)
     sms_per_reply_minor: int = check(non_negative, 2)
     chat_per_1k_tokens_minor: int = check(non_negative, 1)
+    # A reply served from the answer cache (no model call), SMS or chat.
+    answer_cache_hit_minor: int = check(non_negative, 0)
     call_grant_seconds: int = check(positive, 60)
     call_minimum_seconds: int = check(positive, 10)
     call_checkpoint_seconds: int = check(positive, 15)

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from knowledge.grounding import Citation, Grounding, Reference, citations, reference_block
-from media.llm.base import LlmError, LlmProvider, Message, TextDelta, Usage
+from media.llm.base import LlmError, LlmProvider, Message, TextDelta, ToolCall, Usage
 from media.llm.faq import FaqEntry, match_faq
 
 Channel = Literal["sms", "widget"]
-AnsweredBy = Literal["faq", "llm", "fallback"]
+AnsweredBy = Literal["faq", "llm", "fallback", "cache"]
 OnDelta = Callable[[str], Awaitable[None]]
 
 _CHANNEL_RULES: dict[Channel, str] = {
@@ -81,7 +81,7 @@ class ModelDefaults:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """The assistant's answer and what it cost in tokens (zero for an FAQ answer)."""
+    """The assistant's answer and what it cost in tokens (zero for an FAQ or cached answer)."""
 
     text: str
     answered_by: AnsweredBy
@@ -91,6 +91,8 @@ class Reply:
     sources: tuple[Citation, ...] = ()
     # Why the model gave no answer, when this is the unavailable text sent in its place.
     failure: str | None = None
+    # The model called a tool on the way: the answer depended on more than the question (never cached).
+    used_tools: bool = False
 
 
 def faq_of(agent: AgentProfile) -> tuple[FaqEntry, ...]:
@@ -157,6 +159,7 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
     temperature = defaults.temperature if agent.temperature is None else agent.temperature
     pieces: list[str] = []
     usage: Usage | None = None
+    used_tools = False
     stream = llm.stream_chat(messages, model=agent.model or defaults.model, temperature=temperature, faq=faq)
     async with aclosing(stream):
         async for event in stream:
@@ -164,6 +167,8 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
                 pieces.append(event.text)
                 if on_delta is not None:
                     await on_delta(event.text)
+            elif isinstance(event, ToolCall):
+                used_tools = True
             elif isinstance(event, Usage):
                 usage = event
     text = "".join(pieces).strip()
@@ -171,4 +176,5 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
         raise LlmError("the model answered with no text")
     if usage is None:
         usage = Usage(sum(estimate_tokens(str(m.get("content") or "")) for m in messages), estimate_tokens(text))
-    return Reply(text, "llm", usage.prompt_tokens, usage.completion_tokens, citations(references))
+    return Reply(text, "llm", usage.prompt_tokens, usage.completion_tokens, citations(references),
+                 used_tools=used_tools)

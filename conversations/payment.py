@@ -18,8 +18,8 @@ class CannotPay(Exception):
 
 
 class ReplyPayment(Protocol):
-    async def reserve(self, business_id: uuid.UUID, channel: Channel, key: str) -> object:
-        """Set the reply's price aside; the returned handle goes to `charge` or `cancel`.
+    async def reserve(self, business_id: uuid.UUID, channel: Channel, key: str, *, cached: bool = False) -> object:
+        """Set the reply's price aside (`cached`: the cache-hit price); the handle goes to `charge` or `cancel`.
 
         Raises:
             CannotPay: nothing reserved; the caller must not ask the model.
@@ -27,8 +27,8 @@ class ReplyPayment(Protocol):
         ...
 
     async def charge(self, handle: object, *, channel: Channel, key: str, prompt_tokens: int,
-                     completion_tokens: int) -> int:
-        """Charge the reply that was produced; returns the minor units charged."""
+                     completion_tokens: int, cached: bool = False) -> int:
+        """Charge the reply that was produced (`cached`: from the answer cache); returns the minor units charged."""
         ...
 
     async def cancel(self, handle: object) -> None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from conversations import records
+from conversations import answer_cache, records
+from conversations.answer_cache import CacheScope
 from conversations.conversation import AgentProfile, ModelDefaults, Reply, answer
 from conversations.payment import CannotPay, ReplyPayment
 from knowledge.grounding import Grounding
@@ -57,26 +58,31 @@ def fit_sms(text: str, max_chars: int) -> str:
 
 async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, inbound: InboundText, *,
                         limits: SmsLimits, defaults: ModelDefaults, payment: ReplyPayment,
-                        grounding: Grounding | None = None) -> Reply:
+                        grounding: Grounding | None = None, cache: CacheScope | None = None) -> Reply:
     """The agent's answer to `inbound`, given the thread's earlier messages, paid through `payment`.
 
     The price is reserved before the model is asked; a wallet that can't pay gets the
-    unavailable text and no model call. A failed reply is not charged.
+    unavailable text and no model call. A failed reply is not charged. The first text of a
+    thread may be answered from `cache` (None: off) at the cache-hit price, and its answer kept.
 
     Returns:
         The reply, cut to fit one SMS body; the unavailable text when the model failed (with its `failure`).
     """
     key = f"sms:{inbound.message_id}"
+    history = await records.sms_thread(pool, business_id=inbound.business_id, our_number=inbound.our_number,
+                                       sender=inbound.sender, limit=limits.history_length, before=inbound.message_id)
+    first = cache if not history else None
+    producer = answer_cache.producer(llm, agent, defaults)
+    cached = None if first is None else await answer_cache.lookup(pool, first, "sms", inbound.body, producer=producer)
     try:
-        handle = await payment.reserve(inbound.business_id, "sms", key)
+        handle = await payment.reserve(inbound.business_id, "sms", key, cached=cached is not None)
     except CannotPay:
         log.info("sms_not_answered", reason="wallet can't pay")
         return Reply(limits.unavailable_text, "fallback", 0, 0)
     try:
-        history = await records.sms_thread(pool, business_id=inbound.business_id, our_number=inbound.our_number,
-                                           sender=inbound.sender, limit=limits.history_length,
-                                           before=inbound.message_id)
-        reply = await answer(llm, agent, history, inbound.body, channel="sms", defaults=defaults, grounding=grounding)
+        reply = (Reply(cached.text, "cache", 0, 0) if cached is not None
+                 else await answer(llm, agent, history, inbound.body, channel="sms", defaults=defaults,
+                                   grounding=grounding))
     except LlmError as exc:
         log.warning("sms_reply_failed", error=str(exc), status=exc.status)
         await payment.cancel(handle)
@@ -85,6 +91,9 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
         await asyncio.shield(payment.cancel(handle))
         raise
     await payment.charge(handle, channel="sms", key=key, prompt_tokens=reply.prompt_tokens,
-                         completion_tokens=reply.completion_tokens)
+                         completion_tokens=reply.completion_tokens, cached=cached is not None)
+    if first is not None and answer_cache.cacheable(reply):
+        await answer_cache.store(pool, first, "sms", inbound.body, reply.text, producer=producer,
+                                 sources=reply.sources, tokens=reply.prompt_tokens + reply.completion_tokens)
     return Reply(fit_sms(reply.text, limits.max_reply_chars), reply.answered_by, reply.prompt_tokens,
                  reply.completion_tokens)

@@ -1,7 +1,9 @@
 """One website-chat turn: store the visitor's message, answer it, store the answer with its usage.
 
 The widget socket, the widget's plain POST and the dashboard's test chat all go through
-`take_turn`, so storage, history and (with metering) charging happen in one place.
+`take_turn`, so storage, history, the answer cache and (with metering) charging happen in one
+place. A conversation's first message may be answered from the cache (`answer_cache`): no
+model call, the cache-hit price.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from conversations import records
+from conversations import answer_cache, records
+from conversations.answer_cache import CacheScope
 from conversations.conversation import AgentProfile, ModelDefaults, OnDelta, Reply, answer
 from conversations.payment import ReplyPayment
 from knowledge.grounding import Grounding
@@ -30,11 +33,12 @@ class TurnResult:
 async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, conversation_id: uuid.UUID,
                     text: str, *, history_length: int, defaults: ModelDefaults,
                     payment: ReplyPayment, on_delta: OnDelta | None = None,
-                    grounding: Grounding | None = None) -> TurnResult:
+                    grounding: Grounding | None = None, cache: CacheScope | None = None) -> TurnResult:
     """Answer one visitor message in an existing conversation, paid through `payment`.
 
     The visitor's message is stored before the model is asked, so it is kept even when the
-    answer fails; the answer is stored only once complete, with its token usage.
+    answer fails; the answer is stored only once complete, with its token usage. `cache`
+    (None: off) serves and keeps the answer to a conversation's first message.
 
     Raises:
         CannotPay: the wallet can't pay; the model was not asked.
@@ -43,10 +47,18 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
     history = await records.widget_history(pool, conversation_id, history_length)
     user_message = await records.add_widget_message(pool, conversation_id, "user", text)
     key = f"chat:{user_message}"
-    handle = await payment.reserve(agent.business_id, "chat", key)
+    first = cache if not history else None
+    producer = answer_cache.producer(llm, agent, defaults)
+    cached = None if first is None else await answer_cache.lookup(pool, first, "widget", text, producer=producer)
+    handle = await payment.reserve(agent.business_id, "chat", key, cached=cached is not None)
     try:
-        reply = await answer(llm, agent, history, text, channel="widget", defaults=defaults, on_delta=on_delta,
-                             grounding=grounding)
+        if cached is not None:
+            reply = Reply(cached.text, "cache", 0, 0, cached.sources)
+            if on_delta is not None:
+                await on_delta(cached.text)
+        else:
+            reply = await answer(llm, agent, history, text, channel="widget", defaults=defaults,
+                                 on_delta=on_delta, grounding=grounding)
     except BaseException:
         await asyncio.shield(payment.cancel(handle))
         raise
@@ -54,5 +66,8 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
         pool, conversation_id, "assistant", reply.text, answered_by=reply.answered_by,
         prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
     await payment.charge(handle, channel="chat", key=key, prompt_tokens=reply.prompt_tokens,
-                         completion_tokens=reply.completion_tokens)
+                         completion_tokens=reply.completion_tokens, cached=cached is not None)
+    if first is not None and answer_cache.cacheable(reply):
+        await answer_cache.store(pool, first, "widget", text, reply.text, producer=producer, sources=reply.sources,
+                                 tokens=reply.prompt_tokens + reply.completion_tokens)
     return TurnResult(message_id, reply)

@@ -146,7 +146,8 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
     composing = asyncio.ensure_future(
         compose_reply(app[POOL], app[PROVIDERS].llm, agent, inbound, limits=limits, defaults=defaults,
                       payment=app[REPLY_PAYMENT],
-                      grounding=Grounding(app[POOL], agent.id, settings.knowledge, search_config(agent.language))))
+                      grounding=Grounding(app[POOL], agent.id, settings.knowledge, search_config(agent.language)),
+                      cache=agents.cache_scope(agent)))
     try:
         done, _ = await asyncio.wait({composing}, timeout=messaging.sms_reply_budget_seconds)
     except asyncio.CancelledError:

@@ -119,7 +119,8 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
                            defaults=ModelDefaults(settings.openai.model, settings.openai.temperature),
                            payment=app[REPLY_PAYMENT], on_delta=on_delta,
                            grounding=Grounding(app[POOL], agent.id, settings.knowledge,
-                                               search_config(agent.language)))
+                                               search_config(agent.language)),
+                           cache=agents.cache_scope(agent))
 
 
 async def get_config(request: web.Request) -> web.StreamResponse:

@@ -24,10 +24,10 @@ async def refusals(client: Client, scope: str) -> float:
     return next((float(line[len(prefix):]) for line in body.splitlines() if line.startswith(prefix)), 0.0)
 
 
-async def post(client: Client, shop: Shop, forwarded_for: str | None = None) -> int:
+async def post(client: Client, shop: Shop, forwarded_for: str | None = None, message: str = "hello") -> int:
     """One widget message in a new conversation; the response status."""
     headers = dict(ORIGIN) | ({"X-Forwarded-For": forwarded_for} if forwarded_for is not None else {})
-    resp = await client.post(f"/api/widget/{shop.agent_id}/message", json={"text": "hello"}, headers=headers)
+    resp = await client.post(f"/api/widget/{shop.agent_id}/message", json={"text": message}, headers=headers)
     return resp.status
 
 
@@ -62,7 +62,8 @@ async def test_the_business_number_limit_counts_every_sender_together(
         pool: asyncpg.Pool) -> None:
     client = await make_client(with_messaging(messaging_settings, sms_number_burst=3,
                                               sms_number_messages_per_minute=1.0))
-    answered = [await text(client, "hello", sender=f"+1415555080{i}") for i in range(5)]
+    # Each a different question: a repeated first text would be answered from the answer cache, without the model.
+    answered = [await text(client, f"hello {i}", sender=f"+1415555080{i}") for i in range(5)]
     assert [a is not None for a in answered] == [True, True, True, False, False]
     assert len(fake_openai.state.chat_requests) == 3
     assert await pool.fetchval("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'") == 5
@@ -76,7 +77,9 @@ async def test_widget_limits_are_shared_by_two_server_processes(
     """Two apps on one database stand in for `serve --workers 2`: the IP's burst is spent across both."""
     settings = with_messaging(messaging_settings, ip_burst=3, ip_messages_per_minute=1.0)
     first, second = await make_client(settings), await make_client(settings)
-    statuses = [await post(client, shop) for client in (first, second, first, second)]
+    # Each a different question: a repeated first message would be answered from the answer cache.
+    clients = (first, second, first, second)
+    statuses = [await post(client, shop, message=f"hello {i}") for i, client in enumerate(clients)]
     assert statuses == [200, 200, 200, 429]
     assert len(fake_openai.state.chat_requests) == 3
     assert await refusals(second, "widget_ip") == 1.0
