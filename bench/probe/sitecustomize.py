@@ -2,7 +2,8 @@
 
 Put this directory on ``PYTHONPATH`` and set ``LATENCY_PROBE`` to a file prefix; every
 Python process of a bench run (the server, the fakes, the load generator) then writes
-``<prefix>.<role>.<pid>`` when it exits (or on SIGUSR2) with:
+``<prefix>.<role>.<pid>`` when it exits (or on SIGUSR2) with what it measured since it
+started, or since SIGUSR1 (a bench's measured phase begins):
 
 - event-loop lag: how late a 5 ms timer fires (waiting for a CPU, GC pauses and long
   callbacks all show up here), p50/p90/p99/p99.9/max;
@@ -57,6 +58,13 @@ class _Probe:
         self.stages: dict[str, list[float]] = collections.defaultdict(list)
         self._gc_started = 0.0
         self._last_beat: float | None = None
+        self.skip = 200  # the first second is start-up
+
+    def reset(self, *_: object) -> None:
+        self.lags.clear()
+        self.gc_pauses.clear()
+        self.stages.clear()
+        self.skip = 0
 
     def on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -104,7 +112,7 @@ class _Probe:
             "new_tcp_connection", connector.TCPConnector._create_connection)
 
     def dump(self, *_: object) -> None:
-        lags = self.lags[200:]  # the first second is start-up
+        lags = self.lags[self.skip:]
         lines = [f"{self.role}: loop lag n={len(lags)} p50 {_pct(lags, .5):.2f} p90 {_pct(lags, .9):.2f} "
                  f"p99 {_pct(lags, .99):.2f} p99.9 {_pct(lags, .999):.2f} max {max(lags, default=0):.1f} ms"]
         for generation, pauses in sorted(self.gc_pauses.items()):
@@ -138,6 +146,7 @@ def _install(prefix: str) -> None:
     uvloop.run = probed_run
     atexit.register(probe.dump)
     signal.signal(signal.SIGUSR2, probe.dump)
+    signal.signal(signal.SIGUSR1, probe.reset)
 
 
 if _PREFIX:
