@@ -278,8 +278,9 @@ class Crawl:
     async def _index(self, url: URL, fetched: Fetched, *, follow: bool) -> list[URL]:
         assert self._extractor is not None, "discovery extracts nothing"
         page = await self._extractor.extract(fetched.body, fetched.content_type, fetched.charset, str(fetched.url))
-        found = [u for href in page.links if (u := normalize(href, fetched.url)) is not None]
-        links = found if follow else []
+        # Links already seen are dropped here: a site's every page linking its menu would otherwise fill
+        # the next level with thousands of copies for `_admit` to turn away.
+        links = [u for s in page.links if s not in self._seen and (u := normalize(s)) is not None] if follow else []
         canonical = normalize(page.canonical, fetched.url) if page.canonical else None
         final = canonical if canonical is not None and same_site(canonical, self._start) else fetched.url
         if str(final) != str(url) and str(final) != str(fetched.url) and str(final) in self._seen:
@@ -301,6 +302,5 @@ class Crawl:
         self.report.pages.append(PageResult(
             url=str(url), canonical_url=str(final), title=page.title, etag=fetched.etag,
             last_modified=fetched.last_modified, content_hash=page.content_hash,
-            text_bytes=len(page.markdown.encode()), chunks=page.chunks,
-            links=tuple(dict.fromkeys(str(u) for u in found if same_site(u, self._start)))))
+            text_bytes=len(page.markdown.encode()), chunks=page.chunks, links=page.links))
         return links
