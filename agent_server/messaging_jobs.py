@@ -37,7 +37,7 @@ async def handlers(settings: Settings, pool: asyncpg.Pool, *,
     carrier = TwilioCarrier(settings.twilio.account_sid, settings.twilio.auth_token, settings.twilio.api_base)
     try:
         found[RECONCILE_KIND] = Reconciler(pool, carrier, settings.sms, parse_currency(settings.billing.currency),
-                                           clock=clock, costs=settings.provider_costs)
+                                           clock=clock)
         yield found
     finally:
         await carrier.aclose()

@@ -14,22 +14,33 @@ owning feature finds such holds with `expired_holds`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
-from billing.errors import HoldNotActive, HoldNotFound, IdempotencyConflict, InvalidEntry
+from billing.errors import (
+    CurrencyMismatch,
+    HoldNotActive,
+    HoldNotFound,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidEntry,
+)
 from billing.ledger import (
     Entry,
     EntryKind,
+    NewEntry,
     Wallet,
     apply_change,
     check_currency,
     entry_by_key,
     entry_fingerprint,
     fingerprint,
+    insert_entries,
     insert_entry,
     lock_wallet,
     lock_wallet_by_id,
@@ -133,7 +144,7 @@ async def _lock_hold(conn: Connection, hold_id: int) -> tuple[Hold, Wallet]:
     return _hold(row), wallet
 
 
-async def _event_by_key(conn: Connection, key: str) -> asyncpg.Record | None:
+async def _event_by_key(conn: Executor, key: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT hold_id, fingerprint FROM hold_events WHERE idempotency_key = $1", key)
     return row
@@ -159,7 +170,7 @@ async def _update_hold(conn: Connection, hold_id: int, *, amount_delta: int, sta
     return await get_hold(conn, hold_id)
 
 
-async def _replay(conn: Connection, key: str, digest: str) -> Hold | None:
+async def _replay(conn: Executor, key: str, digest: str) -> Hold | None:
     """The hold an earlier operation with this key produced, or None if the key is new."""
     row = await _event_by_key(conn, key)
     if row is None:
@@ -262,30 +273,87 @@ async def settle(db: Executor, hold_id: int, *, amount: Money, kind: EntryKind, 
 async def _charge(db: Executor, hold_id: int, *, amount: Money, kind: EntryKind, key: str, actor: str,
                   final: bool, expires_at: datetime.datetime | None = None,
                   detail: UsageDetail | None = None) -> Charge:
+    """Charge optimistically; look for a replay only when something refused.
+
+    Four statements under the wallet's lock (held until the caller commits), not eight: a
+    replay's entry (or, charging 0, its hold event) hits its key, the savepoint rolls back and
+    the first result is returned, as a replay checked first would be; a refusal (closed hold,
+    other currency, short wallet) is answered with the replay too when the key was used so.
+    """
     if amount.amount < 0 or kind not in USAGE_KINDS:
         raise InvalidEntry("a hold is charged with a non-negative usage amount")
     op = "settle" if final else "capture"
     digest = fingerprint(op, hold_id, amount.currency.value, amount.amount, kind.value)
-    async with transaction(db) as conn:
-        hold, wallet = await _lock_hold(conn, hold_id)
-        replayed = await _replay(conn, key, digest)
+    try:
+        async with transaction(db) as conn:
+            hold, wallet = await _lock_hold(conn, hold_id)
+            _require_active(hold)
+            check_currency(hold.currency, amount)
+            split = split_charge(hold.amount, amount.amount, final=final)
+            wallet = await apply_change(conn, wallet, split.d_balance, split.d_held)
+            entry = None
+            if amount.amount:
+                entry = await insert_entry(
+                    conn, wallet, amount=-amount.amount, kind=kind, reference=hold.reference, actor=actor,
+                    idempotency_key=key, hold_id=hold_id, detail=detail,
+                    fingerprint=entry_fingerprint(hold.business_id, -amount, kind, hold.reference, hold_id))
+            row = await conn.fetchrow(_EVENT_AND_HOLD, hold_id, op, split.d_held, amount.amount, key, digest,
+                                      "settled" if final else "active", expires_at)
+            assert row is not None
+            return Charge(dataclasses.replace(hold, **dict(row)), entry)
+    except (asyncpg.UniqueViolationError, HoldNotActive, CurrencyMismatch, InsufficientFunds) as refused:
+        replayed = await _replay(db, key, digest)
         if replayed is not None:
-            found = await entry_by_key(conn, key)
+            found = await entry_by_key(db, key)
             return Charge(replayed, None if found is None else found[0])
-        _require_active(hold)
-        check_currency(hold.currency, amount)
-        split = split_charge(hold.amount, amount.amount, final=final)
-        wallet = await apply_change(conn, wallet, split.d_balance, split.d_held)
-        entry = None
-        if amount.amount:
-            entry = await insert_entry(
-                conn, wallet, amount=-amount.amount, kind=kind, reference=hold.reference, actor=actor,
-                idempotency_key=key, hold_id=hold_id, detail=detail,
-                fingerprint=entry_fingerprint(hold.business_id, -amount, kind, hold.reference, hold_id))
-        await _insert_event(conn, hold_id, op, split.d_held, amount.amount, key, digest)
-        status = "settled" if final else "active"
-        return Charge(await _update_hold(conn, hold_id, amount_delta=split.d_held, status=status,
-                                         expires_at=expires_at), entry)
+        if isinstance(refused, asyncpg.UniqueViolationError):
+            raise IdempotencyConflict(key) from None  # the key names another effect (an entry of its own)
+        raise
+
+
+async def capture_many(db: Executor, hold_id: int, charges: Sequence[tuple[Money, str, UsageDetail | None]], *,
+                       kind: EntryKind, actor: str) -> Hold:
+    """`capture` of each (amount, key, detail) in order, under one lock of the wallet: the same entries and events.
+
+    All or nothing, for new keys only: a refusal (closed hold, other currency, short wallet, a
+    key already used: IdempotencyConflict) leaves nothing written; the caller then captures
+    one by one (`capture` answers replays). For many small charges at once (SMS campaign
+    texts), where a lock taken per charge would queue every charge of the business behind it.
+    """
+    if kind not in USAGE_KINDS or any(amount.amount < 0 for amount, _, _ in charges):
+        raise InvalidEntry("a hold is charged with a non-negative usage amount")
+    try:
+        async with transaction(db) as conn:
+            hold, wallet = await _lock_hold(conn, hold_id)
+            _require_active(hold)
+            reserved, entries, events = hold.amount, [], []
+            for amount, key, detail in charges:
+                check_currency(hold.currency, amount)
+                split = split_charge(reserved, amount.amount, final=False)
+                reserved += split.d_held
+                events.append((hold_id, "capture", split.d_held, amount.amount, key,
+                               fingerprint("capture", hold_id, amount.currency.value, amount.amount, kind.value)))
+                if amount.amount:
+                    entries.append(NewEntry(-amount.amount, kind, hold.reference, actor, key, entry_fingerprint(
+                        hold.business_id, -amount, kind, hold.reference, hold_id), hold_id, detail))
+            total = sum(amount.amount for amount, _, _ in charges)
+            await apply_change(conn, wallet, -total, reserved - hold.amount)
+            await insert_entries(conn, wallet, entries)
+            await conn.executemany("INSERT INTO hold_events (hold_id, kind, delta, charged, idempotency_key,"
+                                   " fingerprint) VALUES ($1, $2, $3, $4, $5, $6)", events)
+            return await _update_hold(conn, hold_id, amount_delta=reserved - hold.amount, status="active")
+    except asyncpg.UniqueViolationError as exc:  # detail: Key (idempotency_key)=(sms:SM...) already exists.
+        raise IdempotencyConflict((exc.detail or "").partition(")=(")[2].rpartition(")")[0] or "?") from None
+
+
+# A charge's hold event and the hold's new amount in one round trip (both inside the wallet's lock).
+_EVENT_AND_HOLD = """
+WITH ev AS (INSERT INTO hold_events (hold_id, kind, delta, charged, idempotency_key, fingerprint)
+            VALUES ($1, $2, $3, $4, $5, $6))
+UPDATE holds SET amount = amount + $3, status = $7, expires_at = greatest(expires_at, coalesce($8, expires_at)),
+       updated_at = now() WHERE id = $1
+RETURNING amount, status, expires_at, updated_at
+"""
 
 
 async def release_hold(db: Executor, hold_id: int, *, idempotency_key: str | None = None) -> Hold:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from billing import accounts
+from billing.conservation import conservation_violations as conservation_violations  # its callers' name
 from billing.errors import CurrencyMismatch, IdempotencyConflict, InsufficientFunds, InvalidEntry
 from billing.money import Currency, Money, available
 from billing.usage_details import UsageDetail, detail_columns
@@ -200,12 +201,44 @@ async def insert_entry(conn: Connection, wallet: Wallet, *, amount: int, kind: E
     entry's `detail` with them, so a wallet entry never exists without its platform side,
     and a checkpoint pays one round trip.
     """
-    row = await conn.fetchrow(_INSERT_TRANSFER, wallet.id, amount, kind.value, reference, actor, idempotency_key,
-                              fingerprint, hold_id, wallet.balance, accounts.counter_account(kind.value).value,
-                              wallet.currency.value, *detail_columns(detail))
+    row = await conn.fetchrow(_INSERT_TRANSFER, *_transfer(wallet, wallet.balance, NewEntry(
+        amount, kind, reference, actor, idempotency_key, fingerprint, hold_id, detail)))
     assert row is not None
     return Entry(row["id"], wallet.id, wallet.business_id, wallet.currency, amount, kind, reference, actor,
                  idempotency_key, hold_id, wallet.balance, row["created_at"])
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """An entry to append (`insert_entries`): `amount` signed, as in `Entry`."""
+
+    amount: int
+    kind: EntryKind
+    reference: str
+    actor: str
+    idempotency_key: str
+    fingerprint: str
+    hold_id: int | None = None
+    detail: UsageDetail | None = None
+
+
+def _transfer(wallet: Wallet, balance_after: int, e: NewEntry) -> tuple[object, ...]:
+    return (wallet.id, e.amount, e.kind.value, e.reference, e.actor, e.idempotency_key, e.fingerprint, e.hold_id,
+            balance_after, accounts.counter_account(e.kind.value).value, wallet.currency.value,
+            *detail_columns(e.detail))
+
+
+async def insert_entries(conn: Connection, wallet: Wallet, entries: Sequence[NewEntry]) -> None:
+    """Append several entries with their counter-sides in one round trip; `wallet` is the row before them.
+
+    Each `balance_after` runs on from `wallet.balance`, as if they were posted one by one (the
+    caller applies their sum with one `apply_change`, under the same lock).
+    """
+    rows, balance = [], wallet.balance
+    for entry in entries:
+        balance += entry.amount
+        rows.append(_transfer(wallet, balance, entry))
+    await conn.executemany(_INSERT_TRANSFER, rows)
 
 
 async def post_entry(db: Executor, *, business_id: uuid.UUID, amount: Money, kind: EntryKind,
@@ -360,35 +393,3 @@ async def list_entries(db: Executor, business_id: uuid.UUID, *, limit: int, befo
         business_id, before_id, [k.value for k in kinds], created_from, created_to,
         None if currency is None else currency.value, limit)
     return [_entry(r) for r in rows]
-
-
-async def conservation_violations(db: Executor) -> list[str]:
-    """Every broken money invariant in the database, described; empty when all hold.
-
-    Checks, per wallet: balance == Σ entries; held == Σ active holds; each hold's amount ==
-    Σ its events; settled/released holds reserve nothing; each entry's balance_after equals
-    the running sum up to it. And the double entry (`billing.accounts`): each entry has its
-    counter-side, opposite and in its kind's account, and Σ of all accounts is 0 per currency.
-    """
-    rows = await db.fetch(_CONSERVATION_SQL + " UNION ALL " + accounts.DOUBLE_ENTRY_SQL)
-    return [f"{r['what']} {r['id']}: stored {r['stored']} != computed {r['computed']}" for r in rows]
-
-
-_CONSERVATION_SQL = """
-SELECT 'wallet balance' AS what, w.id, w.balance AS stored, coalesce(sum(e.amount), 0)::bigint AS computed
-  FROM wallets w LEFT JOIN ledger_entries e ON e.wallet_id = w.id
- GROUP BY w.id HAVING w.balance <> coalesce(sum(e.amount), 0)
-UNION ALL
-SELECT 'wallet held', w.id, w.held, coalesce(sum(h.amount) FILTER (WHERE h.status = 'active'), 0)::bigint
-  FROM wallets w LEFT JOIN holds h ON h.wallet_id = w.id
- GROUP BY w.id HAVING w.held <> coalesce(sum(h.amount) FILTER (WHERE h.status = 'active'), 0)
-UNION ALL
-SELECT 'hold amount', h.id, h.amount, coalesce(sum(ev.delta), 0)::bigint
-  FROM holds h LEFT JOIN hold_events ev ON ev.hold_id = h.id
- GROUP BY h.id HAVING h.amount <> coalesce(sum(ev.delta), 0)
-UNION ALL
-SELECT 'entry balance_after', id, balance_after, running
-  FROM (SELECT id, balance_after, sum(amount) OVER (PARTITION BY wallet_id ORDER BY id) AS running
-          FROM ledger_entries) r
- WHERE balance_after <> running
-"""

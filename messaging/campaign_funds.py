@@ -13,9 +13,9 @@ releases what is left; a text still in flight then is debited from the wallet di
 
 Locks: the claiming transaction holds outbox rows, then takes a per-campaign advisory lock,
 then only reads the hold; everything that changes a hold here takes the campaign row, then
-that advisory lock, then (through billing) the wallet and the hold. Captures (outbox row,
-wallet, hold) change the hold and the unpaid texts by the same amount. So no path waits in
-a cycle, and two dispatchers can't both claim the same money.
+that advisory lock, then (through billing) the wallet and the hold. Captures (the payer:
+outbox rows, wallet, hold) change the hold and the unpaid texts by the same amount in one
+commit. So no path waits in a cycle, and two dispatchers can't both claim the same money.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from billing import holds, ledger
-from billing.errors import HoldNotActive, HoldNotFound, InsufficientFunds
+from billing.errors import HoldNotActive, HoldNotFound, IdempotencyConflict, InsufficientFunds
 from billing.money import Currency, Money
 from billing.usage_details import UsageDetail
 from storage.executor import Connection, Executor
@@ -36,8 +36,10 @@ from storage.transactions import transaction
 INSUFFICIENT_BALANCE: Final = "INSUFFICIENT_BALANCE"
 # A campaign's hold must be touched (extended, captured, released) within this long; every extension pushes it.
 HOLD_DAYS: Final = 30
-# Texts claimed but not paid for yet: sent and unanswered, or waiting to be looked up after a lost answer.
-_UNPAID: Final = "message_sid IS NULL AND (status = 'sending' OR (status = 'queued' AND verify))"
+# Texts claimed but not paid for yet: sent and unanswered, waiting to be looked up after a lost answer, or
+# accepted and waiting for the payer (`messaging.charges.pay_recorded`).
+_UNPAID: Final = ("paid_at IS NULL AND (message_sid IS NOT NULL OR status = 'sending'"
+                  " OR (status = 'queued' AND verify))")
 
 
 def _lock_key(campaign_id: uuid.UUID) -> str:
@@ -152,6 +154,21 @@ async def pay_from_hold(conn: Connection, hold_id: int, amount: Money, key: str,
         await holds.capture(conn, hold_id, amount=amount, kind=ledger.EntryKind.SMS_USAGE, idempotency_key=key,
                             actor="sms-dispatcher", detail=detail)
     except (HoldNotActive, InsufficientFunds):
+        return False
+    return True
+
+
+async def pay_many_from_hold(conn: Connection, hold_id: int, charges: Sequence[tuple[Money, str, UsageDetail | None]]
+                             ) -> bool:
+    """Capture several accepted texts of one campaign (amount, `sms:{MessageSid}`, detail) from its hold at once.
+
+    Returns:
+        False when the hold refused the batch (closed, short, a key used before): nothing was
+        written, and the caller pays them one by one.
+    """
+    try:
+        await holds.capture_many(conn, hold_id, charges, kind=ledger.EntryKind.SMS_USAGE, actor="sms-dispatcher")
+    except (HoldNotActive, InsufficientFunds, IdempotencyConflict):
         return False
     return True
 

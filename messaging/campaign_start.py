@@ -69,10 +69,12 @@ async def start(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, co
 
 async def _queue(conn: Connection, campaign: Campaign, found: Sequence[Recipient], *, now: datetime.datetime) -> None:
     allowed = campaign.from_number_ids or None
+    pending: dict[uuid.UUID, int] = {}
     for r in found:
         message_id = None
         if r.body is not None:
-            sender = await senders.choose(conn, campaign.business_id, r.phone, allowed=allowed)
+            sender = await senders.choose(conn, campaign.business_id, r.phone, allowed=allowed, pending=pending)
+            pending[sender.number_id] = pending.get(sender.number_id, 0) + 1
             message, _ = await enqueue(conn, NewMessage(
                 campaign.business_id, r.contact_id, sender.number_id, sender.phone_number, r.phone, r.body,
                 campaign.category, r.segments, r.encoding, f"campaign:{campaign.id}:{r.phone}", now,

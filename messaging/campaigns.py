@@ -288,6 +288,8 @@ async def finish_if_done(db: Executor, campaign_id: uuid.UUID) -> bool:
         hold = await conn.fetchrow(
             "UPDATE campaigns SET status = 'completed', finished_at = now() WHERE id = $1 AND status = 'sending'"
             " AND NOT EXISTS (SELECT 1 FROM sms_outbox WHERE campaign_id = $1 AND status IN ('queued', 'sending'))"
+            " AND NOT EXISTS (SELECT 1 FROM sms_outbox WHERE campaign_id = $1 AND message_sid IS NOT NULL"
+            "                 AND paid_at IS NULL)"
             " RETURNING hold_id", campaign_id)
         if hold is None:
             return False

@@ -4,9 +4,11 @@ One runs in every process. A send whose answer never came (timeout, 5xx, a dead 
 may have gone out, so the message is marked to be looked up before anything is sent again:
 a text is never sent twice. 429 and 5xx are retried after a jittered backoff; numbers Twilio
 calls unreachable are marked so later sends skip them; 21610 (the person texted STOP to
-Twilio) becomes an opt-out. Each message Twilio accepts debits its segments once, keyed
-`sms:{MessageSid}` (a campaign's from its hold); a campaign whose hold can't pay for its due
-texts is funded for the rest, or paused, between the claim and the sends.
+Twilio) becomes an opt-out. Each message Twilio accepts is recorded at once and paid for
+after the claim's sends, with the other texts recorded meanwhile (`messaging.charges`): its
+segments debited once, keyed `sms:{MessageSid}` (a campaign's from its hold); a campaign whose
+hold can't pay for its due texts is funded for the rest, or paused, between the claim and
+the sends.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import datetime
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Final
 
 import asyncpg
@@ -24,7 +26,7 @@ import structlog
 from billing.cost_config import ProviderCostsConfig
 from billing.money import Currency
 from messaging import campaign_funds, campaigns, consent
-from messaging.charges import record_accepted
+from messaging.charges import PAY_BATCH, pay_recorded, record_accepted
 from messaging.claiming import Claimed, claim
 from messaging.config import SmsConfig
 from messaging.outbox import Message, add_event
@@ -34,9 +36,19 @@ from storage.transactions import transaction
 
 log = structlog.get_logger(__name__)
 
+
 OPTED_OUT: Final = 21610
 UNREACHABLE: Final = frozenset({21211, 30005, 30006})
 RATE_LIMITED: Final = 20429
+
+
+def _finished(sending: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    """A send task's done callback: forget it, and log what it raised (the database was unreachable)."""
+    def done(task: asyncio.Task[None]) -> None:
+        sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sms_send_failed", error=repr(task.exception()))
+    return done
 
 
 class Dispatcher:
@@ -56,30 +68,85 @@ class Dispatcher:
         self._clock = clock
         self._rng = rng or random.Random()
         self._in_flight = asyncio.Semaphore(config.max_in_flight)
+        # The messages this dispatcher is sending: never stale to its own claims.
+        self._open: set[uuid.UUID] = set()
 
     async def run_once(self) -> int:
-        """One claim and its sends; returns how many messages were claimed."""
+        """One claim and its sends, then paying for what was recorded; returns how many messages were claimed."""
+        sends = await self._claim()
+        await asyncio.gather(*(self._send(c) for c in sends))
+        await self._pay()
+        return len(sends)
+
+    async def run(self) -> None:
+        """Until cancelled: claim, send and pay, each going on while the others wait on the network.
+
+        A claim does not wait for the sends of the one before (they wait on Twilio, and on their
+        slot in their number's pace), so the next claim's database work overlaps them; at most
+        twice `max_in_flight` texts are claimed and unsent at once. The payer runs beside them.
+        A claim that found fewer than a batch due rests `poll_interval_seconds`.
+        """
+        sending: set[asyncio.Task[None]] = set()
+        payer = asyncio.create_task(self._pay_forever())
+        try:
+            while True:
+                try:
+                    sends = await self._claim(self._open)
+                except (OSError, asyncpg.PostgresError):
+                    log.exception("sms_dispatch_failed")
+                    sends = []
+                for claimed in sends:
+                    self._open.add(claimed.message.id)
+                    task = asyncio.create_task(self._send(claimed))
+                    sending.add(task)
+                    task.add_done_callback(_finished(sending))
+                while len(sending) >= 2 * self._config.max_in_flight:
+                    await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                if len(sends) < self._config.claim_batch:
+                    await asyncio.sleep(self._config.poll_interval_seconds)
+        finally:
+            for task in (payer, *sending):
+                task.cancel()
+            await asyncio.gather(payer, *sending, return_exceptions=True)
+
+    async def _claim(self, sending: Collection[uuid.UUID] = ()) -> list[Claimed]:
         async with transaction(self._pool) as conn:
-            taken = await claim(conn, self._config, now=self._clock())
+            taken = await claim(conn, self._config, now=self._clock(), sending=sending)
         for campaign_id in sorted(taken.unfunded):
             await campaign_funds.fund_or_pause(self._pool, campaign_id, self._config.price_per_segment_minor,
                                                self._currency, now=self._clock())
-        await asyncio.gather(*(self._send(c) for c in taken.sends))
-        return len(taken.sends)
+        return taken.sends
 
-    async def run(self) -> None:
-        """Until cancelled: claim and send, resting `poll_interval_seconds` when nothing was due."""
+    async def _pay(self) -> int:
+        """Pay for every text recorded and not yet paid; returns how many."""
+        paid = 0
+        while True:
+            batch = await pay_recorded(self._pool, self._currency, now=self._clock(), costs=self._costs)
+            paid += batch
+            if batch < PAY_BATCH:
+                return paid
+
+    async def _pay_forever(self) -> None:
         while True:
             try:
-                busy = await self.run_once()
+                paid = await self._pay()
             except (OSError, asyncpg.PostgresError):
-                log.exception("sms_dispatch_failed")
-                busy = 0
-            if not busy:
+                log.exception("sms_payment_failed")
+                paid = 0
+            if not paid:
                 await asyncio.sleep(self._config.poll_interval_seconds)
 
     async def _send(self, claimed: Claimed) -> None:
+        self._open.add(claimed.message.id)
+        try:
+            await self._send_claimed(claimed)
+        finally:
+            self._open.discard(claimed.message.id)
+
+    async def _send_claimed(self, claimed: Claimed) -> None:
         message = claimed.message
+        if claimed.send_at is not None:
+            await asyncio.sleep((claimed.send_at - self._clock()).total_seconds())
         async with self._in_flight:
             if message.verify:
                 try:
@@ -112,13 +179,8 @@ class Dispatcher:
         return next((m for m in reversed(candidates) if m.sid not in known), None)
 
     async def _accepted(self, message: Message, sent: CarrierMessage) -> None:
-        now = self._clock()
-        async with transaction(self._pool) as conn:
-            await conn.execute("UPDATE sms_outbox SET error_code = NULL, error_message = NULL, updated_at = $2"
-                               " WHERE id = $1", message.id, now)
-            await add_event(conn, message.id, "sending", None, "twilio-accepted", now)
-            await record_accepted(conn, message.id, sent.sid, price_per_segment=self._config.price_per_segment_minor,
-                                  currency=self._currency, costs=self._costs)
+        await record_accepted(self._pool, message.id, sent.sid, price_per_segment=self._config.price_per_segment_minor,
+                              currency=self._currency, answered_at=self._clock())
 
     async def _refused(self, message: Message, exc: CarrierError) -> None:
         ambiguous = exc.status == 0 or exc.status >= 500

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
+from collections.abc import Sequence
 from typing import Final
 
 import asyncpg
@@ -110,6 +111,13 @@ async def add_event(db: Executor, message_id: uuid.UUID, status: str, error_code
                      " VALUES ($1, $2, $3, $4, $5)", message_id, status, error_code, source, at)
 
 
+async def add_events(db: Executor, events: Sequence[tuple[uuid.UUID, str, int | None, str, datetime.datetime]]) -> None:
+    """Several status events in one round trip: (message id, status, error code, source, at) each."""
+    if events:
+        await db.executemany("INSERT INTO sms_status_events (message_id, status, error_code, source, at)"
+                             " VALUES ($1, $2, $3, $4, $5)", events)
+
+
 async def get(db: Executor, business_id: uuid.UUID, message_id: uuid.UUID) -> Message:
     row = await db.fetchrow(f"SELECT {_COLUMNS} FROM sms_outbox WHERE id = $1 AND business_id = $2",
                             message_id, business_id)
@@ -183,6 +191,9 @@ async def retry(db: Executor, business_id: uuid.UUID, message_id: uuid.UUID, *, 
             raise NotFound("message not found")
         if row["status"] not in ("failed", "undelivered", "canceled"):
             raise NotRetryable(f"a {row['status']} message can't be retried")
+        if row["message_sid"] is not None and await conn.fetchval("SELECT paid_at IS NULL FROM sms_outbox"
+                                                                  " WHERE id = $1", message_id):
+            raise NotRetryable("its first send is still being paid for; try again in a moment")
         if row["campaign_id"] is not None:
             campaign = await conn.fetchval("SELECT status FROM campaigns WHERE id = $1 FOR UPDATE", row["campaign_id"])
             if campaign == "canceled":
@@ -190,7 +201,7 @@ async def retry(db: Executor, business_id: uuid.UUID, message_id: uuid.UUID, *, 
             await conn.execute("UPDATE campaigns SET status = 'sending', finished_at = NULL WHERE id = $1"
                                " AND status = 'completed'", row["campaign_id"])
         updated = await conn.fetchrow(
-            f"UPDATE sms_outbox SET status = 'queued', attempts = 0, verify = false, message_sid = NULL,"
+            f"UPDATE sms_outbox SET status = 'queued', attempts = 0, verify = false, message_sid = NULL, paid_at = NULL,"
             f" error_code = NULL, error_message = NULL, send_started_at = NULL, not_before = $2, updated_at = $2"
             f" WHERE id = $1 RETURNING {_COLUMNS}", message_id, now)
         await add_event(conn, message_id, "queued", None, "retry", now)

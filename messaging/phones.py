@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 from messaging.errors import InvalidPhone
@@ -25,6 +27,7 @@ def to_e164(raw: str, default_country: str = "US", *, field: str = "phone") -> s
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.lru_cache(maxsize=4096)
 def country_of(e164: str) -> str | None:
     """The ISO country of an E.164 number, or None when `phonenumbers` can't place it."""
     try:

@@ -31,7 +31,6 @@ from typing import Final
 import asyncpg
 import structlog
 
-from billing.cost_config import ProviderCostsConfig
 from billing.money import Currency
 from jobs.queue import Job
 from jobs.runner import Clock
@@ -62,9 +61,9 @@ class Reconciler:
     """Looks up open texts in Twilio and applies what it says; `run` is one pass over everything due."""
 
     def __init__(self, pool: asyncpg.Pool, carrier: PhoneCarrier, config: SmsConfig, currency: Currency, *,
-                 clock: Clock, costs: ProviderCostsConfig = ProviderCostsConfig()) -> None:
+                 clock: Clock) -> None:
         self._pool, self._carrier, self._config, self._currency = pool, carrier, config, currency
-        self._clock, self._costs = clock, costs
+        self._clock = clock
         self._slots = asyncio.Semaphore(CONCURRENCY)
 
     async def run(self, *, batch: int = BATCH) -> int:
@@ -93,8 +92,7 @@ class Reconciler:
             return False
         return await delivery.apply(
             self._pool, delivery.Callback(message_id, sid, found.status, found.error_code, source="reconciler"),
-            price_per_segment=self._config.price_per_segment_minor, currency=self._currency, now=self._clock(),
-            costs=self._costs)
+            price_per_segment=self._config.price_per_segment_minor, currency=self._currency, now=self._clock())
 
     async def __call__(self, job: Job) -> None:
         """`messaging.reconcile`, every ten minutes."""

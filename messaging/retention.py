@@ -11,7 +11,8 @@ opt-out dispute needs for years), suppressions, contacts, campaign rows (their h
 money's), and everything money keeps: ledger entries carry their own amounts and usage
 details (segments, provider cost), so a statement reads the same after its texts are gone.
 A text is deleted only once its money is settled: it has a final status (or `sent`, which
-carriers without delivery receipts never move past), and its campaign, if any, is completed
+carriers without delivery receipts never move past), it was paid for if Twilio took it, and
+its campaign, if any, is completed
 or canceled, so its hold is closed and nothing counts its unpaid texts any more. Queued and
 in-flight texts are kept however old.
 
@@ -54,6 +55,7 @@ DELETE FROM sms_outbox WHERE id IN (
   SELECT o.id FROM sms_outbox o LEFT JOIN campaigns k ON k.id = o.campaign_id
    WHERE o.created_at < $1 AND o.updated_at < $1
      AND o.status IN ('sent', 'delivered', 'undelivered', 'failed', 'canceled')
+     AND (o.message_sid IS NULL OR o.paid_at IS NOT NULL)
      AND (o.campaign_id IS NULL OR k.status IN ('completed', 'canceled') OR k.id IS NULL)
    LIMIT $2 FOR UPDATE OF o SKIP LOCKED)
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from messaging.errors import NotFound, NumberNotSmsCapable
 from messaging.phones import area_code
@@ -45,8 +45,13 @@ async def named(db: Executor, business_id: uuid.UUID, number_id: uuid.UUID) -> S
 
 
 async def choose(db: Executor, business_id: uuid.UUID, to_phone: str, *,
-                 allowed: Sequence[uuid.UUID] | None = None) -> Sender:
+                 allowed: Sequence[uuid.UUID] | None = None, pending: Mapping[uuid.UUID, int] | None = None) -> Sender:
     """The sender for a text to `to_phone`, among `allowed` numbers when given.
+
+    "Least busy" is the number this caller queued the fewest texts on so far (`pending`: a
+    campaign's start, which queues all its texts before any is sent and so before any number's
+    pace moves), then the one whose pace frees it first. Without `pending`, a whole campaign
+    went to the one number idle first, and sent at that number's pace alone.
 
     Raises:
         NumberNotSmsCapable: the business has no live SMS-capable number (among `allowed`).
@@ -66,5 +71,5 @@ async def choose(db: Executor, business_id: uuid.UUID, to_phone: str, *,
         row = by_phone[last]
     else:
         local = [r for r in rows if area_code(r["phone_number"]) == area_code(to_phone) is not None]
-        row = min(local or rows, key=lambda r: (r["tat_us"] or 0, r["phone_number"]))
+        row = min(local or rows, key=lambda r: ((pending or {}).get(r["id"], 0), r["tat_us"] or 0, r["phone_number"]))
     return Sender(row["id"], row["phone_number"], row["number_type"])

@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -57,7 +58,11 @@ class AiohttpTwilioClient(AsyncHttpClient):  # type: ignore[misc]
             sent["Authorization"] = aiohttp.encode_basic_auth(*auth)
         query = [(k, str(item)) for k, v in (params or {}).items()
                  for item in (v if isinstance(v, (list, tuple)) else [v])]
-        async with self._session.request(method.upper(), uri, params=query, data=data, headers=sent,
+        body = None
+        if data is not None:  # encoded here: aiohttp's FormData was a fifth of a send's CPU (py-spy)
+            body = urlencode(data, doseq=True).encode()
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        async with self._session.request(method.upper(), uri, params=query, data=body, headers=sent,
                                          allow_redirects=allow_redirects) as response:
             return Response(response.status, await response.text(), response.headers)
 

@@ -20,13 +20,23 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, config: DatabaseConfig) -> asyncpg.Pool:
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """A pool reset that sends nothing (asyncpg still rolls back a transaction left open)."""
+
+
+async def create_pool(dsn: str, config: DatabaseConfig, *, keep_sessions: bool = False) -> asyncpg.Pool:
+    """The pool; `keep_sessions` skips asyncpg's reset query on release (one round trip per use).
+
+    Only for code that leaves nothing on a session: no setting, cursor, LISTEN or session
+    advisory lock (transaction-scoped locks end with their transaction).
+    """
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min(config.pool_min_size, config.pool_max_size),
         max_size=config.pool_max_size,
         command_timeout=config.command_timeout_seconds,
         init=init_connection,
+        reset=_keep_session if keep_sessions else None,
     )
     assert pool is not None
     return pool

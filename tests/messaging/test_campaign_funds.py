@@ -17,7 +17,7 @@ from messaging import campaigns, delivery, outbox
 from messaging.campaign_funds import INSUFFICIENT_BALANCE, resume_all_funded
 from messaging.campaign_schedule import finish_done, start_due
 from messaging.campaign_start import start
-from messaging.charges import record_accepted
+from messaging.charges import pay_recorded, record_accepted
 from messaging.claiming import claim
 from messaging.sending import InsufficientBalance
 from phone_numbers.twilio_carrier import TwilioCarrier
@@ -198,5 +198,8 @@ async def test_a_text_recorded_by_its_answer_and_its_early_callback_at_once_is_p
     callback = delivery.apply(world.pool, delivery.Callback(claimed.message.id, sid, "sent", None),
                               price_per_segment=PRICE, currency=Currency.USD, now=world.clock.now)
     await asyncio.gather(answer(), callback, answer())
+    assert await debits(world) == [], "recorded, paid by the next payment"
+    paid = await asyncio.gather(*(pay_recorded(world.pool, Currency.USD, now=world.clock.now) for _ in range(2)))
+    assert sorted(paid) == [0, 1], "two payers at once: one takes the text"
     assert await debits(world) == [(f"sms:{sid}", -PRICE, True)]
     assert await hold_of(world, campaign.id) == (0, "active")

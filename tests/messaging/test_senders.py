@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import uuid
 
 import asyncpg
 import pytest
 
+from billing.money import Currency
 from conversations import records
-from messaging import senders
+from messaging import campaigns, contacts, senders
+from messaging.campaign_start import start
+from messaging.config import SmsConfig
 from messaging.errors import NumberNotSmsCapable
 from phone_numbers import registry
-from tests.conftest import MakeBusiness
+from tests.conftest import MakeBusiness, fund_wallet
 
 SF, NYC, NYC_2 = "+14155550100", "+12125550100", "+12125550111"
 PERSON_NYC, PERSON_MIAMI = "+12125550199", "+13055550199"
@@ -86,3 +90,19 @@ async def test_only_allowed_live_texting_numbers_are_candidates(pool: asyncpg.Po
     assert await chosen(pool, business, PERSON_NYC) == NYC_2
     with pytest.raises(NumberNotSmsCapable):
         await senders.choose(pool, business, PERSON_NYC, allowed=[ids[NYC], ids[SF]])
+
+
+async def test_a_campaign_start_spreads_its_texts_over_its_numbers(pool: asyncpg.Pool, business: uuid.UUID) -> None:
+    """A start queues every text before any is sent, so no number's pace has moved: what it queued so far decides."""
+    await fund_wallet(pool, business)
+    ids = await numbers(pool, business, NYC, NYC_2, SF)
+    people = [f"+1212555{n:04d}" for n in range(1, 7)] + [f"+1305555{n:04d}" for n in range(1, 4)]
+    for phone in people:
+        await contacts.create(pool, business, contacts.NewContact(phone, first_name="Al"))
+    campaign = await campaigns.create(pool, business, campaigns.NewCampaign(
+        "Spread", "Hi", campaigns.Audience(tags=[], phones=people), "transactional"))
+    await start(pool, business, campaign.id, SmsConfig(), Currency.USD, now=datetime.datetime.now(datetime.UTC))
+    rows = await pool.fetch("SELECT from_number, count(*) AS n FROM sms_outbox GROUP BY from_number")
+    assert {r["from_number"]: r["n"] for r in rows} == {NYC: 3, NYC_2: 3, SF: 3}, \
+        "New York's six from both New York numbers in turn; Miami's three from the one with the fewest queued"
+    assert set(ids) == {NYC, NYC_2, SF}

@@ -1,0 +1,76 @@
+"""The dispatcher's pace and pipeline: a fast number's rows sent at their slots from one claim, its own slow sends
+never taken for a dead process's, payment after recording."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import random
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from billing.money import Currency
+from jobs.runner import utc_now
+from messaging.dispatcher import Dispatcher
+from phone_numbers.twilio_carrier import TwilioCarrier
+from tests.conftest import MakeBusiness, fund_wallet
+from tests.fake_twilio import FakeTwilio
+from tests.messaging.outbox_world import CALLBACK, CONFIG, Clock, World, dispatcher_for
+
+OURS = "+14155550100"
+PEOPLE = [f"+1415555{n:04d}" for n in range(1000, 1040)]
+
+
+@pytest.fixture
+async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> AsyncIterator[World]:
+    tenant = await make_business("Texting Co")
+    await fund_wallet(pool, tenant.business_id)
+    async with FakeTwilio() as twilio:
+        carrier = TwilioCarrier(twilio.account_sid, twilio.auth_token, twilio.base_url, timeout_seconds=2)
+        clock = Clock(datetime.datetime.now(datetime.UTC))
+        world = World(pool, tenant.business_id, twilio, clock, carrier, dispatcher_for(pool, carrier, clock))
+        await world.number(OURS)
+        yield world
+        await carrier.aclose()
+
+
+def dispatcher(world: World, **config: object) -> Dispatcher:
+    return Dispatcher(world.pool, world.carrier, dataclasses.replace(CONFIG, **config), Currency.USD,  # type: ignore[arg-type]
+                      status_callback_base=CALLBACK, clock=utc_now, rng=random.Random(7))
+
+
+async def test_a_fast_number_sends_the_rows_due_within_a_poll_from_one_claim(world: World) -> None:
+    """At 100 MPS a slot comes every 10 ms: one claim takes the 26 within the 250 ms poll, the rest wait their slots."""
+    world.clock.now = utc_now()
+    for phone in PEOPLE:
+        await world.text(phone)
+    fast = dispatcher(world, long_code_mps=100.0, poll_interval_seconds=0.25, claim_batch=50)
+    assert await fast.run_once() == 26
+    assert len(world.twilio.messages) == 26
+    waiting = await world.pool.fetch("SELECT not_before FROM sms_outbox WHERE status = 'queued' ORDER BY not_before")
+    assert len(waiting) == 14 and waiting[0]["not_before"] > world.clock.now
+    debits = await world.pool.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'sms_usage'")
+    assert debits == 26, "recorded as Twilio answered, paid after the claim's sends"
+
+
+async def test_a_dispatcher_never_takes_its_own_slow_send_for_a_dead_processs(world: World) -> None:
+    """Twilio answers after 0.6 s, past `stale_send_seconds`; while its sends are out the dispatcher claims again and
+    must not queue them to be looked up and resent."""
+    world.clock.now = utc_now()
+    for phone in PEOPLE[:3]:
+        await world.text(phone)
+    world.twilio.slow_answer("POST", r"Messages\.json$", 0.6)
+    slow = dispatcher(world, long_code_mps=100.0, stale_send_seconds=0.2, poll_interval_seconds=0.05)
+    running = asyncio.create_task(slow.run())
+    try:
+        async with asyncio.timeout(10):
+            while await world.pool.fetchval("SELECT count(*) FROM sms_outbox WHERE paid_at IS NULL"):
+                await asyncio.sleep(0.05)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert len(world.twilio.requests_to("POST", r"Messages\.json$")) == 3
+    assert world.twilio.requests_to("GET", r"Messages\.json$") == [], "nothing looked up: nothing was lost"
