@@ -194,6 +194,10 @@ def _coerce(name: str, hint: Any, value: Any, *, from_env: bool) -> Any:
         elif hint is str:
             if isinstance(value, str):
                 return value
+        elif dataclasses.is_dataclass(hint) and isinstance(hint, type) and not from_env:
+            # A sub-table (`[knowledge.embeddings]`): the same rules, keys named by their full path.
+            if isinstance(value, dict):
+                return _build_section(name, hint, value, {})
         elif origin is tuple and not from_env:
             (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
             if isinstance(value, list):

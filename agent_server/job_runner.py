@@ -77,7 +77,7 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
                 **books_jobs.handlers(settings, pool),
             }
             runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING
-                            + knowledge_jobs.RECURRING + books_jobs.recurring(settings)
+                            + knowledge_jobs.recurring(knowledge_handlers) + books_jobs.recurring(settings)
                             + messaging_jobs.recurring(settings))
             async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
                 yield runner

@@ -1,14 +1,42 @@
 """The `[knowledge]` config section: crawler politeness and limits, per-business caps, retrieval.
 
 The text-search language is not a setting: each agent's chunks are indexed and searched in
-its own language (`knowledge.languages`).
+its own language (`knowledge.languages`). `[knowledge.embeddings]` turns on vectors beside
+full-text search (`knowledge.hybrid`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from config_fields import check, positive
+from config_fields import check, non_negative, positive, url
+
+
+def _url_or_empty(value: str) -> str:
+    return url(value) if value else value
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddingsConfig:
+    """`[knowledge.embeddings]`: off while `model` is empty.
+
+    The API key is the LLM's (`OPENAI_API_KEY`, `[openai]`): an OpenAI account serves both, and a
+    self-hosted OpenAI-compatible server usually ignores it.
+    """
+
+    # The embeddings model (e.g. text-embedding-3-small); empty: full-text search alone.
+    model: str = ""
+    # The OpenAI-compatible API the vectors come from (`POST {base_url}/embeddings`); empty: `[openai] base_url`.
+    base_url: str = check(_url_or_empty, "")
+    # Sent as `dimensions` when positive (text-embedding-3 models shorten their vectors); 0: the model's own.
+    dimensions: int = check(non_negative, 0)
+    # Chunks per request when a published version is embedded.
+    batch_size: int = check(positive, 64)
+    # One request of the embedding job (a failure is retried by the job, never fails the crawl).
+    timeout_seconds: float = check(positive, 30.0)
+    # A question's vector on SMS and the widget; beyond it the answer is grounded by full-text search
+    # alone. On calls it gets half of `call_retrieval_budget_ms` instead.
+    query_timeout_seconds: float = check(positive, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,3 +65,5 @@ class KnowledgeConfig:
     top_chunks: int = check(positive, 4)
     # A call's answer waits at most this long for the knowledge search; beyond, it goes without (logged).
     call_retrieval_budget_ms: float = check(positive, 20.0)
+    # Vectors fused with full-text search (the `[knowledge.embeddings]` table).
+    embeddings: EmbeddingsConfig = EmbeddingsConfig()

@@ -22,6 +22,7 @@ from jobs.runner import Clock, utc_now
 from knowledge import index, store
 from knowledge.config import KnowledgeConfig
 from knowledge.crawler import Crawl, CrawlReport, CrawlSpec, KnownPage
+from knowledge.embedding_job import queue_embedding
 from knowledge.errors import KnowledgeLimitReached, UrlNotAllowed
 from knowledge.extraction import Extractor
 from knowledge.fetcher import Fetcher
@@ -42,6 +43,10 @@ class CrawlContext:
     user_agent: str
     resolver: AbstractResolver | None = None
     clock: Clock = utc_now
+    # Queue a `knowledge.embed` job for each version published (`[knowledge.embeddings]` on, and the
+    # database holds vectors). Queued after the publish commits: a process stopping in between
+    # leaves it to the sweep (`knowledge.embedding_job`).
+    queue_embeddings: bool = False
 
 
 def caps_of(config: KnowledgeConfig) -> index.Caps:
@@ -84,13 +89,16 @@ async def run_crawl(pool: asyncpg.Pool, crawl_id: uuid.UUID, context: CrawlConte
                      source.page_urls)
     try:
         report = await _crawl_site(context, spec, known)
-        await index.publish(pool, source, report, caps=caps_of(context.config),
-                            language=await index.agent_search_config(pool, source.agent_id), now=context.clock())
+        version = await index.publish(pool, source, report, caps=caps_of(context.config),
+                                      language=await index.agent_search_config(pool, source.agent_id),
+                                      now=context.clock())
     except (UrlNotAllowed, KnowledgeLimitReached) as exc:
         code = "url_not_allowed" if isinstance(exc, UrlNotAllowed) else "knowledge_limit_reached"
         await store.finish_crawl(pool, crawl_id, "failed", now=context.clock(), error=f"{code}: {exc}")
         bound.info("crawl_failed", error=code)
         return "failed"
+    if context.queue_embeddings and version != source.active_version:
+        await queue_embedding(pool, source.id, source.business_id, version, now=context.clock())
     skipped = [{"url": s.url, "reason": s.reason} for s in report.skipped]
     await store.finish_crawl(pool, crawl_id, "completed", now=context.clock(), counts=_counts(report),
                              skipped=skipped, error=_deadline_note(report))

@@ -13,8 +13,9 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 
-from knowledge import index
+from knowledge import hybrid, index
 from knowledge.config import KnowledgeConfig
+from knowledge.embeddings import Embedder
 from media.llm.references import Reference, reference_block
 from storage.executor import Executor
 
@@ -47,11 +48,16 @@ class Grounding:
     config: KnowledgeConfig
     # The agent's text-search configuration: `knowledge.languages.search_config(agent.language)`.
     language: str
+    # The question's vectors when `[knowledge.embeddings]` is on (`knowledge.hybrid`); None: full-text alone.
+    embedder: Embedder | None = None
+    # How long the question's vector may take; None: `[knowledge.embeddings] query_timeout_seconds`.
+    embedding_timeout_seconds: float | None = None
 
     async def references(self, question: str, previous: str | None = None) -> list[Reference]:
         query = question
         if previous and len(question.split()) < SHORT_QUESTION_WORDS:
             query = f"{previous} {question}"
-        hits = await index.search(self.db, self.agent_id, query[:500], language=self.language,
-                                  limit=self.config.top_chunks)
+        timeout = self.embedding_timeout_seconds or self.config.embeddings.query_timeout_seconds
+        hits = await hybrid.search(self.db, self.agent_id, query[:500], language=self.language,
+                                   limit=self.config.top_chunks, embedder=self.embedder, timeout=timeout)
         return [Reference(h.title, h.url, h.content) for h in index.within_budget(hits, MAX_CONTEXT_TOKENS)]

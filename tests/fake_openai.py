@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible server speaking the real wire protocol: SSE chat completions and PCM speech.
+"""A local OpenAI-compatible server speaking the real wire protocol: SSE chat completions, PCM speech, embeddings.
 
 Replies are scripted (text and/or tool calls, or an error status); streaming shape, delays
 and compatibility quirks are options. Records every request and whether the client hung
@@ -13,6 +13,7 @@ and bench scripts::
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import re
 import time
@@ -28,6 +29,12 @@ from aiohttp import web
 from tests.fake_http import serve_locally, stream_body
 
 _TOKEN = re.compile(r"\s*\S+")
+_WORD = re.compile(r"\w+")
+# Words a real embedding model all but ignores; counted, they make every question near every chunk.
+_FUNCTION_WORDS = frozenset(
+    "a an the and or of to in on for with at by from is are was were be been do does did i my our we you your me"
+    " it its can how what when where which who why will would should could this that these those there here if"
+    " not no have has had as about into".split())
 
 
 def stream_tokens(text: str) -> list[str]:
@@ -84,6 +91,12 @@ class FakeOpenAiOptions:
     speech_samples_per_char: int = 1200
     speech_chunk_bytes: int = 4801
     """Odd on purpose: real networks split 16-bit samples across chunks."""
+    embedding_dimensions: int = 256
+    """Length of the hashed bag-of-words vectors (a request's ``dimensions`` wins)."""
+    embeddings_status: int | None = None
+    """Answer every embeddings request with this error status (a failing server)."""
+    embeddings_delay: float = 0.0
+    """Seconds before an embeddings answer (a slow server)."""
 
 
 @dataclass
@@ -97,6 +110,7 @@ class FakeOpenAiState:
     """When set, used instead of the queue for every chat request (bench scripts)."""
     chat_requests: list[dict[str, Any]] = field(default_factory=list)
     speech_requests: list[dict[str, Any]] = field(default_factory=list)
+    embedding_requests: list[dict[str, Any]] = field(default_factory=list)
     authorizations: list[str] = field(default_factory=list)
     chat_peer_ports: list[int] = field(default_factory=list)
     """The client's source port per chat request: a repeated port is a reused connection."""
@@ -254,10 +268,32 @@ class FakeOpenAi:
                                  first_byte_delay=options.speech_first_byte_delay,
                                  chunk_bytes=options.speech_chunk_bytes, chunk_delay=options.speech_chunk_delay)
 
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        denied = self._auth_error(request)
+        if denied is not None:
+            return denied
+        body = await request.json()
+        self.state.embedding_requests.append(body)
+        options = self.state.options
+        await asyncio.sleep(options.embeddings_delay)
+        if options.embeddings_status is not None:
+            return _error(options.embeddings_status, "scripted failure", "server_error", None)
+        texts = [body["input"]] if isinstance(body.get("input"), str) else body.get("input")
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+            return _error(400, "input must be a non-empty string or list of them", "invalid_request_error", None)
+        size = int(body.get("dimensions") or options.embedding_dimensions)
+        tokens = sum(len(t.split()) for t in texts)
+        return web.json_response({
+            "object": "list", "model": str(body.get("model", "fake")),
+            "data": [{"object": "embedding", "index": i, "embedding": hashed_bag_of_words(t, size)}
+                     for i, t in enumerate(texts)],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
     def add_routes(self, app: web.Application) -> None:
         """Serve this fake's routes from ``app`` (a bench serves several fakes from one port)."""
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/speech", self._speech)
+        app.router.add_post("/v1/embeddings", self._embeddings)
 
     async def start(self) -> str:
         """Listen on 127.0.0.1 (a free port); return the API base URL ending in ``/v1``."""
@@ -283,6 +319,21 @@ async def _hung_up_within(request: web.Request, seconds: float) -> bool:
             return True
         await asyncio.sleep(0.02)
     return False
+
+
+def hashed_bag_of_words(text: str, dimensions: int) -> list[float]:
+    """A deterministic embedding: each lower-cased word but function words counted in the dimension its hash
+    picks, L2-normalised.
+
+    Texts sharing words point the same way, as a real model's would for these test questions.
+    """
+    counts = [0.0] * dimensions
+    for word in _WORD.findall(text.lower()):
+        if word in _FUNCTION_WORDS:
+            continue
+        counts[int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big") % dimensions] += 1.0
+    norm = math.sqrt(sum(c * c for c in counts)) or 1.0
+    return [c / norm for c in counts]
 
 
 def schema_example(schema: dict[str, Any], defs: dict[str, Any]) -> Any:

@@ -15,7 +15,7 @@ from importlib.metadata import version
 from aiohttp import web
 from yarl import URL
 
-from agent_server import agents, auth
+from agent_server import agents, auth, knowledge_embeddings
 from agent_server.api.decoding import read_body, read_query
 from agent_server.api.responses import struct_response
 from agent_server.api.route import Reply, Route, register
@@ -24,9 +24,10 @@ from agent_server.routes import knowledge_shapes as shapes
 from agent_server.state import POOL, SETTINGS
 from agent_server.validation import path_uuid
 from jobs.runner import utc_now
-from knowledge import index, store
+from knowledge import hybrid, index, store
 from knowledge.crawler import CrawlReport
 from knowledge.crawl_job import caps_of, discover, queue_crawl_job
+from knowledge.embedding_job import queue_embedding
 from knowledge.errors import CrawlRunning, KnowledgeLimitReached, SyncTooSoon, TooManyCrawls, UrlNotAllowed
 from knowledge.languages import search_config
 from knowledge.robots import user_agent
@@ -89,8 +90,10 @@ async def create_source(request: web.Request) -> web.Response:
             source = await store.create_source(conn, business_id=agent.business_id, agent_id=agent.id,
                                                kind="text", title=body.title)
             report = CrawlReport(pages=[index.text_page(source, body.title, body.content)])
-            await index.publish(conn, source, report, caps=caps_of(config), language=search_config(agent.language),
-                                now=utc_now())
+            version = await index.publish(conn, source, report, caps=caps_of(config),
+                                          language=search_config(agent.language), now=utc_now())
+            if request.app.get(knowledge_embeddings.EMBEDDER) is not None:
+                await queue_embedding(conn, source.id, agent.business_id, version, now=utc_now())
         source = await store.get_source(pool, source.id, agent.id) or source
         return struct_response(shapes.SourceCreated(_source_out(source), None), status=201)
     url = _checked_url(body.url, "url", config.allowed_private_hosts)
@@ -145,11 +148,13 @@ async def delete_source(request: web.Request) -> web.Response:
 
 
 async def search(request: web.Request) -> web.Response:
+    """The chunks an answer to `q` would be grounded in (with embeddings on: fused, scored by reciprocal rank)."""
     agent = await _agent(request, path_uuid(request, "agentId"))
     query = read_query(request, shapes.SearchQuery)
     config = request.app[SETTINGS].knowledge
-    hits = await index.search(request.app[POOL], agent.id, query.q, language=search_config(agent.language),
-                              limit=config.top_chunks)
+    hits = await hybrid.search(request.app[POOL], agent.id, query.q, language=search_config(agent.language),
+                               limit=config.top_chunks, embedder=request.app.get(knowledge_embeddings.EMBEDDER),
+                               timeout=config.embeddings.query_timeout_seconds)
     return struct_response(shapes.SearchResults([
         shapes.SearchHit(h.score, h.title, h.url, h.heading_path, h.content) for h in hits]))
 
@@ -223,3 +228,4 @@ def setup(app: web.Application) -> None:
     register_error(SyncTooSoon, 429, "sync_too_soon")
     register_error(TooManyCrawls, 429, "too_many_crawls")
     register(app, ROUTES)
+    knowledge_embeddings.setup(app)

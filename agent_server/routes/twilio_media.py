@@ -15,11 +15,11 @@ import uuid
 from typing import Final
 
 import aiohttp
-import asyncpg
 import structlog
 from aiohttp import web
 
 from agent_server import agents, stream_tokens
+from agent_server.knowledge_embeddings import grounding_for
 from agent_server.api.route import Header, Reply, Route, register
 from agent_server.config import Settings
 from agent_server.errors import ApiError
@@ -37,8 +37,6 @@ from agent_server.state import (
 )
 from agent_server.twilio_signature import websocket_signature_ok
 from knowledge import store
-from knowledge.grounding import Grounding
-from knowledge.languages import search_config
 from media import call_records
 from media.llm.faq import FaqEntry
 from media.pipeline.grounding import CallGrounding
@@ -154,16 +152,21 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
         stream_sid=start.stream_sid,
         hooks=app[CALL_HOOKS],
         recorder=call_records.CallRecorder(pool, claim.call_id), carrier=app[CARRIER], metrics=app[METRICS],
-        fallback_tts=providers.fallback_tts, grounding=await _grounding(pool, agent, settings),
+        fallback_tts=providers.fallback_tts, grounding=await _grounding(app, agent),
     )
 
 
-async def _grounding(pool: asyncpg.Pool, agent: agents.Agent, settings: Settings) -> CallGrounding | None:
-    """The agent's knowledge search for the call's answers, within the call's budget (None: it has no sources)."""
-    if not await store.has_sources(pool, agent.id):
+async def _grounding(app: web.Application, agent: agents.Agent) -> CallGrounding | None:
+    """The agent's knowledge search for the call's answers, within the call's budget (None: it has no sources).
+
+    The question's vector (embeddings on) may take half the budget: beyond it the answer is
+    grounded by full-text search alone, rather than the whole search missing the budget.
+    """
+    if not await store.has_sources(app[POOL], agent.id):
         return None
-    search = Grounding(pool, agent.id, settings.knowledge, search_config(agent.language))
-    return CallGrounding(search.references, settings.knowledge.call_retrieval_budget_ms / 1000)
+    budget = app[SETTINGS].knowledge.call_retrieval_budget_ms / 1000
+    search = grounding_for(app, agent, embedding_timeout_seconds=budget / 2)
+    return CallGrounding(search.references, budget)
 
 
 class _ClosingSocket:

@@ -32,6 +32,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from agent_server import agents, conversation_notices
 from agent_server.api.route import Reply as Documented
 from agent_server.api.route import Route, register
+from agent_server.knowledge_embeddings import grounding_for
 from agent_server.message_limits import within_limits
 from agent_server.state import CARRIER, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS
 from agent_server.routes.twilio_shapes import SIGNATURE, SmsWebhookForm
@@ -42,8 +43,6 @@ from conversations.opt_out import Keyword, classify
 from conversations.rate_limits import Scope
 from conversations.sms_reply import InboundText, SmsLimits, compose_reply
 from messaging import campaign_replies, consent, profiles
-from knowledge.grounding import Grounding
-from knowledge.languages import search_config
 from phone_numbers import registry
 from outcomes import notices
 from phone_numbers.carrier import CarrierError
@@ -146,7 +145,7 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
     composing = asyncio.ensure_future(
         compose_reply(app[POOL], app[PROVIDERS].llm, agent, inbound, limits=limits, defaults=defaults,
                       payment=app[REPLY_PAYMENT],
-                      grounding=Grounding(app[POOL], agent.id, settings.knowledge, search_config(agent.language)),
+                      grounding=grounding_for(app, agent),
                       cache=agents.cache_scope(agent)))
     try:
         done, _ = await asyncio.wait({composing}, timeout=messaging.sms_reply_budget_seconds)

@@ -24,6 +24,7 @@ from agent_server.api.decoding import read_body
 from agent_server.api.route import Reply, Route, register
 from agent_server.api.shapes import as_optional_uuid
 from agent_server.errors import ApiError, NotFound
+from agent_server.knowledge_embeddings import grounding_for
 from agent_server.message_limits import within_limits
 from agent_server.state import LIFECYCLE, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS, SOCKETS
 from agent_server.routes.widget_shapes import (
@@ -42,8 +43,6 @@ from conversations.payment import CannotPay
 from conversations.rate_limits import Scope
 from conversations.widget_chat import TurnResult, take_turn
 from conversations.widget_messages import Delta, Done, Error, UserMessage
-from knowledge.grounding import Grounding
-from knowledge.languages import search_config
 from media.llm.base import LlmError
 
 log = structlog.get_logger(__name__)
@@ -118,8 +117,7 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
                            history_length=settings.messaging.thread_length,
                            defaults=ModelDefaults(settings.openai.model, settings.openai.temperature),
                            payment=app[REPLY_PAYMENT], on_delta=on_delta,
-                           grounding=Grounding(app[POOL], agent.id, settings.knowledge,
-                                               search_config(agent.language)),
+                           grounding=grounding_for(app, agent),
                            cache=agents.cache_scope(agent))
 
 
