@@ -71,8 +71,9 @@ async def campaign(pool: asyncpg.Pool, business_id: uuid.UUID, number_ids: list[
 
 async def queued_texts(pool: asyncpg.Pool, business_id: uuid.UUID, senders: list[tuple[uuid.UUID, str]],
                        per_number: int) -> int:
-    """`per_number` transactional texts queued on each sender, interleaved (round robin) as a campaign spreads them.
+    """`per_number` one-segment transactional texts queued on each 1 MPS sender as a campaign's start queues them.
 
+    Interleaved (round robin), each number's a second apart (`messaging.campaign_start`).
     Each body is unique, so a duplicate at Twilio shows as a repeated body.
     """
     now = datetime.datetime.now(datetime.UTC)
@@ -80,7 +81,7 @@ async def queued_texts(pool: asyncpg.Pool, business_id: uuid.UUID, senders: list
     for k in range(per_number * len(senders)):
         number_id, from_number = senders[k % len(senders)]
         rows.append((business_id, number_id, from_number, phone(k), f"Paced text {k}", f"paced:{k}",
-                     now, now + datetime.timedelta(microseconds=k)))
+                     now + datetime.timedelta(seconds=k // len(senders)), now + datetime.timedelta(microseconds=k)))
     await pool.executemany(
         "INSERT INTO sms_outbox (business_id, number_id, from_number, to_phone, body, category, segments, encoding,"
         " idempotency_key, not_before, created_at, updated_at)"
@@ -97,8 +98,8 @@ async def sent_texts(pool: asyncpg.Pool, business_id: uuid.UUID, number: tuple[u
         "INSERT INTO sms_outbox (id, business_id, number_id, from_number, to_phone, body, category, segments,"
         " encoding, status, idempotency_key, attempts, send_started_at, message_sid, price_minor, currency,"
         " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'Your order shipped', 'transactional', 1, 'GSM-7',"
-        " 'sending', $1::text, 1, $6, $7, 1, 'USD', $6, $6)",
-        [(i, business_id, number[0], number[1], to, now, sid) for i, sid, to in rows])
+        " 'sending', $8, 1, $6, $7, 1, 'USD', $6, $6)",
+        [(i, business_id, number[0], number[1], to, now, sid, str(i)) for i, sid, to in rows])
     return rows
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -25,6 +25,7 @@ from messaging.campaign_audience import SKIP_REASONS, Recipient, estimate, recip
 from messaging.campaigns import Campaign, CampaignNotEditable, EmptyAudience, NewCampaign, by_idempotency_key, create, get
 from messaging.config import SmsConfig
 from messaging.outbox import NewMessage, enqueue
+from messaging.pacing import interval_us, mps_for
 from messaging.sending import InsufficientBalance
 from storage.executor import Connection, Executor
 from storage.transactions import transaction
@@ -61,24 +62,37 @@ async def start(db: Executor, business_id: uuid.UUID, campaign_id: uuid.UUID, co
             if not scheduled:
                 raise InsufficientBalance("the wallet can't pay for this campaign's estimated cost") from None
             status, reason = "paused", INSUFFICIENT_BALANCE
-        await _queue(conn, campaign, found, now=now)
+        await _queue(conn, campaign, found, config.rates(), now=now)
         await conn.execute("UPDATE campaigns SET status = $2, pause_reason = $3, started_at = $4 WHERE id = $1",
                            campaign_id, status, reason, now)
         return summary
 
 
-async def _queue(conn: Connection, campaign: Campaign, found: Sequence[Recipient], *, now: datetime.datetime) -> None:
+async def _queue(conn: Connection, campaign: Campaign, found: Sequence[Recipient], rates: Mapping[str, float], *,
+                 now: datetime.datetime) -> None:
+    """Queue the texts, each number's spread over the time its pace needs for them (`not_before`).
+
+    Queued all due at once, a number's texts after its first were each claimed only to be moved
+    to their slot, one claim after another, before any second text went out (bench/sms.py: 200
+    numbers with 75 texts each sent 49 a minute instead of 60). The claim still paces each
+    number by its own row (`messaging.claiming`); this only puts the texts in the order they
+    will go.
+    """
     allowed = campaign.from_number_ids or None
     pending: dict[uuid.UUID, int] = {}
+    ahead_us: dict[uuid.UUID, int] = {}
     for r in found:
         message_id = None
         if r.body is not None:
             sender = await senders.choose(conn, campaign.business_id, r.phone, allowed=allowed, pending=pending)
             pending[sender.number_id] = pending.get(sender.number_id, 0) + 1
+            mps = mps_for(sender.number_type, rates)
+            offset = ahead_us.get(sender.number_id, 0)
+            ahead_us[sender.number_id] = offset + interval_us(r.segments, mps)
             message, _ = await enqueue(conn, NewMessage(
                 campaign.business_id, r.contact_id, sender.number_id, sender.phone_number, r.phone, r.body,
-                campaign.category, r.segments, r.encoding, f"campaign:{campaign.id}:{r.phone}", now,
-                campaign_id=campaign.id), now=now)
+                campaign.category, r.segments, r.encoding, f"campaign:{campaign.id}:{r.phone}",
+                now + datetime.timedelta(microseconds=offset), campaign_id=campaign.id), now=now)
             message_id = message.id
         await conn.execute("INSERT INTO campaign_recipients (campaign_id, phone, contact_id, message_id, skip_reason)"
                            " VALUES ($1, $2, $3, $4, $5)", campaign.id, r.phone, r.contact_id, message_id,

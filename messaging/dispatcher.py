@@ -70,6 +70,9 @@ class Dispatcher:
         self._in_flight = asyncio.Semaphore(config.max_in_flight)
         # The messages this dispatcher is sending: never stale to its own claims.
         self._open: set[uuid.UUID] = set()
+        # Of those, the ones claimed ahead and waiting for their slot: bounded by the claim's look-ahead, not counted
+        # in the claims' bound (counted, a second's texts of 200 numbers stopped the claims until past their slots).
+        self._before_slot = 0
 
     async def run_once(self) -> int:
         """One claim and its sends, then paying for what was recorded; returns how many messages were claimed."""
@@ -83,7 +86,8 @@ class Dispatcher:
 
         A claim does not wait for the sends of the one before (they wait on Twilio, and on their
         slot in their number's pace), so the next claim's database work overlaps them; at most
-        twice `max_in_flight` texts are claimed and unsent at once. The payer runs beside them.
+        twice `max_in_flight` texts are claimed, past their slot and unsent at once (those claimed
+        ahead of their slot are bounded by the poll's look-ahead). The payer runs beside them.
         A claim that found fewer than a batch due rests `poll_interval_seconds`.
         """
         sending: set[asyncio.Task[None]] = set()
@@ -100,7 +104,8 @@ class Dispatcher:
                     task = asyncio.create_task(self._send(claimed))
                     sending.add(task)
                     task.add_done_callback(_finished(sending))
-                while len(sending) >= 2 * self._config.max_in_flight:
+                await asyncio.sleep(0)  # the new sends start: those with a slot ahead count themselves waiting
+                while len(sending) - self._before_slot >= 2 * self._config.max_in_flight:
                     await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
                 if len(sends) < self._config.claim_batch:
                     await asyncio.sleep(self._config.poll_interval_seconds)
@@ -146,7 +151,11 @@ class Dispatcher:
     async def _send_claimed(self, claimed: Claimed) -> None:
         message = claimed.message
         if claimed.send_at is not None:
-            await asyncio.sleep((claimed.send_at - self._clock()).total_seconds())
+            self._before_slot += 1
+            try:
+                await asyncio.sleep((claimed.send_at - self._clock()).total_seconds())
+            finally:
+                self._before_slot -= 1
         async with self._in_flight:
             if message.verify:
                 try:

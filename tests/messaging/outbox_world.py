@@ -20,7 +20,9 @@ from phone_numbers.twilio_carrier import TwilioCarrier
 from tests.conftest import PUBLIC_URL
 from tests.fake_twilio import FakeTwilio
 
-CONFIG = SmsConfig(price_per_segment_minor=2, backoff_base_seconds=2.0)
+# The tests move the injected clock in steps of 0.1 s: a claim's look-ahead (two polls) shorter than a step keeps
+# every send at the clock time it was claimed, where the dispatcher's wait for a slot ahead is real time.
+CONFIG = SmsConfig(price_per_segment_minor=2, backoff_base_seconds=2.0, poll_interval_seconds=0.04)
 CALLBACK = PUBLIC_URL + "/api/sms/status"
 
 

@@ -106,3 +106,27 @@ async def test_a_campaign_start_spreads_its_texts_over_its_numbers(pool: asyncpg
     assert {r["from_number"]: r["n"] for r in rows} == {NYC: 3, NYC_2: 3, SF: 3}, \
         "New York's six from both New York numbers in turn; Miami's three from the one with the fewest queued"
     assert set(ids) == {NYC, NYC_2, SF}
+
+
+async def test_a_campaign_start_spreads_each_numbers_texts_over_its_pace(pool: asyncpg.Pool,
+                                                                        business: uuid.UUID) -> None:
+    """Queued in the order they will go: a long code's texts a second apart per segment, a toll-free's a third."""
+    await fund_wallet(pool, business)
+    await numbers(pool, business, NYC)
+    toll_free = "+18005550100"
+    await registry.add_number(pool, business, toll_free)
+    await pool.execute("UPDATE business_numbers SET number_type = 'toll_free' WHERE phone_number = $1", toll_free)
+    long_text = "x" * 200
+    people = [f"+1212555{n:04d}" for n in range(1, 4)] + [f"+1305555{n:04d}" for n in range(1, 4)]
+    for phone in people:
+        await contacts.create(pool, business, contacts.NewContact(phone, first_name="Al"))
+    campaign = await campaigns.create(pool, business, campaigns.NewCampaign(
+        "Paced", long_text, campaigns.Audience(tags=[], phones=people), "transactional"))
+    now = datetime.datetime.now(datetime.UTC)
+    await start(pool, business, campaign.id, SmsConfig(), Currency.USD, now=now)
+    rows = await pool.fetch("SELECT from_number, segments, not_before FROM sms_outbox ORDER BY not_before")
+    offsets: dict[str, list[float]] = {}
+    for r in rows:
+        assert r["segments"] == 2
+        offsets.setdefault(r["from_number"], []).append((r["not_before"] - now).total_seconds())
+    assert offsets == {NYC: [0.0, 2.0, 4.0], toll_free: [0.0, pytest.approx(2 / 3), pytest.approx(4 / 3)]}
