@@ -92,11 +92,17 @@ async def has_vectors(db: Executor, agent_id: uuid.UUID, model: str) -> bool:
 
 async def nearest(db: Executor, agent_id: uuid.UUID, model: str, vector: Sequence[float], *,
                   limit: int) -> list[Hit]:
-    """The agent's `limit` chunks nearest to `vector` by cosine distance, nearest first (score: the similarity)."""
+    """The agent's `limit` chunks nearest to `vector` by cosine distance, nearest first (score: the similarity).
+
+    The question's vector is parsed once (`OFFSET 0` keeps it a subquery): written as a cast
+    of the parameter beside each row, a prepared statement's generic plan parsed its 1,536
+    numbers for every row, 440 ms instead of 9 for an agent's 2,500 vectors.
+    """
     rows = await db.fetch(
         "SELECT c.id, c.title, c.url, c.heading_path, c.content, e.distance FROM"
-        " (SELECT chunk_id, embedding <=> $3::text::vector AS distance FROM kb_embeddings"
-        "  WHERE agent_id = $1 AND model = $2 ORDER BY distance LIMIT $4) e"
+        " (SELECT k.chunk_id, k.embedding <=> q.vector AS distance"
+        "  FROM (SELECT $3::text::vector AS vector OFFSET 0) q, kb_embeddings k"
+        "  WHERE k.agent_id = $1 AND k.model = $2 ORDER BY distance LIMIT $4) e"
         " JOIN kb_chunks c ON c.id = e.chunk_id"
         " JOIN kb_sources s ON s.id = c.source_id AND s.active_version = c.version"
         " ORDER BY e.distance, c.id", agent_id, model, _literal(vector), limit)
