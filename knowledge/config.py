@@ -34,8 +34,8 @@ class EmbeddingsConfig:
     batch_size: int = check(positive, 64)
     # One request of the embedding job (a failure is retried by the job, never fails the crawl).
     timeout_seconds: float = check(positive, 30.0)
-    # A question's vector on SMS and the widget; beyond it the answer is grounded by full-text search
-    # alone. On calls it gets half of `call_retrieval_budget_ms` instead.
+    # The vector side of a question's search (its vector, the nearest chunks) on SMS and the widget;
+    # beyond it the answer is grounded by full-text search alone. Calls: half `call_retrieval_budget_ms`.
     query_timeout_seconds: float = check(positive, 1.0)
 
 

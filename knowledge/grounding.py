@@ -50,7 +50,8 @@ class Grounding:
     language: str
     # The question's vectors when `[knowledge.embeddings]` is on (`knowledge.hybrid`); None: full-text alone.
     embedder: Embedder | None = None
-    # How long the question's vector may take; None: `[knowledge.embeddings] query_timeout_seconds`.
+    # How long the vector side (the question's vector, the nearest chunks) may take; None:
+    # `[knowledge.embeddings] query_timeout_seconds`. Beyond it, full-text search alone.
     embedding_timeout_seconds: float | None = None
 
     async def references(self, question: str, previous: str | None = None) -> list[Reference]:

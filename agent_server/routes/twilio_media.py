@@ -159,8 +159,9 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
 async def _grounding(app: web.Application, agent: agents.Agent) -> CallGrounding | None:
     """The agent's knowledge search for the call's answers, within the call's budget (None: it has no sources).
 
-    The question's vector (embeddings on) may take half the budget: beyond it the answer is
-    grounded by full-text search alone, rather than the whole search missing the budget.
+    The vector side (embeddings on: the question's vector and the nearest chunks) may take half
+    the budget: beyond it the answer is grounded by full-text search alone, rather than the
+    whole search missing the budget.
     """
     if not await store.has_sources(app[POOL], agent.id):
         return None

