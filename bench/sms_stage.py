@@ -9,7 +9,6 @@ per message of each process, which load does not change as it changes wall-clock
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import os
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.limits import cpu_seconds, database_cpu, process_tree  # noqa: E402
+from bench.served import wait_ready  # noqa: E402
 
 JWT_SECRET = "bench-secret-with-enough-entropy-0123456789abcdef"
 
@@ -167,7 +167,7 @@ async def server(env: Mapping[str, str], cpus: str | None, log: Path) -> AsyncIt
                                    stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"
     try:
-        await _ready(base, process)
+        await wait_ready(base, process)
         yield base, process.pid
     finally:
         process.terminate()
@@ -176,20 +176,6 @@ async def server(env: Mapping[str, str], cpus: str | None, log: Path) -> AsyncIt
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-async def _ready(base: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode} (see its log)")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"{base}/healthz") as answer:
-                    if answer.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the server did not become ready")
 
 
 def config_with(overrides: Mapping[str, str], scratch: Path) -> Path:
