@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--say", action="append", default=[], help="a caller line (repeat for more turns)")
     p.add_argument("--wav", action="append", default=[], type=Path, help="a caller line from a WAV file")
     p.add_argument("--out", type=Path, help="save what the caller heard as a WAV file")
-    p.add_argument("--url", help="server base URL (default: server.public_url)")
+    p.add_argument("--url", help="server base URL, which the webhook is signed for (default: server.public_url)")
     p.add_argument("--from", dest="from_number", default="+15551230000", help="caller id")
     add_json_flag(p)
     p.set_defaults(handler=cmd_call)
@@ -77,13 +77,17 @@ async def _place_call(ctx: Context, args: argparse.Namespace) -> CallResult:
     steps += [Say(wav_to_mulaw(path)) for path in args.wav]
     url = args.url or settings.server.public_url
     async with aiohttp.ClientSession() as session:
-        simulator = CallerSimulator(url, settings.twilio.auth_token, session, public_url=settings.server.public_url)
+        # Signed for the URL it calls, as Twilio signs the URL it requests (not this CLI's own PUBLIC_URL);
+        # the stream is signed for the URL the server's TwiML names, as Twilio does too.
+        simulator = CallerSimulator(url, settings.twilio.auth_token, session)
         try:
             return await simulator.call(args.to, steps, from_number=args.from_number)
         except (aiohttp.ClientError, OSError) as exc:
             raise CliError(f"cannot reach the server at {url}: {exc}") from exc
         except RuntimeError as exc:
-            raise CliError(str(exc)) from exc
+            hint = (f" (signed for {url}: the server checks against its PUBLIC_URL and TWILIO_AUTH_TOKEN, so"
+                    " call it at its PUBLIC_URL with the same token)" if "TWILIO_SIGNATURE_INVALID" in str(exc) else "")
+            raise CliError(f"{exc}{hint}") from exc
 
 
 async def _recorded(pool: asyncpg.Pool, call_sid: str) -> dict[str, Any]:
