@@ -165,8 +165,9 @@ async def pacing(bench: Bench) -> None:
     queued = await seed.queued_texts(pool, business_id, senders, per_number)
     await pool.execute("ANALYZE")
     before = len(await bench.twilio.arrivals())
-    # A 200-number fleet: 32 in flight caps it at 32 / Twilio's answer time, and 50 a claim at 4 claims a second.
-    async with bench.server(max_in_flight="128", claim_batch="200") as (_, pid):
+    # A 200-number fleet's config: 32 in flight caps it at 32 / Twilio's answer time, 50 a claim at 4 claims a second,
+    # and a pool of 10 (shared by claims, payments, 200 recorded answers and 400 callbacks a second) made claims wait.
+    async with bench.server(max_in_flight="128", claim_batch="200", pool_max_size="20") as (_, pid):
         meter = bench.meter(pid)
         meter.start()
         while (await bench.twilio.stats())["messages"] == before:
