@@ -13,7 +13,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from agent_server import call_control, job_runner, jobs, message_limits, metering, metrics, outcome_jobs
+from agent_server import call_control, cors, job_runner, jobs, message_limits, metering, metrics, outcome_jobs
 from agent_server.api import routes_table
 from agent_server.config import Settings
 from agent_server.db import database_url
@@ -154,7 +154,9 @@ async def _let_calls_end(app: web.Application) -> None:
 
 
 def make_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[request_context, error_middleware],
+    # CORS sits outside the error middleware, so the dashboard can read error answers too.
+    cors_layer = cors.middlewares(settings.server.cors_origins, routes_table.ROUTES)
+    app = web.Application(middlewares=[request_context, *cors_layer, error_middleware],
                           client_max_size=settings.server.max_body_bytes)
     app[SETTINGS] = settings
     app[SOCKETS] = weakref.WeakSet()

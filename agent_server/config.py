@@ -15,7 +15,9 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from agent_server.widget_access import origin_of
 from billing.config import BillingConfig, StripeConfig
 from billing.cost_config import ProviderCostsConfig
 from config_fields import check, non_negative, positive, secret, url
@@ -36,6 +38,26 @@ class ConfigError(Exception):
     """Start-up configuration is invalid; the message names the key."""
 
 
+def cors_origins(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Each origin as browsers send it (`scheme://host[:port]`); `"*"` only alone.
+
+    A path, a query or a typo would never match a browser's `Origin` and silently leave the
+    dashboard blocked, so they stop start-up instead.
+    """
+    if "*" in values:
+        if len(values) > 1:
+            raise ValueError('"*" allows every origin: list it alone')
+        return values
+    normalised = []
+    for value in values:
+        parts = urlsplit(value.strip())
+        origin = origin_of(value)
+        if not origin or parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+            raise ValueError(f"{value!r} is not an origin (scheme://host[:port], no path)")
+        normalised.append(origin)
+    return tuple(dict.fromkeys(normalised))
+
+
 @dataclasses.dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
@@ -45,6 +67,7 @@ class ServerConfig:
     call_drain_seconds: float = check(non_negative, 30.0)
     max_body_bytes: int = check(positive, 1_048_576)
     websocket_heartbeat_seconds: float = check(positive, 20.0)
+    cors_origins: tuple[str, ...] = check(cors_origins, ())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +118,7 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "DATABASE_URL": ("database", "url"),
     "PORT": ("server", "port"),
     "PUBLIC_URL": ("server", "public_url"),
+    "CORS_ORIGINS": ("server", "cors_origins"),
     "SUPABASE_JWT_SECRET": ("auth", "jwt_secret"),
     "TWILIO_ACCOUNT_SID": ("twilio", "account_sid"),
     "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
@@ -198,8 +222,10 @@ def _coerce(name: str, hint: Any, value: Any, *, from_env: bool) -> Any:
             # A sub-table (`[knowledge.embeddings]`): the same rules, keys named by their full path.
             if isinstance(value, dict):
                 return _build_section(name, hint, value, {})
-        elif origin is tuple and not from_env:
+        elif origin is tuple:
             (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+            if from_env:  # comma-separated, as CORS_ORIGINS=https://a.example,https://b.example
+                return tuple(_coerce(name, item, v.strip(), from_env=True) for v in value.split(",") if v.strip())
             if isinstance(value, list):
                 return tuple(_coerce(name, item, v, from_env=False) for v in value)
         elif origin in (dict, Mapping) and not from_env:
