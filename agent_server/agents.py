@@ -3,7 +3,10 @@
 `config_version` and `knowledge_version` are bumped by triggers (0073) whenever the prompt,
 name, model, temperature, FAQ or language changes, or a knowledge source is published or
 deleted: no writer, an agent-edit route included, has to remember to. The answer cache keys
-on them (`cache_scope`).
+on them (`cache_scope`), and `channels` (0012) moves `config_version` too.
+
+A deleted agent (soft: `deleted_at`, 0012) is gone for every reader here: `get_agent` answers
+None, so every route that loads an agent answers 404 for it.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from typing import Any
 
 import asyncpg
 
+from agent_server.agent_config import AgentConfig, Channels, Faq, channels_from_json, config_json
 from conversations.answer_cache import CacheScope
 from storage.executor import Executor
+from storage.transactions import transaction
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,11 +51,13 @@ class Agent:
     knowledge_version: int
     answer_cache_enabled: bool
     answer_cache_ttl_seconds: int
+    channels: Channels = dataclasses.field(default_factory=Channels)
+    version: int = 0
 
 
 _COLUMNS = ("id, business_id, name, system_prompt, greeting, voice, language, model, temperature,"
             " faq, transfer_number, allowed_origins, widget_theme, active, config_version, knowledge_version,"
-            " answer_cache_enabled, answer_cache_ttl_seconds")
+            " answer_cache_enabled, answer_cache_ttl_seconds, channels, version")
 
 
 def parse_faq(raw: Any) -> tuple[FaqEntry, ...]:
@@ -70,14 +77,20 @@ def parse_faq(raw: Any) -> tuple[FaqEntry, ...]:
     return tuple(entries)
 
 
+def _temperature(stored: float | None) -> float | None:
+    """The column is a `real`: 0.3 reads back as 0.30000001192092896, shown and versioned as the 0.3 it was."""
+    return None if stored is None else round(stored, 6)
+
+
 def _agent(row: asyncpg.Record) -> Agent:
     return Agent(
         id=row["id"], business_id=row["business_id"], name=row["name"], system_prompt=row["system_prompt"],
         greeting=row["greeting"], voice=row["voice"], language=row["language"], model=row["model"],
-        temperature=row["temperature"], faq=parse_faq(row["faq"]), transfer_number=row["transfer_number"],
+        temperature=_temperature(row["temperature"]), faq=parse_faq(row["faq"]), transfer_number=row["transfer_number"],
         allowed_origins=tuple(row["allowed_origins"]), widget_theme=dict(row["widget_theme"]),
         active=row["active"], config_version=row["config_version"], knowledge_version=row["knowledge_version"],
         answer_cache_enabled=row["answer_cache_enabled"], answer_cache_ttl_seconds=row["answer_cache_ttl_seconds"],
+        channels=channels_from_json(row["channels"]), version=row["version"],
     )
 
 
@@ -89,25 +102,45 @@ def cache_scope(agent: Agent) -> CacheScope | None:
                       datetime.timedelta(seconds=agent.answer_cache_ttl_seconds))
 
 
+def config_of(agent: Agent) -> AgentConfig:
+    """What an edit can change of the agent, as one version keeps it."""
+    return AgentConfig(
+        name=agent.name, system_prompt=agent.system_prompt, greeting=agent.greeting, language=agent.language,
+        model=agent.model, temperature=agent.temperature, voice=agent.voice,
+        faq=[Faq(question=e.question, answer=e.answer) for e in agent.faq], transfer_number=agent.transfer_number,
+        allowed_origins=list(agent.allowed_origins), active=agent.active, channels=agent.channels)
+
+
 async def create_agent(db: Executor, business_id: uuid.UUID, name: str, *, system_prompt: str = "",
                        greeting: str = "", faq: Sequence[FaqEntry] = (), voice: str = "",
                        language: str = "en-US", transfer_number: str | None = None,
-                       allowed_origins: Sequence[str] = ()) -> uuid.UUID:
-    agent_id: uuid.UUID = await db.fetchval(
-        "INSERT INTO agents (business_id, name, system_prompt, greeting, faq, voice, language,"
-        " transfer_number, allowed_origins) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-        business_id, name, system_prompt, greeting,
-        [{"question": e.question, "answer": e.answer} for e in faq], voice, language,
-        transfer_number, list(allowed_origins))
+                       allowed_origins: Sequence[str] = (), model: str = "", temperature: float | None = None,
+                       active: bool = True, channels: Channels | None = None,
+                       author_id: uuid.UUID | None = None) -> uuid.UUID:
+    """A new agent with its first version (1) written beside it."""
+    async with transaction(db) as conn:
+        agent_id: uuid.UUID = await conn.fetchval(
+            "INSERT INTO agents (business_id, name, system_prompt, greeting, faq, voice, language,"
+            " transfer_number, allowed_origins, model, temperature, active, channels, version)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1) RETURNING id",
+            business_id, name, system_prompt, greeting,
+            [{"question": e.question, "answer": e.answer} for e in faq], voice, language,
+            transfer_number, list(allowed_origins), model, temperature, active,
+            {} if channels is None else config_json(AgentConfig(name=name, channels=channels))["channels"])
+        agent = await get_agent(conn, agent_id)
+        assert agent is not None
+        await conn.execute("INSERT INTO agent_versions (agent_id, version, config, author_id) VALUES ($1, 1, $2, $3)",
+                           agent_id, config_json(config_of(agent)), author_id)
     return agent_id
 
 
 async def get_agent(db: Executor, agent_id: uuid.UUID) -> Agent | None:
-    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM agents WHERE id = $1", agent_id)
+    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM agents WHERE id = $1 AND deleted_at IS NULL", agent_id)
     return None if row is None else _agent(row)
 
 
 async def agents_of(db: Executor, business_id: uuid.UUID) -> list[Agent]:
-    rows = await db.fetch(f"SELECT {_COLUMNS} FROM agents WHERE business_id = $1 ORDER BY created_at, id",
+    rows = await db.fetch(f"SELECT {_COLUMNS} FROM agents WHERE business_id = $1 AND deleted_at IS NULL"
+                          " ORDER BY created_at, id",
                           business_id)
     return [_agent(r) for r in rows]

@@ -19,6 +19,7 @@ from agent_server.config import Settings
 from agent_server.db import database_url
 from agent_server.errors import error_middleware
 from agent_server.routes import (
+    agent_versions,
     agents,
     call_hangup,
     calls,
@@ -59,6 +60,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     health.setup,
     me.setup,
     agents.setup,
+    agent_versions.setup,
     wallet.setup, payment_checkout.setup, payment_webhook.setup,
     twilio_voice.setup, twilio_media.setup, calls.setup,
     numbers.setup,

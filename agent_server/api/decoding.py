@@ -20,6 +20,7 @@ _AT_FIELD = re.compile(r" - at `\$\.([^.`\[]+)")
 # 19 digits in a row: the shortest a JSON integer outside 64 bits can be (2**63 has 19).
 _LONG_DIGITS = re.compile(rb"\d{19}")
 _MISSING_FIELD = re.compile(r"^Object missing required field `([^`]+)`")
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `([^`]+)`")
 
 
 def field_error(exc: msgspec.ValidationError) -> ApiError:
@@ -27,10 +28,13 @@ def field_error(exc: msgspec.ValidationError) -> ApiError:
     text = str(exc)
     at = _AT_FIELD.search(text)
     missing = _MISSING_FIELD.match(text)
+    unknown = _UNKNOWN_FIELD.match(text)
     if at is not None:
         return ValidationError(at.group(1), text[:at.start()])
     if missing is not None:
         return ValidationError(missing.group(1), "is required")
+    if unknown is not None:
+        return ValidationError(unknown.group(1), "is not a known field")
     return ApiError(400, "MALFORMED_JSON", f"expected a JSON object: {text}")
 
 

@@ -18,6 +18,8 @@ from agent_server.api.shapes import Body, ErrorEnvelope
 
 REF_TEMPLATE = "#/components/schemas/{name}"
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Path parameters are UUIDs, but for these.
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {"version": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}}
 
 ERROR_DESCRIPTIONS = {
     400: "Malformed request (request line or headers too long, body not JSON or not an object, a bad signature)",
@@ -27,6 +29,7 @@ ERROR_DESCRIPTIONS = {
     404: "Not found, or owned by another business (the two look the same)",
     405: "Method not allowed",
     409: "Conflicts with the current state",
+    412: "If-Match names a version that is no longer current (VERSION_CONFLICT)",
     413: "Body or message too large",
     422: "A field is invalid; `error.field` names it",
     429: "Rate limited",
@@ -62,7 +65,8 @@ class _Builder:
 
     def parameters(self, route: Route) -> list[dict[str, Any]]:
         params: list[dict[str, Any]] = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+            {"name": name, "in": "path", "required": True,
+             "schema": _PATH_SCHEMAS.get(name, {"type": "string", "format": "uuid"})}
             for name in _PATH_PARAM.findall(route.path)]
         if route.query is not None:
             query = self.components[route.query.__name__]

@@ -17,6 +17,7 @@ from agent_server import metrics
 from agent_server.api.openapi import document
 from agent_server.api.route import Reply, Route, register
 from agent_server.routes import (
+    agent_versions,
     agents,
     call_hangup,
     calls,
@@ -68,7 +69,8 @@ _OWN = (Route("GET", "/api/openapi.json", openapi_json, "This API's OpenAPI 3.1 
               (Reply(200, OpenApiDocument),)),)
 
 ROUTES: tuple[Route, ...] = (
-    *health.ROUTES, *_OWN, *metrics.ROUTES, *me.ROUTES, *agents.ROUTES, *wallet.ROUTES, *payment_checkout.ROUTES,
+    *health.ROUTES, *_OWN, *metrics.ROUTES, *me.ROUTES, *agents.ROUTES, *agent_versions.ROUTES, *wallet.ROUTES,
+    *payment_checkout.ROUTES,
     *payment_webhook.ROUTES, *twilio_voice.ROUTES, *twilio_media.ROUTES, *calls.ROUTES, *call_hangup.ROUTES,
     *numbers.ROUTES, *twilio_sms.ROUTES, *widget.ROUTES, *chatbot.ROUTES, *usage.ROUTES,
     *job_list.ROUTES, *conversation_outcomes.ROUTES, *leads.ROUTES, *notifications.ROUTES, *knowledge.ROUTES,

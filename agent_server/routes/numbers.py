@@ -17,7 +17,7 @@ from agent_server.api.decoding import read_body, read_query
 from agent_server.api.route import Link, Reply, Route, register
 from agent_server.api.shapes import as_optional_uuid, as_uuid
 from agent_server.errors import ApiError, NotFound, ValidationError, register_error
-from agent_server.routes.agents import BusinessQuery
+from agent_server.routes.agent_shapes import BusinessQuery
 from agent_server.routes.numbers_shapes import (
     ImportBody,
     NumberList,

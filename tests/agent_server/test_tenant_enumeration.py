@@ -132,11 +132,25 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         "GET /api/notifications/outbox": [Attempt("query businessId", business, _q("/api/notifications/outbox"))],
         "GET /api/wallet/balance": [Attempt("query businessId", business, _q("/api/wallet/balance"))],
         **_knowledge_probes(w),
+        **_agent_probes(w),
         **{route: [Attempt(*probe) for probe in found]
            for route, found in messaging_probes(business, w.b_number).items()},
         "GET /api/wallet/transactions": [Attempt("query businessId", business, _q("/api/wallet/transactions"))],
         "GET /api/wallet/statement": [Attempt("query businessId", business, lambda x: (
             "/api/wallet/statement", {"businessId": str(x), "month": "2026-01"}, None))],
+    }
+
+
+def _agent_probes(w: World) -> dict[str, list[Attempt]]:
+    """Reading, editing, deleting and restoring B's agent (its version 1 exists)."""
+    return {
+        "GET /api/agents/{agentId}": [Attempt("path agent", w.b_agent, _path("/api/agents/{id}"))],
+        "PATCH /api/agents/{agentId}": [Attempt("path agent", w.b_agent, _path("/api/agents/{id}",
+                                                                              {"name": "Mine now"}))],
+        "DELETE /api/agents/{agentId}": [Attempt("path agent", w.b_agent, _path("/api/agents/{id}"))],
+        "GET /api/agents/{agentId}/versions": [Attempt("path agent", w.b_agent, _path("/api/agents/{id}/versions"))],
+        "POST /api/agents/{agentId}/versions/{version}/restore": [
+            Attempt("path agent", w.b_agent, _path("/api/agents/{id}/versions/1/restore"))],
     }
 
 
@@ -258,6 +272,7 @@ async def test_the_owner_still_reaches_its_own_objects(client: Client, world: Wo
     """The probes above are not vacuous: with its own ids, B gets through the same doors."""
     for method, path in (("GET", f"/api/calls/{world.b_call}"), ("GET", f"/api/businesses/{world.b.business_id}"),
                          ("GET", f"/api/numbers?businessId={world.b.business_id}"),
+                         ("GET", f"/api/agents/{world.b_agent}"), ("GET", f"/api/agents/{world.b_agent}/versions"),
                          ("GET", f"/api/agents/{world.b_agent}/knowledge/crawls/{world.b_crawl}")):
         resp = await client.request(method, path, headers=world.b.headers)
         assert resp.status == 200, (path, await resp.text())

@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from agent_server.api.decoding import decode_body
 from agent_server.errors import ValidationError
+from agent_server.routes.agent_shapes import AgentPatch
 from agent_server.routes.campaign_shapes import CampaignPatch
 from agent_server.routes.contacts_shapes import ContactPatch
 from tests.conftest import MakeBusiness
@@ -55,3 +56,13 @@ async def test_a_campaign_renamed_to_nothing_is_a_422_and_keeps_its_name(
     resp = await app_client.patch(f"/api/campaigns/{created['id']}", json={"name": ""}, headers=tenant.headers)
     assert resp.status == 422 and (await resp.json())["error"]["field"] == "name"
     assert await pool.fetchval("SELECT name FROM campaigns") == "Spring"
+
+
+def test_a_field_a_strict_shape_does_not_declare_is_a_422_naming_it() -> None:
+    """Shapes declared with forbid_unknown_fields (the agent's settings) name the stray field, top level or nested."""
+    with pytest.raises(ValidationError) as refused:
+        decode_body(b'{"voiceId": "aura"}', AgentPatch)
+    assert refused.value.details["field"] == "voiceId" and refused.value.status == 422
+    with pytest.raises(ValidationError) as refused:
+        decode_body(b'{"channels": {"sms": {"speed": 2}}}', AgentPatch)
+    assert refused.value.details["field"] == "channels"
