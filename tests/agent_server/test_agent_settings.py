@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -186,3 +187,13 @@ async def test_another_business_cannot_read_edit_restore_or_delete_the_agent(
                                         json={"name": "Mine"} if method == "PATCH" else None)
         assert resp.status == 404 and (await resp.json())["error"]["code"] == "NOT_FOUND", (method, path)
     assert await pool.fetchval("SELECT version FROM agents WHERE id = $1", agent_id) == 1
+
+
+async def test_two_edits_from_the_same_version_at_once_one_wins_and_one_is_412(
+        app_client: Client, make_business: MakeBusiness, pool: asyncpg.Pool) -> None:
+    tenant = await make_business()
+    agent_id = (await _create(app_client, tenant))["id"]
+    answers = await asyncio.gather(*(_patch(app_client, tenant, agent_id, {"greeting": f"Hi {i}"}, if_match='"v1"')
+                                     for i in range(4)))
+    assert sorted(r.status for r in answers) == [200, 412, 412, 412]
+    assert await pool.fetchval("SELECT version FROM agents WHERE id = $1", agent_id) == 2
