@@ -18,7 +18,7 @@ from agent_server import agent_edits, agents, auth
 from agent_server.agent_config import AgentConfig, resolve
 from agent_server.api.decoding import read_body, read_query
 from agent_server.api.responses import struct_response
-from agent_server.api.route import Header, Reply, Route, register
+from agent_server.api.route import Header, Link, Reply, Route, register
 from agent_server.errors import NotFound, register_error
 from agent_server.routes.agent_shapes import AgentCreate, AgentList, AgentOut, AgentPatch, BusinessQuery
 from agent_server.state import POOL
@@ -132,11 +132,17 @@ async def delete_agent(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+# The stateful fuzz walks these from a created agent (tests/agent_server/api/linked_flows.py).
+_LINKS = {"GetAgent": Link("get_agent", {"agentId": "$response.body#/id"}),
+          "EditAgent": Link("patch_agent", {"agentId": "$response.body#/id"}),
+          "AgentVersions": Link("list_versions", {"agentId": "$response.body#/id"}),
+          "DeleteAgent": Link("delete_agent", {"agentId": "$response.body#/id"})}
+
 ROUTES = (
     Route("GET", "/api/agents", list_agents, "The business's agents", "agents", "jwt", (Reply(200, AgentList),),
           errors=(403, 404), query=BusinessQuery),
     Route("POST", "/api/agents", create_agent, "Create an agent", "agents", "jwt",
-          (Reply(201, AgentOut, description="Created"),), errors=(403, 404), body=AgentCreate),
+          (Reply(201, AgentOut, description="Created", links=_LINKS),), errors=(403, 404), body=AgentCreate),
     Route("GET", "/api/agents/{agentId}", get_agent, "One agent, with what each channel uses", "agents", "jwt",
           (Reply(200, AgentOut),), errors=(404,)),
     Route("PATCH", "/api/agents/{agentId}", patch_agent, "Edit an agent (writes a new version)", "agents", "jwt",

@@ -3,8 +3,8 @@
 A flow is a resource's create operations and the chain of linked operations its links lead to
 (numbers: bought or imported -> edited -> released; contacts: created -> read -> edited ->
 deleted; campaigns: drafted -> read -> deleted, edited and sent on the way as the machine
-draws; texts: queued -> read; bulk sends: sent -> their campaign read). A chain is complete for
-an object when every linked operation of it succeeded on the object, the last one (the delete or
+draws; texts: queued -> read; bulk sends: sent -> their campaign read; agents: created -> read ->
+edited -> deleted). A chain is complete for an object when every linked operation of it succeeded on the object, the last one (the delete or
 release, which ends it) after all the others. The ones before it may come in either order: the
 machine follows each link from the create's response, and a read after an edit proves as much.
 """
@@ -52,6 +52,10 @@ FLOWS = (
          ("GET /api/sms/messages/{id}",), lambda body: body["messageId"]),
     Flow("bulk", {"name": ["POST /api/sms/bulk", "GET /api/campaigns/{id}"]}, ("POST /api/sms/bulk",),
          ("GET /api/campaigns/{id}",), lambda body: body["campaignId"]),
+    Flow("agents", {"name": ["POST /api/agents", "GET /api/agents/{agentId}", "PATCH /api/agents/{agentId}",
+                             "GET /api/agents/{agentId}/versions", "DELETE /api/agents/{agentId}"]},
+         ("POST /api/agents",), ("GET /api/agents/{agentId}", "PATCH /api/agents/{agentId}",
+                                 "DELETE /api/agents/{agentId}"), lambda body: body["id"]),
 )
 
 
