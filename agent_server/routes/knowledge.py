@@ -15,12 +15,13 @@ from importlib.metadata import version
 from aiohttp import web
 from yarl import URL
 
-from agent_server import agents, auth, knowledge_embeddings
+from agent_server import auth, knowledge_embeddings
 from agent_server.api.decoding import read_body, read_query
 from agent_server.api.responses import struct_response
 from agent_server.api.route import Reply, Route, register
 from agent_server.errors import NotFound, ValidationError, register_error
 from agent_server.routes import knowledge_shapes as shapes
+from agent_server.routes.agents import own_agent
 from agent_server.state import POOL, SETTINGS
 from agent_server.validation import path_uuid
 from jobs.runner import utc_now
@@ -40,18 +41,6 @@ from storage.transactions import transaction
 def crawler_user_agent(request: web.Request) -> str:
     """`AgentServerBot/<version> (+PUBLIC_URL)`."""
     return user_agent(version("agent-server"), request.app[SETTINGS].server.public_url)
-
-
-async def _agent(request: web.Request, agent_id: uuid.UUID) -> agents.Agent:
-    await auth.current_user(request)
-    agent = await agents.get_agent(request.app[POOL], agent_id)
-    if agent is None:
-        raise NotFound("no such agent")
-    try:
-        await auth.business_for(request, str(agent.business_id))
-    except NotFound:
-        raise NotFound("no such agent") from None
-    return agent
 
 
 def _iso(value: datetime.datetime | None) -> str | None:
@@ -79,7 +68,7 @@ async def _queue_crawl(db: Executor, request: web.Request, source: store.Source,
 
 
 async def create_source(request: web.Request) -> web.Response:
-    agent = await _agent(request, path_uuid(request, "agentId"))
+    agent = await own_agent(request, path_uuid(request, "agentId"))
     body = await read_body(request, shapes.SourceCreate)
     pool, config = request.app[POOL], request.app[SETTINGS].knowledge
     await index.check_room(pool, agent.business_id, caps_of(config))
@@ -107,13 +96,13 @@ async def create_source(request: web.Request) -> web.Response:
 
 
 async def list_sources(request: web.Request) -> web.Response:
-    agent = await _agent(request, path_uuid(request, "agentId"))
+    agent = await own_agent(request, path_uuid(request, "agentId"))
     found = await store.sources_of(request.app[POOL], agent.id)
     return struct_response(shapes.SourceList([_source_out(s) for s in found]))
 
 
 async def get_crawl(request: web.Request) -> web.Response:
-    agent = await _agent(request, path_uuid(request, "agentId"))
+    agent = await own_agent(request, path_uuid(request, "agentId"))
     crawl = await store.get_crawl(request.app[POOL], path_uuid(request, "crawlId"), agent.id)
     if crawl is None:
         raise NotFound("no such crawl")
@@ -126,7 +115,7 @@ async def get_crawl(request: web.Request) -> web.Response:
 
 
 async def _source(request: web.Request) -> store.Source:
-    agent = await _agent(request, path_uuid(request, "agentId"))
+    agent = await own_agent(request, path_uuid(request, "agentId"))
     source = await store.get_source(request.app[POOL], path_uuid(request, "sourceId"), agent.id)
     if source is None:
         raise NotFound("no such source")
@@ -149,7 +138,7 @@ async def delete_source(request: web.Request) -> web.Response:
 
 async def search(request: web.Request) -> web.Response:
     """The chunks an answer to `q` would be grounded in (with embeddings on: fused, scored by reciprocal rank)."""
-    agent = await _agent(request, path_uuid(request, "agentId"))
+    agent = await own_agent(request, path_uuid(request, "agentId"))
     query = read_query(request, shapes.SearchQuery)
     config = request.app[SETTINGS].knowledge
     hits = await hybrid.search(request.app[POOL], agent.id, query.q, language=search_config(agent.language),
@@ -164,7 +153,7 @@ async def dashboard_crawl(request: web.Request) -> web.Response:
     await auth.current_user(request)
     body = await read_body(request, shapes.DashboardCrawl)
     try:
-        agent = await _agent(request, uuid.UUID(body.chatbot_id))
+        agent = await own_agent(request, uuid.UUID(body.chatbot_id))
     except ValueError:
         raise NotFound("no such agent") from None
     config = request.app[SETTINGS].knowledge
