@@ -1,14 +1,17 @@
 """One OS process of the two-process limit test.
 
 Run as ``python -m tests.conversations.limit_worker DSN KEY PER_MINUTE BURST ATTEMPTS``: it
-prints ``ready``, waits for a line on stdin so both processes start together, checks the
-limit for KEY ATTEMPTS times over a small pool, and prints how many checks passed.
+prints ``ready``, waits for a line on stdin naming a wall-clock start time (``go 1765000000.5``)
+and sleeps until then, so both processes start together however late each reads its line (the
+first to read it once took the whole burst before the second woke), checks the limit for KEY
+ATTEMPTS times over a small pool, and prints how many checks passed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 import asyncpg
 
@@ -22,7 +25,8 @@ async def main(dsn: str, key: str, limit: Limit, attempts: int) -> None:
     pool = await asyncpg.create_pool(dsn, min_size=4, max_size=4, init=init_connection)
     assert pool is not None
     print("ready", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await asyncio.sleep(max(0.0, float(line.split()[1]) - time.time()))
     try:
         # Four checks in flight at a time, like a worker serving several visitors at once.
         results = await asyncio.gather(*(rate_limits.allow(pool, Scope.WIDGET_IP, key, limit)

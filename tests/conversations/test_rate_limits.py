@@ -88,9 +88,10 @@ async def test_two_processes_hammering_one_key_together_admit_only_the_limit(dat
     burst, per_minute, attempts = 50, 6.0, 400
     procs = [await _spawn(database_url, per_minute, burst, attempts) for _ in range(2)]
     started = time.monotonic()
+    start_at = time.time() + 0.5  # both begin at this wall-clock time, however late each reads its line
     for proc in procs:
         assert proc.stdin is not None
-        proc.stdin.write(b"go\n")
+        proc.stdin.write(f"go {start_at}\n".encode())
         await proc.stdin.drain()
     outputs = [await asyncio.wait_for(proc.communicate(), 60) for proc in procs]
     elapsed = time.monotonic() - started
