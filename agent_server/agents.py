@@ -15,11 +15,11 @@ import dataclasses
 import datetime
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
-from agent_server.agent_config import AgentConfig, Channels, Faq, channels_from_json, config_json
+from agent_server.agent_config import AgentConfig, Channels, Effective, Faq, channels_from_json, config_json, resolve
 from conversations.answer_cache import CacheScope
 from storage.executor import Executor
 from storage.transactions import transaction
@@ -109,6 +109,24 @@ def config_of(agent: Agent) -> AgentConfig:
         model=agent.model, temperature=agent.temperature, voice=agent.voice,
         faq=[Faq(question=e.question, answer=e.answer) for e in agent.faq], transfer_number=agent.transfer_number,
         allowed_origins=list(agent.allowed_origins), active=agent.active, channels=agent.channels)
+
+
+def effective(agent: Agent) -> Effective:
+    """What each of the agent's channels uses (its overrides over the agent's own settings)."""
+    return resolve(config_of(agent), agent.widget_theme)
+
+
+def on_channel(agent: Agent, channel: Literal["voice", "sms", "whatsapp"]) -> Agent:
+    """The agent as `channel` answers: its effective model, temperature, language and greeting (and voice on calls).
+
+    Swapping them into the agent itself means every reader downstream, the answer cache's
+    producer key included, sees the channel's values and nobody can read the agent's own by mistake.
+    """
+    settings = effective(agent)
+    chosen = settings.voice if channel == "voice" else settings.sms if channel == "sms" else settings.whatsapp
+    voice = settings.voice.voice if channel == "voice" else agent.voice
+    return dataclasses.replace(agent, model=chosen.model, temperature=chosen.temperature, language=chosen.language,
+                               greeting=chosen.greeting, voice=voice)
 
 
 async def create_agent(db: Executor, business_id: uuid.UUID, name: str, *, system_prompt: str = "",

@@ -12,7 +12,9 @@ call, so texts beyond the shared limits (per sender and our number, then per our
 `[messaging] sms_*`) are stored but answered with empty TwiML and no model call. A reply to a
 recent campaign (`messaging.campaign_replies`) is counted for it and answered by the agent only
 when the campaign has aiReplies. A number with no agent stores its texts and honours keywords,
-and answers nothing. A text (not a
+and answers nothing; so does an agent whose `sms` (or `whatsapp`) channel is `enabled: false`
+(the owner may still answer by hand, so the text is stored and its notice queued). A reply
+uses the channel's effective model and temperature (`agents.on_channel`). A text (not a
 keyword) that opens a new stretch of its thread queues the `conversation_started` emails in
 the transaction that stores it; a reply that is the unavailable text of a failed model queues
 the agent's `agent_error` emails in the transaction that stores the reply.
@@ -24,6 +26,7 @@ import asyncio
 import datetime
 import uuid
 from collections.abc import AsyncIterator
+from typing import Literal
 
 import structlog
 from aiohttp import web
@@ -120,6 +123,11 @@ async def handle_sms(request: web.Request) -> web.Response:
     if keyword is not None or agent is None or not agent.active:
         log.info("sms_not_answered", reason=keyword.value if keyword else "no active agent")
         return twiml()
+    channel: Literal["sms", "whatsapp"] = "whatsapp" if sender.startswith(WHATSAPP) else "sms"
+    settings = agents.effective(agent)
+    if not (settings.sms if channel == "sms" else settings.whatsapp).enabled:
+        log.info("sms_not_answered", reason=f"the agent's {channel} channel is off")
+        return twiml()
     if campaign is not None and not campaign.ai_replies:
         log.info("sms_not_answered", reason="campaign reply without aiReplies", campaign_id=str(campaign.campaign_id))
         return twiml()
@@ -133,7 +141,7 @@ async def handle_sms(request: web.Request) -> web.Response:
         log.info("sms_not_answered", reason="rate limited")
         return twiml()
     inbound = InboundText(message_id, route.business_id, sender, our_number, body)
-    return await _reply_within_budget(request.app, agent, inbound, route.number_id)
+    return await _reply_within_budget(request.app, agents.on_channel(agent, channel), inbound, route.number_id)
 
 
 async def _reply_within_budget(app: web.Application, agent: agents.Agent, inbound: InboundText,
