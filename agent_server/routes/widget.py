@@ -4,7 +4,9 @@ Every route is per agent (`chatbotId`) and public, so each checks the page's `Or
 against the agent's allowed origins (only PUBLIC_URL's origin when none are set) before
 doing any work; the socket is checked before the upgrade. Visitors are rate limited per
 conversation and per IP (shared by every process, in PostgreSQL) and messages are size
-limited, because each message can cost the business an LLM call.
+limited, because each message can cost the business an LLM call. The config is the widget
+channel's effective settings (issue 22); chat replies use the agent's own model and
+temperature, since the widget channel has no model of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import msgspec
 import structlog
 from aiohttp import web
 
@@ -53,9 +56,6 @@ UNPAID_MESSAGE = "the assistant is unavailable right now"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # Pending visitor messages per socket while one is being answered.
 SOCKET_QUEUE_SIZE = 4
-DEFAULT_THEME = {"primaryColor": "#2563eb", "textColor": "#ffffff", "position": "right"}
-
-
 class Refused(Exception):
     """A visitor message turned away before any work, with the code the widget shows."""
 
@@ -124,11 +124,15 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
 async def get_config(request: web.Request) -> web.StreamResponse:
     agent = await public_agent(request)
     origin = checked_origin(request, agent, required=False)
-    theme = {**DEFAULT_THEME, **{k: v for k, v in agent.widget_theme.items() if isinstance(v, str)}}
-    body = {"chatbotId": str(agent.id), "name": agent.name, "greeting": agent.greeting, "theme": theme,
+    widget = agents.effective(agent).widget
+    extra = {k: v for k, v in agent.widget_theme.items() if isinstance(v, str)}
+    body = {"chatbotId": str(agent.id), "name": agent.name, "greeting": widget.greeting,
+            "theme": {**extra, **msgspec.to_builtins(widget.theme)},
             "allowedOrigins": sorted(allowed_origins(agent.allowed_origins,
                                                      request.app[SETTINGS].server.public_url)),
-            "maxMessageChars": request.app[SETTINGS].messaging.max_message_chars}
+            "maxMessageChars": request.app[SETTINGS].messaging.max_message_chars,
+            "placeholder": widget.placeholder, "formatting": widget.formatting, "faqButtons": widget.faq_buttons,
+            "voiceEnabled": widget.voice_enabled, "messengerEnabled": widget.messenger_enabled}
     return cors(web.json_response(body), origin)
 
 

@@ -38,20 +38,28 @@ class WidgetReply(msgspec.Struct, rename="camel"):
 
 
 class Theme(msgspec.Struct, rename="camel", kw_only=True):
-    """The widget's colours and side (an agent may set more keys; the widget reads these)."""
+    """The widget's colours and corner (an agent's older theme may carry more keys; the widget reads these)."""
 
     primary_color: str
+    secondary_color: str
     text_color: str
-    position: str
+    position: Annotated[str, msgspec.Meta(description="bottom-right, bottom-left, top-right, top-left or center")]
 
 
 class WidgetConfig(msgspec.Struct, rename="camel"):
+    """The widget channel's effective settings (its overrides over the agent's own), for the embedded script."""
+
     chatbot_id: Uuid
     name: str
     greeting: str
     theme: Theme
     allowed_origins: list[str]
     max_message_chars: int
+    placeholder: str
+    formatting: Annotated[str, msgspec.Meta(description="plain or markdown: how the widget shows replies")]
+    faq_buttons: Annotated[list[str], msgspec.Meta(description="questions offered as one-tap buttons")]
+    voice_enabled: bool
+    messenger_enabled: bool
 
 
 class ChatSocketQuery(Query):

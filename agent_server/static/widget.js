@@ -37,7 +37,7 @@
     var theme = config.theme || {};
     var primary = color(theme.primaryColor, "#2563eb");
     var text = color(theme.textColor, "#ffffff");
-    var side = theme.position === "left" ? "left" : "right";
+    var side = /left$/.test(theme.position || "") ? "left" : "right";
     var host = document.createElement("div");
     host.id = "agent-server-widget";
     document.body.appendChild(host);
@@ -77,6 +77,7 @@
     };
     root.querySelector(".title").textContent = config.name || "Chat";
     parts.input.maxLength = config.maxMessageChars || 2000;
+    if (config.placeholder) parts.input.placeholder = config.placeholder;
     root.querySelector(".launcher").addEventListener("click", function () { toggle(config); });
     root.querySelector(".close").addEventListener("click", function () { parts.panel.hidden = true; });
     root.querySelector("form").addEventListener("submit", function (event) {
