@@ -138,9 +138,10 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
     claim = await call_records.claim_stream(pool, call_id, start.call_sid)
     if claim is None or claim.agent_id is None:
         raise StreamRefused("call unknown, ended, or already streaming")
-    agent = await agents.get_agent(pool, claim.agent_id)
-    if agent is None:
+    stored = await agents.get_agent(pool, claim.agent_id)
+    if stored is None:
         raise StreamRefused("the call's agent no longer exists")
+    agent = agents.on_channel(stored, "voice")  # the voice channel's greeting, voice, language, model, temperature
     providers = app[PROVIDERS]
     info = CallInfo(claim.call_id, claim.call_sid, claim.business_id, agent.id, claim.from_number, claim.to_number)
     transport = request.transport
