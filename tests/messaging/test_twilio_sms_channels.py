@@ -49,3 +49,18 @@ async def test_disabled_sms_channel_stores_the_text_but_asks_no_model_and_charge
         == "Hello on WhatsApp!"  # WhatsApp is its own channel, still on
     assert await text(client, "STOP") is None
     assert await pool.fetchval("SELECT count(*) FROM sms_opt_outs") == 1
+
+
+async def test_the_answer_cache_keeps_apart_answers_written_by_each_channels_model(
+        make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,
+        pool: asyncpg.Pool) -> None:
+    """An answer the SMS model wrote is not served on WhatsApp, which asks another model."""
+    await set_channels(pool, shop.agent_id, {"sms": {"model": "gpt-sms"}})
+    fake_openai.state.script("Yes, from age three.", "Yes, children are welcome.")
+    client = await make_client(messaging_settings)
+    assert await text(client, "Do you treat children?", sender="+14155550111") == "Yes, from age three."
+    assert await text(client, "Do you treat children?", sender="+14155550122") == "Yes, from age three."
+    whatsapp = [await text(client, "Do you treat children?", sender=f"whatsapp:+1415555013{i}",
+                           to="whatsapp:" + OUR_NUMBER) for i in range(2)]
+    assert whatsapp == ["Yes, children are welcome."] * 2
+    assert [r["model"] for r in fake_openai.state.chat_requests] == ["gpt-sms", "gpt-agent"]
