@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import random
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 
@@ -17,7 +19,7 @@ from messaging.outbox import Message
 from messaging.sending import SendRequest, queue_text
 from phone_numbers import registry
 from phone_numbers.twilio_carrier import TwilioCarrier
-from tests.conftest import PUBLIC_URL
+from tests.conftest import PUBLIC_URL, MakeBusiness, fund_wallet
 from tests.fake_twilio import FakeTwilio
 
 # The tests move the injected clock in steps of 0.1 s: a claim's look-ahead (two polls) shorter than a step keeps
@@ -83,3 +85,20 @@ class World:
 def dispatcher_for(pool: asyncpg.Pool, carrier: TwilioCarrier, clock: Clock) -> Dispatcher:
     return Dispatcher(pool, carrier, CONFIG, Currency.USD, status_callback_base=CALLBACK, clock=clock,
                       rng=random.Random(7))
+
+
+@contextlib.asynccontextmanager
+async def opened_world(pool: asyncpg.Pool, make_business: MakeBusiness, start: datetime.datetime, *,
+                       funded: bool = True, timeout_seconds: float = 0.3) -> AsyncIterator[World]:
+    """A business ("Texting Co", its wallet topped up unless `funded` is False), the Twilio fake, and a
+    dispatcher over them on an injected clock starting at `start`; the tests' `world` fixtures add their numbers."""
+    tenant = await make_business("Texting Co")
+    if funded:
+        await fund_wallet(pool, tenant.business_id)
+    async with FakeTwilio() as twilio:
+        carrier = TwilioCarrier(twilio.account_sid, twilio.auth_token, twilio.base_url, timeout_seconds=timeout_seconds)
+        clock = Clock(start)
+        try:
+            yield World(pool, tenant.business_id, twilio, clock, carrier, dispatcher_for(pool, carrier, clock))
+        finally:
+            await carrier.aclose()

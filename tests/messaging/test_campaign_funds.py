@@ -20,10 +20,8 @@ from messaging.campaign_start import start
 from messaging.charges import pay_recorded, record_accepted
 from messaging.claiming import claim
 from messaging.sending import InsufficientBalance
-from phone_numbers.twilio_carrier import TwilioCarrier
 from tests.conftest import MakeBusiness, fund_wallet
-from tests.fake_twilio import FakeTwilio
-from tests.messaging.outbox_world import CONFIG, Clock, World, dispatcher_for
+from tests.messaging.outbox_world import CONFIG, World, opened_world
 
 START = datetime.datetime(2026, 7, 1, 16, 0, tzinfo=datetime.UTC)  # noon in New York
 PHONES = ["+14155550121", "+14155550122", "+14155550123"]
@@ -32,14 +30,9 @@ PRICE = CONFIG.price_per_segment_minor
 
 @pytest.fixture
 async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> AsyncIterator[World]:
-    tenant = await make_business("Texting Co")
-    async with FakeTwilio() as twilio:
-        carrier = TwilioCarrier(twilio.account_sid, twilio.auth_token, twilio.base_url, timeout_seconds=0.3)
-        clock = Clock(START)
-        world = World(pool, tenant.business_id, twilio, clock, carrier, dispatcher_for(pool, carrier, clock))
+    async with opened_world(pool, make_business, START, funded=False) as world:
         await world.number("+18005550100", "toll_free")
         yield world
-        await carrier.aclose()
 
 
 async def campaign_for(world: World, notes: list[str], **extra: object) -> campaigns.Campaign:

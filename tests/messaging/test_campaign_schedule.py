@@ -18,10 +18,8 @@ from jobs.schedule import Schedule
 from messaging import campaigns, consent
 from messaging.campaign_schedule import CAMPAIGN_TICK_KIND, CAMPAIGN_TICK_SCHEDULE, CampaignTick, start_due
 from messaging.campaign_start import start
-from phone_numbers.twilio_carrier import TwilioCarrier
-from tests.conftest import MakeBusiness, fund_wallet
-from tests.fake_twilio import FakeTwilio
-from tests.messaging.outbox_world import CONFIG, Clock, World, dispatcher_for
+from tests.conftest import MakeBusiness
+from tests.messaging.outbox_world import CONFIG, World, opened_world
 
 START = datetime.datetime(2026, 7, 1, 16, 0, tzinfo=datetime.UTC)  # noon in New York
 PHONES = ["+14155550121", "+14155550122", "+14155550123"]
@@ -29,15 +27,9 @@ PHONES = ["+14155550121", "+14155550122", "+14155550123"]
 
 @pytest.fixture
 async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> AsyncIterator[World]:
-    tenant = await make_business("Texting Co")
-    await fund_wallet(pool, tenant.business_id)
-    async with FakeTwilio() as twilio:
-        carrier = TwilioCarrier(twilio.account_sid, twilio.auth_token, twilio.base_url, timeout_seconds=0.3)
-        clock = Clock(START)
-        world = World(pool, tenant.business_id, twilio, clock, carrier, dispatcher_for(pool, carrier, clock))
+    async with opened_world(pool, make_business, START) as world:
         await world.number("+14155550100", "toll_free")
         yield world
-        await carrier.aclose()
 
 
 async def scheduled(world: World, send_at: datetime.datetime) -> campaigns.Campaign:

@@ -11,10 +11,8 @@ import pytest
 
 from billing.money import Currency
 from messaging import consent, delivery
-from phone_numbers.twilio_carrier import TwilioCarrier
-from tests.conftest import MakeBusiness, fund_wallet
-from tests.fake_twilio import FakeTwilio
-from tests.messaging.outbox_world import CONFIG, Clock, World, dispatcher_for
+from tests.conftest import MakeBusiness
+from tests.messaging.outbox_world import CONFIG, World, opened_world
 
 START = datetime.datetime(2026, 7, 1, 16, 0, tzinfo=datetime.UTC)
 OURS, ALICE = "+14155550100", "+14155550123"
@@ -22,15 +20,9 @@ OURS, ALICE = "+14155550100", "+14155550123"
 
 @pytest.fixture
 async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> AsyncIterator[World]:
-    tenant = await make_business("Texting Co")
-    await fund_wallet(pool, tenant.business_id)
-    async with FakeTwilio() as twilio:
-        carrier = TwilioCarrier(twilio.account_sid, twilio.auth_token, twilio.base_url, timeout_seconds=0.3)
-        clock = Clock(START)
-        world = World(pool, tenant.business_id, twilio, clock, carrier, dispatcher_for(pool, carrier, clock))
+    async with opened_world(pool, make_business, START) as world:
         await world.number(OURS)
         yield world
-        await carrier.aclose()
 
 
 async def callback(world: World, message_id: object, sid: str, status: str, error_code: int | None = None) -> bool:

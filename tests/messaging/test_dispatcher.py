@@ -11,10 +11,8 @@ import pytest
 from billing.cost_config import ProviderCostsConfig
 from messaging import consent
 from messaging.sending import NoConsent
-from phone_numbers.twilio_carrier import TwilioCarrier
-from tests.conftest import MakeBusiness, fund_wallet
-from tests.fake_twilio import FakeTwilio
-from tests.messaging.outbox_world import CALLBACK, Clock, World, dispatcher_for
+from tests.conftest import MakeBusiness
+from tests.messaging.outbox_world import CALLBACK, World, opened_world
 
 START = datetime.datetime(2026, 7, 1, 16, 0, tzinfo=datetime.UTC)  # noon in New York
 OURS = "+14155550100"
@@ -23,13 +21,8 @@ ALICE = "+14155550123"
 
 @pytest.fixture
 async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> AsyncIterator[World]:
-    tenant = await make_business("Texting Co")
-    await fund_wallet(pool, tenant.business_id)
-    async with FakeTwilio() as twilio:
-        carrier = TwilioCarrier(twilio.account_sid, twilio.auth_token, twilio.base_url, timeout_seconds=0.3)
-        clock = Clock(START)
-        yield World(pool, tenant.business_id, twilio, clock, carrier, dispatcher_for(pool, carrier, clock))
-        await carrier.aclose()
+    async with opened_world(pool, make_business, START) as world:
+        yield world
 
 
 async def debits(pool: asyncpg.Pool) -> list[tuple[str, int]]:

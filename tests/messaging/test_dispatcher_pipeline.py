@@ -17,10 +17,8 @@ from jobs.runner import utc_now
 from storage.transactions import transaction
 from messaging.claiming import claim
 from messaging.dispatcher import Dispatcher
-from phone_numbers.twilio_carrier import TwilioCarrier
-from tests.conftest import MakeBusiness, fund_wallet
-from tests.fake_twilio import FakeTwilio
-from tests.messaging.outbox_world import CALLBACK, CONFIG, Clock, World, dispatcher_for
+from tests.conftest import MakeBusiness
+from tests.messaging.outbox_world import CALLBACK, CONFIG, World, opened_world
 
 OURS = "+14155550100"
 PEOPLE = [f"+1415555{n:04d}" for n in range(1000, 1040)]
@@ -28,15 +26,9 @@ PEOPLE = [f"+1415555{n:04d}" for n in range(1000, 1040)]
 
 @pytest.fixture
 async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> AsyncIterator[World]:
-    tenant = await make_business("Texting Co")
-    await fund_wallet(pool, tenant.business_id)
-    async with FakeTwilio() as twilio:
-        carrier = TwilioCarrier(twilio.account_sid, twilio.auth_token, twilio.base_url, timeout_seconds=2)
-        clock = Clock(datetime.datetime.now(datetime.UTC))
-        world = World(pool, tenant.business_id, twilio, clock, carrier, dispatcher_for(pool, carrier, clock))
+    async with opened_world(pool, make_business, datetime.datetime.now(datetime.UTC), timeout_seconds=2) as world:
         await world.number(OURS)
         yield world
-        await carrier.aclose()
 
 
 def dispatcher(world: World, **config: object) -> Dispatcher:
