@@ -78,6 +78,11 @@ class FakeOpenAiOptions:
     token_delay: float = 0.0
     send_usage: bool = True
     """Honour ``stream_options.include_usage``; False imitates servers that never report usage."""
+    cached_tokens: int = 0
+    """Prompt tokens each answer reports as served from the prompt cache (at most the prompt's)."""
+    cached_tokens_field: str = "prompt_tokens_details"
+    """Where they are reported: OpenAI's ``prompt_tokens_details.cached_tokens`` or DeepSeek's
+    ``prompt_cache_hit_tokens``."""
     tool_call_ids: bool = True
     """False imitates servers that omit tool-call ids."""
     args_in_one_delta: bool = False
@@ -130,7 +135,7 @@ class FakeOpenAiState:
 
 
 def _chunk(cid: str, model: str, delta: dict[str, Any] | None, finish: str | None = None,
-           usage: dict[str, int] | None = None) -> bytes:
+           usage: dict[str, Any] | None = None) -> bytes:
     choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
     body = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
             "choices": choices, "usage": usage}
@@ -222,9 +227,7 @@ class FakeOpenAi:
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if wants_usage and options.send_usage:
             prompt = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
-            usage = {"prompt_tokens": prompt, "completion_tokens": len(deltas),
-                     "total_tokens": prompt + len(deltas)}
-            await resp.write(_chunk(cid, model, None, usage=usage))
+            await resp.write(_chunk(cid, model, None, usage=_usage(prompt, len(deltas), options)))
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
 
@@ -248,8 +251,7 @@ class FakeOpenAi:
             "created": int(time.time()), "model": str(body.get("model", "fake")),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "logprobs": None,
                          "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion}})
+            "usage": _usage(prompt, completion, self.state.options)})
 
     async def _speech(self, request: web.Request) -> web.StreamResponse:
         denied = self._auth_error(request)
@@ -351,6 +353,17 @@ def schema_example(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
     defaults = {"array": [], "string": "x" * schema.get("minLength", 0), "integer": schema.get("minimum", 0),
                 "number": schema.get("minimum", 0), "boolean": False}
     return defaults.get(kind)
+
+
+def _usage(prompt: int, completion: int, options: FakeOpenAiOptions) -> dict[str, Any]:
+    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                             "total_tokens": prompt + completion}
+    if cached := min(options.cached_tokens, prompt):
+        if options.cached_tokens_field == "prompt_cache_hit_tokens":
+            usage["prompt_cache_hit_tokens"] = cached
+        else:
+            usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    return usage
 
 
 def _error(status: int, message: str, kind: str, code: str | None) -> web.Response:

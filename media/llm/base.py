@@ -42,6 +42,18 @@ class Usage:
 
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
+    """Prompt tokens the provider served from its prompt cache (billed at its cached-input price)."""
+
+    @classmethod
+    def from_wire(cls, usage: Mapping[str, Any]) -> Usage:
+        """An OpenAI-shaped ``usage`` object: cached tokens from ``prompt_tokens_details.cached_tokens``, else
+        DeepSeek's ``prompt_cache_hit_tokens``, else 0 (servers without a prompt cache report neither)."""
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
+        if cached is None:
+            cached = usage.get("prompt_cache_hit_tokens")
+        return cls(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), int(cached or 0))
 
 
 LlmEvent: TypeAlias = TextDelta | ToolCall | Usage

@@ -131,7 +131,7 @@ class OpenAiChat(LlmProvider):
             raise LlmError("the llm answered with no choice")
         usage = answer.usage
         return Completion(answer.choices[0].message.content or "",
-                          None if usage is None else Usage(usage.prompt_tokens, usage.completion_tokens))
+                          None if usage is None else Usage.from_wire(usage.model_dump()))
 
     async def stream_chat(self, messages: Sequence[Message], *, model: str, temperature: float = 0.3,
                           tools: Sequence[Tool] | None = None,
@@ -186,7 +186,7 @@ class OpenAiChat(LlmProvider):
     def _events(chunk: ChatCompletionChunk, assembler: ToolCallAssembler) -> Iterator[LlmEvent]:
         usage = chunk.usage
         if usage is not None:
-            yield Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+            yield Usage.from_wire(usage.model_dump())
         for choice in chunk.choices[:1]:
             if choice.delta.content:
                 yield TextDelta(choice.delta.content)

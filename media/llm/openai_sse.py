@@ -63,8 +63,7 @@ def chunk_events(chunk: dict[str, Any], calls: _Calls) -> Iterator[LlmEvent]:
     """The events in one decoded ``chat.completion.chunk``."""
     usage = chunk.get("usage")
     if isinstance(usage, dict):
-        yield Usage(prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                    completion_tokens=int(usage.get("completion_tokens") or 0))
+        yield Usage.from_wire(usage)
     choices = chunk.get("choices") or ()
     if not choices:
         return
@@ -156,9 +155,7 @@ class OpenAiSseChat(LlmProvider):
         try:
             content = answer["choices"][0]["message"]["content"]
             usage = answer.get("usage")
-            return Completion(str(content or ""),
-                              Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
-                              if isinstance(usage, dict) else None)
+            return Completion(str(content or ""), Usage.from_wire(usage) if isinstance(usage, dict) else None)
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             raise LlmError("the llm answered with no choice") from None
 

@@ -160,3 +160,10 @@ async def test_stream_broken_midway_is_a_retryable_llm_error(fake_openai: FakeOp
     await provider.aclose()
     assert info.value.retryable
     assert "".join(received) == "one two three"
+
+
+async def test_usage_reports_prompt_tokens_served_from_the_providers_cache(fake_openai: FakeOpenAi) -> None:
+    """The SDK client reads ``prompt_tokens_details.cached_tokens`` as the lean client does."""
+    fake_openai.state.options.cached_tokens = 4
+    events = await _collect(_provider(fake_openai))
+    assert events[-1] == Usage(prompt_tokens=9, completion_tokens=6, cached_tokens=4)

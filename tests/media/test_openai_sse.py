@@ -92,3 +92,19 @@ async def test_cancelling_the_consumer_closes_the_http_stream(http: aiohttp.Clie
             break
         await asyncio.sleep(0.02)
     assert fake_openai.state.streams_aborted == 1
+
+
+@pytest.mark.parametrize("field", ["prompt_tokens_details", "prompt_cache_hit_tokens"])
+async def test_usage_reports_prompt_tokens_served_from_the_providers_cache(
+        http: aiohttp.ClientSession, fake_openai: FakeOpenAi, field: str) -> None:
+    fake_openai.state.options.cached_tokens, fake_openai.state.options.cached_tokens_field = 1, field
+    usage = [e for e in await collect(client(http, fake_openai)) if isinstance(e, Usage)]
+    assert usage == [Usage(prompt_tokens=1, completion_tokens=6, cached_tokens=1)]
+    whole = await client(http, fake_openai).complete(MESSAGES, model="m")
+    assert whole.usage is not None and whole.usage.cached_tokens == 1
+
+
+async def test_usage_without_cache_details_has_no_cached_tokens(http: aiohttp.ClientSession,
+                                                               fake_openai: FakeOpenAi) -> None:
+    usage = [e for e in await collect(client(http, fake_openai)) if isinstance(e, Usage)]
+    assert usage[0].cached_tokens == 0 and Usage.from_wire({"prompt_tokens_details": None}).cached_tokens == 0
