@@ -18,6 +18,8 @@ from config_fields import check, non_negative
 
 DEFAULT = "default"
 TOKEN_SIDES = ("input", "output")
+LLM_REQUIRED = ("input_per_1k_micros", "output_per_1k_micros")
+LLM_CACHED = "cached_input_per_1k_micros"
 NUMBER_TYPES = ("local", "toll_free", "mobile")
 
 
@@ -54,15 +56,21 @@ def token_sides(value: Mapping[str, int]) -> Mapping[str, int]:
     return value
 
 
-def token_prices(value: Mapping[str, Mapping[str, int]]) -> Mapping[str, Mapping[str, int]]:
-    """Per model: {"input": …, "output": …} micros per 1,000 tokens."""
+def model_prices(value: Mapping[str, Mapping[str, int]]) -> Mapping[str, Mapping[str, int]]:
+    """Per model: `input_per_1k_micros` and `output_per_1k_micros`, optionally `cached_input_per_1k_micros`
+    (prompt tokens the provider served from its cache; the input price when absent), micros per 1,000 tokens."""
     with_default(value)
     for model, sides in value.items():
-        try:
-            token_sides(sides)
-        except ValueError as exc:
-            raise ValueError(f"{model}: {exc}") from None
+        if missing := set(LLM_REQUIRED) - set(sides):
+            raise ValueError(f"{model}: needs {', '.join(sorted(missing))}")
+        if unknown := set(sides) - set(LLM_REQUIRED) - {LLM_CACHED}:
+            raise ValueError(f"{model}: prices are {', '.join((*LLM_REQUIRED, LLM_CACHED))}, not "
+                             f"{', '.join(sorted(unknown))}")
     return value
+
+
+def model_row(input_micros: int, output_micros: int) -> Mapping[str, int]:
+    return {LLM_REQUIRED[0]: input_micros, LLM_REQUIRED[1]: output_micros}
 
 
 def number_prices(value: Mapping[str, Mapping[str, int]]) -> Mapping[str, Mapping[str, int]]:
@@ -94,9 +102,13 @@ class ProviderCostsConfig:
     # SMS replies, whose recipient's country the payment doesn't see).
     sms_per_segment_micros: Mapping[str, int] = _table(with_default, {
         "US": 8300, "CA": 8300, "GB": 40000, DEFAULT: 8300})
-    # LLM per 1,000 tokens, input and output, by model; `default` for a model not listed.
-    llm_per_1k_tokens_micros: Mapping[str, Mapping[str, int]] = _table(token_prices, {
-        "gpt-4o-mini": {"input": 150, "output": 600}, DEFAULT: {"input": 150, "output": 600}})
+    # LLM per 1,000 tokens by model (`[provider_costs.llm."MODEL"]`): list prices of the models the
+    # service offered. `default` prices the books' estimates (a call minute's tokens, a reply by
+    # a model not listed, flagged as estimated); an `llm_requests` row of a model not listed is
+    # left unpriced instead, since no one said what that model costs.
+    llm: Mapping[str, Mapping[str, int]] = _table(model_prices, {
+        "gpt-4o-mini": model_row(150, 600), "gpt-4o": model_row(2500, 10000), "gpt-4": model_row(30000, 60000),
+        "gpt-3.5-turbo": model_row(1500, 2000), DEFAULT: model_row(150, 600)})
     # Deepgram streaming speech-to-text per minute of call (Nova-3).
     stt_per_minute_micros: int = check(non_negative, 7700)
     # Deepgram text-to-speech per 1,000 characters (Aura-2).

@@ -40,13 +40,13 @@ def _ceil_div(numerator: int, denominator: int) -> int:
 
 def _model(costs: ProviderCostsConfig, model: str) -> tuple[Mapping[str, int], bool]:
     """The model's token prices, and whether the table lists it (else its default row)."""
-    listed = costs.llm_per_1k_tokens_micros.get(model)
-    return (listed, True) if listed is not None else (costs.llm_per_1k_tokens_micros[DEFAULT], False)
+    listed = costs.llm.get(model)
+    return (listed, True) if listed is not None else (costs.llm[DEFAULT], False)
 
 
 def tokens_micros(prompt_tokens: int, completion_tokens: int, prices: Mapping[str, int]) -> int:
-    return (_ceil_div(prompt_tokens * prices["input"], 1000)
-            + _ceil_div(completion_tokens * prices["output"], 1000))
+    return (_ceil_div(prompt_tokens * prices["input_per_1k_micros"], 1000)
+            + _ceil_div(completion_tokens * prices["output_per_1k_micros"], 1000))
 
 
 def call_per_minute(costs: ProviderCostsConfig, model: str) -> int:

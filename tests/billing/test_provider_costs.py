@@ -62,7 +62,10 @@ def test_measured_quantities_at_listed_prices_are_not_estimated() -> None:
 
 @pytest.mark.parametrize("table", [
     {"sms_per_segment_micros": {"US": 8300}},
-    {"llm_per_1k_tokens_micros": {"default": {"input": 1}}},
+    {"llm": {"default": {"input_per_1k_micros": 1}}},
+    {"llm": {"gpt-4o": {"input_per_1k_micros": 1, "output_per_1k_micros": 1}}},
+    {"llm": {"default": {"input_per_1k_micros": 1, "output_per_1k_micros": 1, "input": 1}}},
+    {"llm": {"default": {"input_per_1k_micros": 1, "output_per_1k_micros": -1}}},
     {"stt_per_minute_micros": -1},
     {"number_monthly_micros": {"USA": {"local": 1}}},
     {"voice_per_minute_micros": {"outbound": 14000}},
