@@ -1,0 +1,135 @@
+"""Per-agent token budgets in PostgreSQL: reserve before a model request, settle after, sweep the abandoned.
+
+Like a wallet hold: `reserve` sets the request's need aside in the agent's day and month rows
+(locked in that order, in one transaction, so concurrent requests from any number of processes
+never admit more than the limit), `settle` counts what the provider reported and frees the
+reservation, `release` frees it unused. A reservation nobody settles (its process died) expires
+after `RESERVATION_SECONDS`; `sweep` releases it. Every writer locks the reservation row first,
+then the day row, then the month row, so they can't deadlock.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+
+from llm_usage.token_caps import Fit, Period, TokenLimitReached, fit, period_start, prompt_estimate, remaining, resets_at
+from storage.executor import Connection, Executor
+from storage.transactions import transaction
+
+# A reply streams well within this; longer means its process is gone.
+RESERVATION_SECONDS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The caps a reservation is checked against (None: no limit in that period)."""
+
+    daily: int | None
+    monthly: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A reservation taken: send `max_tokens`, then settle or release `id`."""
+
+    id: int
+    need: int
+    max_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Used:
+    """Tokens counted (settled) in the current day and month."""
+
+    day: int
+    month: int
+
+
+def _now(now: datetime.datetime | None) -> datetime.datetime:
+    return now if now is not None else datetime.datetime.now(datetime.UTC)
+
+
+async def _lock_budget(conn: Connection, agent_id: uuid.UUID, period: Period, start: datetime.date,
+                       limit: int | None) -> int | None:
+    row = await conn.fetchrow(
+        "INSERT INTO token_budgets (agent_id, period, start, token_limit) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (agent_id, period, start) DO UPDATE SET token_limit = EXCLUDED.token_limit"
+        " RETURNING used, reserved", agent_id, period, start, limit)
+    assert row is not None
+    return remaining(limit, row["used"], row["reserved"])
+
+
+async def reserve(db: Executor, agent_id: uuid.UUID, limits: Limits, *, prompt_chars: int, max_tokens: int,
+                  now: datetime.datetime | None = None) -> Grant:
+    """Reserve what a request of `prompt_chars` characters and `max_tokens` output needs, cutting the output to fit.
+
+    Raises:
+        TokenLimitReached: not even the prompt and `MIN_OUTPUT_TOKENS` fit; nothing reserved.
+    """
+    at = _now(now)
+    day, month = period_start("day", at), period_start("month", at)
+    async with transaction(db) as conn:
+        day_left = await _lock_budget(conn, agent_id, "day", day, limits.daily)
+        month_left = await _lock_budget(conn, agent_id, "month", month, limits.monthly)
+        decided = fit(prompt_estimate(prompt_chars), max_tokens, day_left, month_left)
+        if not isinstance(decided, Fit):
+            raise TokenLimitReached(decided, resets_at(decided, at))
+        reservation: int = await conn.fetchval(
+            "WITH taken AS (UPDATE token_budgets SET reserved = reserved + $2 WHERE agent_id = $1"
+            "  AND ((period = 'day' AND start = $3) OR (period = 'month' AND start = $4)))"
+            " INSERT INTO token_reservations (agent_id, amount, day_start, month_start, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            agent_id, decided.need, day, month, at + datetime.timedelta(seconds=RESERVATION_SECONDS))
+    return Grant(reservation, decided.need, decided.max_tokens)
+
+
+async def _close(db: Executor, reservation_id: int, used: int | None, now: datetime.datetime | None) -> bool:
+    async with transaction(db) as conn:
+        row = await conn.fetchrow(
+            "UPDATE token_reservations SET settled_at = $2, used = $3 WHERE id = $1 AND settled_at IS NULL"
+            " RETURNING agent_id, amount, day_start, month_start", reservation_id, _now(now), used)
+        if row is None:
+            return False
+        for period, start in (("day", row["day_start"]), ("month", row["month_start"])):
+            await conn.execute(
+                "UPDATE token_budgets SET used = used + $4, reserved = reserved - $5"
+                " WHERE agent_id = $1 AND period = $2 AND start = $3",
+                row["agent_id"], period, start, used or 0, row["amount"])
+    return True
+
+
+async def settle(db: Executor, reservation_id: int, used: int, *, now: datetime.datetime | None = None) -> bool:
+    """Count the `used` tokens the provider reported in the periods the reservation came from and free it.
+
+    Returns False when it was already settled, released or swept (nothing changes).
+    """
+    return await _close(db, reservation_id, max(0, used), now)
+
+
+async def release(db: Executor, reservation_id: int, *, now: datetime.datetime | None = None) -> bool:
+    """Free a reservation without counting anything (the model was not asked, or failed); False if closed."""
+    return await _close(db, reservation_id, None, now)
+
+
+async def sweep(db: Executor, *, now: datetime.datetime | None = None, limit: int = 500) -> int:
+    """Release reservations past their expiry (their process died mid-request); returns how many.
+
+    Their tokens are not counted: the provider's report died with the process. Safe to run in
+    several processes at once: each reservation is closed once.
+    """
+    at = _now(now)
+    expired = await db.fetch("SELECT id FROM token_reservations WHERE settled_at IS NULL AND expires_at <= $1"
+                             " ORDER BY expires_at LIMIT $2", at, limit)
+    return sum([await release(db, r["id"], now=at) for r in expired])
+
+
+async def used(db: Executor, agent_id: uuid.UUID, *, now: datetime.datetime | None = None) -> Used:
+    """The agent's counted tokens in the current UTC day and month."""
+    at = _now(now)
+    rows = await db.fetch("SELECT period, used FROM token_budgets WHERE agent_id = $1"
+                          " AND ((period = 'day' AND start = $2) OR (period = 'month' AND start = $3))",
+                          agent_id, period_start("day", at), period_start("month", at))
+    counted = {r["period"]: r["used"] for r in rows}
+    return Used(counted.get("day", 0), counted.get("month", 0))
