@@ -82,7 +82,10 @@ def compose(outgoing: Outgoing, *, sender: str, msgid: str, now: datetime.dateti
     message["To"] = _encoded(check_address(outgoing.recipient))
     message["Subject"] = _encoded(check_header("subject", outgoing.subject))
     message["Date"] = email.utils.format_datetime(now.astimezone(datetime.UTC))
-    message["Message-ID"] = check_header("Message-ID", msgid)
+    # An email of a thread (a ticket's) brings its own stored Message-ID, which replies name.
+    own_id = {name.lower(): value for name, value in outgoing.headers.items()}.get("message-id", msgid)
+    message["Message-ID"] = check_header("Message-ID", own_id)
     for name, value in outgoing.headers.items():
-        message[check_header("header name", name)] = _encoded(check_header(name, value))
+        if name.lower() != "message-id":
+            message[check_header("header name", name)] = _encoded(check_header(name, value))
     return message

@@ -24,9 +24,10 @@ from storage.executor import Executor
 
 log = structlog.get_logger(__name__)
 
-Event = Literal["conversation_started", "conversation_ended", "new_lead", "agent_error", "weekly_summary"]
+Event = Literal["conversation_started", "conversation_ended", "new_lead", "agent_error", "weekly_summary",
+                "ticket_activity"]
 EVENTS: tuple[Event, ...] = ("conversation_started", "conversation_ended", "new_lead", "agent_error",
-                             "weekly_summary")
+                             "weekly_summary", "ticket_activity")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Preferences:
     new_lead: bool = True
     agent_error: bool = True
     weekly_summary: bool = True
+    # A support ticket opened, or a customer's reply on one (customers/ticket_mail.py).
+    ticket_activity: bool = True
     # Where this member's emails for this business go instead of their sign-in address.
     override_address: str | None = None
 
@@ -45,8 +48,8 @@ DEFAULTS = Preferences()
 
 async def preferences(db: Executor, user_id: uuid.UUID, business_id: uuid.UUID) -> Preferences:
     row = await db.fetchrow(
-        "SELECT conversation_started, conversation_ended, new_lead, agent_error, weekly_summary, override_address"
-        " FROM notification_preferences WHERE user_id = $1 AND business_id = $2", user_id, business_id)
+        "SELECT conversation_started, conversation_ended, new_lead, agent_error, weekly_summary, ticket_activity,"
+        " override_address FROM notification_preferences WHERE user_id = $1 AND business_id = $2", user_id, business_id)
     return DEFAULTS if row is None else Preferences(**dict(row))
 
 
@@ -61,14 +64,14 @@ async def save_preferences(db: Executor, user_id: uuid.UUID, business_id: uuid.U
     prefs = dataclasses.replace(prefs, override_address=address)
     await db.execute(
         "INSERT INTO notification_preferences (user_id, business_id, conversation_started, conversation_ended,"
-        " new_lead, agent_error, weekly_summary, override_address, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (user_id, business_id) DO UPDATE SET"
+        " new_lead, agent_error, weekly_summary, override_address, updated_at, ticket_activity)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (user_id, business_id) DO UPDATE SET"
         " conversation_started = excluded.conversation_started, conversation_ended = excluded.conversation_ended,"
         " new_lead = excluded.new_lead, agent_error = excluded.agent_error,"
         " weekly_summary = excluded.weekly_summary, override_address = excluded.override_address,"
-        " updated_at = excluded.updated_at",
+        " updated_at = excluded.updated_at, ticket_activity = excluded.ticket_activity",
         user_id, business_id, prefs.conversation_started, prefs.conversation_ended, prefs.new_lead,
-        prefs.agent_error, prefs.weekly_summary, address, now)
+        prefs.agent_error, prefs.weekly_summary, address, now, prefs.ticket_activity)
     return prefs
 
 

@@ -50,6 +50,7 @@ class PreferencesView(msgspec.Struct, rename="camel", kw_only=True):
     new_lead: bool
     agent_error: bool
     weekly_summary: bool
+    ticket_activity: bool
     override_address: str | None
 
 
@@ -62,6 +63,7 @@ class PreferencesBody(Body):
     new_lead: bool | None = None
     agent_error: bool | None = None
     weekly_summary: bool | None = None
+    ticket_activity: bool | None = None
     override_address: Annotated[str, msgspec.Meta(max_length=320)] | None | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -115,7 +117,7 @@ def _view(business_id: uuid.UUID, prefs: notifications.Preferences) -> Preferenc
     return PreferencesView(business_id=str(business_id), conversation_started=prefs.conversation_started,
                            conversation_ended=prefs.conversation_ended, new_lead=prefs.new_lead,
                            agent_error=prefs.agent_error, weekly_summary=prefs.weekly_summary,
-                           override_address=prefs.override_address)
+                           ticket_activity=prefs.ticket_activity, override_address=prefs.override_address)
 
 
 def _address(field: str, value: str) -> str:
@@ -146,6 +148,7 @@ async def put_preferences(request: web.Request) -> web.Response:
         new_lead=current.new_lead if body.new_lead is None else body.new_lead,
         agent_error=current.agent_error if body.agent_error is None else body.agent_error,
         weekly_summary=current.weekly_summary if body.weekly_summary is None else body.weekly_summary,
+        ticket_activity=current.ticket_activity if body.ticket_activity is None else body.ticket_activity,
         override_address=_address("overrideAddress", override) if override else None)
     saved = await notifications.save_preferences(pool, membership.user_id, membership.business_id, prefs,
                                                  now=datetime.datetime.now(datetime.UTC))
