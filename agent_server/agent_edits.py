@@ -92,6 +92,17 @@ async def get_version(db: Executor, agent_id: uuid.UUID, version: int) -> Versio
     return None if row is None else _version(row)
 
 
+async def agent_at(db: Executor, agent_id: uuid.UUID, version: int | None) -> agents.Agent | None:
+    """The live agent as its `version` configured it (a call admitted then runs with it, whatever is edited
+    meanwhile); the agent as it is when `version` is None or was never written (an agent from before versions).
+    None when the agent is gone."""
+    agent = await agents.get_agent(db, agent_id)
+    if agent is None or version is None or version == agent.version:
+        return agent
+    kept = await get_version(db, agent_id, version)
+    return agent if kept is None else agents.with_config(agent, kept.config, version)
+
+
 async def routed_numbers(db: Executor, agent_id: uuid.UUID) -> list[str]:
     """The live numbers whose calls and texts reach the agent: assigned to it, or unassigned numbers of its
     business that fall back to it (its first active agent, as `phone_numbers.registry.route_for` picks)."""

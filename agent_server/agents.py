@@ -111,6 +111,17 @@ def config_of(agent: Agent) -> AgentConfig:
         allowed_origins=list(agent.allowed_origins), active=agent.active, channels=agent.channels)
 
 
+def with_config(agent: Agent, config: AgentConfig, version: int) -> Agent:
+    """The agent as `config` (one of its versions) sets it; what a version does not keep (the business, the
+    knowledge and cache settings) stays as the agent is now."""
+    return dataclasses.replace(
+        agent, name=config.name, system_prompt=config.system_prompt, greeting=config.greeting,
+        language=config.language, model=config.model, temperature=config.temperature, voice=config.voice,
+        faq=tuple(FaqEntry(e.question, e.answer) for e in config.faq), transfer_number=config.transfer_number,
+        allowed_origins=tuple(config.allowed_origins), active=config.active, channels=config.channels,
+        version=version)
+
+
 def effective(agent: Agent) -> Effective:
     """What each of the agent's channels uses (its overrides over the agent's own settings)."""
     return resolve(config_of(agent), agent.widget_theme)

@@ -33,14 +33,15 @@ async def sms_thread(db: Executor, *, business_id: uuid.UUID, our_number: str, s
 
 async def insert_outbound_sms(db: Executor, *, business_id: uuid.UUID, number_id: uuid.UUID,
                               agent_id: uuid.UUID | None, our_number: str, recipient: str, reply: Reply,
-                              status: str) -> uuid.UUID:
-    """Store the agent's reply (status `replied` when sent as TwiML, `sending` before a REST send)."""
+                              status: str, agent_version: int | None = None) -> uuid.UUID:
+    """Store the agent's reply (status `replied` when sent as TwiML, `sending` before a REST send), with the
+    agent version that wrote it."""
     message_id: uuid.UUID = await db.fetchval(
         "INSERT INTO sms_messages (business_id, number_id, agent_id, direction, from_number, to_number, body,"
-        " status, answered_by, prompt_tokens, completion_tokens)"
-        " VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        " status, answered_by, prompt_tokens, completion_tokens, agent_version)"
+        " VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         business_id, number_id, agent_id, our_number, recipient, reply.text, status, reply.answered_by,
-        reply.prompt_tokens, reply.completion_tokens)
+        reply.prompt_tokens, reply.completion_tokens, agent_version)
     return message_id
 
 
@@ -95,13 +96,14 @@ async def widget_history(db: Executor, conversation_id: uuid.UUID, limit: int) -
 
 async def add_widget_message(db: Executor, conversation_id: uuid.UUID, role: str, text: str, *,
                              answered_by: AnsweredBy | None = None, prompt_tokens: int = 0,
-                             completion_tokens: int = 0) -> uuid.UUID:
-    """Append a message (with its token usage for assistant replies) and touch the conversation."""
+                             completion_tokens: int = 0, agent_version: int | None = None) -> uuid.UUID:
+    """Append a message (with its token usage and the agent version that wrote it, for assistant replies) and
+    touch the conversation."""
     message_id: uuid.UUID = await db.fetchval(
         "WITH touched AS (UPDATE widget_conversations SET updated_at = now() WHERE id = $1)"
-        " INSERT INTO widget_messages (conversation_id, role, text, answered_by, prompt_tokens, completion_tokens)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        conversation_id, role, text, answered_by, prompt_tokens, completion_tokens)
+        " INSERT INTO widget_messages (conversation_id, role, text, answered_by, prompt_tokens, completion_tokens,"
+        " agent_version) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        conversation_id, role, text, answered_by, prompt_tokens, completion_tokens, agent_version)
     return message_id
 
 

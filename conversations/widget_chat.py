@@ -33,12 +33,14 @@ class TurnResult:
 async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, conversation_id: uuid.UUID,
                     text: str, *, history_length: int, defaults: ModelDefaults,
                     payment: ReplyPayment, on_delta: OnDelta | None = None,
-                    grounding: Grounding | None = None, cache: CacheScope | None = None) -> TurnResult:
+                    grounding: Grounding | None = None, cache: CacheScope | None = None,
+                    agent_version: int | None = None) -> TurnResult:
     """Answer one visitor message in an existing conversation, paid through `payment`.
 
     The visitor's message is stored before the model is asked, so it is kept even when the
     answer fails; the answer is stored only once complete, with its token usage. `cache`
-    (None: off) serves and keeps the answer to a conversation's first message.
+    (None: off) serves and keeps the answer to a conversation's first message. `agent_version` is kept
+    with the answer: the agent configuration that wrote it.
 
     Raises:
         CannotPay: the wallet can't pay; the model was not asked.
@@ -64,7 +66,7 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
         raise
     message_id = await records.add_widget_message(
         pool, conversation_id, "assistant", reply.text, answered_by=reply.answered_by,
-        prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
+        prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens, agent_version=agent_version)
     await payment.charge(handle, channel="chat", key=key, prompt_tokens=reply.prompt_tokens,
                          completion_tokens=reply.completion_tokens, cached=cached is not None)
     if first is not None and answer_cache.cacheable(reply):

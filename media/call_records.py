@@ -43,6 +43,8 @@ class StreamClaim:
     agent_id: uuid.UUID | None
     from_number: str
     to_number: str
+    agent_version: int | None = None
+    """The agent's version when the webhook admitted the call: the configuration the call runs with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +77,15 @@ class FaultRecord:
 
 
 async def record_inbound_call(db: Executor, *, call_sid: str, business_id: uuid.UUID, number_id: uuid.UUID,
-                              agent_id: uuid.UUID, from_number: str, to_number: str) -> uuid.UUID:
-    """Insert the call from the voice webhook; Twilio's retry of the same webhook returns the same id."""
+                              agent_id: uuid.UUID, from_number: str, to_number: str,
+                              agent_version: int | None = None) -> uuid.UUID:
+    """Insert the call from the voice webhook; Twilio's retry of the same webhook returns the same id
+    (and keeps the agent version the first attempt stored)."""
     call_id: uuid.UUID = await db.fetchval(
-        "INSERT INTO calls (call_sid, business_id, number_id, agent_id, from_number, to_number, status)"
-        " VALUES ($1, $2, $3, $4, $5, $6, 'ringing')"
+        "INSERT INTO calls (call_sid, business_id, number_id, agent_id, from_number, to_number, status, agent_version)"
+        " VALUES ($1, $2, $3, $4, $5, $6, 'ringing', $7)"
         " ON CONFLICT (call_sid) DO UPDATE SET call_sid = EXCLUDED.call_sid RETURNING id",
-        call_sid, business_id, number_id, agent_id, from_number, to_number)
+        call_sid, business_id, number_id, agent_id, from_number, to_number, agent_version)
     return call_id
 
 
@@ -109,12 +113,12 @@ async def claim_stream(db: Executor, call_id: uuid.UUID, call_sid: str) -> Strea
         "UPDATE calls SET stream_started_at = now(), answered_at = coalesce(answered_at, now()),"
         " status = CASE WHEN status IN ('queued', 'ringing') THEN 'in-progress' ELSE status END"
         " WHERE id = $1 AND call_sid = $2 AND stream_started_at IS NULL AND ended_at IS NULL"
-        " RETURNING id, call_sid, business_id, agent_id, from_number, to_number",
+        " RETURNING id, call_sid, business_id, agent_id, from_number, to_number, agent_version",
         call_id, call_sid)
     if row is None:
         return None
     return StreamClaim(row["id"], row["call_sid"], row["business_id"], row["agent_id"], row["from_number"],
-                       row["to_number"])
+                       row["to_number"], row["agent_version"])
 
 
 async def finish_call(db: Executor, call_id: uuid.UUID, *, end_reason: str, duration_seconds: float,

@@ -18,7 +18,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from agent_server import agents, stream_tokens
+from agent_server import agent_edits, agents, stream_tokens
 from agent_server.knowledge_embeddings import grounding_for
 from agent_server.api.route import Header, Reply, Route, register
 from agent_server.config import Settings
@@ -138,7 +138,8 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
     claim = await call_records.claim_stream(pool, call_id, start.call_sid)
     if claim is None or claim.agent_id is None:
         raise StreamRefused("call unknown, ended, or already streaming")
-    stored = await agents.get_agent(pool, claim.agent_id)
+    # The version the webhook admitted the call with, not the agent as edited since.
+    stored = await agent_edits.agent_at(pool, claim.agent_id, claim.agent_version)
     if stored is None:
         raise StreamRefused("the call's agent no longer exists")
     agent = agents.on_channel(stored, "voice")  # the voice channel's greeting, voice, language, model, temperature

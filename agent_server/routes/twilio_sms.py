@@ -178,7 +178,8 @@ async def _store_reply(app: web.Application, agent: agents.Agent, inbound: Inbou
     async with transaction(app[POOL]) as conn:
         stored = await records.insert_outbound_sms(
             conn, business_id=inbound.business_id, number_id=number_id,
-            agent_id=agent.id, our_number=inbound.our_number, recipient=inbound.sender, reply=reply, status=status)
+            agent_id=agent.id, our_number=inbound.our_number, recipient=inbound.sender, reply=reply, status=status,
+            agent_version=agent.version or None)
         if reply.failure is not None:
             await conversation_notices.agent_failed(app, agent, channel=notices.channel_of(inbound.sender),
                                                     problem=reply.failure, db=conn, contact=inbound.sender)

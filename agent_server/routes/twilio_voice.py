@@ -68,7 +68,11 @@ def connect_stream(url: str, call_id: str, token: str) -> web.Response:
 
 
 async def handle_call(request: web.Request) -> web.Response:
-    """A call to one of our numbers: find the business and agent, record the call, open the stream."""
+    """A call to one of our numbers: find the business and agent, record the call, open the stream.
+
+    The call keeps the agent's current version: the stream runs with that configuration, so an
+    edit saved while the phone rings or mid-call applies from the next call on.
+    """
     form = await verified_form(request)
     settings = request.app[SETTINGS]
     call_sid, to_number = form.get("CallSid", ""), form.get("To", "")
@@ -87,7 +91,7 @@ async def handle_call(request: web.Request) -> web.Response:
         return reject_busy()
     call_id = await call_records.record_inbound_call(
         pool, call_sid=call_sid, business_id=route.business_id, number_id=route.number_id, agent_id=agent.id,
-        from_number=from_number, to_number=to_number)
+        from_number=from_number, to_number=to_number, agent_version=agent.version or None)
     info = CallInfo(call_id, call_sid, route.business_id, agent.id, from_number, to_number)
     refusal = await request.app[CALL_HOOKS].admit(info)
     if refusal is not None:

@@ -118,7 +118,7 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
                            defaults=ModelDefaults(settings.openai.model, settings.openai.temperature),
                            payment=app[REPLY_PAYMENT], on_delta=on_delta,
                            grounding=grounding_for(app, agent),
-                           cache=agents.cache_scope(agent))
+                           cache=agents.cache_scope(agent), agent_version=agent.version or None)
 
 
 async def get_config(request: web.Request) -> web.StreamResponse:
