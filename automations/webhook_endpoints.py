@@ -21,7 +21,7 @@ from storage.executor import Executor
 
 SECRET_PREFIX = "whsec_"
 ROTATION_OVERLAP = datetime.timedelta(hours=24)
-_COLUMNS = ("id, business_id, url, event_types, form_ids, enabled, disabled_reason, secret, previous_secret,"
+COLUMNS = ("id, business_id, url, event_types, form_ids, enabled, disabled_reason, secret, previous_secret,"
             " previous_secret_until, created_at, updated_at")
 
 
@@ -53,7 +53,7 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
-def _endpoint(row: asyncpg.Record) -> Endpoint:
+def from_row(row: asyncpg.Record) -> Endpoint:
     values = dict(row)
     values["event_types"] = tuple(values["event_types"])
     values["form_ids"] = tuple(values["form_ids"])
@@ -70,28 +70,28 @@ async def create(db: Executor, business_id: uuid.UUID, *, url: str, event_types:
     secret = new_secret()
     row = await db.fetchrow(
         "INSERT INTO webhook_endpoints (business_id, url, event_types, form_ids, enabled, secret, created_at,"
-        f" updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {_COLUMNS}",
+        f" updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}",
         business_id, url, list(event_types), list(form_ids), enabled, secret, now)
     assert row is not None
-    return _endpoint(row), secret
+    return from_row(row), secret
 
 
 async def get(db: Executor, endpoint_id: uuid.UUID, business_id: uuid.UUID) -> Endpoint | None:
-    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND business_id = $2",
+    row = await db.fetchrow(f"SELECT {COLUMNS} FROM webhook_endpoints WHERE id = $1 AND business_id = $2",
                             endpoint_id, business_id)
-    return None if row is None else _endpoint(row)
+    return None if row is None else from_row(row)
 
 
 async def get_any(db: Executor, endpoint_id: uuid.UUID) -> Endpoint | None:
     """An endpoint by id alone: for the sender, which acts for whichever business queued the message."""
-    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = $1", endpoint_id)
-    return None if row is None else _endpoint(row)
+    row = await db.fetchrow(f"SELECT {COLUMNS} FROM webhook_endpoints WHERE id = $1", endpoint_id)
+    return None if row is None else from_row(row)
 
 
 async def list_for(db: Executor, business_id: uuid.UUID) -> list[Endpoint]:
-    rows = await db.fetch(f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE business_id = $1"
+    rows = await db.fetch(f"SELECT {COLUMNS} FROM webhook_endpoints WHERE business_id = $1"
                           " ORDER BY created_at, id", business_id)
-    return [_endpoint(r) for r in rows]
+    return [from_row(r) for r in rows]
 
 
 async def update(db: Executor, endpoint_id: uuid.UUID, business_id: uuid.UUID, *, url: str | None,
@@ -102,10 +102,10 @@ async def update(db: Executor, endpoint_id: uuid.UUID, business_id: uuid.UUID, *
         "UPDATE webhook_endpoints SET url = coalesce($3, url), event_types = coalesce($4, event_types),"
         " form_ids = coalesce($5, form_ids), enabled = coalesce($6, enabled),"
         " disabled_reason = CASE WHEN $6 IS NULL THEN disabled_reason END, updated_at = $7"
-        f" WHERE id = $1 AND business_id = $2 RETURNING {_COLUMNS}",
+        f" WHERE id = $1 AND business_id = $2 RETURNING {COLUMNS}",
         endpoint_id, business_id, url, None if event_types is None else list(event_types),
         None if form_ids is None else list(form_ids), enabled, now)
-    return None if row is None else _endpoint(row)
+    return None if row is None else from_row(row)
 
 
 async def delete(db: Executor, endpoint_id: uuid.UUID, business_id: uuid.UUID) -> bool:

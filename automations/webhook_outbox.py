@@ -41,11 +41,14 @@ def _utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-async def queue_send(db: Executor, message_id: uuid.UUID, business_id: uuid.UUID, *, attempt: int,
+async def queue_send(db: Executor, message_id: uuid.UUID, business_id: uuid.UUID, *, label: str,
                      run_at: datetime.datetime, now: datetime.datetime) -> None:
-    """Queue the job that makes attempt `attempt` of a message (one job per attempt, deduplicated)."""
+    """Queue the job that wakes the message's endpoint at `run_at` (`label`: its attempt number, deduplicated).
+
+    The job names a message but sends whatever of that endpoint is due first (`webhook_delivery`).
+    """
     await queue.enqueue(db, SEND_KIND, {"messageId": str(message_id)}, now=now, run_at=run_at,
-                        business_id=business_id, dedupe_key=f"webhook:{message_id}:{attempt}")
+                        business_id=business_id, dedupe_key=f"webhook:{message_id}:{label}")
 
 
 async def enqueue(db: Executor, *, business_id: uuid.UUID, event_type: str, data: Mapping[str, Any],
@@ -69,7 +72,7 @@ async def enqueue(db: Executor, *, business_id: uuid.UUID, event_type: str, data
             " AND (cardinality(form_ids) = 0 OR ($3::uuid IS NOT NULL AND $3 = ANY(form_ids)))"
             " RETURNING id", business_id, event_type, form_id, body, now)
         for row in rows:
-            await queue_send(conn, row["id"], business_id, attempt=1, run_at=now, now=now)
+            await queue_send(conn, row["id"], business_id, label="1", run_at=now, now=now)
     return len(rows)
 
 
@@ -87,5 +90,5 @@ async def enqueue_to(db: Executor, endpoint_id: uuid.UUID, business_id: uuid.UUI
             " SELECT business_id, id, $3, $4, $5, $5, $5 FROM webhook_endpoints WHERE id = $1 AND business_id = $2"
             " RETURNING id", endpoint_id, business_id, event_type, body_of(event_type, data, now), now)
         if message_id is not None:
-            await queue_send(conn, message_id, business_id, attempt=1, run_at=now, now=now)
+            await queue_send(conn, message_id, business_id, label="1", run_at=now, now=now)
         return message_id

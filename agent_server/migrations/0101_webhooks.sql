@@ -30,9 +30,9 @@ CREATE TABLE webhook_messages (
     body             bytea NOT NULL,
     status           text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'delivered', 'failed')),
     attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    -- When a pending message is due; while 'sending', when its sender's lease ends (the worker died)
+    -- and it is due again. One column, so "what is due" is one index range.
     next_attempt_at  timestamptz NOT NULL,
-    -- A message being sent belongs to its sender until then; afterwards (the worker died) it is due again.
-    lease_until      timestamptz,
     last_status      integer,
     last_error       text,
     created_at       timestamptz NOT NULL,
@@ -41,6 +41,8 @@ CREATE TABLE webhook_messages (
 );
 CREATE INDEX webhook_messages_due ON webhook_messages (endpoint_id, next_attempt_at)
     WHERE status IN ('pending', 'sending');
+-- At most a few in flight per endpoint: counted under the endpoint's row lock.
+CREATE INDEX webhook_messages_sending ON webhook_messages (endpoint_id) WHERE status = 'sending';
 CREATE INDEX webhook_messages_endpoint ON webhook_messages (endpoint_id, created_at DESC);
 
 CREATE TABLE webhook_attempts (

@@ -1,0 +1,99 @@
+"""`automations.webhook_send`: the job that delivers an endpoint's due messages, at most a few at a time.
+
+Each job names one message, but what it sends is its endpoint's oldest due message, then the
+next, until nothing is due or the endpoint already has `max_in_flight` sends open (counted in
+the database, so across every worker). A job that finds no room just ends: the senders holding
+the endpoint's slots pick its message up when they finish theirs. So a dead endpoint ties up at
+most `max_in_flight` of the runner's slots and never the sends of a healthy one.
+
+Outcomes: 2xx delivered; 410 Gone disables the endpoint; anything else (a 3xx too, which is
+never followed) is retried on `webhook_signing.SCHEDULE` with ±20 % jitter, not sooner than a
+`Retry-After`, and failed after the last attempt. Every attempt is logged in `webhook_attempts`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+import uuid
+from collections.abc import Collection
+
+import aiohttp
+import structlog
+
+from automations import webhook_messages as messages
+from automations.webhook_http import READ_CAP_BYTES, TIMEOUT_SECONDS, post
+from automations.webhook_messages import Claimed, Outcome, Result
+from automations.webhook_outbox import message_header_id
+from automations.webhook_signing import headers, parse_retry_after, retry_delay
+from jobs.queue import Job
+from jobs.runner import Clock
+from storage.executor import Executor
+
+log = structlog.get_logger(__name__)
+
+MAX_IN_FLIGHT = 4
+# A send is the sender's for this long (the timeout plus room for the database); then it is due again.
+_LEASE = datetime.timedelta(seconds=TIMEOUT_SECONDS + 15)
+
+
+class SendWebhook:
+    """The handler of `automations.webhook_send` (registered by the shell with its session and clock)."""
+
+    def __init__(self, db: Executor, session: aiohttp.ClientSession, *, clock: Clock,
+                 allowed_private_hosts: Collection[str], max_in_flight: int = MAX_IN_FLIGHT,
+                 timeout: float = TIMEOUT_SECONDS, read_cap: int = READ_CAP_BYTES,
+                 rng: random.Random | None = None) -> None:
+        self._db = db
+        self._session = session
+        self._clock = clock
+        self._allowed = tuple(allowed_private_hosts)
+        self._max_in_flight = max_in_flight
+        self._timeout = timeout
+        self._read_cap = read_cap
+        self._rng = rng or random.Random()
+
+    async def __call__(self, job: Job) -> None:
+        endpoint_id = await messages.endpoint_of(self._db, uuid.UUID(job.payload["messageId"]))
+        if endpoint_id is not None:
+            await self.drain(endpoint_id)
+
+    async def drain(self, endpoint_id: uuid.UUID) -> int:
+        """Send the endpoint's due messages one after another while there is room.
+
+        Returns:
+            How many attempts this call made.
+        """
+        sent = 0
+        while (claimed := await messages.claim(self._db, endpoint_id, now=self._clock(), lease=_LEASE,
+                                               max_in_flight=self._max_in_flight)) is not None:
+            await self.attempt(claimed)
+            sent += 1
+        return sent
+
+    async def attempt(self, claimed: Claimed) -> Outcome:
+        """One signed POST of a claimed message, and its outcome recorded."""
+        message, endpoint = claimed.message, claimed.endpoint
+        started = self._clock()
+        signed = headers(endpoint.signing_secrets(started), message_header_id(message.id),
+                         int(started.timestamp()), message.body)
+        result = await post(self._session, endpoint.url, message.body, signed, allowed_private_hosts=self._allowed,
+                            timeout=self._timeout, read_cap=self._read_cap)
+        now = self._clock()
+        outcome, next_attempt = self._judge(result, message.attempts, now)
+        await messages.record(self._db, claimed, result, outcome, started=started, now=now,
+                              next_attempt=next_attempt)
+        log.info("webhook_attempt", message_id=str(message.id), endpoint_id=str(endpoint.id),
+                 attempt=message.attempts, status=result.status_code, outcome=outcome, error=result.error,
+                 duration_ms=result.duration_ms)
+        return outcome
+
+    def _judge(self, result: Result, attempt: int,
+               now: datetime.datetime) -> tuple[Outcome, datetime.datetime | None]:
+        status = result.status_code
+        if status is not None and 200 <= status < 300:
+            return "delivered", None
+        if status == 410:
+            return "disabled", None
+        delay = retry_delay(attempt, retry_after=parse_retry_after(result.retry_after, now), rng=self._rng)
+        return ("failed", None) if delay is None else ("retry", now + delay)

@@ -1,0 +1,189 @@
+"""The `webhook_messages` and `webhook_attempts` tables: claiming the next send, recording its outcome, listings.
+
+At most `max_in_flight` messages of one endpoint are being sent at any time, across every
+worker process: a claim takes the endpoint's row lock (`FOR NO KEY UPDATE`, which does not
+block the submissions inserting messages for it), counts the messages still in flight and
+only then marks the oldest due one `sending`. A `sending` message's `next_attempt_at` is the
+end of its sender's lease, so a message whose worker died is simply due again later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import uuid
+from typing import Literal
+
+import asyncpg
+
+from automations.webhook_endpoints import COLUMNS as ENDPOINT_COLUMNS
+from automations.webhook_endpoints import Endpoint, from_row
+from automations.webhook_outbox import queue_send
+from storage.executor import Executor
+from storage.transactions import transaction
+
+Outcome = Literal["delivered", "retry", "failed", "disabled"]
+_MAX_ERROR_CHARS = 500
+_MESSAGE_COLUMNS = ("id, business_id, endpoint_id, event_type, body, status, attempts, next_attempt_at,"
+                    " last_status, last_error, created_at, updated_at, delivered_at")
+
+
+@dataclasses.dataclass(frozen=True)
+class Message:
+    id: uuid.UUID
+    business_id: uuid.UUID
+    endpoint_id: uuid.UUID
+    event_type: str
+    body: bytes
+    status: str
+    attempts: int
+    next_attempt_at: datetime.datetime
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    delivered_at: datetime.datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    attempt: int
+    started_at: datetime.datetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+    outcome: Outcome
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """A message this sender now holds, with its endpoint as it was when claimed."""
+
+    message: Message
+    endpoint: Endpoint
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What one attempt came to: the receiver's status (None when no answer came), why it failed, its Retry-After."""
+
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    retry_after: str | None = None
+
+
+def _message(row: asyncpg.Record) -> Message:
+    return Message(**dict(row))
+
+
+async def endpoint_of(db: Executor, message_id: uuid.UUID) -> uuid.UUID | None:
+    found: uuid.UUID | None = await db.fetchval("SELECT endpoint_id FROM webhook_messages WHERE id = $1",
+                                                message_id)
+    return found
+
+
+async def claim(db: Executor, endpoint_id: uuid.UUID, *, now: datetime.datetime, lease: datetime.timedelta,
+                max_in_flight: int) -> Claimed | None:
+    """Take the endpoint's oldest due message, unless it already has `max_in_flight` being sent.
+
+    A disabled endpoint's due messages are failed instead (its user turned it off, or it answered 410).
+
+    Returns:
+        The claimed message (its attempt counted), or None: nothing due, or no room.
+    """
+    async with transaction(db) as conn:
+        row = await conn.fetchrow(f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1"
+                                  " FOR NO KEY UPDATE", endpoint_id)
+        if row is None:
+            return None
+        endpoint = from_row(row)
+        if not endpoint.enabled:
+            await conn.execute(
+                "UPDATE webhook_messages SET status = 'failed', last_error = 'the endpoint is disabled',"
+                " updated_at = $2 WHERE endpoint_id = $1 AND status IN ('pending', 'sending')"
+                " AND next_attempt_at <= $2", endpoint_id, now)
+            return None
+        in_flight = await conn.fetchval("SELECT count(*) FROM webhook_messages WHERE endpoint_id = $1"
+                                        " AND status = 'sending' AND next_attempt_at > $2", endpoint_id, now)
+        if in_flight >= max_in_flight:
+            return None
+        picked = await conn.fetchrow(
+            "UPDATE webhook_messages SET status = 'sending', attempts = attempts + 1, next_attempt_at = $3,"
+            " updated_at = $2 WHERE id = (SELECT id FROM webhook_messages WHERE endpoint_id = $1"
+            " AND status IN ('pending', 'sending') AND next_attempt_at <= $2 ORDER BY next_attempt_at, created_at"
+            f" LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING {_MESSAGE_COLUMNS}", endpoint_id, now, now + lease)
+        return None if picked is None else Claimed(_message(picked), endpoint)
+
+
+async def record(db: Executor, claimed: Claimed, result: Result, outcome: Outcome, *, started: datetime.datetime,
+                 now: datetime.datetime, next_attempt: datetime.datetime | None = None) -> bool:
+    """Write the attempt and move the message on: delivered, failed, or pending with its next attempt queued.
+
+    Fenced on the claimed attempt: when the lease ran out and another sender took the message,
+    this sender's late result changes nothing (the attempt is still logged).
+
+    Returns:
+        False when the claim had been lost.
+    """
+    message = claimed.message
+    error = None if result.error is None else result.error[:_MAX_ERROR_CHARS]
+    status = {"delivered": "delivered", "retry": "pending", "failed": "failed", "disabled": "failed"}[outcome]
+    async with transaction(db) as conn:
+        await conn.execute(
+            "INSERT INTO webhook_attempts (message_id, attempt, started_at, duration_ms, status_code, error, outcome)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)", message.id, message.attempts, started, result.duration_ms,
+            result.status_code, error, outcome)
+        moved = await conn.fetchval(
+            "UPDATE webhook_messages SET status = $3, next_attempt_at = coalesce($4, next_attempt_at),"
+            " last_status = $5, last_error = $6, updated_at = $7,"
+            " delivered_at = CASE WHEN $3 = 'delivered' THEN $7::timestamptz END"
+            " WHERE id = $1 AND attempts = $2 AND status = 'sending' RETURNING true",
+            message.id, message.attempts, status, next_attempt, result.status_code, error, now)
+        if moved and next_attempt is not None:
+            await queue_send(conn, message.id, message.business_id, label=str(message.attempts + 1),
+                             run_at=next_attempt, now=now)
+        if moved and outcome == "disabled":
+            await conn.execute("UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, updated_at = $3"
+                               " WHERE id = $1", claimed.endpoint.id, "the receiver answered 410 Gone", now)
+        return bool(moved)
+
+
+async def get(db: Executor, message_id: uuid.UUID, business_id: uuid.UUID) -> Message | None:
+    row = await db.fetchrow(f"SELECT {_MESSAGE_COLUMNS} FROM webhook_messages WHERE id = $1 AND business_id = $2",
+                            message_id, business_id)
+    return None if row is None else _message(row)
+
+
+async def list_for_endpoint(db: Executor, endpoint_id: uuid.UUID, *, limit: int,
+                            status: str | None = None) -> list[Message]:
+    rows = await db.fetch(f"SELECT {_MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = $1"
+                          " AND ($3::text IS NULL OR status = $3) ORDER BY created_at DESC, id LIMIT $2",
+                          endpoint_id, limit, status)
+    return [_message(r) for r in rows]
+
+
+async def attempts_of(db: Executor, message_id: uuid.UUID) -> list[Attempt]:
+    rows = await db.fetch("SELECT attempt, started_at, duration_ms, status_code, error, outcome"
+                          " FROM webhook_attempts WHERE message_id = $1 ORDER BY id", message_id)
+    return [Attempt(**dict(r)) for r in rows]
+
+
+async def retry(db: Executor, message_id: uuid.UUID, business_id: uuid.UUID, *,
+                now: datetime.datetime) -> Message | None:
+    """Send a message again now (a delivered or failed one too: the receiver asked for it).
+
+    A message already being sent is left alone, as is one whose endpoint is disabled (it would
+    only fail again); the caller sees its current state.
+
+    Returns:
+        The message, or None when the business has no such message.
+    """
+    async with transaction(db) as conn:
+        moved = await conn.fetchval(
+            "UPDATE webhook_messages m SET status = 'pending', next_attempt_at = $3, updated_at = $3"
+            " FROM webhook_endpoints e WHERE m.id = $1 AND m.business_id = $2 AND e.id = m.endpoint_id"
+            " AND e.enabled AND m.status <> 'sending' RETURNING true", message_id, business_id, now)
+        if moved:
+            await queue_send(conn, message_id, business_id, label=f"manual@{now.isoformat()}", run_at=now, now=now)
+    return await get(db, message_id, business_id)
