@@ -24,6 +24,7 @@ from config_fields import check, non_negative, positive, secret, url
 from conversations.config import MessagingConfig
 from jobs.config import JobsConfig
 from knowledge.config import KnowledgeConfig
+from llm_usage.token_config import LimitsConfig
 from mail.config import MailConfig
 from messaging.config import SmsConfig
 from media.config import CallsConfig, DeepgramConfig, LlmConfig, OpenAIConfig
@@ -110,6 +111,7 @@ class Settings:
     mail: MailConfig = MailConfig()
     outcomes: OutcomesConfig = OutcomesConfig()
     knowledge: KnowledgeConfig = KnowledgeConfig()
+    limits: LimitsConfig = LimitsConfig()
     logging: LoggingConfig = LoggingConfig()
 
 

@@ -32,6 +32,17 @@ ModelName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 FallbackModels = Annotated[list[ModelName], msgspec.Meta(max_length=MAX_FALLBACK_MODELS)]
 
 
+# The wire names (of `PUT .../token-settings` and the agent PATCH) of `TokenSettings`' fields.
+WIRE_FIELDS = {"daily_token_limit": "daily_limit", "monthly_token_limit": "monthly_limit",
+               "max_output_tokens": "max_output_tokens", "fallback_models": "fallback_models"}
+
+
+def wire_changes(body: object) -> dict[str, Any]:
+    """The token settings a request body sent (its fields named as in `WIRE_FIELDS`), by `TokenSettings` name."""
+    return {ours: value for wire, ours in WIRE_FIELDS.items()
+            if (value := getattr(body, wire, msgspec.UNSET)) is not msgspec.UNSET}
+
+
 @dataclass(frozen=True, slots=True)
 class TokenSettings:
     daily_limit: int | None = DEFAULT_DAILY_LIMIT

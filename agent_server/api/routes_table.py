@@ -39,6 +39,7 @@ from agent_server.routes import (
     payment_webhook,
     sms,
     sms_status,
+    token_settings,
     twilio_media,
     twilio_sms,
     twilio_voice,
@@ -69,7 +70,8 @@ _OWN = (Route("GET", "/api/openapi.json", openapi_json, "This API's OpenAPI 3.1 
               (Reply(200, OpenApiDocument),)),)
 
 ROUTES: tuple[Route, ...] = (
-    *health.ROUTES, *_OWN, *metrics.ROUTES, *me.ROUTES, *agents.ROUTES, *agent_versions.ROUTES, *wallet.ROUTES,
+    *health.ROUTES, *_OWN, *metrics.ROUTES, *me.ROUTES, *agents.ROUTES, *agent_versions.ROUTES,
+    *token_settings.ROUTES, *wallet.ROUTES,
     *payment_checkout.ROUTES,
     *payment_webhook.ROUTES, *twilio_voice.ROUTES, *twilio_media.ROUTES, *calls.ROUTES, *call_hangup.ROUTES,
     *numbers.ROUTES, *twilio_sms.ROUTES, *widget.ROUTES, *chatbot.ROUTES, *usage.ROUTES,

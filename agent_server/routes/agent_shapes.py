@@ -18,6 +18,7 @@ from agent_server.agent_config import (
     Text,
 )
 from agent_server.api.shapes import OPTIONAL_E164_PATTERN, Body, Instant, Query, Uuid
+from llm_usage.token_settings import FallbackModels, OutputTokens, TokenLimit
 
 Name = Annotated[str, msgspec.Meta(max_length=200)]
 Prompt = Annotated[str, msgspec.Meta(max_length=20_000)]
@@ -61,6 +62,11 @@ class AgentPatch(Body, forbid_unknown_fields=True):
     allowed_origins: Origins | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
     channels: Channels | msgspec.UnsetType = msgspec.UNSET
+    # The agent's token settings, checked as `PUT .../token-settings` checks them (not part of its versions).
+    daily_token_limit: TokenLimit | None | msgspec.UnsetType = msgspec.UNSET
+    monthly_token_limit: TokenLimit | None | msgspec.UnsetType = msgspec.UNSET
+    max_output_tokens: OutputTokens | msgspec.UnsetType = msgspec.UNSET
+    fallback_models: FallbackModels | msgspec.UnsetType = msgspec.UNSET
 
 
 class AgentOut(msgspec.Struct, rename="camel", kw_only=True):

@@ -23,6 +23,7 @@ from agent_server.errors import NotFound, register_error
 from agent_server.routes.agent_shapes import AgentCreate, AgentList, AgentOut, AgentPatch, BusinessQuery
 from agent_server.state import POOL
 from agent_server.validation import path_uuid
+from llm_usage import token_settings
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"v(\d{1,9})"\s*$')
 IF_MATCH = Header("If-Match", 'The version the edit starts from, as its ETag ("v3"); a stale one is a 412')
@@ -100,7 +101,8 @@ def _expected_version(request: web.Request) -> int | None:
 def patched(config: AgentConfig, body: AgentPatch) -> AgentConfig:
     """`config` with the fields the body sent; a cleared text is "", a channel sent replaces that channel."""
     changes = {name: value for name in AgentPatch.__struct_fields__
-               if (value := getattr(body, name)) is not msgspec.UNSET and name != "channels"}
+               if (value := getattr(body, name)) is not msgspec.UNSET and name != "channels"
+               and name not in token_settings.WIRE_FIELDS}
     for name in ("system_prompt", "greeting", "voice", "model"):
         if name in changes and changes[name] is None:
             changes[name] = ""
@@ -117,8 +119,15 @@ async def patch_agent(request: web.Request) -> web.Response:
     user_id = await auth.current_user(request)
     body = await read_body(request, AgentPatch)
     pool = request.app[POOL]
-    version = await agent_edits.save_config(pool, agent.id, lambda config: patched(config, body),
-                                            author_id=user_id, expected_version=_expected_version(request))
+    tokens = token_settings.wire_changes(body)
+    configured = any(getattr(body, name) is not msgspec.UNSET for name in AgentPatch.__struct_fields__
+                     if name not in token_settings.WIRE_FIELDS)
+    # Token settings alone write no version: they are spending limits, kept apart from the configuration.
+    version = agent.version if tokens and not configured else await agent_edits.save_config(
+        pool, agent.id, lambda config: patched(config, body), author_id=user_id,
+        expected_version=_expected_version(request))
+    if tokens and version is not None:
+        await token_settings.update(pool, agent.id, tokens)
     updated = await agents.get_agent(pool, agent.id) if version is not None else None
     if updated is None:
         raise NotFound("no such agent")

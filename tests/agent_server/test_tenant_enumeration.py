@@ -145,12 +145,17 @@ def _agent_probes(w: World) -> dict[str, list[Attempt]]:
     """Reading, editing, deleting and restoring B's agent (its version 1 exists)."""
     return {
         "GET /api/agents/{agentId}": [Attempt("path agent", w.b_agent, _path("/api/agents/{id}"))],
-        "PATCH /api/agents/{agentId}": [Attempt("path agent", w.b_agent, _path("/api/agents/{id}",
-                                                                              {"name": "Mine now"}))],
+        "PATCH /api/agents/{agentId}": [
+            Attempt("path agent", w.b_agent, _path("/api/agents/{id}", {"name": "Mine now"})),
+            Attempt("path agent, token caps", w.b_agent, _path("/api/agents/{id}", {"dailyTokenLimit": None}))],
         "DELETE /api/agents/{agentId}": [Attempt("path agent", w.b_agent, _path("/api/agents/{id}"))],
         "GET /api/agents/{agentId}/versions": [Attempt("path agent", w.b_agent, _path("/api/agents/{id}/versions"))],
         "POST /api/agents/{agentId}/versions/{version}/restore": [
             Attempt("path agent", w.b_agent, _path("/api/agents/{id}/versions/1/restore"))],
+        "GET /api/agents/{agentId}/token-settings": [
+            Attempt("path agent", w.b_agent, _path("/api/agents/{id}/token-settings"))],
+        "PUT /api/agents/{agentId}/token-settings": [
+            Attempt("path agent", w.b_agent, _path("/api/agents/{id}/token-settings", {"dailyTokenLimit": 5}))],
     }
 
 
