@@ -8,6 +8,8 @@ default: nothing is reserved or charged, and an empty wallet still gets it), rec
 reply whose provider cost is an SMS reply's texts, or nothing for chat. Each
 charge records what the reply cost the platform (`billing.provider_costs`), its tokens at
 `model`'s row of the price table: the payment interface doesn't see an agent's own model.
+The reply's LLM attempts (`llm_requests`) are written in the charge's transaction, pointing
+at its ledger entry, so the token report's `charged` is exactly what the ledger holds.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from billing.pricing import Prices, chat_charge
 from billing.provider_costs import reply_cost
 from billing.usage_details import Unit, UsageDetail
 from conversations.payment import CannotPay, Channel
+from llm_usage import requests as llm_requests
+from llm_usage.requests import RequestLog
+from storage.transactions import transaction
 
 # Tokens a chat reply is assumed to use when its price is reserved (prompt included).
 CHAT_RESERVE_TOKENS = 4000
@@ -60,22 +65,33 @@ class WalletReplyPayment:
             raise CannotPay(f"wallet of {business_id} can't pay for this {channel} reply") from None
 
     async def charge(self, handle: object, *, channel: Channel, key: str, prompt_tokens: int,
-                     completion_tokens: int, cached: bool = False) -> int:
+                     completion_tokens: int, cached: bool = False, requests: RequestLog | None = None) -> int:
         assert isinstance(handle, usage.Reservation)
         if handle.hold_id is None:
+            if requests is not None:
+                await llm_requests.insert(self._pool, requests, ledger_key=None, prices=self._costs.llm)
             return 0
+        cost, detail = await self._price(handle.business_id, channel, prompt_tokens, completion_tokens, cached)
+        async with transaction(self._pool) as conn:
+            charged = await usage.charge(conn, handle, cost=cost, kind=_KINDS[channel], key=key, detail=detail)
+            if requests is not None:
+                await llm_requests.insert(conn, requests, ledger_key=key, prices=self._costs.llm)
+            return charged
+
+    async def _price(self, business_id: uuid.UUID, channel: Channel, prompt_tokens: int, completion_tokens: int,
+                     cached: bool) -> tuple[int, UsageDetail]:
+        """What the reply costs the business, and what it cost us."""
         ours = reply_cost(channel, prompt_tokens, completion_tokens, self._model, self._costs)
         if cached:
-            return await usage.charge(self._pool, handle, cost=self._cache_hit, kind=_KINDS[channel], key=key,
-                                      detail=UsageDetail(1, Unit.REPLIES, ours))
-        prices = await self._prices(handle.business_id)
+            return self._cache_hit, UsageDetail(1, Unit.REPLIES, ours)
+        prices = await self._prices(business_id)
         tokens = prompt_tokens + completion_tokens
         if channel == "sms":
-            cost, detail = prices.sms_per_reply, UsageDetail(1, Unit.REPLIES, ours)
-        else:
-            cost, detail = chat_charge(tokens, prices.chat_per_1k_tokens), UsageDetail(tokens, Unit.TOKENS, ours)
-        return await usage.charge(self._pool, handle, cost=cost, kind=_KINDS[channel], key=key, detail=detail)
+            return prices.sms_per_reply, UsageDetail(1, Unit.REPLIES, ours)
+        return chat_charge(tokens, prices.chat_per_1k_tokens), UsageDetail(tokens, Unit.TOKENS, ours)
 
-    async def cancel(self, handle: object) -> None:
+    async def cancel(self, handle: object, *, requests: RequestLog | None = None) -> None:
         assert isinstance(handle, usage.Reservation)
         await usage.cancel(self._pool, handle)
+        if requests is not None:
+            await llm_requests.insert(self._pool, requests, ledger_key=None, prices=self._costs.llm)

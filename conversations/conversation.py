@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from knowledge.grounding import Citation, Grounding, Reference, citations, reference_block
+from llm_usage.requests import Attempt, AttemptClock
 from media.llm.base import LlmError, LlmProvider, Message, TextDelta, ToolCall, Usage
 from media.llm.faq import FaqEntry, match_faq
 
@@ -129,7 +130,7 @@ def estimate_tokens(text: str) -> int:
 
 async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn], user_text: str, *,
                  channel: Channel, defaults: ModelDefaults, on_delta: OnDelta | None = None,
-                 grounding: Grounding | None = None) -> Reply:
+                 grounding: Grounding | None = None, attempts: list[Attempt] | None = None) -> Reply:
     """Answer `user_text`: from the FAQ when one entry clearly matches, else from the model.
 
     Args:
@@ -141,6 +142,8 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
         defaults: model and temperature when the agent sets none.
         on_delta: awaited with each piece of text as it arrives.
         grounding: the agent's knowledge base, searched with the message (None: no retrieval).
+        attempts: given, gains an `Attempt` per request sent to the model, failed ones included, for
+            `llm_requests` (its served model is the one asked: a provider's dated alias would be unpriced).
 
     Raises:
         LlmError: the model failed or answered with no text.
@@ -160,21 +163,34 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
     pieces: list[str] = []
     usage: Usage | None = None
     used_tools = False
-    stream = llm.stream_chat(messages, model=agent.model or defaults.model, temperature=temperature, faq=faq)
-    async with aclosing(stream):
-        async for event in stream:
-            if isinstance(event, TextDelta) and event.text:
-                pieces.append(event.text)
-                if on_delta is not None:
-                    await on_delta(event.text)
-            elif isinstance(event, ToolCall):
-                used_tools = True
-            elif isinstance(event, Usage):
-                usage = event
-    text = "".join(pieces).strip()
-    if not text:
-        raise LlmError("the model answered with no text")
+    model, clock = agent.model or defaults.model, AttemptClock()
+    notes = attempts if attempts is not None else []
+    stream = llm.stream_chat(messages, model=model, temperature=temperature, faq=faq)
+    try:
+        async with aclosing(stream):
+            async for event in stream:
+                if isinstance(event, TextDelta) and event.text:
+                    clock.token()
+                    pieces.append(event.text)
+                    if on_delta is not None:
+                        await on_delta(event.text)
+                elif isinstance(event, ToolCall):
+                    used_tools = True
+                elif isinstance(event, Usage):
+                    usage = event
+        text = "".join(pieces).strip()
+        if not text:
+            raise LlmError("the model answered with no text")
+    except LlmError as exc:
+        notes.append(Attempt(model, model, 1, "timeout" if exc.timeout else "error", exc.status,
+                             first_token_ms=clock.first_token_ms))
+        raise
+    estimated = usage is None
     if usage is None:
         usage = Usage(sum(estimate_tokens(str(m.get("content") or "")) for m in messages), estimate_tokens(text))
+    # The local responder speaks no HTTP; every other provider's answer came with a 200.
+    http_status = None if llm.name == "local" else 200
+    notes.append(Attempt(model, model, 1, "ok", http_status, usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens,
+                         estimated, clock.first_token_ms))
     return Reply(text, "llm", usage.prompt_tokens, usage.completion_tokens, citations(references),
                  used_tools=used_tools)

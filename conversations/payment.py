@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import Literal, Protocol
 
+from llm_usage.requests import RequestLog
+
 Channel = Literal["sms", "chat"]
 
 
@@ -27,10 +29,13 @@ class ReplyPayment(Protocol):
         ...
 
     async def charge(self, handle: object, *, channel: Channel, key: str, prompt_tokens: int,
-                     completion_tokens: int, cached: bool = False) -> int:
-        """Charge the reply that was produced (`cached`: from the answer cache); returns the minor units charged."""
+                     completion_tokens: int, cached: bool = False, requests: RequestLog | None = None) -> int:
+        """Charge the reply that was produced (`cached`: from the answer cache); returns the minor units charged.
+
+        `requests` (the reply's LLM attempts) are recorded in the same transaction as the charge.
+        """
         ...
 
-    async def cancel(self, handle: object) -> None:
-        """No reply was produced (the model failed, the visitor left): free the reservation."""
+    async def cancel(self, handle: object, *, requests: RequestLog | None = None) -> None:
+        """No reply was produced (the model failed, the visitor left): free the reservation, record `requests`."""
         ...

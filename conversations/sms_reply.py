@@ -19,6 +19,7 @@ from conversations.answer_cache import CacheScope
 from conversations.conversation import AgentProfile, ModelDefaults, Reply, answer
 from conversations.payment import CannotPay, ReplyPayment
 from knowledge.grounding import Grounding
+from llm_usage.requests import Attempt, RequestContext, RequestLog, cache_hit
 from media.llm.base import LlmError, LlmProvider
 
 log = structlog.get_logger(__name__)
@@ -58,12 +59,14 @@ def fit_sms(text: str, max_chars: int) -> str:
 
 async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, inbound: InboundText, *,
                         limits: SmsLimits, defaults: ModelDefaults, payment: ReplyPayment,
-                        grounding: Grounding | None = None, cache: CacheScope | None = None) -> Reply:
+                        grounding: Grounding | None = None, cache: CacheScope | None = None,
+                        requests: RequestContext | None = None) -> Reply:
     """The agent's answer to `inbound`, given the thread's earlier messages, paid through `payment`.
 
     The price is reserved before the model is asked; a wallet that can't pay gets the
     unavailable text and no model call. A failed reply is not charged. The first text of a
     thread may be answered from `cache` (None: off) at the cache-hit price, and its answer kept.
+    The model's attempts are recorded as `llm_requests` rows in `requests` (None: not recorded).
 
     Returns:
         The reply, cut to fit one SMS body; the unavailable text when the model failed (with its `failure`).
@@ -79,19 +82,21 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
     except CannotPay:
         log.info("sms_not_answered", reason="wallet can't pay")
         return Reply(limits.unavailable_text, "fallback", 0, 0)
+    attempts: list[Attempt] = [] if cached is None else [cache_hit(agent.model or defaults.model)]
+    rows = None if requests is None else RequestLog(requests.about(message_id=inbound.message_id), attempts)
     try:
         reply = (Reply(cached.text, "cache", 0, 0) if cached is not None
                  else await answer(llm, agent, history, inbound.body, channel="sms", defaults=defaults,
-                                   grounding=grounding))
+                                   grounding=grounding, attempts=attempts))
     except LlmError as exc:
         log.warning("sms_reply_failed", error=str(exc), status=exc.status)
-        await payment.cancel(handle)
+        await payment.cancel(handle, requests=rows)
         return Reply(limits.unavailable_text, "fallback", 0, 0, failure=str(exc))
     except BaseException:
-        await asyncio.shield(payment.cancel(handle))
+        await asyncio.shield(payment.cancel(handle, requests=rows))
         raise
     await payment.charge(handle, channel="sms", key=key, prompt_tokens=reply.prompt_tokens,
-                         completion_tokens=reply.completion_tokens, cached=cached is not None)
+                         completion_tokens=reply.completion_tokens, cached=cached is not None, requests=rows)
     if first is not None and answer_cache.cacheable(reply):
         await answer_cache.store(pool, first, "sms", inbound.body, reply.text, producer=producer,
                                  sources=reply.sources, tokens=reply.prompt_tokens + reply.completion_tokens)

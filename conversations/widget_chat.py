@@ -19,6 +19,7 @@ from conversations.answer_cache import CacheScope
 from conversations.conversation import AgentProfile, ModelDefaults, OnDelta, Reply, answer
 from conversations.payment import ReplyPayment
 from knowledge.grounding import Grounding
+from llm_usage.requests import Attempt, RequestContext, RequestLog, cache_hit
 from media.llm.base import LlmProvider
 
 
@@ -32,7 +33,7 @@ class TurnResult:
 
 async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, conversation_id: uuid.UUID,
                     text: str, *, history_length: int, defaults: ModelDefaults,
-                    payment: ReplyPayment, on_delta: OnDelta | None = None,
+                    payment: ReplyPayment, on_delta: OnDelta | None = None, requests: RequestContext | None = None,
                     grounding: Grounding | None = None, cache: CacheScope | None = None,
                     agent_version: int | None = None) -> TurnResult:
     """Answer one visitor message in an existing conversation, paid through `payment`.
@@ -41,6 +42,9 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
     answer fails; the answer is stored only once complete, with its token usage. `cache`
     (None: off) serves and keeps the answer to a conversation's first message. `agent_version` is kept
     with the answer: the agent configuration that wrote it.
+
+    `requests` (None: not recorded) is where the turn's LLM attempts are recorded as `llm_requests`
+    rows, with the charge or, when the reply failed, on their own.
 
     Raises:
         CannotPay: the wallet can't pay; the model was not asked.
@@ -53,22 +57,26 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
     producer = answer_cache.producer(llm, agent, defaults)
     cached = None if first is None else await answer_cache.lookup(pool, first, "widget", text, producer=producer)
     handle = await payment.reserve(agent.business_id, "chat", key, cached=cached is not None)
+    attempts: list[Attempt] = []
+    log = None if requests is None else RequestLog(requests.about(conversation_id=conversation_id,
+                                                                  message_id=user_message), attempts)
     try:
         if cached is not None:
+            attempts.append(cache_hit(agent.model or defaults.model))
             reply = Reply(cached.text, "cache", 0, 0, cached.sources)
             if on_delta is not None:
                 await on_delta(cached.text)
         else:
             reply = await answer(llm, agent, history, text, channel="widget", defaults=defaults,
-                                 on_delta=on_delta, grounding=grounding)
+                                 on_delta=on_delta, grounding=grounding, attempts=attempts)
     except BaseException:
-        await asyncio.shield(payment.cancel(handle))
+        await asyncio.shield(payment.cancel(handle, requests=log))
         raise
     message_id = await records.add_widget_message(
         pool, conversation_id, "assistant", reply.text, answered_by=reply.answered_by,
         prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens, agent_version=agent_version)
     await payment.charge(handle, channel="chat", key=key, prompt_tokens=reply.prompt_tokens,
-                         completion_tokens=reply.completion_tokens, cached=cached is not None)
+                         completion_tokens=reply.completion_tokens, cached=cached is not None, requests=log)
     if first is not None and answer_cache.cacheable(reply):
         await answer_cache.store(pool, first, "widget", text, reply.text, producer=producer, sources=reply.sources,
                                  tokens=reply.prompt_tokens + reply.completion_tokens)

@@ -71,7 +71,7 @@ async def test_chat(request: web.Request) -> web.Response:
     elif not await records.conversation_exists(pool, conversation_id, agent.id):
         raise NotFound("no such conversation for this chatbot")
     try:
-        turn = await answer_turn(request.app, agent, conversation_id, text)
+        turn = await answer_turn(request.app, agent, conversation_id, text, channel="dashboard")
     except CannotPay:
         raise ApiError(402, "INSUFFICIENT_BALANCE", "the business's wallet can't pay for this reply") from None
     except LlmError:

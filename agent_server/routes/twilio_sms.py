@@ -45,6 +45,7 @@ from conversations.conversation import ModelDefaults, Reply
 from conversations.opt_out import Keyword, classify
 from conversations.rate_limits import Scope
 from conversations.sms_reply import InboundText, SmsLimits, compose_reply
+from llm_usage.requests import RequestContext
 from messaging import campaign_replies, consent, profiles
 from phone_numbers import registry
 from outcomes import notices
@@ -153,6 +154,8 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
     composing = asyncio.ensure_future(
         compose_reply(app[POOL], app[PROVIDERS].llm, agent, inbound, limits=limits, defaults=defaults,
                       payment=app[REPLY_PAYMENT],
+                      requests=RequestContext(agent.business_id, agent.id, agent.version or None,
+                                              "whatsapp" if inbound.sender.startswith("whatsapp:") else "sms"),
                       grounding=grounding_for(app, agent),
                       cache=agents.cache_scope(agent)))
     try:

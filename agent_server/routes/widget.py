@@ -46,6 +46,8 @@ from conversations.payment import CannotPay
 from conversations.rate_limits import Scope
 from conversations.widget_chat import TurnResult, take_turn
 from conversations.widget_messages import Delta, Done, Error, UserMessage
+from llm_usage.requests import Channel as LlmChannel
+from llm_usage.requests import RequestContext
 from media.llm.base import LlmError
 
 log = structlog.get_logger(__name__)
@@ -111,12 +113,14 @@ async def check_message(app: web.Application, text: str, ip: str, conversation_k
 
 
 async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id: uuid.UUID, text: str,
-                      on_delta: OnDelta | None = None) -> TurnResult:
+                      on_delta: OnDelta | None = None, channel: LlmChannel = "widget") -> TurnResult:
+    """One turn of the widget (or, as `channel` says, the dashboard's test chat)."""
     settings = app[SETTINGS]
     return await take_turn(app[POOL], app[PROVIDERS].llm, agent, conversation_id, text,
                            history_length=settings.messaging.thread_length,
                            defaults=ModelDefaults(settings.openai.model, settings.openai.temperature),
                            payment=app[REPLY_PAYMENT], on_delta=on_delta,
+                           requests=RequestContext(agent.business_id, agent.id, agent.version or None, channel),
                            grounding=grounding_for(app, agent),
                            cache=agents.cache_scope(agent), agent_version=agent.version or None)
 

@@ -73,12 +73,15 @@ class LlmError(Exception):
     Attributes:
         status: HTTP status when the server answered with one.
         retryable: a retry may succeed (timeouts, 429, 5xx, dropped connections).
+        timeout: the server didn't answer (or send a first token) in time, as opposed to failing.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 timeout: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.timeout = timeout
 
 
 class LlmProvider(abc.ABC):

@@ -201,11 +201,11 @@ def _translate(exc: BaseException, first_chunk_timeout: float | None) -> BaseExc
     if isinstance(exc, openai.APIStatusError):
         return _status_error(exc)
     if isinstance(exc, openai.APITimeoutError):
-        return LlmError("llm request timed out", retryable=True)
+        return LlmError("llm request timed out", retryable=True, timeout=True)
     if isinstance(exc, openai.APIConnectionError):
         return LlmError(f"llm connection failed: {exc.message}", retryable=True)
     if isinstance(exc, TimeoutError):
-        return LlmError(f"no llm output within {first_chunk_timeout} s", retryable=True)
+        return LlmError(f"no llm output within {first_chunk_timeout} s", retryable=True, timeout=True)
     if isinstance(exc, openai.APIError):
         return LlmError(f"llm request failed: {exc.message}", retryable=True)
     return exc

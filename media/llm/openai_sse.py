@@ -166,7 +166,8 @@ class OpenAiSseChat(LlmProvider):
             async with asyncio.timeout(self.first_chunk_timeout):
                 first = await anext(lines, b"")
         except TimeoutError:
-            raise LlmError(f"no llm output within {self.first_chunk_timeout} s", retryable=True) from None
+            raise LlmError(f"no llm output within {self.first_chunk_timeout} s", retryable=True,
+                           timeout=True) from None
         yield first
         async for line in lines:
             yield line
@@ -180,7 +181,8 @@ class OpenAiSseChat(LlmProvider):
                     resp = await self._session.post(self._url, data=body, headers=self._headers,
                                                     timeout=self._timeout)
             except TimeoutError:
-                error = LlmError(f"no llm output within {self.first_chunk_timeout} s", retryable=True)
+                error = LlmError(f"no llm output within {self.first_chunk_timeout} s", retryable=True,
+                                 timeout=True)
             except aiohttp.ClientError as exc:
                 error = LlmError(f"llm connection failed: {exc!r}", retryable=True)
             else:
