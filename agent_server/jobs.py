@@ -19,6 +19,7 @@ from agent_server.state import POOL, SETTINGS
 from billing import call_meter
 from billing.provider_costs import call_per_minute
 from conversations import rate_limits
+from llm_usage import token_budgets
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,7 @@ async def running(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
 async def _jobs(app: web.Application) -> AsyncIterator[None]:
     interval = app[SETTINGS].billing.sweeper_interval_seconds
     async with (running(every("call_sweeper", interval, lambda: _sweep_calls(app))),
+                running(every("token_reservation_sweeper", interval, lambda: token_budgets.sweep(app[POOL]))),
                 running(every("rate_limit_cleanup", rate_limits.CLEANUP_INTERVAL_SECONDS,
                               lambda: rate_limits.forget_idle(app[POOL])))):
         yield

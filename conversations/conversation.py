@@ -23,6 +23,9 @@ from media.llm.faq import FaqEntry, match_faq
 Channel = Literal["sms", "widget"]
 AnsweredBy = Literal["faq", "llm", "fallback", "cache"]
 OnDelta = Callable[[str], Awaitable[None]]
+# Called with the request's messages right before the model is asked; returns the `max_tokens` to send
+# (a token cap), or raises to ask nothing (`llm_usage.token_caps.TokenLimitReached`).
+Admit = Callable[[Sequence[Message]], Awaitable[int]]
 
 _CHANNEL_RULES: dict[Channel, str] = {
     "sms": "You are replying by text message: plain text only, no markdown, two or three short sentences."
@@ -130,7 +133,7 @@ def estimate_tokens(text: str) -> int:
 
 async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn], user_text: str, *,
                  channel: Channel, defaults: ModelDefaults, on_delta: OnDelta | None = None,
-                 grounding: Grounding | None = None, attempts: list[Attempt] | None = None) -> Reply:
+                 admit: Admit | None = None, grounding: Grounding | None = None, attempts: list[Attempt] | None = None) -> Reply:
     """Answer `user_text`: from the FAQ when one entry clearly matches, else from the model.
 
     Args:
@@ -142,6 +145,7 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
         defaults: model and temperature when the agent sets none.
         on_delta: awaited with each piece of text as it arrives.
         grounding: the agent's knowledge base, searched with the message (None: no retrieval).
+        admit: the token cap, passed before the model is asked (never for an FAQ answer).
         attempts: given, gains an `Attempt` per request sent to the model, failed ones included, for
             `llm_requests` (its served model is the one asked: a provider's dated alias would be unpriced).
 
@@ -160,12 +164,14 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
         references = await grounding.references(user_text, previous)
     messages = build_messages(agent, history, user_text, channel, references)
     temperature = defaults.temperature if agent.temperature is None else agent.temperature
+    max_tokens = None if admit is None else await admit(messages)
     pieces: list[str] = []
     usage: Usage | None = None
     used_tools = False
     model, clock = agent.model or defaults.model, AttemptClock()
     notes = attempts if attempts is not None else []
-    stream = llm.stream_chat(messages, model=model, temperature=temperature, faq=faq)
+    stream = llm.stream_chat(messages, model=model, temperature=temperature, faq=faq,
+                             max_tokens=max_tokens)
     try:
         async with aclosing(stream):
             async for event in stream:

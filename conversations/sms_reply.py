@@ -20,6 +20,7 @@ from conversations.conversation import AgentProfile, ModelDefaults, Reply, answe
 from conversations.payment import CannotPay, ReplyPayment
 from knowledge.grounding import Grounding
 from llm_usage.requests import Attempt, RequestContext, RequestLog, cache_hit
+from llm_usage.token_gate import TokenGate
 from media.llm.base import LlmError, LlmProvider
 
 log = structlog.get_logger(__name__)
@@ -60,6 +61,7 @@ def fit_sms(text: str, max_chars: int) -> str:
 async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, inbound: InboundText, *,
                         limits: SmsLimits, defaults: ModelDefaults, payment: ReplyPayment,
                         grounding: Grounding | None = None, cache: CacheScope | None = None,
+                        tokens: TokenGate | None = None,
                         requests: RequestContext | None = None) -> Reply:
     """The agent's answer to `inbound`, given the thread's earlier messages, paid through `payment`.
 
@@ -70,6 +72,9 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
 
     Returns:
         The reply, cut to fit one SMS body; the unavailable text when the model failed (with its `failure`).
+
+    Raises:
+        TokenLimitReached: the agent's tokens (`tokens`) are spent: the model was not asked, nothing charged.
     """
     key = f"sms:{inbound.message_id}"
     history = await records.sms_thread(pool, business_id=inbound.business_id, our_number=inbound.our_number,
@@ -87,14 +92,20 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
     try:
         reply = (Reply(cached.text, "cache", 0, 0) if cached is not None
                  else await answer(llm, agent, history, inbound.body, channel="sms", defaults=defaults,
-                                   grounding=grounding, attempts=attempts))
+                                   admit=None if tokens is None else tokens.admit, grounding=grounding, attempts=attempts))
     except LlmError as exc:
         log.warning("sms_reply_failed", error=str(exc), status=exc.status)
+        if tokens is not None:
+            await tokens.release()
         await payment.cancel(handle, requests=rows)
         return Reply(limits.unavailable_text, "fallback", 0, 0, failure=str(exc))
     except BaseException:
+        if tokens is not None:
+            await asyncio.shield(tokens.release())
         await asyncio.shield(payment.cancel(handle, requests=rows))
         raise
+    if tokens is not None:
+        await tokens.settle(reply.prompt_tokens + reply.completion_tokens)
     await payment.charge(handle, channel="sms", key=key, prompt_tokens=reply.prompt_tokens,
                          completion_tokens=reply.completion_tokens, cached=cached is not None, requests=rows)
     if first is not None and answer_cache.cacheable(reply):

@@ -20,6 +20,7 @@ from conversations.conversation import AgentProfile, ModelDefaults, OnDelta, Rep
 from conversations.payment import ReplyPayment
 from knowledge.grounding import Grounding
 from llm_usage.requests import Attempt, RequestContext, RequestLog, cache_hit
+from llm_usage.token_gate import TokenGate
 from media.llm.base import LlmProvider
 
 
@@ -35,7 +36,7 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
                     text: str, *, history_length: int, defaults: ModelDefaults,
                     payment: ReplyPayment, on_delta: OnDelta | None = None, requests: RequestContext | None = None,
                     grounding: Grounding | None = None, cache: CacheScope | None = None,
-                    agent_version: int | None = None) -> TurnResult:
+                    agent_version: int | None = None, tokens: TokenGate | None = None) -> TurnResult:
     """Answer one visitor message in an existing conversation, paid through `payment`.
 
     The visitor's message is stored before the model is asked, so it is kept even when the
@@ -48,6 +49,7 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
 
     Raises:
         CannotPay: the wallet can't pay; the model was not asked.
+        TokenLimitReached: the agent's tokens (`tokens`) are spent; the model was not asked, nothing charged.
         LlmError: the model failed; nothing is stored for the assistant and nothing charged.
     """
     history = await records.widget_history(pool, conversation_id, history_length)
@@ -68,10 +70,15 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
                 await on_delta(cached.text)
         else:
             reply = await answer(llm, agent, history, text, channel="widget", defaults=defaults,
+                                 admit=None if tokens is None else tokens.admit,
                                  on_delta=on_delta, grounding=grounding, attempts=attempts)
     except BaseException:
+        if tokens is not None:
+            await asyncio.shield(tokens.release())
         await asyncio.shield(payment.cancel(handle, requests=log))
         raise
+    if tokens is not None:
+        await tokens.settle(reply.prompt_tokens + reply.completion_tokens)
     message_id = await records.add_widget_message(
         pool, conversation_id, "assistant", reply.text, answered_by=reply.answered_by,
         prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens, agent_version=agent_version)

@@ -133,3 +133,25 @@ async def used(db: Executor, agent_id: uuid.UUID, *, now: datetime.datetime | No
                           agent_id, period_start("day", at), period_start("month", at))
     counted = {r["period"]: r["used"] for r in rows}
     return Used(counted.get("day", 0), counted.get("month", 0))
+
+
+async def spent(db: Executor, agent_id: uuid.UUID, limits: Limits, *, minimum: int,
+                now: datetime.datetime | None = None) -> TokenLimitReached | None:
+    """The refusal when fewer than `minimum` tokens are left in the day or month (None: there is room).
+
+    A read without locks, for turning a call away at the door: what a call then uses is reserved
+    by its own requests.
+    """
+    at = _now(now)
+    day, month = period_start("day", at), period_start("month", at)
+    rows = await db.fetch("SELECT period, used, reserved FROM token_budgets WHERE agent_id = $1"
+                          " AND ((period = 'day' AND start = $2) OR (period = 'month' AND start = $3))",
+                          agent_id, day, month)
+    counted = {r["period"]: (r["used"], r["reserved"]) for r in rows}
+    lefts = {period: remaining(limit, *counted.get(period, (0, 0)))
+             for period, limit in (("day", limits.daily), ("month", limits.monthly))}
+    for period in ("month", "day"):
+        left = lefts[period]
+        if left is not None and left < minimum:
+            return TokenLimitReached(period, resets_at(period, at))
+    return None

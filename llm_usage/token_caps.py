@@ -82,3 +82,8 @@ def resets_at(period: Period, now: datetime.datetime) -> datetime.datetime:
     else:
         following = (start.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
     return datetime.datetime.combine(following, datetime.time(), datetime.UTC)
+
+
+# A call is turned away at the webhook when fewer tokens than this are left in its agent's day or
+# month: not even one refill of a call's token block would fit.
+CALL_MIN_TOKENS = 1_000

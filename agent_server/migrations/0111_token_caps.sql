@@ -40,3 +40,14 @@ CREATE TABLE token_reservations (
     used        bigint CHECK (used >= 0)
 );
 CREATE INDEX token_reservations_open ON token_reservations (expires_at) WHERE settled_at IS NULL;
+
+-- Who was told by text that an agent's tokens are spent, once per sender and period: later texts
+-- in the same period get no reply at all (llm_usage/token_notices.py).
+CREATE TABLE token_limit_notices (
+    agent_id  uuid NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+    recipient text NOT NULL,
+    period    text NOT NULL CHECK (period IN ('day', 'month')),
+    start     date NOT NULL,
+    sent_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (agent_id, recipient, period, start)
+);

@@ -17,10 +17,12 @@ from agent_server.api.decoding import read_body
 from agent_server.api.route import Reply, Route, register
 from agent_server.api.shapes import Body, Uuid, as_optional_uuid, as_uuid
 from agent_server.errors import ApiError, NotFound, ValidationError
+from agent_server.routes.token_settings import limit_reached
 from agent_server.routes.widget import answer_turn
 from agent_server.state import POOL, SETTINGS
 from conversations import records
 from conversations.payment import CannotPay
+from llm_usage.token_caps import TokenLimitReached
 from media.llm.base import LlmError
 
 ORIGIN = "dashboard"
@@ -72,6 +74,8 @@ async def test_chat(request: web.Request) -> web.Response:
         raise NotFound("no such conversation for this chatbot")
     try:
         turn = await answer_turn(request.app, agent, conversation_id, text, channel="dashboard")
+    except TokenLimitReached as exc:
+        raise limit_reached(request.app, exc) from None
     except CannotPay:
         raise ApiError(402, "INSUFFICIENT_BALANCE", "the business's wallet can't pay for this reply") from None
     except LlmError:
@@ -86,7 +90,7 @@ async def test_chat(request: web.Request) -> web.Response:
 
 ROUTES = (
     Route("POST", "/api/chatbot", test_chat, "Test chat with one of the business's agents", "agents", "jwt",
-          (Reply(200, TestChatReply),), errors=(402, 404, 503), body=TestChatBody),
+          (Reply(200, TestChatReply),), errors=(402, 404, 429, 503), body=TestChatBody),
 )
 
 

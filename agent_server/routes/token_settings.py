@@ -17,11 +17,12 @@ from agent_server.api.decoding import read_body
 from agent_server.api.responses import struct_response
 from agent_server.api.route import Reply, Route, register
 from agent_server.api.shapes import Body
+from agent_server.errors import ApiError
 from agent_server.routes.agents import own_agent
-from agent_server.state import POOL
+from agent_server.state import POOL, SETTINGS
 from agent_server.validation import path_uuid
 from llm_usage import token_budgets, token_settings
-from llm_usage.token_caps import resets_at
+from llm_usage.token_caps import TokenLimitReached, resets_at
 from llm_usage.token_settings import FallbackModels, OutputTokens, TokenLimit, TokenSettings
 from storage.executor import Executor
 
@@ -54,6 +55,15 @@ class TokenSettingsOut(msgspec.Struct, rename="camel", kw_only=True):
     fallback_models: list[str]
     used: TokensUsed
     resets_at: ResetsAt
+
+
+LIMIT_CODE = "TOKEN_LIMIT_REACHED"
+
+
+def limit_reached(app: web.Application, exc: TokenLimitReached) -> ApiError:
+    """The 429 of a reply refused at the agent's token cap: the configured text, the period and when it resets."""
+    return ApiError(429, LIMIT_CODE, app[SETTINGS].limits.text(exc.period), period=exc.period,
+                    resetsAt=exc.resets_at.isoformat())
 
 
 async def settings_out(db: Executor, agent_id: uuid.UUID, settings: TokenSettings) -> TokenSettingsOut:

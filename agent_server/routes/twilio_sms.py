@@ -46,6 +46,9 @@ from conversations.opt_out import Keyword, classify
 from conversations.rate_limits import Scope
 from conversations.sms_reply import InboundText, SmsLimits, compose_reply
 from llm_usage.requests import RequestContext
+from llm_usage import token_notices
+from llm_usage.token_caps import TokenLimitReached
+from llm_usage.token_gate import TokenGate
 from messaging import campaign_replies, consent, profiles
 from phone_numbers import registry
 from outcomes import notices
@@ -157,14 +160,20 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
                       requests=RequestContext(agent.business_id, agent.id, agent.version or None,
                                               "whatsapp" if inbound.sender.startswith("whatsapp:") else "sms"),
                       grounding=grounding_for(app, agent),
-                      cache=agents.cache_scope(agent)))
+                      cache=agents.cache_scope(agent), tokens=TokenGate(app[POOL], agent.id)))
     try:
         done, _ = await asyncio.wait({composing}, timeout=messaging.sms_reply_budget_seconds)
     except asyncio.CancelledError:
         composing.cancel()
         raise
     if done:
-        reply = composing.result()
+        try:
+            reply = composing.result()
+        except TokenLimitReached as exc:
+            limited = await _limit_reply(app, agent, inbound, exc)
+            if limited is None:
+                return twiml()
+            reply = limited
         await _store_reply(app, agent, inbound, number_id, reply, status="replied")
         log.info("sms_replied", via="twiml", answered_by=reply.answered_by)
         return twiml(reply.text)
@@ -173,6 +182,15 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
     late.add_done_callback(app[LATE_REPLIES].tasks.discard)
     log.info("sms_reply_late", budget_seconds=messaging.sms_reply_budget_seconds)
     return twiml()
+
+
+async def _limit_reply(app: web.Application, agent: agents.Agent, inbound: InboundText,
+                       exc: TokenLimitReached) -> Reply | None:
+    """The limit text for the sender's first text in the spent period; None (no reply at all) after that."""
+    log.info("sms_not_answered", reason=f"{exc.period}ly token limit")
+    if not await token_notices.first_notice(app[POOL], agent.id, inbound.sender, exc.period):
+        return None
+    return Reply(app[SETTINGS].limits.text(exc.period), "fallback", 0, 0)
 
 
 async def _store_reply(app: web.Application, agent: agents.Agent, inbound: InboundText, number_id: uuid.UUID,
@@ -197,6 +215,11 @@ async def _send_late(app: web.Application, agent: agents.Agent, inbound: Inbound
     except asyncio.CancelledError:
         composing.cancel()
         raise
+    except TokenLimitReached as exc:
+        limited = await _limit_reply(app, agent, inbound, exc)
+        if limited is None:
+            return
+        reply = limited
     stored = await _store_reply(app, agent, inbound, number_id, reply, status="sending")
     carrier = app[CARRIER]
     if carrier is None:

@@ -23,6 +23,8 @@ from agent_server.metrics import METRICS
 from agent_server.state import CALL_HOOKS, LIVE_CALLS, POOL, SETTINGS
 from agent_server.routes.twilio_shapes import SIGNATURE, StatusCallbackForm, VoiceWebhookForm
 from agent_server.twilio_signature import verified_form
+from llm_usage import token_budgets, token_settings
+from llm_usage.token_caps import CALL_MIN_TOKENS
 from media import call_records
 from media.pipeline.hooks import CallHooks, CallInfo, LiveCalls
 from media.pipeline.lifecycle import EndReason
@@ -92,6 +94,11 @@ async def handle_call(request: web.Request) -> web.Response:
     call_id = await call_records.record_inbound_call(
         pool, call_sid=call_sid, business_id=route.business_id, number_id=route.number_id, agent_id=agent.id,
         from_number=from_number, to_number=to_number, agent_version=agent.version or None)
+    limits = (await token_settings.settings_of(pool, agent.id)).limits
+    if (spent := await token_budgets.spent(pool, agent.id, limits, minimum=CALL_MIN_TOKENS)) is not None:
+        # Spoken before any stream or hold: nothing is reserved or charged for a call the agent can't take.
+        await call_records.finish_call(pool, call_id, end_reason="token_limit", duration_seconds=0)
+        return say_and_hang_up(settings.limits.text(spent.period))
     info = CallInfo(call_id, call_sid, route.business_id, agent.id, from_number, to_number)
     refusal = await request.app[CALL_HOOKS].admit(info)
     if refusal is not None:

@@ -30,6 +30,7 @@ from agent_server.errors import ApiError, NotFound
 from agent_server.knowledge_embeddings import grounding_for
 from agent_server.message_limits import within_limits
 from agent_server.state import LIFECYCLE, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS, SOCKETS
+from agent_server.routes.token_settings import LIMIT_CODE, limit_reached
 from agent_server.routes.widget_shapes import (
     OPTIONAL_ORIGIN,
     ORIGIN,
@@ -48,6 +49,8 @@ from conversations.widget_chat import TurnResult, take_turn
 from conversations.widget_messages import Delta, Done, Error, UserMessage
 from llm_usage.requests import Channel as LlmChannel
 from llm_usage.requests import RequestContext
+from llm_usage.token_caps import TokenLimitReached
+from llm_usage.token_gate import TokenGate
 from media.llm.base import LlmError
 
 log = structlog.get_logger(__name__)
@@ -122,7 +125,8 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
                            payment=app[REPLY_PAYMENT], on_delta=on_delta,
                            requests=RequestContext(agent.business_id, agent.id, agent.version or None, channel),
                            grounding=grounding_for(app, agent),
-                           cache=agents.cache_scope(agent), agent_version=agent.version or None)
+                           cache=agents.cache_scope(agent), agent_version=agent.version or None,
+                           tokens=TokenGate(app[POOL], agent.id))
 
 
 async def get_config(request: web.Request) -> web.StreamResponse:
@@ -175,6 +179,8 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         turn = await answer_turn(request.app, agent, conversation_id, text)
     except CannotPay:
         raise ApiError(402, UNPAID_CODE, UNPAID_MESSAGE) from None
+    except TokenLimitReached as exc:
+        raise limit_reached(request.app, exc) from None
     except LlmError as exc:
         log.warning("widget_reply_failed", error=str(exc))
         await conversation_notices.agent_failed(request.app, agent, channel="widget", problem=str(exc),
@@ -252,6 +258,9 @@ class WidgetSession:
                 continue
             except CannotPay:
                 await self.send(Error(UNPAID_CODE, UNPAID_MESSAGE))
+                continue
+            except TokenLimitReached as exc:
+                await self.send(Error(LIMIT_CODE, self.app[SETTINGS].limits.text(exc.period)))
                 continue
             await self.send(Done(self.conversation_id, turn.message_id,
                                  tuple((s.title, s.url) for s in turn.reply.sources)))

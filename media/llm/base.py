@@ -91,7 +91,8 @@ class LlmProvider(abc.ABC):
 
     @abc.abstractmethod
     def stream_chat(self, messages: Sequence[Message], *, model: str, temperature: float = 0.3,
-                    tools: Sequence[Tool] | None = None, faq: Sequence[FaqEntry] = ()) -> AsyncGenerator[LlmEvent, None]:
+                    tools: Sequence[Tool] | None = None, faq: Sequence[FaqEntry] = (),
+                    max_tokens: int | None = None) -> AsyncGenerator[LlmEvent, None]:
         """Stream one assistant turn.
 
         Args:
@@ -101,6 +102,8 @@ class LlmProvider(abc.ABC):
             tools: tool definitions the model may call.
             faq: the agent's FAQ; only providers without a model (the local one) answer
                 from it, real models get the FAQ through the system prompt.
+            max_tokens: the most output tokens the model may write (sent as ``max_tokens``; None: the
+                server's own limit). A token cap sets it.
 
         Returns:
             An async generator of :class:`TextDelta` and :class:`ToolCall` events, then a

@@ -61,7 +61,8 @@ class LocalLlm(LlmProvider):
 
     async def stream_chat(self, messages: Sequence[Message], *, model: str, temperature: float = 0.3,
                           tools: Sequence[Tool] | None = None,
-                          faq: Sequence[FaqEntry] = ()) -> AsyncGenerator[LlmEvent, None]:
+                          faq: Sequence[FaqEntry] = (), max_tokens: int | None = None,
+                          ) -> AsyncGenerator[LlmEvent, None]:
         """Stream the FAQ answer (or the best excerpt's, or the fallback) word by word, then a word-count Usage."""
         question, references = split_references(last_user_text(messages))
         reply = (match_faq(question, faq, self.threshold)

@@ -135,9 +135,10 @@ class OpenAiChat(LlmProvider):
 
     async def stream_chat(self, messages: Sequence[Message], *, model: str, temperature: float = 0.3,
                           tools: Sequence[Tool] | None = None,
-                          faq: Sequence[FaqEntry] = ()) -> AsyncGenerator[LlmEvent, None]:
+                          faq: Sequence[FaqEntry] = (), max_tokens: int | None = None,
+                          ) -> AsyncGenerator[LlmEvent, None]:
         """Stream one turn; see :meth:`media.llm.base.LlmProvider.stream_chat`."""
-        stream, chunks, first = await self._open(messages, model, temperature, tools)
+        stream, chunks, first = await self._open(messages, model, temperature, tools, max_tokens)
         assembler = ToolCallAssembler()
         try:
             if first is not None:
@@ -156,7 +157,7 @@ class OpenAiChat(LlmProvider):
             await stream.close()
 
     async def _open(self, messages: Sequence[Message], model: str, temperature: float,
-                    tools: Sequence[Tool] | None) -> tuple[openai.AsyncStream[ChatCompletionChunk],
+                    tools: Sequence[Tool] | None, max_tokens: int | None = None) -> tuple[openai.AsyncStream[ChatCompletionChunk],
                                                            AsyncIterator[ChatCompletionChunk],
                                                            ChatCompletionChunk | None]:
         """Start the request and wait for the first chunk under the first-chunk deadline.
@@ -171,6 +172,7 @@ class OpenAiChat(LlmProvider):
                     model=model, messages=cast(Any, list(messages)), stream=True,
                     stream_options={"include_usage": True}, temperature=temperature,
                     tools=cast(Any, list(tools)) if tools else openai.omit,
+                    max_tokens=openai.omit if max_tokens is None else max_tokens,
                 )
                 chunks = aiter(stream)
                 return stream, chunks, await anext(chunks, None)

@@ -103,12 +103,15 @@ class OpenAiSseChat(LlmProvider):
 
     async def stream_chat(self, messages: Sequence[Message], *, model: str, temperature: float = 0.3,
                           tools: Sequence[Tool] | None = None,
-                          faq: Sequence[FaqEntry] = ()) -> AsyncGenerator[LlmEvent, None]:
+                          faq: Sequence[FaqEntry] = (), max_tokens: int | None = None,
+                          ) -> AsyncGenerator[LlmEvent, None]:
         """Stream one turn; see :meth:`media.llm.base.LlmProvider.stream_chat`."""
         body: dict[str, Any] = {"model": model, "messages": list(messages), "stream": True,
                                 "stream_options": {"include_usage": True}, "temperature": temperature}
         if tools:
             body["tools"] = list(tools)
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
         resp = await self._open(orjson.dumps(body))
         calls = _Calls()
         try:

@@ -35,7 +35,8 @@ class ScriptedLlm(LlmProvider):
 
     async def stream_chat(self, messages: Sequence[Message], *, model: str, temperature: float = 0.3,
                           tools: Sequence[Tool] | None = None,
-                          faq: Sequence[FaqEntry] = ()) -> AsyncGenerator[LlmEvent, None]:
+                          faq: Sequence[FaqEntry] = (), max_tokens: int | None = None,
+                          ) -> AsyncGenerator[LlmEvent, None]:
         self.calls.append((list(messages), model, temperature))
         for piece in self.pieces:
             yield TextDelta(piece)
