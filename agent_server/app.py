@@ -47,6 +47,7 @@ from agent_server.routes import (
     twilio_voice,
     usage,
     wallet,
+    webhooks,
     widget,
 )
 from agent_server.services import services
@@ -71,6 +72,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     outcome_jobs.setup, conversation_outcomes.setup, leads.setup, notifications.setup, knowledge.setup,
     contacts.setup, contact_imports.setup, contact_lists.setup, opt_outs.setup, sms.setup, sms_status.setup,
     campaigns.setup,
+    webhooks.setup,
     routes_table.setup,
 )
 

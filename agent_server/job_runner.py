@@ -20,6 +20,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from agent_server import webhook_jobs
 from agent_server import books_jobs, knowledge_jobs, messaging_jobs, outcome_jobs
 from agent_server.config import ConfigError, Settings
 from agent_server.db import database_url
@@ -64,12 +65,14 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
     try:
         async with (outcome_jobs.handlers(settings, pool) as outcome_handlers,
                     knowledge_jobs.handlers(settings, pool) as knowledge_handlers,
-                    messaging_jobs.handlers(settings, pool) as messaging_handlers):
+                    messaging_jobs.handlers(settings, pool) as messaging_handlers,
+                    webhook_jobs.handlers(settings, pool) as webhook_handlers):
             handlers: dict[str, Handler] = {
                 outbox.SEND_KIND: SendEmail(pool, mailer, sender=settings.mail.from_address),
                 **outcome_handlers,
                 **knowledge_handlers,
                 **messaging_handlers,
+                **webhook_handlers,
                 IMPORT_KIND: ImportJob(pool),
                 answer_cache.SWEEP_KIND: answer_cache.SweepAnswerCache(pool),
                 CAMPAIGN_TICK_KIND: CampaignTick(pool, settings.sms, parse_currency(settings.billing.currency),

@@ -11,6 +11,7 @@ too. DNS is not cached by the connector, so each new connection asks again.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Collection, Mapping
 
@@ -28,8 +29,11 @@ READ_CAP_BYTES = 64 * 1024
 _CHUNK = 16 * 1024
 
 
-def checked_url(raw: str, allowed_private_hosts: Collection[str]) -> str:
-    """The URL to save, when webhooks may go there.
+async def checked_url(raw: str, allowed_private_hosts: Collection[str], resolver: AbstractResolver) -> str:
+    """The URL to save, when webhooks may go there: its host must resolve to an address the guard lets through.
+
+    The sender checks again at each connection (a name may be re-pointed later); this check
+    spares a business a URL that could never be delivered to.
 
     Raises:
         UrlNotAllowed: not https (http only for an allow-listed host), credentials in it, or a refused address.
@@ -43,7 +47,21 @@ def checked_url(raw: str, allowed_private_hosts: Collection[str]) -> str:
     if url.scheme != "https" and not (url.scheme == "http" and url.host in allowed_private_hosts):
         raise UrlNotAllowed("url: webhooks are sent only to https URLs")
     check_url(url, allowed_private_hosts)
+    if _is_literal(url.host):
+        return str(url)
+    try:
+        await GuardedResolver(allowed_private_hosts, resolver).resolve(url.host, url.port or 443)
+    except OSError as exc:
+        raise UrlNotAllowed(f"url: {url.host} does not resolve ({exc})") from None
     return str(url)
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def guarded_session(allowed_private_hosts: Collection[str], *, user_agent: str,

@@ -1,7 +1,7 @@
 """A webhook receiver on 127.0.0.1 that checks every signature with `standardwebhooks`, and misbehaves on request.
 
-The path says how it answers: `/ok` (204), `/close` (204, then the connection closed), `/500`, `/410`, `/429/<seconds>` (with Retry-After),
-`/301` (a redirect to `/ok`, which must never be followed), `/slow/<seconds>`, `/reset` (the
+The path says how it answers: `/ok` (204), `/close` (204, then the connection closed), `/500`,
+`/410`, `/429/<seconds>` (with Retry-After), `/301` (a redirect to `/ok`, which must never be followed), `/slow/<seconds>`, `/reset` (the
 connection dropped before any answer), `/5mb` (200 with a 5 MB body, sent slowly enough that a
 reader that does not stop would be seen). `script(path, [...])` overrides a path's answers in
 order (then its default). Every request is kept in `received`, raw, with the time it arrived.

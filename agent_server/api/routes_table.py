@@ -45,6 +45,7 @@ from agent_server.routes import (
     twilio_voice,
     usage,
     wallet,
+    webhooks,
     widget,
 )
 from agent_server.state import SETTINGS
@@ -77,7 +78,7 @@ ROUTES: tuple[Route, ...] = (
     *numbers.ROUTES, *twilio_sms.ROUTES, *widget.ROUTES, *chatbot.ROUTES, *usage.ROUTES,
     *job_list.ROUTES, *conversation_outcomes.ROUTES, *leads.ROUTES, *notifications.ROUTES, *knowledge.ROUTES,
     *contacts.ROUTES, *contact_imports.ROUTES, *contact_lists.ROUTES, *opt_outs.ROUTES, *sms.ROUTES, *sms_status.ROUTES,
-    *campaigns.ROUTES,
+    *campaigns.ROUTES, *webhooks.ROUTES,
 )
 
 

@@ -26,6 +26,7 @@ from conversations import records
 from media import call_records
 from phone_numbers import registry
 from tests.agent_server.messaging_probes import messaging_probes, seed_messaging
+from tests.agent_server.webhook_probes import seed_webhooks, webhook_probes
 from tests.conftest import MakeBusiness, MakeClient, MakeSettings, Tenant, fund_wallet
 from tests.fake_stripe import FakeStripe, running
 from tests.fake_twilio import FakeTwilio
@@ -135,6 +136,7 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         **_agent_probes(w),
         **{route: [Attempt(*probe) for probe in found]
            for route, found in messaging_probes(business, w.b_number).items()},
+        **{route: [Attempt(*probe) for probe in found] for route, found in webhook_probes(business).items()},
         "GET /api/wallet/transactions": [Attempt("query businessId", business, _q("/api/wallet/transactions"))],
         "GET /api/wallet/statement": [Attempt("query businessId", business, lambda x: (
             "/api/wallet/statement", {"businessId": str(x), "month": "2026-01"}, None))],
@@ -232,6 +234,7 @@ async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> World:
     await records.create_conversation(pool, b_conversation, agent_id=ids["b_agent"], business_id=b.business_id,
                                       origin="dashboard")
     await seed_messaging(pool, a.business_id, b.business_id, ids["b_number"])
+    await seed_webhooks(pool, b.business_id)
     # A finished crawl of B's website source: A's sync of it could start a crawl, A's delete drop its pages.
     b_source = await pool.fetchval("INSERT INTO kb_sources (business_id, agent_id, kind, url, title) VALUES"
                                    " ($1, $2, 'website', 'https://b.example.com/', 'B') RETURNING id",
