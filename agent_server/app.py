@@ -13,7 +13,17 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from agent_server import call_control, cors, job_runner, jobs, message_limits, metering, metrics, outcome_jobs
+from agent_server import (
+    call_control,
+    cors,
+    customer_auth,
+    job_runner,
+    jobs,
+    message_limits,
+    metering,
+    metrics,
+    outcome_jobs,
+)
 from agent_server.api import routes_table
 from agent_server.config import Settings
 from agent_server.db import database_url
@@ -29,6 +39,9 @@ from agent_server.routes import (
     contact_lists,
     contacts,
     conversation_outcomes,
+    customer_portal,
+    customer_portal_reads,
+    customers,
     health,
     job_list,
     knowledge,
@@ -72,6 +85,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     outcome_jobs.setup, conversation_outcomes.setup, leads.setup, notifications.setup, knowledge.setup,
     contacts.setup, contact_imports.setup, contact_lists.setup, opt_outs.setup, sms.setup, sms_status.setup,
     campaigns.setup,
+    customers.setup, customer_portal.setup, customer_portal_reads.setup,
     webhooks.setup,
     routes_table.setup,
 )
@@ -161,7 +175,8 @@ async def _let_calls_end(app: web.Application) -> None:
 def make_app(settings: Settings) -> web.Application:
     # CORS sits outside the error middleware, so the dashboard can read error answers too.
     cors_layer = cors.middlewares(settings.server.cors_origins, routes_table.ROUTES)
-    app = web.Application(middlewares=[request_context, *cors_layer, error_middleware],
+    app = web.Application(middlewares=[request_context, *cors_layer, error_middleware,
+                                       customer_auth.refuse_customer_tokens],
                           client_max_size=settings.server.max_body_bytes)
     app[SETTINGS] = settings
     app[SOCKETS] = weakref.WeakSet()

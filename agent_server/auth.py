@@ -4,6 +4,8 @@ The algorithm is pinned server-side, never taken from the token, so `alg: none` 
 algorithm-confusion tokens fail. The audience must be `authenticated`, which keeps the
 public anon key (also a valid JWT, with `aud` absent or `anon`) out. Tokens that claim a
 lifetime longer than configured are refused, because long-lived keys are not user sessions.
+A customer portal token (its own secret, audience `customer-portal`) is told it has no
+business on a dashboard route (403 CUSTOMER_NOT_ALLOWED) rather than that it is malformed.
 A user who is not a member of a business gets 404 for it, the same as for one that does
 not exist, so ids of other tenants cannot be probed.
 """
@@ -21,9 +23,10 @@ import structlog
 from aiohttp import web
 
 from agent_server import tenants
-from agent_server.config import AuthConfig
-from agent_server.errors import Forbidden, NotFound, Unauthorized, ValidationError
+from agent_server.config import AuthConfig, Settings
+from agent_server.errors import ApiError, Forbidden, NotFound, Unauthorized, ValidationError
 from agent_server.state import POOL, SETTINGS
+from customers import sessions as customer_sessions
 
 ALGORITHM = "HS256"
 _USER_KEY = web.RequestKey("auth.user_id", uuid.UUID)
@@ -74,6 +77,12 @@ def verify_token(config: AuthConfig, token: str, now: float | None = None) -> uu
         raise Unauthorized("token subject is not a user id") from None
 
 
+def refuse_customer_token(settings: Settings, token: str) -> None:
+    """Raises: ApiError 403 CUSTOMER_NOT_ALLOWED when `token` is a customer portal session."""
+    if customer_sessions.is_customer_token(settings.customers, token):
+        raise ApiError(403, "CUSTOMER_NOT_ALLOWED", "a customer portal session can't use the dashboard's routes")
+
+
 async def current_user(request: web.Request) -> uuid.UUID:
     """The authenticated user's id (401 on a missing or bad token)."""
     if _USER_KEY in request:
@@ -82,7 +91,12 @@ async def current_user(request: web.Request) -> uuid.UUID:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer token")
-    user_id = verify_token(request.app[SETTINGS].auth, token.strip())
+    settings = request.app[SETTINGS]
+    try:
+        user_id = verify_token(settings.auth, token.strip())
+    except Unauthorized:
+        refuse_customer_token(settings, token.strip())
+        raise
     request[_USER_KEY] = user_id
     structlog.contextvars.bind_contextvars(user_id=str(user_id))
     return user_id

@@ -22,6 +22,7 @@ from billing.config import BillingConfig, StripeConfig
 from billing.cost_config import ProviderCostsConfig
 from config_fields import check, non_negative, positive, secret, url
 from conversations.config import MessagingConfig
+from customers.config import CustomersConfig
 from jobs.config import JobsConfig
 from knowledge.config import KnowledgeConfig
 from llm_usage.token_config import LimitsConfig
@@ -111,6 +112,7 @@ class Settings:
     mail: MailConfig = MailConfig()
     outcomes: OutcomesConfig = OutcomesConfig()
     knowledge: KnowledgeConfig = KnowledgeConfig()
+    customers: CustomersConfig = CustomersConfig()
     limits: LimitsConfig = LimitsConfig()
     logging: LoggingConfig = LoggingConfig()
 
@@ -135,6 +137,8 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "SMTP_URL": ("mail", "smtp_url"),
     "MAIL_FROM": ("mail", "from_address"),
     "CONTACT_INBOX": ("outcomes", "contact_inbox"),
+    "CUSTOMER_JWT_SECRET": ("customers", "jwt_secret"),
+    "CUSTOMER_PORTAL_URL": ("customers", "portal_url"),
     "LOG_LEVEL": ("logging", "level"),
 }
 

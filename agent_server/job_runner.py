@@ -21,7 +21,7 @@ import structlog
 from aiohttp import web
 
 from agent_server import webhook_jobs
-from agent_server import books_jobs, knowledge_jobs, messaging_jobs, outcome_jobs
+from agent_server import books_jobs, customer_jobs, knowledge_jobs, messaging_jobs, outcome_jobs
 from agent_server.config import ConfigError, Settings
 from agent_server.db import database_url
 from agent_server.state import POOL, SETTINGS
@@ -78,6 +78,7 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
                 CAMPAIGN_TICK_KIND: CampaignTick(pool, settings.sms, parse_currency(settings.billing.currency),
                                                  clock=utc_now),
                 **books_jobs.handlers(settings, pool),
+                **customer_jobs.handlers(settings, pool),
             }
             runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING
                             + knowledge_jobs.recurring(knowledge_handlers) + books_jobs.recurring(settings)

@@ -29,4 +29,8 @@ PUBLIC_ROUTES: Mapping[str, str] = MappingProxyType({
     "POST /api/notifications/contact": "the public contact form: honeypot, 5 per IP per hour, mailed to CONTACT_INBOX",
     "GET /api/notifications/unsubscribe": "the page of an HMAC-signed unsubscribe link; changes nothing",
     "POST /api/notifications/unsubscribe": "RFC 8058 one-click unsubscribe: the link's HMAC names the member",
+    "POST /api/customers/portal/session": "exchanges a single-use sign-in link (256-bit token) once; 20 per IP a minute",
+    "POST /api/customers/portal/login-link": "queues a sign-in link for an address or an expired link; one fixed 202 answer"
+                                             " whatever the address; 10 per IP an hour",
+    "POST /api/customers/send-login-link": "the dashboard's name for the route above (?email=); the same fixed 202",
 })

@@ -25,10 +25,11 @@ ERROR_DESCRIPTIONS = {
     400: "Malformed request (request line or headers too long, body not JSON or not an object, a bad signature)",
     401: "Missing, expired or invalid bearer token",
     402: "The business's wallet cannot pay for this",
-    403: "Not allowed (no business, origin not allowed, or a bad webhook signature)",
+    403: "Not allowed (no business, origin not allowed, a bad webhook signature, or the wrong kind of token)",
     404: "Not found, or owned by another business (the two look the same)",
     405: "Method not allowed",
     409: "Conflicts with the current state",
+    410: "Gone: a single-use link already used or expired (LINK_EXPIRED)",
     412: "If-Match names a version that is no longer current (VERSION_CONFLICT)",
     413: "Body or message too large",
     422: "A field is invalid; `error.field` names it",
@@ -92,7 +93,7 @@ class _Builder:
             out[str(reply.status)] = entry
         # Any request can be refused by the HTTP parser itself (a URL or header over 8 KiB): 400.
         errors = set(route.errors) | {400, 405}
-        if route.auth == "jwt":
+        if route.auth in ("jwt", "customer"):
             errors.add(401)
         if route.body is not None:
             errors.add(413)
@@ -122,7 +123,8 @@ class _Builder:
             op["requestBody"] = {"required": True,
                                  "content": {route.body_media_type: {"schema": self.refs[route.body]}}}
         op["responses"] = self.responses(route)
-        op["security"] = [{"bearerAuth": []}] if route.auth == "jwt" else []
+        op["security"] = ([{"bearerAuth": []}] if route.auth == "jwt"
+                          else [{"customerAuth": []}] if route.auth == "customer" else [])
         return op
 
 
@@ -153,6 +155,9 @@ def document(routes: tuple[Route, ...], *, server_url: str, version: str) -> dic
             "schemas": builder.components,
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                "description": "A Supabase session token (HS256, audience `authenticated`)"}},
+                "description": "A Supabase session token (HS256, audience `authenticated`)"},
+                "customerAuth": {
+                    "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "A customer portal session (HS256, audience `customer-portal`)"}},
         },
     }

@@ -15,8 +15,10 @@ from aiohttp import web
 from agent_server.public_routes import PUBLIC_ROUTES
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-AuthKind = Literal["jwt", "public", "twilio", "stripe"]
-AUTH_KINDS: frozenset[str] = frozenset({"jwt", "public", "twilio", "stripe"})
+AuthKind = Literal["jwt", "customer", "public", "twilio", "stripe"]
+AUTH_KINDS: frozenset[str] = frozenset({"jwt", "customer", "public", "twilio", "stripe"})
+# Kinds that take a bearer token: a dashboard user's ("jwt") or a portal customer's ("customer").
+TOKEN_KINDS: frozenset[str] = frozenset({"jwt", "customer"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +54,8 @@ class Route:
     """A route: method, path, handler and its contract.
 
     `auth` is how a caller proves who they are: "jwt" (a dashboard bearer token, business
-    scoped), "twilio" / "stripe" (a webhook signature), "public" (nothing). Every route that
+    scoped), "customer" (a customer portal session, scoped to the customer's assigned agents),
+    "twilio" / "stripe" (a webhook signature), "public" (nothing). Every route that
     takes no token is listed with its reason in `agent_server.public_routes.PUBLIC_ROUTES`. `errors` are the 4xx/5xx statuses the handler answers on purpose,
     each with the error envelope; 401, 400 and 413 follow from auth and body and are added.
     """
@@ -74,7 +77,7 @@ class Route:
     def __post_init__(self) -> None:
         if self.auth not in AUTH_KINDS:
             raise ValueError(f"{self.key}: unknown auth kind {self.auth!r}")
-        if (self.auth != "jwt") != (self.key in PUBLIC_ROUTES):
+        if (self.auth not in TOKEN_KINDS) != (self.key in PUBLIC_ROUTES):
             raise ValueError(f"{self.key}: a route without a token is listed in PUBLIC_ROUTES, and only such a one")
 
     @property

@@ -27,6 +27,9 @@ from agent_server.routes import (
     contact_lists,
     contacts,
     conversation_outcomes,
+    customer_portal,
+    customer_portal_reads,
+    customers,
     health,
     job_list,
     knowledge,
@@ -77,6 +80,7 @@ ROUTES: tuple[Route, ...] = (
     *payment_webhook.ROUTES, *twilio_voice.ROUTES, *twilio_media.ROUTES, *calls.ROUTES, *call_hangup.ROUTES,
     *numbers.ROUTES, *twilio_sms.ROUTES, *widget.ROUTES, *chatbot.ROUTES, *usage.ROUTES,
     *job_list.ROUTES, *conversation_outcomes.ROUTES, *leads.ROUTES, *notifications.ROUTES, *knowledge.ROUTES,
+    *customers.ROUTES, *customer_portal.ROUTES, *customer_portal_reads.ROUTES,
     *contacts.ROUTES, *contact_imports.ROUTES, *contact_lists.ROUTES, *opt_outs.ROUTES, *sms.ROUTES, *sms_status.ROUTES,
     *campaigns.ROUTES, *webhooks.ROUTES,
 )

@@ -58,8 +58,8 @@ def with_dev_secrets(settings: Settings) -> Settings:
     """On the embedded database, fill missing signing secrets with per-checkout random ones.
 
     `make run` must work with no accounts: its dashboard token must survive a restart
-    (SUPABASE_JWT_SECRET) and `agent-server call` must sign webhooks the server accepts
-    (TWILIO_AUTH_TOKEN). Each is kept beside the embedded data (`.data/dev-*`, never
+    (SUPABASE_JWT_SECRET), and so must a customer's portal session (CUSTOMER_JWT_SECRET);
+    `agent-server call` must sign webhooks the server accepts (TWILIO_AUTH_TOKEN). Each is kept beside the embedded data (`.data/dev-*`, never
     committed). A deployment with DATABASE_URL gets no such fallback: it sets the real ones.
     """
     if settings.database.url:
@@ -70,6 +70,10 @@ def with_dev_secrets(settings: Settings) -> Settings:
     if not settings.twilio.auth_token:
         twilio = dataclasses.replace(settings.twilio, auth_token=_dev_secret(settings, "dev-twilio-auth-token"))
         settings = dataclasses.replace(settings, twilio=twilio)
+    if not settings.customers.jwt_secret:
+        customers = dataclasses.replace(settings.customers,
+                                        jwt_secret=_dev_secret(settings, "dev-customer-jwt-secret"))
+        settings = dataclasses.replace(settings, customers=customers)
     return settings
 
 

@@ -136,7 +136,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         # Workers inherit the resolved database and signing secrets, so the embedded server and
         # the development secrets are set up once, here.
         env = {**os.environ, "DATABASE_URL": dsn, "SUPABASE_JWT_SECRET": settings.auth.jwt_secret,
-               "TWILIO_AUTH_TOKEN": settings.twilio.auth_token}
+               "TWILIO_AUTH_TOKEN": settings.twilio.auth_token, "CUSTOMER_JWT_SECRET": settings.customers.jwt_secret}
         return supervise(args.workers, worker_command(settings.server.port), env,
                          settings.server.call_drain_seconds + settings.server.shutdown_timeout_seconds)
     log.info("serving", url=url, pid=os.getpid(), embedded_database=not ctx.settings.database.url)

@@ -21,10 +21,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agent_server import agents
+from agent_server.api.routes_table import ROUTES
 from agent_server.public_routes import PUBLIC_ROUTES
 from conversations import records
 from media import call_records
 from phone_numbers import registry
+from tests.agent_server.customer_probes import customer_probes, seed_customers
 from tests.agent_server.messaging_probes import messaging_probes, seed_messaging
 from tests.agent_server.webhook_probes import seed_webhooks, webhook_probes
 from tests.conftest import MakeBusiness, MakeClient, MakeSettings, Tenant, fund_wallet
@@ -38,6 +40,11 @@ NOT_SCOPED: dict[str, str] = {
     "GET /api/me": "the caller's own user and memberships",
     "POST /api/numbers/search": "searches the carrier's inventory for sale, not any business's data",
 }
+
+
+# Customer portal routes: a customer's session names no business; each read is joined to the session's
+# customer and its assigned agents, and walked with another agent's and business's ids in tests/customers/.
+PORTAL_ROUTES: set[str] = {route.key for route in ROUTES if route.auth == "customer"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +144,7 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         **{route: [Attempt(*probe) for probe in found]
            for route, found in messaging_probes(business, w.b_number).items()},
         **{route: [Attempt(*probe) for probe in found] for route, found in webhook_probes(business).items()},
+        **{route: [Attempt(*probe) for probe in found] for route, found in customer_probes(business, agent).items()},
         "GET /api/wallet/transactions": [Attempt("query businessId", business, _q("/api/wallet/transactions"))],
         "GET /api/wallet/statement": [Attempt("query businessId", business, lambda x: (
             "/api/wallet/statement", {"businessId": str(x), "month": "2026-01"}, None))],
@@ -234,6 +242,7 @@ async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> World:
     await records.create_conversation(pool, b_conversation, agent_id=ids["b_agent"], business_id=b.business_id,
                                       origin="dashboard")
     await seed_messaging(pool, a.business_id, b.business_id, ids["b_number"])
+    await seed_customers(pool, a.business_id, b.business_id)
     await seed_webhooks(pool, b.business_id)
     # A finished crawl of B's website source: A's sync of it could start a crawl, A's delete drop its pages.
     b_source = await pool.fetchval("INSERT INTO kb_sources (business_id, agent_id, kind, url, title) VALUES"
@@ -254,7 +263,7 @@ async def _send(client: Client, tenant: Tenant, method: str, request: tuple[str,
 
 async def test_every_route_is_probed_or_listed(client: Client, world: World) -> None:
     routes = registered_routes(client.app)
-    accounted = set(probes(world)) | set(NOT_SCOPED) | set(PUBLIC_ROUTES)
+    accounted = set(probes(world)) | set(NOT_SCOPED) | set(PUBLIC_ROUTES) | PORTAL_ROUTES
     assert routes - accounted == set(), "a route is neither probed with foreign ids nor listed as public/unscoped"
     assert accounted - routes == set(), "a listed route no longer exists"
 
