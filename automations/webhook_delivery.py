@@ -34,7 +34,7 @@ log = structlog.get_logger(__name__)
 
 MAX_IN_FLIGHT = 4
 # A send is the sender's for this long (the timeout plus room for the database); then it is due again.
-_LEASE = datetime.timedelta(seconds=TIMEOUT_SECONDS + 15)
+LEASE = datetime.timedelta(seconds=TIMEOUT_SECONDS + 15)
 
 
 class SendWebhook:
@@ -43,7 +43,7 @@ class SendWebhook:
     def __init__(self, db: Executor, session: aiohttp.ClientSession, *, clock: Clock,
                  allowed_private_hosts: Collection[str], max_in_flight: int = MAX_IN_FLIGHT,
                  timeout: float = TIMEOUT_SECONDS, read_cap: int = READ_CAP_BYTES,
-                 rng: random.Random | None = None) -> None:
+                 lease: datetime.timedelta = LEASE, rng: random.Random | None = None) -> None:
         self._db = db
         self._session = session
         self._clock = clock
@@ -51,12 +51,20 @@ class SendWebhook:
         self._max_in_flight = max_in_flight
         self._timeout = timeout
         self._read_cap = read_cap
+        self._lease = lease
         self._rng = rng or random.Random()
 
     async def __call__(self, job: Job) -> None:
-        endpoint_id = await messages.endpoint_of(self._db, uuid.UUID(job.payload["messageId"]))
+        """Drain the message's endpoint; if another sender still holds the message, look again when its lease ends.
+
+        A worker killed mid-send leaves its message `sending` until the lease runs out, and the
+        job that held it may be taken back before then: this keeps a wake-up queued for it.
+        """
+        message_id = uuid.UUID(job.payload["messageId"])
+        endpoint_id = await messages.endpoint_of(self._db, message_id)
         if endpoint_id is not None:
             await self.drain(endpoint_id)
+            await messages.wake_when_released(self._db, message_id, now=self._clock())
 
     async def drain(self, endpoint_id: uuid.UUID) -> int:
         """Send the endpoint's due messages one after another while there is room.
@@ -65,7 +73,7 @@ class SendWebhook:
             How many attempts this call made.
         """
         sent = 0
-        while (claimed := await messages.claim(self._db, endpoint_id, now=self._clock(), lease=_LEASE,
+        while (claimed := await messages.claim(self._db, endpoint_id, now=self._clock(), lease=self._lease,
                                                max_in_flight=self._max_in_flight)) is not None:
             await self.attempt(claimed)
             sent += 1

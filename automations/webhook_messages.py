@@ -116,6 +116,15 @@ async def claim(db: Executor, endpoint_id: uuid.UUID, *, now: datetime.datetime,
         return None if picked is None else Claimed(_message(picked), endpoint)
 
 
+async def wake_when_released(db: Executor, message_id: uuid.UUID, *, now: datetime.datetime) -> None:
+    """Queue a send job for when a message another sender holds comes due again (its lease's end)."""
+    row = await db.fetchrow("SELECT business_id, next_attempt_at FROM webhook_messages WHERE id = $1"
+                            " AND status = 'sending' AND next_attempt_at > $2", message_id, now)
+    if row is not None:
+        await queue_send(db, message_id, row["business_id"], label=f"lease@{row['next_attempt_at'].isoformat()}",
+                         run_at=row["next_attempt_at"], now=now)
+
+
 async def record(db: Executor, claimed: Claimed, result: Result, outcome: Outcome, *, started: datetime.datetime,
                  now: datetime.datetime, next_attempt: datetime.datetime | None = None) -> bool:
     """Write the attempt and move the message on: delivered, failed, or pending with its next attempt queued.
