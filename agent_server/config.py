@@ -26,6 +26,7 @@ from customers.config import CustomersConfig
 from jobs.config import JobsConfig
 from knowledge.config import KnowledgeConfig
 from llm_usage.token_config import LimitsConfig
+from llm_usage.usage_config import UsageConfig
 from mail.config import MailConfig
 from messaging.config import SmsConfig
 from media.config import CallsConfig, DeepgramConfig, LlmConfig, OpenAIConfig
@@ -114,6 +115,7 @@ class Settings:
     knowledge: KnowledgeConfig = KnowledgeConfig()
     customers: CustomersConfig = CustomersConfig()
     limits: LimitsConfig = LimitsConfig()
+    usage: UsageConfig = UsageConfig()
     logging: LoggingConfig = LoggingConfig()
 
 

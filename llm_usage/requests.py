@@ -83,6 +83,14 @@ class RequestLog:
     attempts: Sequence[Attempt]
 
 
+def _cost(attempt: Attempt, prices: Mapping[str, Mapping[str, int]]) -> int | None:
+    """Micro-USD; a cache hit asked no model, so it cost nothing whatever its model's price."""
+    if attempt.answer_cache_hit:
+        return 0
+    return attempt_cost_micros(attempt.served_model, input_tokens=attempt.input_tokens,
+                               cached_tokens=attempt.cached_tokens, output_tokens=attempt.output_tokens, table=prices)
+
+
 async def insert(db: Executor, log: RequestLog, *, ledger_key: str | None,
                  prices: Mapping[str, Mapping[str, int]]) -> None:
     """Write the log's rows, each priced at its served model (`[provider_costs.llm]`).
@@ -104,6 +112,5 @@ async def insert(db: Executor, log: RequestLog, *, ledger_key: str | None,
         [(ctx.business_id, ctx.agent_id, ctx.agent_version, ctx.channel, ctx.conversation_id, ctx.call_sid,
           ctx.message_id, a.requested_model, a.served_model, a.attempt, a.status, a.http_status, a.input_tokens,
           min(a.cached_tokens, a.input_tokens), a.output_tokens, a.estimated, a.answer_cache_hit,
-          attempt_cost_micros(a.served_model, input_tokens=a.input_tokens, cached_tokens=a.cached_tokens,
-                              output_tokens=a.output_tokens, table=prices),
+          _cost(a, prices),
           a.first_token_ms, ledger_key) for a in log.attempts])

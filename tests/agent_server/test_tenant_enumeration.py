@@ -118,6 +118,9 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         "POST /api/payment/create-checkout-session": [Attempt("body businessId", business, _body(
             "/api/payment/create-checkout-session", lambda x: {"amount": 1000, "currency": "USD", "businessId": x}))],
         "GET /api/usage": [Attempt("query businessId", business, _q("/api/usage"))],
+        "GET /api/usage/tokens": [
+            Attempt("query businessId", business, _q("/api/usage/tokens")),
+            Attempt("query agentId", agent, lambda x: ("/api/usage/tokens", {"agentId": str(x)}, None))],
         "GET /api/jobs": [Attempt("query businessId", business, _q("/api/jobs"))],
         "POST /api/chat/conversations/{id}/end": [
             Attempt("path conversation", w.b_conversation, _path("/api/chat/conversations/{id}/end"))],
