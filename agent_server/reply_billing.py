@@ -1,7 +1,7 @@
 """The wallet-backed `ReplyPayment`: SMS per reply, chat per 1,000 LLM tokens, reserved first.
 
 A chat reply's token count is known only after it streamed, so its reservation is the
-price of `CHAT_RESERVE_TOKENS`; the charge is the price of the tokens the stream reported
+price of `CHAT_RESERVE_TOKENS` (or of what its token cap reserved); the charge is the price of the tokens the stream reported
 (never more than the wallet can pay). FAQ answers use no tokens and cost nothing. A reply
 served from the answer cache costs `[billing] answer_cache_hit_minor` on either channel (0 by
 default: nothing is reserved or charged, and an empty wallet still gets it), recorded as one
@@ -49,7 +49,8 @@ class WalletReplyPayment:
     async def _prices(self, business_id: uuid.UUID) -> Prices:
         return await price_book.prices_for(self._pool, business_id, self._defaults)
 
-    async def reserve(self, business_id: uuid.UUID, channel: Channel, key: str, *, cached: bool = False) -> object:
+    async def reserve(self, business_id: uuid.UUID, channel: Channel, key: str, *, cached: bool = False,
+                      tokens: int | None = None) -> object:
         if cached and self._cache_hit == 0:
             return usage.Reservation(business_id, self._defaults.currency, 0, None)
         prices = await self._prices(business_id)
@@ -57,7 +58,7 @@ class WalletReplyPayment:
             amount = self._cache_hit
         else:
             amount = (prices.sms_per_reply if channel == "sms"
-                      else chat_charge(CHAT_RESERVE_TOKENS, prices.chat_per_1k_tokens))
+                      else chat_charge(CHAT_RESERVE_TOKENS if tokens is None else tokens, prices.chat_per_1k_tokens))
         try:
             return await usage.reserve(self._pool, business_id=business_id, amount=Money(amount, prices.currency),
                                        key=key, reference=key)

@@ -24,8 +24,8 @@ Channel = Literal["sms", "widget"]
 AnsweredBy = Literal["faq", "llm", "fallback", "cache"]
 OnDelta = Callable[[str], Awaitable[None]]
 # Called with the request's messages right before the model is asked; returns the `max_tokens` to send
-# (a token cap), or raises to ask nothing (`llm_usage.token_caps.TokenLimitReached`).
-Admit = Callable[[Sequence[Message]], Awaitable[int]]
+# (a token cap; None: the server's own), or raises to ask nothing (`TokenLimitReached`, `CannotPay`).
+Admit = Callable[[Sequence[Message]], Awaitable[int | None]]
 
 _CHANNEL_RULES: dict[Channel, str] = {
     "sms": "You are replying by text message: plain text only, no markdown, two or three short sentences."

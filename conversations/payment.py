@@ -20,8 +20,11 @@ class CannotPay(Exception):
 
 
 class ReplyPayment(Protocol):
-    async def reserve(self, business_id: uuid.UUID, channel: Channel, key: str, *, cached: bool = False) -> object:
+    async def reserve(self, business_id: uuid.UUID, channel: Channel, key: str, *, cached: bool = False,
+                      tokens: int | None = None) -> object:
         """Set the reply's price aside (`cached`: the cache-hit price); the handle goes to `charge` or `cancel`.
+
+        `tokens` sizes a chat reply's reservation (the need its token cap reserved; None: the default size).
 
         Raises:
             CannotPay: nothing reserved; the caller must not ask the model.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -21,7 +22,7 @@ from conversations.payment import ReplyPayment
 from knowledge.grounding import Grounding
 from llm_usage.requests import Attempt, RequestContext, RequestLog, cache_hit
 from llm_usage.token_gate import TokenGate
-from media.llm.base import LlmProvider
+from media.llm.base import LlmProvider, Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,9 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
 
     The visitor's message is stored before the model is asked, so it is kept even when the
     answer fails; the answer is stored only once complete, with its token usage. `cache`
-    (None: off) serves and keeps the answer to a conversation's first message. `agent_version` is kept
+    (None: off) serves and keeps the answer to a conversation's first message. Before the model is
+    asked, the agent's token cap (`tokens`) reserves the request's need, then the wallet holds that
+    need's price; an FAQ answer touches neither and is free. `agent_version` is kept
     with the answer: the agent configuration that wrote it.
 
     `requests` (None: not recorded) is where the turn's LLM attempts are recorded as `llm_requests`
@@ -58,7 +61,21 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
     first = cache if not history else None
     producer = answer_cache.producer(llm, agent, defaults)
     cached = None if first is None else await answer_cache.lookup(pool, first, "widget", text, producer=producer)
-    handle = await payment.reserve(agent.business_id, "chat", key, cached=cached is not None)
+    handle = None if cached is None else await payment.reserve(agent.business_id, "chat", key, cached=True)
+
+    async def admit(messages: Sequence[Message]) -> int | None:
+        """The token cap first, then the wallet hold sized from the same need; a refused hold frees the tokens."""
+        nonlocal handle
+        max_tokens = None if tokens is None else await tokens.admit(messages)
+        need = None if tokens is None or tokens.grant is None else tokens.grant.need
+        try:
+            handle = await payment.reserve(agent.business_id, "chat", key, tokens=need)
+        except BaseException:
+            if tokens is not None:
+                await asyncio.shield(tokens.release())
+            raise
+        return max_tokens
+
     attempts: list[Attempt] = []
     log = None if requests is None else RequestLog(requests.about(conversation_id=conversation_id,
                                                                   message_id=user_message), attempts)
@@ -70,20 +87,22 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
                 await on_delta(cached.text)
         else:
             reply = await answer(llm, agent, history, text, channel="widget", defaults=defaults,
-                                 admit=None if tokens is None else tokens.admit,
+                                 admit=admit,
                                  on_delta=on_delta, grounding=grounding, attempts=attempts)
     except BaseException:
         if tokens is not None:
             await asyncio.shield(tokens.release())
-        await asyncio.shield(payment.cancel(handle, requests=log))
+        if handle is not None:
+            await asyncio.shield(payment.cancel(handle, requests=log))
         raise
     if tokens is not None:
         await tokens.settle(reply.prompt_tokens + reply.completion_tokens)
     message_id = await records.add_widget_message(
         pool, conversation_id, "assistant", reply.text, answered_by=reply.answered_by,
         prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens, agent_version=agent_version)
-    await payment.charge(handle, channel="chat", key=key, prompt_tokens=reply.prompt_tokens,
-                         completion_tokens=reply.completion_tokens, cached=cached is not None, requests=log)
+    if handle is not None:  # an FAQ answer asked no model and held nothing: it is free
+        await payment.charge(handle, channel="chat", key=key, prompt_tokens=reply.prompt_tokens,
+                             completion_tokens=reply.completion_tokens, cached=cached is not None, requests=log)
     if first is not None and answer_cache.cacheable(reply):
         await answer_cache.store(pool, first, "widget", text, reply.text, producer=producer, sources=reply.sources,
                                  tokens=reply.prompt_tokens + reply.completion_tokens)

@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agent_server.config import Settings
+from billing.pricing import chat_charge
 from conversations.widget_messages import Done, Error
 from tests.conftest import MakeClient
 from tests.fake_openai import FakeOpenAi
@@ -121,12 +122,25 @@ async def test_a_texter_at_the_cap_is_told_once_per_period_and_the_faq_still_ans
     assert await pool.fetchval("SELECT count(*) FROM holds WHERE status = 'active'") == 0
 
 
-async def test_an_empty_wallet_reserves_no_tokens(
+async def test_an_empty_wallet_frees_the_tokens_the_cap_reserved_first(
         make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,  # noqa: F811
         pool: asyncpg.Pool) -> None:
     client = await make_client(messaging_settings)
     await drain_wallet(pool, shop)
     assert (await post(client, shop, "Can I book a cleaning?")).status == 402
-    assert await pool.fetchval("SELECT count(*) FROM token_reservations") == 0
+    assert await pool.fetchval("SELECT count(*) FROM token_reservations WHERE settled_at IS NULL") == 0
+    assert await pool.fetchval("SELECT sum(used + reserved) FROM token_budgets") == 0
     assert fake_openai.state.chat_requests == []
 
+
+async def test_a_chat_replys_wallet_hold_is_the_price_of_its_token_need(
+        make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,  # noqa: F811
+        pool: asyncpg.Pool) -> None:
+    """The hold is sized from the need the cap reserved, not a fixed 4,000 tokens."""
+    client = await make_client(messaging_settings)
+    await caps(client, shop, maxOutputTokens=100)
+    assert (await post(client, shop, "Can I book a cleaning?")).status == 200
+    need = await pool.fetchval("SELECT amount FROM token_reservations")
+    per_1k = messaging_settings.billing.chat_per_1k_tokens_minor
+    held = await pool.fetchval("SELECT delta FROM hold_events WHERE kind = 'place'")
+    assert need < 4000 and held == chat_charge(need, per_1k) > 0
