@@ -29,7 +29,7 @@ from llm_usage.token_config import LimitsConfig
 from llm_usage.usage_config import UsageConfig
 from mail.config import MailConfig
 from messaging.config import SmsConfig
-from media.config import CallsConfig, DeepgramConfig, LlmConfig, OpenAIConfig
+from media.config import CallsConfig, DeepgramConfig, LlmConfig, OpenAIConfig, RecordingsConfig
 from outcomes.config import OutcomesConfig
 from phone_numbers.config import NumbersConfig
 from storage.config import DatabaseConfig
@@ -106,6 +106,7 @@ class Settings:
     messaging: MessagingConfig = MessagingConfig()
     sms: SmsConfig = SmsConfig()
     calls: CallsConfig = CallsConfig()
+    recordings: RecordingsConfig = RecordingsConfig()
     numbers: NumbersConfig = NumbersConfig()
     billing: BillingConfig = BillingConfig()
     provider_costs: ProviderCostsConfig = ProviderCostsConfig()
@@ -142,6 +143,7 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "CUSTOMER_JWT_SECRET": ("customers", "jwt_secret"),
     "CUSTOMER_PORTAL_URL": ("customers", "portal_url"),
     "LOG_LEVEL": ("logging", "level"),
+    "RECORDINGS_DIR": ("recordings", "dir"),
 }
 
 

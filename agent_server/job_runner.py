@@ -4,7 +4,8 @@ Domains never import the shell, so the kinds are wired here: `mail.send` deliver
 through the configured SMTP server, or holds every email when there is none; `messaging.import`
 merges an uploaded contacts CSV; `messaging.campaigns` (every minute) starts scheduled campaigns,
 resumes ones paused until a top-up and completes finished ones; `conversations.answer_cache_sweep`
-(hourly) deletes expired and superseded cached answers; the outbox's upkeep (reconciler,
+(hourly) deletes expired and superseded cached answers; `media.recordings_retention` (daily)
+deletes call recordings past their agent's retention; the outbox's upkeep (reconciler,
 retention) is in `messaging_jobs`. `serve` runs a runner in-process unless
 `[jobs] run_in_process = false` (then a `worker:` process runs them).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from pathlib import Path
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -34,6 +36,7 @@ from mail.mailer import Mailer
 from mail.sending import SendEmail
 from mail.smtp import SmtpMailer, SmtpTarget
 from messaging.campaign_schedule import CAMPAIGN_TICK_KIND, CAMPAIGN_TICK_SCHEDULE, CampaignTick
+from media.recording.retention import RETENTION_KIND, RETENTION_SCHEDULE, RecordingRetention
 from messaging.imports import IMPORT_KIND, ImportJob
 from storage.pool import create_pool
 
@@ -41,7 +44,8 @@ log = structlog.get_logger(__name__)
 
 # The kinds of this module that recur (the outcome kinds bring their own: outcome_jobs.RECURRING).
 RECURRING: tuple[Recurring, ...] = (Recurring(CAMPAIGN_TICK_KIND, Schedule.parse(CAMPAIGN_TICK_SCHEDULE)),
-                                    Recurring(answer_cache.SWEEP_KIND, Schedule.parse(answer_cache.SWEEP_SCHEDULE)))
+                                    Recurring(answer_cache.SWEEP_KIND, Schedule.parse(answer_cache.SWEEP_SCHEDULE)),
+                                    Recurring(RETENTION_KIND, Schedule.parse(RETENTION_SCHEDULE)))
 
 
 def mailer_for(settings: Settings) -> Mailer | None:
@@ -78,6 +82,8 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
                 CAMPAIGN_TICK_KIND: CampaignTick(pool, settings.sms, parse_currency(settings.billing.currency),
                                                  clock=utc_now),
                 **books_jobs.handlers(settings, pool),
+                RETENTION_KIND: RecordingRetention(pool, Path(settings.recordings.dir),
+                                                   settings.recordings.retention_batch),
                 **customer_jobs.handlers(settings, pool),
             }
             runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING

@@ -1,4 +1,4 @@
-"""The call and provider config sections: `[calls]` behaviour, `[llm]` bounds, `[deepgram]` and `[openai]` accounts."""
+"""The call and provider config sections: `[calls]` behaviour, `[llm]` bounds, `[deepgram]` and `[openai]` accounts, `[recordings]`."""
 
 from __future__ import annotations
 
@@ -50,3 +50,12 @@ class CallsConfig:
     # Calls in progress across every process on the database beyond which new ones get a busy
     # signal; 0 takes every call. A soft cap: webhooks racing at the limit may each get in.
     max_live_calls: int = check(non_negative, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordingsConfig:
+    # Where recorded calls' WAV files go (one folder per business); a relative path is from the
+    # server's working directory.
+    dir: str = ".data/recordings"
+    # How many expired recordings the daily retention job deletes per run at most.
+    retention_batch: int = check(positive, 500)

@@ -16,9 +16,11 @@ from agent_server.api.decoding import read_query
 from agent_server.api.route import Reply, Route, register
 from agent_server.api.shapes import Instant, Query, Uuid
 from agent_server.errors import NotFound, ValidationError
+from agent_server.routes.call_recordings import RecordingOut, recording_json
 from agent_server.state import POOL
 from agent_server.validation import path_uuid
 from media import call_records
+from media.recording import records as recording_records
 
 MAX_PAGE = 100
 
@@ -92,11 +94,12 @@ class Fault(msgspec.Struct):
 
 
 class CallDetail(CallOut, kw_only=True):
-    """A call with its transcript, latency summaries and provider faults."""
+    """A call with its transcript, latency summaries, provider faults and recording (null: not recorded)."""
 
     transcript: list[Turn]
     latency: Latency
     faults: list[Fault]
+    recording: RecordingOut | None
 
 
 def encode_cursor(started_at: datetime.datetime, call_id: uuid.UUID) -> str:
@@ -189,6 +192,7 @@ async def get_call(request: web.Request) -> web.Response:
     body["latency"] = {"server": _latency_summary(server), "ear": _latency_summary(ear)}
     body["faults"] = [{"stage": f["stage"], "kind": f["kind"], "at": _iso(f["at"]), "detail": f["detail"]}
                       for f in await call_records.faults_of(pool, call_id)]
+    body["recording"] = recording_json(await recording_records.get(pool, row["business_id"], call_id))
     return web.json_response(body)
 
 

@@ -11,7 +11,9 @@ a logged reason; however the socket ends, the session tears down every task it s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
+from pathlib import Path
 from typing import Final
 
 import aiohttp
@@ -43,6 +45,7 @@ from media.pipeline.grounding import CallGrounding
 from media.pipeline.hooks import CallInfo
 from media.pipeline.lifecycle import EndReason
 from media.pipeline.prompt import AgentProfile
+from media.recording.call_recording import open_recording
 from media.pipeline.session import CallSession, CallSettings
 from media.protocol.twilio import Dtmf, Mark, Media, Start, Stop, media_frame, parse_message
 from media.protocol.websocket_outbox import WebSocketOutbox
@@ -143,6 +146,9 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
     if stored is None:
         raise StreamRefused("the call's agent no longer exists")
     agent = agents.on_channel(stored, "voice")  # the voice channel's greeting, voice, language, model, temperature
+    recorded = agents.effective(stored).voice.recording
+    if recorded.enabled:  # the notice comes before anything else the caller hears
+        agent = dataclasses.replace(agent, greeting=" ".join(t for t in (recorded.notice_text, agent.greeting) if t))
     providers = app[PROVIDERS]
     info = CallInfo(claim.call_id, claim.call_sid, claim.business_id, agent.id, claim.from_number, claim.to_number)
     transport = request.transport
@@ -155,6 +161,9 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
         hooks=app[CALL_HOOKS],
         recorder=call_records.CallRecorder(pool, claim.call_id), carrier=app[CARRIER], metrics=app[METRICS],
         fallback_tts=providers.fallback_tts, grounding=await _grounding(app, agent),
+        recording=await open_recording(pool, Path(settings.recordings.dir), call_id=claim.call_id,
+                                       business_id=claim.business_id, retention_days=recorded.retention_days)
+        if recorded.enabled else None,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from media.pipeline.playout import Send
 from media.protocol.twilio import OutboundStream
+from media.recording.call_recording import CallRecording
 
 
 class TwilioLink(Protocol):
@@ -36,17 +37,22 @@ class Outbound:
         link: the media socket.
         stream_sid: the ``streamSid`` from ``start``.
         on_lost: called on every send that finds the socket gone (the session ends the call).
+        recording: gets every frame and ``clear`` as it is sent (None: the call isn't recorded).
     """
 
-    __slots__ = ("_link", "_stream", "_on_lost")
+    __slots__ = ("_link", "_stream", "_on_lost", "_recording")
 
-    def __init__(self, link: TwilioLink, stream_sid: str, on_lost: Callable[[], None]) -> None:
+    def __init__(self, link: TwilioLink, stream_sid: str, on_lost: Callable[[], None],
+                 recording: CallRecording | None = None) -> None:
         self._link = link
         self._stream = OutboundStream(stream_sid)
         self._on_lost = on_lost
+        self._recording = recording
 
     def media(self, frame: bytes) -> None:
         """Queue one 20 ms frame of the agent's audio."""
+        if self._recording is not None:
+            self._recording.agent(frame)
         self._send(self._stream.media_bytes(frame))
 
     def mark(self, name: str) -> None:
@@ -55,6 +61,8 @@ class Outbound:
 
     def clear(self) -> None:
         """Queue a ``clear``: Twilio drops the audio it buffered and echoes the pending marks."""
+        if self._recording is not None:
+            self._recording.clear()
         self._send(self._stream.clear().encode())
 
     def flush(self) -> None:

@@ -37,6 +37,7 @@ from media.pipeline.telemetry import CallMetrics, NoMetrics
 from media.pipeline.timers import Timers
 from media.pipeline.tts_stage import TtsStage
 from media.pipeline.turn_taking import CallerTurn, TurnTaking
+from media.recording.call_recording import CallRecording
 from media.stt.base import SpeechStarted, SttError, SttProvider, SttSession, SttUnavailable, Transcript, UtteranceEnd
 from media.tts.base import TtsProvider
 
@@ -65,14 +66,16 @@ class CallSession:
         carrier: for transfers and hang-ups through the REST API (None when not configured).
         metrics: where per-turn latencies, barge-ins and provider errors are reported.
         grounding: searches the agent's knowledge for each answer (None: answers without excerpts).
+        recording: records both sides as heard (None: the call isn't recorded).
     """
 
     def __init__(self, *, info: CallInfo, profile: AgentProfile, settings: CallSettings, stt: SttProvider,
                  llm: LlmProvider, tts: TtsProvider, link: TwilioLink, stream_sid: str, hooks: CallHooks,
                  recorder: CallRecorder | None = None, carrier: CallCarrier | None = None,
                  metrics: CallMetrics | None = None, fallback_tts: TtsProvider | None = None,
-                 grounding: CallGrounding | None = None) -> None:
+                 grounding: CallGrounding | None = None, recording: CallRecording | None = None) -> None:
         self._info = info
+        self._recording = recording
         self._grounding = grounding
         self._profile = profile
         self._settings = settings
@@ -89,7 +92,7 @@ class CallSession:
         self._audio = CallerAudio()
         self._timers = Timers(loop, self._post)
         self._dialogue = Dialogue(recorder)
-        wire = self._wire = Outbound(link, stream_sid, lambda: self.request_end(EndReason.STREAM_STOPPED))
+        wire = self._wire = Outbound(link, stream_sid, lambda: self.request_end(EndReason.STREAM_STOPPED), recording)
         self._replies = Replies(
             mark_every=settings.mark_every_frames, wire=wire, dialogue=self._dialogue, run=self._generate,
             llm=LlmStage(llm, profile, settings.apology_text, settings.llm_first_token_timeout, self._faults, loop),
@@ -129,6 +132,8 @@ class CallSession:
     def media(self, payload: bytes, timestamp_ms: int) -> None:
         """One inbound audio frame (the hot path: no allocation, logging or I/O here)."""
         self._audio.push(payload, timestamp_ms)
+        if self._recording is not None:
+            self._recording.caller(payload, timestamp_ms)
 
     def mark(self, name: str) -> None:
         """Twilio echoed a mark."""
@@ -260,6 +265,14 @@ class CallSession:
             else:
                 self._arm_watchdog()
 
+    @staticmethod
+    async def _close_recording(recording: CallRecording) -> None:
+        """Finish the file and its row; a failure is logged and the teardown goes on."""
+        try:
+            await recording.close()
+        except Exception:
+            log.exception("call_recording_close_failed")
+
     def _arm_watchdog(self) -> None:
         self._audio.checkpoint()
         self._timers.set(TimerKind.MEDIA_WATCHDOG, self._settings.media_timeout)
@@ -278,6 +291,8 @@ class CallSession:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._replies.cancel_stray()
         started = time.monotonic()
+        if self._recording is not None:
+            await self._close_recording(self._recording)
         await self._dialogue.close(end_reason=outcome.reason.value, duration_seconds=outcome.duration_seconds,
                                    transferred_to=self._ending.transferred_to)
         await self._hooks.call_ended(self, outcome)

@@ -86,14 +86,15 @@ async def fake_twilio() -> AsyncIterator[FakeTwilio]:
 @pytest.fixture
 async def line_factory(make_settings: MakeSettings, make_client: MakeClient, make_business: MakeBusiness,
                        pool: asyncpg.Pool) -> AsyncIterator[Any]:
-    """Build a :class:`Line`; ``calls``, ``billing``, ``llm``, ``knowledge`` override settings; ``funds`` pays for the calls."""
+    """Build a :class:`Line`; ``calls``, ``billing``, ``llm``, ``knowledge``, ``recordings`` override settings; ``funds`` pays for the calls."""
     fakes: list[Any] = []
     sessions: list[aiohttp.ClientSession] = []
 
     async def build(*, greeting: str = GREETING, transfer_number: str | None = None, twilio: FakeTwilio | None = None,
                     deepgram_options: dict[str, Any] | None = None, calls: dict[str, Any] | None = None,
                     billing: dict[str, Any] | None = None, llm: dict[str, Any] | None = None,
-                    knowledge: dict[str, Any] | None = None, funds: int = 100_000) -> Line:
+                    knowledge: dict[str, Any] | None = None, recordings: dict[str, Any] | None = None,
+                    funds: int = 100_000) -> Line:
         deepgram = FakeDeepgram(**{"speak_bytes_per_char": 80, **(deepgram_options or {})})
         openai = FakeOpenAi()
         fakes.extend([deepgram, openai])
@@ -106,7 +107,8 @@ async def line_factory(make_settings: MakeSettings, make_client: MakeClient, mak
         settings = dataclasses.replace(settings, calls=dataclasses.replace(settings.calls, **quick),
                                        billing=dataclasses.replace(settings.billing, **(billing or {})),
                                        llm=dataclasses.replace(settings.llm, **(llm or {})),
-                                       knowledge=dataclasses.replace(settings.knowledge, **(knowledge or {})))
+                                       knowledge=dataclasses.replace(settings.knowledge, **(knowledge or {})),
+                                       recordings=dataclasses.replace(settings.recordings, **(recordings or {})))
         client = await make_client(settings)
         tenant = await make_business("Acme")
         agent_id = await agents.create_agent(pool, tenant.business_id, "Reception", greeting=greeting,
