@@ -12,6 +12,7 @@ import asyncio
 import datetime
 import math
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -218,21 +219,45 @@ async def faults_of(db: Executor, call_id: uuid.UUID) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class LlmAttemptRecord:
+    """One request of a call's answer to the model, for the `llm_requests` row the shell writes."""
+
+    model: str
+    status: str
+    """``ok``, ``error`` or ``timeout`` (no first or next token in time)."""
+    http_status: int | None
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    estimated: bool
+    """No usage reported: the tokens are the 4-characters-a-token estimate."""
+    first_token_ms: int | None
+
+
+LlmAttemptSink = Callable[[LlmAttemptRecord], Awaitable[None]]
+"""Writes a call's LLM attempt (the shell's; media doesn't know the `llm_requests` table's owner)."""
+
+
 class CallRecorder:
-    """Writes one call's turns and faults in the background and closes its row at the end.
+    """Writes one call's turns, faults and LLM attempts in the background and closes its row at the end.
 
     Args:
         pool: the app's pool.
         call_id: the call.
-        capacity: turns queued before new ones are dropped (the database is stuck).
+        capacity: records queued before new ones are dropped (the database is stuck).
+        llm_sink: where the call's LLM attempts go (None: not recorded).
     """
 
-    def __init__(self, pool: asyncpg.Pool, call_id: uuid.UUID, capacity: int = 64) -> None:
+    def __init__(self, pool: asyncpg.Pool, call_id: uuid.UUID, capacity: int = 64,
+                 llm_sink: LlmAttemptSink | None = None) -> None:
         self._pool = pool
         self.call_id = call_id
         self._seq = 0
         self._fault_seq = 0
-        self._queue: asyncio.Queue[tuple[int, TurnRecord | FaultRecord] | None] = asyncio.Queue(capacity)
+        self._llm_sink = llm_sink
+        self._queue: asyncio.Queue[tuple[int, TurnRecord | FaultRecord | LlmAttemptRecord] | None] = (
+            asyncio.Queue(capacity))
         self._task = asyncio.create_task(self._write())
 
     def turn(self, record: TurnRecord) -> None:
@@ -251,11 +276,23 @@ class CallRecorder:
         except asyncio.QueueFull:
             log.error("call_fault_dropped", call_id=str(self.call_id), seq=self._fault_seq)
 
+    def llm_attempt(self, record: LlmAttemptRecord) -> None:
+        """Queue one LLM attempt of an answer; never blocks the conversation."""
+        if self._llm_sink is None:
+            return
+        try:
+            self._queue.put_nowait((0, record))
+        except asyncio.QueueFull:
+            log.error("call_llm_attempt_dropped", call_id=str(self.call_id))
+
     async def _write(self) -> None:
         while (item := await self._queue.get()) is not None:
             seq, record = item
             try:
-                if isinstance(record, FaultRecord):
+                if isinstance(record, LlmAttemptRecord):
+                    if self._llm_sink is not None:
+                        await self._llm_sink(record)
+                elif isinstance(record, FaultRecord):
                     await insert_fault(self._pool, self.call_id, seq, record)
                 else:
                     await insert_turn(self._pool, self.call_id, seq, record)

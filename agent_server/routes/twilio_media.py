@@ -20,7 +20,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from agent_server import agent_edits, agents, stream_tokens
+from agent_server import agent_edits, agents, call_llm_rows, stream_tokens
 from agent_server.knowledge_embeddings import grounding_for
 from agent_server.api.route import Header, Reply, Route, register
 from agent_server.config import Settings
@@ -159,7 +159,9 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
         llm=providers.llm, tts=providers.tts, link=WebSocketOutbox(_ClosingSocket(ws, app[LIFECYCLE]), transport),
         stream_sid=start.stream_sid,
         hooks=app[CALL_HOOKS],
-        recorder=call_records.CallRecorder(pool, claim.call_id), carrier=app[CARRIER], metrics=app[METRICS],
+        recorder=call_records.CallRecorder(pool, claim.call_id,
+                                           llm_sink=call_llm_rows.sink(pool, settings.provider_costs.llm, claim)),
+        carrier=app[CARRIER], metrics=app[METRICS],
         fallback_tts=providers.fallback_tts, grounding=await _grounding(app, agent),
         recording=await open_recording(pool, Path(settings.recordings.dir), call_id=claim.call_id,
                                        business_id=claim.business_id, retention_days=recorded.retention_days)

@@ -12,7 +12,7 @@ import datetime
 
 import structlog
 
-from media.call_records import CallRecorder, FaultRecord
+from media.call_records import CallRecorder, FaultRecord, LlmAttemptRecord
 from media.pipeline.telemetry import CallMetrics
 
 log = structlog.get_logger(__name__)
@@ -42,3 +42,8 @@ class CallFaults:
         self._metrics.provider_error(stage, kind)
         if self._recorder is not None:
             self._recorder.fault(fault)
+
+    def llm_attempt(self, record: LlmAttemptRecord) -> None:
+        """An answer's request to the model, failed or not, kept with the call's usage (not a fault by itself)."""
+        if self._recorder is not None:
+            self._recorder.llm_attempt(record)

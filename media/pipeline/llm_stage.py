@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 
-from media.llm.base import LlmError, LlmProvider, Message, TextDelta, ToolCall
+from media.call_records import LlmAttemptRecord
+from media.llm.base import LlmError, LlmProvider, Message, TextDelta, ToolCall, Usage
 from media.pipeline.faults import CallFaults
 from media.pipeline.prompt import CALL_TOOLS, AgentProfile
 from media.pipeline.reply import Reply, Sentences
@@ -49,6 +51,7 @@ class LlmStage:
         profile = self._profile
         chunker = SentenceChunker()
         bound = self._token_timeout
+        attempt = _Attempt(self._loop.time(), self._llm.name != "local")
         try:
             stream = self._llm.stream_chat(messages, model=profile.model, temperature=profile.temperature,
                                            tools=CALL_TOOLS, faq=profile.faq)
@@ -56,6 +59,7 @@ class LlmStage:
                 async for event in stream:
                     if isinstance(event, TextDelta):
                         deadline.reschedule(self._loop.time() + bound)
+                        attempt.output_chars += len(event.text)
                         if reply.llm_first_token_at is None:
                             reply.llm_first_token_at = self._loop.time()
                         for sentence in chunker.feed(event.text):
@@ -65,13 +69,43 @@ class LlmStage:
                     elif isinstance(event, ToolCall):
                         deadline.reschedule(self._loop.time() + bound)
                         reply.tool_calls.append(event)
+                    elif isinstance(event, Usage):
+                        attempt.usage = event
             for sentence in chunker.flush():
                 await sentences.put(sentence)
         except LlmError as exc:
+            attempt.status, attempt.http_status = ("timeout" if exc.timeout else "error"), exc.status
             self._faults.report("llm", error_kind(exc.status), str(exc))
             await sentences.put(self._apology_text)
         except TimeoutError:
+            attempt.status = "timeout"
             started = reply.llm_first_token_at is not None
             self._faults.report("llm", "stalled" if started else "timeout",
                                 f"no {'next' if started else 'first'} token within {bound} s")
             await sentences.put(self._apology_text)
+        finally:
+            # Barged-in or stopped early, the model still wrote (and billed) what it sent: an `ok` row.
+            self._faults.llm_attempt(attempt.record(profile.model, messages, reply.llm_first_token_at))
+
+
+class _Attempt:
+    """What one answer's request to the model came to, for its `llm_requests` row."""
+
+    __slots__ = ("started", "http", "status", "http_status", "output_chars", "usage")
+
+    def __init__(self, started: float, http: bool) -> None:
+        self.started = started
+        self.http = http
+        self.status = "ok"
+        self.http_status: int | None = None
+        self.output_chars = 0
+        self.usage: Usage | None = None
+
+    def record(self, model: str, messages: list[Message], first_token_at: float | None) -> LlmAttemptRecord:
+        """The row; without a reported usage, tokens are estimated at 4 characters a token."""
+        usage = self.usage or Usage(math.ceil(sum(len(str(m.get("content") or "")) for m in messages) / 4),
+                                    math.ceil(self.output_chars / 4))
+        http_status = self.http_status if self.status != "ok" else (200 if self.http else None)
+        first_ms = None if first_token_at is None else max(0, round((first_token_at - self.started) * 1000))
+        return LlmAttemptRecord(model, self.status, http_status, usage.prompt_tokens, usage.cached_tokens,
+                                usage.completion_tokens, self.usage is None, first_ms)
