@@ -20,7 +20,7 @@ from typing import Literal
 
 from customers.config import CustomersConfig
 from customers.errors import LinkExpired, LinkUnknown
-from customers.records import Customer
+from customers.records import Customer, find
 from mail import outbox
 from mail.rendering import render
 from storage.executor import Executor
@@ -67,6 +67,7 @@ class Exchanged:
     customer_id: uuid.UUID
     business_id: uuid.UUID
     expires_at: datetime.datetime
+    customer: Customer
 
 
 async def exchange(db: Executor, token: str, config: CustomersConfig) -> Exchanged:
@@ -93,7 +94,9 @@ async def exchange(db: Executor, token: str, config: CustomersConfig) -> Exchang
         assert session is not None
         await conn.execute("UPDATE customers SET status = 'active', last_login = now(), updated_at = now()"
                            " WHERE id = $1", row["customer_id"])
-        return Exchanged(session["id"], row["customer_id"], row["business_id"], session["expires_at"])
+        customer = await find(conn, row["business_id"], row["customer_id"])
+        assert customer is not None
+        return Exchanged(session["id"], row["customer_id"], row["business_id"], session["expires_at"], customer)
 
 
 async def renewal_target(db: Executor, digest: bytes) -> tuple[uuid.UUID, uuid.UUID] | None:

@@ -89,6 +89,16 @@ async def find(db: Executor, business_id: uuid.UUID, customer_id: uuid.UUID) -> 
     return None if row is None else _customer(row)
 
 
+async def in_live_session(db: Executor, session_id: uuid.UUID, customer_id: uuid.UUID,
+                          business_id: uuid.UUID) -> Customer | None:
+    """The customer of a session that is neither revoked nor past its end, unless the customer is disabled."""
+    row = await db.fetchrow(
+        f"{_SELECT} JOIN customer_sessions s ON s.customer_id = c.id WHERE s.id = $1 AND c.id = $2"
+        " AND c.business_id = $3 AND s.revoked_at IS NULL AND s.expires_at > now() AND c.status <> 'disabled'",
+        session_id, customer_id, business_id)
+    return None if row is None else _customer(row)
+
+
 async def get(db: Executor, business_id: uuid.UUID, customer_id: uuid.UUID) -> Customer:
     """Raises: CustomerNotFound."""
     found = await find(db, business_id, customer_id)

@@ -17,7 +17,7 @@ import jwt
 from customers.config import CustomersConfig
 from customers.errors import SessionInvalid
 from customers.links import Exchanged
-from customers.records import Customer, find
+from customers.records import Customer, in_live_session
 from storage.executor import Executor
 
 ALGORITHM = "HS256"
@@ -76,17 +76,12 @@ def is_customer_token(config: CustomersConfig, token: str) -> bool:
 
 
 async def current(db: Executor, claims: Claims) -> Customer:
-    """The customer of a live session.
+    """The customer of a live session (one query).
 
     Raises:
         SessionInvalid: the session was logged out or ended, or the customer is disabled.
     """
-    live = await db.fetchval(
-        "SELECT true FROM customer_sessions s JOIN customers c ON c.id = s.customer_id"
-        " WHERE s.id = $1 AND s.customer_id = $2 AND s.business_id = $3 AND s.revoked_at IS NULL"
-        " AND s.expires_at > now() AND c.status <> 'disabled'",
-        claims.session_id, claims.customer_id, claims.business_id)
-    customer = await find(db, claims.business_id, claims.customer_id) if live else None
+    customer = await in_live_session(db, claims.session_id, claims.customer_id, claims.business_id)
     if customer is None:
         raise SessionInvalid("session ended")
     return customer

@@ -58,3 +58,9 @@ CREATE TABLE customer_sessions (
     CHECK (expires_at > created_at)
 );
 CREATE INDEX customer_sessions_customer ON customer_sessions (customer_id) WHERE revoked_at IS NULL;
+
+-- The portal lists an agent's conversations newest first (customers/portal.py).
+CREATE INDEX widget_conversations_agent_created ON widget_conversations (agent_id, created_at DESC, id DESC);
+CREATE INDEX calls_agent_started ON calls (agent_id, started_at DESC, id DESC);
+CREATE INDEX conversation_outcomes_agent_thread ON conversation_outcomes (agent_id, first_message_at DESC)
+    WHERE channel IN ('sms', 'whatsapp');

@@ -72,10 +72,8 @@ async def create_portal_session(request: web.Request) -> web.Response:
     body = await read_body(request, PortalTokenBody)
     exchanged = await links.exchange(request.app[POOL], body.token, config)
     token = sessions.mint(config, exchanged)
-    claims = sessions.Claims(exchanged.customer_id, exchanged.business_id, exchanged.session_id)
-    customer = await sessions.current(request.app[POOL], claims)
     return struct_response(PortalSession(access_token=token, expires_at=exchanged.expires_at.isoformat(),
-                                         customer=await portal_customer(request, customer)))
+                                         customer=await portal_customer(request, exchanged.customer)))
 
 
 async def request_portal_login_link(request: web.Request) -> web.Response:
