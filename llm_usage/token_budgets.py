@@ -85,19 +85,21 @@ async def reserve(db: Executor, agent_id: uuid.UUID, limits: Limits, *, prompt_c
     return Grant(reservation, decided.need, decided.max_tokens)
 
 
+# One statement: the reservation row first, then its day and month rows locked in that order (the
+# sorted FOR UPDATE), the order `reserve` takes them in, so settling can't deadlock with reserving.
+_CLOSE = """
+WITH r AS (UPDATE token_reservations SET settled_at = $2, used = $3 WHERE id = $1 AND settled_at IS NULL
+           RETURNING agent_id, amount, day_start, month_start),
+locked AS (SELECT b.period, b.start FROM token_budgets b JOIN r ON b.agent_id = r.agent_id
+           AND ((b.period = 'day' AND b.start = r.day_start) OR (b.period = 'month' AND b.start = r.month_start))
+           ORDER BY b.period FOR UPDATE OF b)
+UPDATE token_budgets b SET used = b.used + coalesce($3, 0), reserved = b.reserved - r.amount
+FROM r, locked l WHERE b.agent_id = r.agent_id AND b.period = l.period AND b.start = l.start
+RETURNING b.period"""
+
+
 async def _close(db: Executor, reservation_id: int, used: int | None, now: datetime.datetime | None) -> bool:
-    async with transaction(db) as conn:
-        row = await conn.fetchrow(
-            "UPDATE token_reservations SET settled_at = $2, used = $3 WHERE id = $1 AND settled_at IS NULL"
-            " RETURNING agent_id, amount, day_start, month_start", reservation_id, _now(now), used)
-        if row is None:
-            return False
-        for period, start in (("day", row["day_start"]), ("month", row["month_start"])):
-            await conn.execute(
-                "UPDATE token_budgets SET used = used + $4, reserved = reserved - $5"
-                " WHERE agent_id = $1 AND period = $2 AND start = $3",
-                row["agent_id"], period, start, used or 0, row["amount"])
-    return True
+    return bool(await db.fetch(_CLOSE, reservation_id, _now(now), used))
 
 
 async def settle(db: Executor, reservation_id: int, used: int, *, now: datetime.datetime | None = None) -> bool:

@@ -29,7 +29,8 @@ class TokenLimitReached(Exception):
     """The agent's tokens for `period` are spent: answer with the limit text, ask no model."""
 
     def __init__(self, period: Period, resets_at: datetime.datetime) -> None:
-        super().__init__(f"the agent's {period}ly token limit is reached until {resets_at.isoformat()}")
+        word = "daily" if period == "day" else "monthly"
+        super().__init__(f"the agent's {word} token limit is reached until {resets_at.isoformat()}")
         self.period = period
         self.resets_at = resets_at
 
