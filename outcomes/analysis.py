@@ -23,7 +23,8 @@ import structlog
 from conversations.conversation import estimate_tokens
 from conversations.payment import CannotPay, ReplyPayment
 from jobs.runner import Clock
-from media.llm.base import Completion, LlmError, Message
+from llm_usage.requests import Attempt, RequestContext, RequestLog
+from media.llm.base import Completion, LlmError, Message, Usage
 from outcomes import lead_records, leads, notifications, records, transcript, unsubscribe
 from outcomes.config import OutcomesConfig
 from outcomes.records import AnalysisStatus, Outcome
@@ -127,14 +128,17 @@ class Analyser:
         except CannotPay:
             return await self._finish(outcome, "analysis_failed", error="the wallet can't pay for the analysis")
         text = transcript.render(turns, self._config.transcript_budget_tokens)
+        attempts: list[Attempt] = []
+        rows = RequestLog(RequestContext(outcome.business_id, outcome.agent_id, None, "analysis",
+                                         conversation_id=outcome.id), attempts)
         try:
-            answer = await self._ask(self._llm, text, model or self._config.model, fields)
+            answer = await self._ask(self._llm, text, model or self._config.model, fields, attempts)
         except BaseException:
-            await self._payment.cancel(handle)
+            await self._payment.cancel(handle, requests=rows)
             await self._finish(outcome, "pending", error="the model could not be reached")
             raise
         charged = await self._payment.charge(handle, channel="chat", key=key, prompt_tokens=answer.prompt_tokens,
-                                             completion_tokens=answer.completion_tokens)
+                                             completion_tokens=answer.completion_tokens, requests=rows)
         if answer.parsed is None:
             return await self._finish(outcome, "analysis_failed", raw_output=answer.raw, error=answer.error,
                                       prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
@@ -142,22 +146,29 @@ class Analyser:
         person = "\n".join(t.text for t in turns if t.role == "user")
         return await self._store(outcome, answer, person, charged)
 
-    async def _ask(self, llm: JsonChat, text: str, model: str, fields: tuple[CustomField, ...]) -> Answer:
+    async def _ask(self, llm: JsonChat, text: str, model: str, fields: tuple[CustomField, ...],
+                   attempts: list[Attempt]) -> Answer:
+        """The analysis, asked again once when it doesn't decode; each request is an `llm_requests` row in
+        `attempts` (the repair too: a new request, not a fallback, so both are attempt 1)."""
         messages: list[Message] = [{"role": "system", "content": INSTRUCTIONS},
                                    {"role": "user", "content": f"Transcript:\n{text}"}]
         fmt = response_format(fields)
         prompt = completion = 0
         raw, error = "", None
         for _ in range(2):  # the request, then one repair
-            answer = await llm.complete(messages, model=model, temperature=self._config.temperature,
-                                        response_format=fmt)
+            try:
+                answer = await llm.complete(messages, model=model, temperature=self._config.temperature,
+                                            response_format=fmt)
+            except LlmError as exc:
+                attempts.append(Attempt(model, model, 1, "timeout" if exc.timeout else "error", exc.status))
+                raise
             raw = answer.text
-            if answer.usage is None:
-                prompt += sum(estimate_tokens(str(m["content"])) for m in messages)
-                completion += estimate_tokens(raw)
-            else:
-                prompt += answer.usage.prompt_tokens
-                completion += answer.usage.completion_tokens
+            usage = answer.usage or Usage(sum(estimate_tokens(str(m["content"])) for m in messages),
+                                          estimate_tokens(raw))
+            prompt += usage.prompt_tokens
+            completion += usage.completion_tokens
+            attempts.append(Attempt(model, model, 1, "ok", None, usage.prompt_tokens, usage.cached_tokens,
+                                    usage.completion_tokens, answer.usage is None))
             try:
                 return Answer(decode_analysis(raw, fields), raw, None, prompt, completion)
             except msgspec.ValidationError as exc:
