@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -11,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from agent_server.config import Settings
 from billing.pricing import chat_charge
+from llm_usage.token_config import LimitsConfig
 from conversations.widget_messages import Done, Error
 from tests.conftest import MakeClient
 from tests.fake_openai import FakeOpenAi
@@ -144,3 +146,15 @@ async def test_a_chat_replys_wallet_hold_is_the_price_of_its_token_need(
     per_1k = messaging_settings.billing.chat_per_1k_tokens_minor
     held = await pool.fetchval("SELECT delta FROM hold_events WHERE kind = 'place'")
     assert need < 4000 and held == chat_charge(need, per_1k) > 0
+
+
+async def test_the_limit_texts_come_from_the_limits_config(
+        make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,  # noqa: F811
+) -> None:
+    limits = LimitsConfig(daily_text="Out of words for today.", monthly_text="Out of words this month.")
+    client = await make_client(dataclasses.replace(messaging_settings, limits=limits))
+    await caps(client, shop, dailyTokenLimit=0)
+    assert await text(client, "Can I book a cleaning?", sender="+14155550111") == "Out of words for today."
+    await caps(client, shop, dailyTokenLimit=None, monthlyTokenLimit=0)
+    resp = await post(client, shop, "Can I book a cleaning?")
+    assert resp.status == 429 and (await resp.json())["error"]["message"] == "Out of words this month."
