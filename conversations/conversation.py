@@ -104,7 +104,12 @@ def faq_of(agent: AgentProfile) -> tuple[FaqEntry, ...]:
 
 
 def system_prompt(agent: AgentProfile, channel: Channel) -> str:
-    """The agent's own prompt, the channel's manners, and its FAQ as known facts."""
+    """The agent's own prompt, the channel's manners, and its FAQ as known facts.
+
+    Nothing per conversation or turn goes here (knowledge, time, who writes): the message is
+    byte-identical for an agent version and channel, so a provider's prompt cache serves it
+    across conversations (`tests/llm_usage/test_stable_prefix.py`).
+    """
     parts = [agent.system_prompt.strip() or f"You are the assistant of {agent.name}. Answer briefly.",
              _CHANNEL_RULES[channel]]
     if agent.faq:

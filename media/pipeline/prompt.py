@@ -61,7 +61,12 @@ class AgentProfile:
 
 
 def system_message(profile: AgentProfile) -> Message:
-    """The system prompt: the business's instructions, the phone style rules and the FAQ."""
+    """The system prompt: the business's instructions, the phone style rules and the FAQ.
+
+    Nothing per call or turn goes here (the caller, the time, knowledge: that rides in the last
+    user turn), so with `CALL_TOOLS` in their fixed order every call of an agent version starts
+    with the same bytes, which a provider's prompt cache serves.
+    """
     parts = [profile.system_prompt.strip() or "You are a helpful receptionist.", _PHONE_STYLE]
     if profile.faq:
         parts.append("Known answers:\n" + "\n".join(f"Q: {e.question}\nA: {e.answer}" for e in profile.faq))
