@@ -13,6 +13,7 @@ never followed) is retried on `webhook_signing.SCHEDULE` with ±20 % jitter, not
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import random
 import uuid
@@ -34,6 +35,8 @@ log = structlog.get_logger(__name__)
 
 MAX_IN_FLIGHT = 4
 # A send is the sender's for this long (the timeout plus room for the database); then it is due again.
+# At most two thirds of the runner's lease (`[jobs] lease_seconds`, 60 s), so a dead worker's job
+# is taken back only once its send is due again.
 LEASE = datetime.timedelta(seconds=TIMEOUT_SECONDS + 15)
 
 
@@ -55,28 +58,29 @@ class SendWebhook:
         self._rng = rng or random.Random()
 
     async def __call__(self, job: Job) -> None:
-        """Drain the message's endpoint; if another sender still holds the message, look again when its lease ends.
+        """Drain the message's endpoint, unless the message is no longer due or the endpoint has no room.
 
-        A worker killed mid-send leaves its message `sending` until the lease runs out, and the
-        job that held it may be taken back before then: this keeps a wake-up queued for it.
+        A worker killed mid-send leaves its message `sending` until the send lease runs out; the
+        job it was running is taken back when the runner's lease runs out, which is later (the
+        send lease is at most two thirds of the runner's, the runner renews every third), so
+        the job taken back finds the message due again and sends it.
         """
-        message_id = uuid.UUID(job.payload["messageId"])
-        endpoint_id = await messages.endpoint_of(self._db, message_id)
+        endpoint_id = await messages.due_endpoint(self._db, uuid.UUID(job.payload["messageId"]), now=self._clock(),
+                                                  max_in_flight=self._max_in_flight)
         if endpoint_id is not None:
             await self.drain(endpoint_id)
-            await messages.wake_when_released(self._db, message_id, now=self._clock())
 
     async def drain(self, endpoint_id: uuid.UUID) -> int:
-        """Send the endpoint's due messages one after another while there is room.
+        """Send the endpoint's due messages, as many at once as it has room for, until none is due.
 
         Returns:
             How many attempts this call made.
         """
         sent = 0
-        while (claimed := await messages.claim(self._db, endpoint_id, now=self._clock(), lease=self._lease,
-                                               max_in_flight=self._max_in_flight)) is not None:
-            await self.attempt(claimed)
-            sent += 1
+        while claimed := await messages.claim(self._db, endpoint_id, now=self._clock(), lease=self._lease,
+                                              max_in_flight=self._max_in_flight):
+            await asyncio.gather(*(self.attempt(one) for one in claimed))
+            sent += len(claimed)
         return sent
 
     async def attempt(self, claimed: Claimed) -> Outcome:
@@ -91,9 +95,10 @@ class SendWebhook:
         outcome, next_attempt = self._judge(result, message.attempts, now)
         await messages.record(self._db, claimed, result, outcome, started=started, now=now,
                               next_attempt=next_attempt)
-        log.info("webhook_attempt", message_id=str(message.id), endpoint_id=str(endpoint.id),
-                 attempt=message.attempts, status=result.status_code, outcome=outcome, error=result.error,
-                 duration_ms=result.duration_ms)
+        if outcome != "delivered":  # a delivery is in webhook_attempts; failures are worth a log line too
+            log.info("webhook_attempt_failed", message_id=str(message.id), endpoint_id=str(endpoint.id),
+                     attempt=message.attempts, status=result.status_code, outcome=outcome, error=result.error,
+                     duration_ms=result.duration_ms)
         return outcome
 
     def _judge(self, result: Result, attempt: int,

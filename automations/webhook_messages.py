@@ -77,52 +77,57 @@ def _message(row: asyncpg.Record) -> Message:
     return Message(**dict(row))
 
 
-async def endpoint_of(db: Executor, message_id: uuid.UUID) -> uuid.UUID | None:
-    found: uuid.UUID | None = await db.fetchval("SELECT endpoint_id FROM webhook_messages WHERE id = $1",
-                                                message_id)
+async def due_endpoint(db: Executor, message_id: uuid.UUID, *, now: datetime.datetime,
+                       max_in_flight: int) -> uuid.UUID | None:
+    """The message's endpoint when the message is due and the endpoint has room for another send.
+
+    Read without a lock, so a backlog's jobs cost one query each while the endpoint is full.
+    That is safe: every send counted here is followed by its sender's next claim, which sees
+    this message (committed before its job could run) and takes it.
+    """
+    row = await db.fetchrow(
+        "SELECT m.endpoint_id, (SELECT count(*) FROM webhook_messages s WHERE s.endpoint_id = m.endpoint_id"
+        " AND s.status = 'sending' AND s.next_attempt_at > $2) AS in_flight FROM webhook_messages m"
+        " WHERE m.id = $1 AND m.status IN ('pending', 'sending') AND m.next_attempt_at <= $2", message_id, now)
+    if row is None or row["in_flight"] >= max_in_flight:
+        return None
+    found: uuid.UUID = row["endpoint_id"]
     return found
 
 
 async def claim(db: Executor, endpoint_id: uuid.UUID, *, now: datetime.datetime, lease: datetime.timedelta,
-                max_in_flight: int) -> Claimed | None:
-    """Take the endpoint's oldest due message, unless it already has `max_in_flight` being sent.
+                max_in_flight: int) -> list[Claimed]:
+    """Take the endpoint's oldest due messages, as many as keep it within `max_in_flight` sends.
 
     A disabled endpoint's due messages are failed instead (its user turned it off, or it answered 410).
 
     Returns:
-        The claimed message (its attempt counted), or None: nothing due, or no room.
+        The claimed messages (each attempt counted), oldest first; empty: nothing due, or no room.
     """
     async with transaction(db) as conn:
         row = await conn.fetchrow(f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1"
                                   " FOR NO KEY UPDATE", endpoint_id)
         if row is None:
-            return None
+            return []
         endpoint = from_row(row)
         if not endpoint.enabled:
             await conn.execute(
                 "UPDATE webhook_messages SET status = 'failed', last_error = 'the endpoint is disabled',"
                 " updated_at = $2 WHERE endpoint_id = $1 AND status IN ('pending', 'sending')"
                 " AND next_attempt_at <= $2", endpoint_id, now)
-            return None
+            return []
         in_flight = await conn.fetchval("SELECT count(*) FROM webhook_messages WHERE endpoint_id = $1"
                                         " AND status = 'sending' AND next_attempt_at > $2", endpoint_id, now)
-        if in_flight >= max_in_flight:
-            return None
-        picked = await conn.fetchrow(
+        room = max_in_flight - in_flight
+        if room <= 0:
+            return []
+        picked = await conn.fetch(
             "UPDATE webhook_messages SET status = 'sending', attempts = attempts + 1, next_attempt_at = $3,"
-            " updated_at = $2 WHERE id = (SELECT id FROM webhook_messages WHERE endpoint_id = $1"
+            " updated_at = $2 WHERE id IN (SELECT id FROM webhook_messages WHERE endpoint_id = $1"
             " AND status IN ('pending', 'sending') AND next_attempt_at <= $2 ORDER BY next_attempt_at, created_at"
-            f" LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING {_MESSAGE_COLUMNS}", endpoint_id, now, now + lease)
-        return None if picked is None else Claimed(_message(picked), endpoint)
-
-
-async def wake_when_released(db: Executor, message_id: uuid.UUID, *, now: datetime.datetime) -> None:
-    """Queue a send job for when a message another sender holds comes due again (its lease's end)."""
-    row = await db.fetchrow("SELECT business_id, next_attempt_at FROM webhook_messages WHERE id = $1"
-                            " AND status = 'sending' AND next_attempt_at > $2", message_id, now)
-    if row is not None:
-        await queue_send(db, message_id, row["business_id"], label=f"lease@{row['next_attempt_at'].isoformat()}",
-                         run_at=row["next_attempt_at"], now=now)
+            f" LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING {_MESSAGE_COLUMNS}", endpoint_id, now, now + lease, room)
+        ordered = sorted(picked, key=lambda r: (r["next_attempt_at"], r["created_at"]))
+        return [Claimed(_message(r), endpoint) for r in ordered]
 
 
 async def record(db: Executor, claimed: Claimed, result: Result, outcome: Outcome, *, started: datetime.datetime,

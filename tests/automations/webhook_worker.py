@@ -2,7 +2,8 @@
 
 Run as ``python -m tests.automations.webhook_worker DSN``; it connects, prints ``ready`` and
 runs the job runner with only the webhook sender, on the real clock, with short leases: the
-runner's claim lasts a second and a send's two, so a killed worker's send is due again soon.
+runner's claim lasts 3 s (renewed every second) and a send's 1.5 s (a 1 s timeout), so a killed
+worker's send is due again soon, before its job is taken back.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from jobs.runner import Runner, utc_now
 from storage.pool import init_connection
 
 ALLOWED = ("127.0.0.1",)
-CONFIG = JobsConfig(poll_interval_seconds=0.05, lease_seconds=1.0)
-SEND_LEASE = datetime.timedelta(seconds=2)
+CONFIG = JobsConfig(poll_interval_seconds=0.05, lease_seconds=3.0)
+SEND_LEASE = datetime.timedelta(seconds=1.5)
 
 
 async def main(dsn: str) -> None:
@@ -30,7 +31,7 @@ async def main(dsn: str) -> None:
     assert pool is not None
     try:
         async with guarded_session(ALLOWED, user_agent="webhook-worker") as session:
-            sender = SendWebhook(pool, session, clock=utc_now, allowed_private_hosts=ALLOWED, timeout=30.0,
+            sender = SendWebhook(pool, session, clock=utc_now, allowed_private_hosts=ALLOWED, timeout=1.0,
                                  lease=SEND_LEASE)
             await pool.fetchval("SELECT 1")
             print("ready", flush=True)

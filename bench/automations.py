@@ -1,0 +1,153 @@
+"""Webhook delivery throughput: a backlog of signed messages sent by the job runner to a local receiver (part 1).
+
+Starts the embedded database in a temporary folder and the local receiver
+(`tests/fake_webhook_receiver.py`, answering 204) in a process of its own, creates
+`--endpoints` endpoints of one business, queues `--messages` `form.submitted` events (each
+message and its send job in one transaction with the event, `--batch` events per commit),
+then runs one runner (`--concurrency` jobs at a time; at most 4 sends in flight per endpoint,
+as in production) until every message is delivered. With two CPUs or more, the bench process
+(runner) and the database are pinned to CPU 0 and the receiver to CPU 1. Reports messages/s
+over the delivery phase and the CPU seconds of the runner, the receiver and the database.
+
+    .venv/bin/python bench/automations.py --messages 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agent_server.embedded_db import start_embedded  # noqa: E402
+from agent_server.migrations import migrate  # noqa: E402
+from automations import webhook_endpoints, webhook_outbox  # noqa: E402
+from automations.webhook_delivery import SendWebhook  # noqa: E402
+from automations.webhook_http import guarded_session  # noqa: E402
+from automations.webhook_outbox import FORM_SUBMITTED, SEND_KIND  # noqa: E402
+from bench.limits import cpu_seconds, database_cpu, postmaster_of, process_tree  # noqa: E402
+from jobs.config import JobsConfig  # noqa: E402
+from jobs.runner import Runner, utc_now  # noqa: E402
+from storage.pool import init_connection  # noqa: E402
+
+ALLOWED = ("127.0.0.1",)
+_RECEIVER = """
+import asyncio
+from tests.fake_webhook_receiver import FakeWebhookReceiver
+
+async def main():
+    async with FakeWebhookReceiver() as receiver:
+        print(receiver.port, flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def start_receiver() -> tuple[subprocess.Popen[str], int]:
+    receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert receiver.stdout is not None
+    port = int(receiver.stdout.readline())
+    atexit.register(receiver.kill)
+    return receiver, port
+
+
+def pin(postmaster: int, receiver: int) -> str:
+    """Runner and database on CPU 0, receiver on CPU 1 (when there are two)."""
+    if (os.cpu_count() or 1) < 2:
+        return "not pinned (one CPU)"
+    for pid in (os.getpid(), *process_tree(postmaster)):
+        os.sched_setaffinity(pid, {0})
+    os.sched_setaffinity(receiver, {1})
+    return "runner + database on CPU 0, receiver on CPU 1"
+
+
+async def seed(pool: asyncpg.Pool, port: int, endpoints: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    business_id: uuid.UUID = await pool.fetchval("INSERT INTO businesses (name) VALUES ('Bench') RETURNING id")
+    forms = [uuid.uuid4() for _ in range(endpoints)]
+    for n, form_id in enumerate(forms):
+        await webhook_endpoints.create(pool, business_id, url=f"http://127.0.0.1:{port}/ok",
+                                       event_types=(FORM_SUBMITTED,), form_ids=(form_id,), enabled=True,
+                                       now=utc_now())
+    return business_id, forms
+
+
+async def enqueue_all(pool: asyncpg.Pool, business_id: uuid.UUID, forms: list[uuid.UUID], count: int,
+                      batch: int) -> float:
+    started = time.perf_counter()
+    for first in range(0, count, batch):
+        async with pool.acquire() as conn, conn.transaction():
+            for n in range(first, min(first + batch, count)):
+                form_id = forms[n % len(forms)]
+                await webhook_outbox.enqueue(conn, business_id=business_id, event_type=FORM_SUBMITTED, data={
+                    "form_id": str(form_id), "submission_id": str(uuid.uuid4()),
+                    "submitted_data": {"name": f"Customer {n}", "email": f"c{n}@example.com"}}, form_id=form_id)
+    return time.perf_counter() - started
+
+
+async def deliver_all(pool: asyncpg.Pool, count: int, concurrency: int) -> float:
+    async with guarded_session(ALLOWED, user_agent="bench") as session:
+        sender = SendWebhook(pool, session, clock=utc_now, allowed_private_hosts=ALLOWED)
+        runner = Runner(pool, {SEND_KIND: sender}, JobsConfig(concurrency=concurrency, poll_interval_seconds=0.05))
+        started = time.perf_counter()
+        async with runner.running(grace_seconds=5):
+            while await pool.fetchval("SELECT count(*) FROM webhook_messages WHERE status = 'delivered'") < count:
+                await asyncio.sleep(0.05)
+        return time.perf_counter() - started
+
+
+async def run(args: argparse.Namespace) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="bench-automations-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    dsn = start_embedded(scratch / "data")
+    await migrate(dsn)
+    postmaster = postmaster_of(scratch / "data")
+    receiver, port = start_receiver()
+    pinned = pin(postmaster, receiver.pid)
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=args.concurrency + 4, init=init_connection)
+    assert pool is not None
+    business_id, forms = await seed(pool, port, args.endpoints)
+    enqueue_seconds = await enqueue_all(pool, business_id, forms, args.messages, args.batch)
+    if pinned.startswith("runner"):
+        pin(postmaster, receiver.pid)  # the pool's backends started after the first pinning
+    bench_cpu, db_cpu, receiver_cpu = time.process_time(), database_cpu(postmaster), cpu_seconds(receiver.pid)
+    seconds = await deliver_all(pool, args.messages, args.concurrency)
+    bench_cpu, db_cpu = time.process_time() - bench_cpu, database_cpu(postmaster) - db_cpu
+    receiver_cpu = cpu_seconds(receiver.pid) - receiver_cpu
+    attempts = await pool.fetchval("SELECT count(*) FROM webhook_attempts")
+    await pool.close()
+    receiver.kill()
+    print(f"{args.messages} messages to {args.endpoints} endpoint(s), runner concurrency {args.concurrency}, {pinned}")
+    print(f"queued: {args.messages / enqueue_seconds:,.0f} messages/s ({enqueue_seconds:.2f} s, {args.batch} per"
+          " commit)")
+    print(f"delivered: {args.messages / seconds:,.0f} messages/s ({seconds:.2f} s), attempts {attempts}")
+    print(f"CPU during delivery: runner {bench_cpu:.1f} s, receiver {receiver_cpu:.1f} s, database {db_cpu:.1f} s")
+    if args.min_rate and args.messages / seconds < args.min_rate:
+        raise SystemExit(f"below {args.min_rate} messages/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--endpoints", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=100, help="events queued per transaction")
+    parser.add_argument("--min-rate", type=float, default=0.0, help="fail below this many messages/s (0: never)")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
