@@ -29,6 +29,7 @@ from agent_server.db import database_url
 from agent_server.state import POOL, SETTINGS
 from billing.money import parse_currency
 from conversations import answer_cache
+from customers import ticket_closing
 from jobs.runner import Handler, Recurring, Runner, utc_now
 from jobs.schedule import Schedule
 from mail import outbox
@@ -79,6 +80,7 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
                 **webhook_handlers,
                 IMPORT_KIND: ImportJob(pool),
                 answer_cache.SWEEP_KIND: answer_cache.SweepAnswerCache(pool),
+                ticket_closing.CLOSE_KIND: ticket_closing.CloseQuietTickets(pool),
                 CAMPAIGN_TICK_KIND: CampaignTick(pool, settings.sms, parse_currency(settings.billing.currency),
                                                  clock=utc_now),
                 **books_jobs.handlers(settings, pool),
@@ -88,7 +90,7 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
             }
             runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING
                             + knowledge_jobs.recurring(knowledge_handlers) + books_jobs.recurring(settings)
-                            + messaging_jobs.recurring(settings))
+                            + messaging_jobs.recurring(settings) + ticket_closing.RECURRING)
             async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
                 yield runner
     finally:

@@ -10,13 +10,15 @@ import structlog
 
 from customers import tickets
 from jobs.queue import Job
-from jobs.runner import Clock, utc_now
+from jobs.runner import Clock, Recurring, utc_now
+from jobs.schedule import Schedule
 from storage.executor import Executor
 
 log = structlog.get_logger(__name__)
 
 CLOSE_KIND = "customers.tickets_close"
 CLOSE_SCHEDULE = "41 * * * *"
+RECURRING: tuple[Recurring, ...] = (Recurring(CLOSE_KIND, Schedule.parse(CLOSE_SCHEDULE)),)
 
 
 class CloseQuietTickets:

@@ -6,6 +6,9 @@ from __future__ import annotations
 class TicketNotFound(LookupError):
     """No such ticket in this business (another business's ticket is the same: not found)."""
 
+    def __init__(self) -> None:
+        super().__init__("ticket not found")
+
 
 class TicketClosed(Exception):
     """A closed ticket takes no replies and no changes: the person opens a new one."""

@@ -156,12 +156,18 @@ def new_message_id(mail_domain: str) -> str:
     return f"<ticket.{uuid.uuid4().hex}@{mail_domain}>"
 
 
+async def check_agent(db: Executor, business_id: uuid.UUID, agent_id: uuid.UUID) -> None:
+    """Raises: NotInBusiness when the agent is not this business's (or deleted, or missing)."""
+    if not await db.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM agents WHERE id = $1 AND business_id = $2 AND deleted_at IS NULL)",
+            agent_id, business_id):
+        raise NotInBusiness("agent")
+
+
 async def _check_belongs(conn: Connection, business_id: uuid.UUID, new: NewTicket) -> NewTicket:
     """The agent and customer must be this business's; a customer fills in the requester left out."""
-    if new.agent_id is not None and not await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM agents WHERE id = $1 AND business_id = $2 AND deleted_at IS NULL)",
-            new.agent_id, business_id):
-        raise NotInBusiness("agent")
+    if new.agent_id is not None:
+        await check_agent(conn, business_id, new.agent_id)
     if new.customer_id is None:
         return new
     row = await conn.fetchrow("SELECT email, full_name FROM customers WHERE id = $1 AND business_id = $2",
@@ -239,14 +245,14 @@ async def get(db: Executor, business_id: uuid.UUID, ticket_id: uuid.UUID) -> Tic
     row = await db.fetchrow(f"SELECT {_COLUMNS} FROM support_tickets WHERE id = $1 AND business_id = $2",
                             ticket_id, business_id)
     if row is None:
-        raise TicketNotFound(str(ticket_id))
+        raise TicketNotFound()
     return _ticket(row)
 
 
 async def thread(db: Executor, ticket_id: uuid.UUID) -> list[TicketMessage]:
     """A ticket's messages, oldest first."""
     rows = await db.fetch(f"SELECT {_MESSAGE_COLUMNS} FROM support_ticket_messages WHERE ticket_id = $1"
-                          " ORDER BY created_at, id", ticket_id)
+                          " ORDER BY seq", ticket_id)
     return [_message(r) for r in rows]
 
 
@@ -270,7 +276,7 @@ async def _locked(conn: Connection, business_id: uuid.UUID, ticket_id: uuid.UUID
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM support_tickets WHERE id = $1 AND business_id = $2"
                               " FOR UPDATE", ticket_id, business_id)
     if row is None:
-        raise TicketNotFound(str(ticket_id))
+        raise TicketNotFound()
     ticket = _ticket(row)
     if ticket.status == "closed":
         raise TicketClosed(f"ticket {ticket.reference} is closed")

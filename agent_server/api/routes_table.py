@@ -42,6 +42,7 @@ from agent_server.routes import (
     payment_webhook,
     sms,
     sms_status,
+    tickets,
     token_settings,
     token_usage,
     twilio_media,
@@ -81,7 +82,7 @@ ROUTES: tuple[Route, ...] = (
     *payment_webhook.ROUTES, *twilio_voice.ROUTES, *twilio_media.ROUTES, *calls.ROUTES, *call_hangup.ROUTES,
     *numbers.ROUTES, *twilio_sms.ROUTES, *widget.ROUTES, *chatbot.ROUTES, *usage.ROUTES, *token_usage.ROUTES,
     *job_list.ROUTES, *conversation_outcomes.ROUTES, *leads.ROUTES, *notifications.ROUTES, *knowledge.ROUTES,
-    *customers.ROUTES, *customer_portal.ROUTES, *customer_portal_reads.ROUTES,
+    *customers.ROUTES, *customer_portal.ROUTES, *customer_portal_reads.ROUTES, *tickets.ROUTES,
     *contacts.ROUTES, *contact_imports.ROUTES, *contact_lists.ROUTES, *opt_outs.ROUTES, *sms.ROUTES, *sms_status.ROUTES,
     *campaigns.ROUTES, *webhooks.ROUTES,
 )

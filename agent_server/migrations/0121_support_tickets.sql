@@ -55,6 +55,8 @@ CREATE UNIQUE INDEX support_tickets_conversation ON support_tickets (business_id
 -- sender_type `agent` is the business's staff (as in the original service), `ai` the business's agent.
 CREATE TABLE support_ticket_messages (
     id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    -- The thread's order, also between two messages of one instant.
+    seq             bigint GENERATED ALWAYS AS IDENTITY,
     ticket_id       uuid NOT NULL REFERENCES support_tickets(id) ON DELETE CASCADE,
     sender_type     text NOT NULL CHECK (sender_type IN ('customer', 'agent', 'ai')),
     author_user_id  uuid REFERENCES users(id) ON DELETE SET NULL,
@@ -62,4 +64,4 @@ CREATE TABLE support_ticket_messages (
     message_id      text NOT NULL UNIQUE,
     created_at      timestamptz NOT NULL
 );
-CREATE INDEX support_ticket_messages_thread ON support_ticket_messages (ticket_id, created_at, id);
+CREATE INDEX support_ticket_messages_thread ON support_ticket_messages (ticket_id, seq);

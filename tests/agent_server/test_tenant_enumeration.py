@@ -28,6 +28,7 @@ from media import call_records
 from phone_numbers import registry
 from tests.agent_server.customer_probes import customer_probes, seed_customers
 from tests.agent_server.messaging_probes import messaging_probes, seed_messaging
+from tests.agent_server.ticket_probes import seed_tickets, ticket_probes
 from tests.agent_server.webhook_probes import seed_webhooks, webhook_probes
 from tests.conftest import MakeBusiness, MakeClient, MakeSettings, Tenant, fund_wallet
 from tests.fake_stripe import FakeStripe, running
@@ -148,6 +149,8 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         **_agent_probes(w),
         **{route: [Attempt(*probe) for probe in found]
            for route, found in messaging_probes(business, w.b_number).items()},
+        **{route: [Attempt(*probe) for probe in found]
+           for route, found in ticket_probes(business, agent).items()},
         **{route: [Attempt(*probe) for probe in found] for route, found in webhook_probes(business).items()},
         **{route: [Attempt(*probe) for probe in found] for route, found in customer_probes(business, agent).items()},
         "GET /api/wallet/transactions": [Attempt("query businessId", business, _q("/api/wallet/transactions"))],
@@ -247,6 +250,7 @@ async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> World:
     await records.create_conversation(pool, b_conversation, agent_id=ids["b_agent"], business_id=b.business_id,
                                       origin="dashboard")
     await seed_messaging(pool, a.business_id, b.business_id, ids["b_number"])
+    await seed_tickets(pool, b.business_id)
     await seed_customers(pool, a.business_id, b.business_id)
     await seed_webhooks(pool, b.business_id)
     # A finished crawl of B's website source: A's sync of it could start a crawl, A's delete drop its pages.
