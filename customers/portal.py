@@ -1,6 +1,6 @@
 """The portal's reads: a customer's agents, their conversations (with summary, outcome and lead), messages, leads.
 
-Every query starts from the customer's current assignments (`_MINE`: assigned agents of the
+Every query starts from the customer's current assignments (`MINE`: assigned agents of the
 customer's own business that are not deleted), so an agent unassigned a moment ago, another
 agent of the business or another business's conversation is simply absent: a read of it
 answers like a missing one. Conversations are widget conversations, calls ("voice") and the
@@ -22,15 +22,15 @@ from storage.executor import Executor
 Channel = Literal["widget", "sms", "whatsapp", "voice"]
 
 # $1 customer, $2 business, $3 one agent or NULL.
-_MINE = (
+MINE = (
     "mine AS (SELECT a.agent_id FROM customer_agent_assignments a JOIN agents g ON g.id = a.agent_id"
     " AND g.business_id = $2 AND g.deleted_at IS NULL WHERE a.customer_id = $1"
     " AND ($3::uuid IS NULL OR a.agent_id = $3))"
 )
 
 # Every conversation of the assigned agents: id, channel, agent, start, the person's address.
-_CONVERSATIONS = (
-    f"WITH {_MINE}, conv AS ("
+CONVERSATIONS = (
+    f"WITH {MINE}, conv AS ("
     " SELECT w.id, 'widget' AS channel, w.agent_id, w.created_at AS started_at, NULL::text AS contact"
     " FROM widget_conversations w JOIN mine ON mine.agent_id = w.agent_id WHERE w.business_id = $2"
     " UNION ALL SELECT c.id, 'voice', c.agent_id, c.started_at, c.from_number"
@@ -97,7 +97,7 @@ class Scope:
 
 async def agents(db: Executor, scope: Scope) -> list[Agent]:
     rows = await db.fetch(
-        f"WITH {_MINE} SELECT g.id, g.name FROM mine JOIN agents g ON g.id = mine.agent_id ORDER BY g.name, g.id",
+        f"WITH {MINE} SELECT g.id, g.name FROM mine JOIN agents g ON g.id = mine.agent_id ORDER BY g.name, g.id",
         scope.customer_id, scope.business_id, scope.agent_id)
     return [Agent(r["id"], r["name"]) for r in rows]
 
@@ -111,7 +111,7 @@ async def conversations(db: Executor, scope: Scope, *, channel: Channel | None, 
                         limit: int) -> list[Conversation]:
     """Conversations that started in [start, end), newest first, from `after` on."""
     rows = await db.fetch(
-        f"{_CONVERSATIONS} SELECT conv.id, conv.channel, conv.agent_id, conv.started_at, conv.contact,"
+        f"{CONVERSATIONS} SELECT conv.id, conv.channel, conv.agent_id, conv.started_at, conv.contact,"
         " o.ended_at, o.analysis->>'summary' AS summary, o.analysis->>'outcome' AS outcome,"
         " o.analysis->>'sentiment' AS sentiment,"
         f" (SELECT {_LEAD_JSON} FROM leads l WHERE l.conversation_id = conv.id ORDER BY l.created_at LIMIT 1)::jsonb"
@@ -127,7 +127,7 @@ async def conversations(db: Executor, scope: Scope, *, channel: Channel | None, 
 async def messages(db: Executor, scope: Scope, conversation_id: uuid.UUID) -> list[Message] | None:
     """The conversation's messages (a call's transcript) oldest first; None when it isn't the customer's."""
     found = await db.fetchrow(
-        f"{_CONVERSATIONS} SELECT conv.channel, conv.contact, o.our_address, o.first_message_at, o.last_message_at"
+        f"{CONVERSATIONS} SELECT conv.channel, conv.contact, o.our_address, o.first_message_at, o.last_message_at"
         " FROM conv LEFT JOIN conversation_outcomes o ON o.id = conv.id WHERE conv.id = $4",
         scope.customer_id, scope.business_id, scope.agent_id, conversation_id)
     if found is None:
@@ -154,7 +154,7 @@ async def leads(db: Executor, scope: Scope, *, start: datetime.datetime, end: da
     """Leads of the assigned agents' conversations, newest first (no links to the contact's other ones:
     those may be another agent's)."""
     rows = await db.fetch(
-        f"WITH {_MINE} SELECT l.id, l.conversation_id, o.agent_id, l.channel, l.name, l.phone, l.email, l.company,"
+        f"WITH {MINE} SELECT l.id, l.conversation_id, o.agent_id, l.channel, l.name, l.phone, l.email, l.company,"
         " l.intent, l.confidence, l.created_at FROM leads l JOIN conversation_outcomes o ON o.id = l.conversation_id"
         " JOIN mine ON mine.agent_id = o.agent_id WHERE l.business_id = $2 AND l.created_at >= $4"
         " AND l.created_at < $5 AND ($6::timestamptz IS NULL OR (l.created_at, l.id) < ($6, $7::uuid))"

@@ -1,4 +1,5 @@
-"""The customer portal's reads: agents, conversations (and the dashboard's per-channel aliases), messages, leads.
+"""The customer portal's reads: agents, conversations (and the dashboard's per-channel aliases), messages, leads,
+figures per agent.
 
 Each read is scoped by `customers.portal` to the session's customer and its current
 assignments; an agent, conversation or lead outside them is 404, the same as a missing one.
@@ -28,7 +29,10 @@ from agent_server.routes.customer_shapes import (
     PortalLeadsQuery,
     PortalMessageList,
     PortalAgent,
+    PortalAgentFigures,
     PortalAgents,
+    PortalAnalytics,
+    PortalAnalyticsQuery,
     PortalChannel,
     PortalConversation,
     PortalLead,
@@ -36,7 +40,7 @@ from agent_server.routes.customer_shapes import (
 )
 from agent_server.state import POOL
 from agent_server.validation import get_instant, path_uuid
-from customers import portal
+from customers import portal, portal_analytics
 
 PAGE = 50
 DEFAULT_DAYS = 30
@@ -138,6 +142,17 @@ async def portal_leads(request: web.Request) -> web.Response:
                                     next_cursor=_cursor(rows[-1].created_at, rows[-1].id) if more else None))
 
 
+async def portal_analytics_figures(request: web.Request) -> web.Response:
+    query = read_query(request, PortalAnalyticsQuery)
+    scope = await _scope(request, query.agent_id)
+    start, end = _range(query.from_, query.to)
+    found = await portal_analytics.figures(request.app[POOL], scope, start, end)
+    return struct_response(PortalAnalytics(from_=start.isoformat(), to=end.isoformat(), agents=[
+        PortalAgentFigures(agent_id=str(f.agent_id), name=f.name, conversations=f.conversations,
+                           call_minutes=round(f.call_seconds / 60, 1), leads=f.leads, outcomes=f.outcomes)
+        for f in found]))
+
+
 _BASE = "/api/customers/portal"
 _TAG = "customer portal"
 
@@ -159,6 +174,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{_BASE}/whatsapp-conversation-logs", _alias("whatsapp", "portal_whatsapp_conversation_logs"),
           "The WhatsApp conversations (conversations?channel=whatsapp)", _TAG, "customer",
           (Reply(200, PortalConversationPage),), errors=(403, 404), query=PortalAliasQuery),
+    Route("GET", f"{_BASE}/analytics", portal_analytics_figures,
+          "Figures per assigned agent over a range: conversations by channel, call minutes, leads, outcomes",
+          _TAG, "customer", (Reply(200, PortalAnalytics),), errors=(403, 404), query=PortalAnalyticsQuery),
     Route("GET", f"{_BASE}/leads", portal_leads, f"The assigned agents' leads, newest first ({PAGE} a page)",
           _TAG, "customer", (Reply(200, PortalLeadPage),), errors=(403, 404), query=PortalLeadsQuery),
 )

@@ -194,3 +194,27 @@ class PortalLead(msgspec.Struct, kw_only=True):
 class PortalLeadPage(msgspec.Struct, kw_only=True):
     leads: list[PortalLead]
     next_cursor: str | None
+
+
+class PortalAnalyticsQuery(Query):
+    agent_id: Uuid | None = None
+    from_: InstantParam | None = msgspec.field(default=None, name="from")
+    to: InstantParam | None = None
+
+
+class PortalAgentFigures(msgspec.Struct, kw_only=True):
+    """`conversations` by channel (widget, sms, whatsapp, voice) started in the range; `outcomes` by the
+    analysis's outcome of conversations that ended in it."""
+
+    agent_id: Uuid
+    name: str
+    conversations: dict[str, int]
+    call_minutes: float
+    leads: int
+    outcomes: dict[str, int]
+
+
+class PortalAnalytics(msgspec.Struct, kw_only=True):
+    from_: str = msgspec.field(name="from")
+    to: str
+    agents: list[PortalAgentFigures]

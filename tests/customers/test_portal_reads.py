@@ -31,7 +31,7 @@ async def _widget(pool: asyncpg.Pool, shop: Shop, agent_id: uuid.UUID, *, summar
 
 async def _outcome(pool: asyncpg.Pool, shop: Shop, agent_id: uuid.UUID, conversation_id: uuid.UUID, channel: str, *,
                    summary: str, lead_name: str | None = None, contact: str | None = None,
-                   ours: str | None = None, first: datetime.datetime = NOW) -> None:
+                   ours: str | None = None, first: datetime.datetime = NOW - datetime.timedelta(minutes=10)) -> None:
     analysis = {"summary": summary, "outcome": "needs_followup", "sentiment": "positive"}
     await pool.execute(
         "INSERT INTO conversation_outcomes (id, business_id, agent_id, channel, contact_address, our_address,"
@@ -107,7 +107,8 @@ async def test_an_sms_stretch_is_a_conversation_with_its_texts(
                            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)", shop.business_id, direction, sender,
                            to, body, shop.agent_1, NOW + datetime.timedelta(seconds=len(body)))
     stretch = uuid.uuid4()
-    await _outcome(pool, shop, shop.agent_1, stretch, "sms", summary="Asked about Sunday.", contact=theirs, ours=ours)
+    await _outcome(pool, shop, shop.agent_1, stretch, "sms", summary="Asked about Sunday.", contact=theirs, ours=ours,
+                   first=NOW)
     _, page = await _get(client, "/api/customers/portal/conversations", signed_in, channel="sms")
     assert [c["id"] for c in page["conversations"]] == [str(stretch)]  # type: ignore[index]
     _, messages = await _get(client, f"/api/customers/portal/conversations/{stretch}/messages", signed_in)
@@ -162,3 +163,26 @@ async def test_pages_follow_the_cursor_without_repeats(client: Client, pool: asy
                            cursor=str(first["next_cursor"]))
     seen = [c["id"] for c in first["conversations"] + second["conversations"]]  # type: ignore[operator]
     assert sorted(seen) == sorted(made) and second["next_cursor"] is None
+
+
+async def test_figures_count_only_the_assigned_agents_against_the_tables(
+        client: Client, pool: asyncpg.Pool, shop: Shop, make_business: MakeBusiness,
+        signed_in: dict[str, str]) -> None:
+    for _ in range(3):
+        await _widget(pool, shop, shop.agent_1, summary="Mine.", lead_name="Ed")
+    call = await _call(pool, shop, shop.agent_1)
+    await pool.execute("UPDATE calls SET duration_seconds = 90 WHERE id = $1", call)
+    await _widget(pool, shop, shop.agent_2, summary="Not mine.", lead_name="Fay")
+    rival = await open_shop(pool, make_business, "Rival")
+    await _widget(pool, rival, rival.agent_1, summary="B's.", lead_name="Gus")
+    status, body = await _get(client, "/api/customers/portal/analytics", signed_in)
+    assert status == 200
+    (mine,) = body["agents"]  # type: ignore[misc]
+    expected_widgets = await pool.fetchval("SELECT count(*) FROM widget_conversations WHERE agent_id = $1",
+                                           shop.agent_1)
+    expected_leads = await pool.fetchval("SELECT count(*) FROM leads l JOIN conversation_outcomes o"
+                                         " ON o.id = l.conversation_id WHERE o.agent_id = $1", shop.agent_1)
+    assert mine["agent_id"] == str(shop.agent_1)
+    assert mine["conversations"] == {"widget": expected_widgets, "sms": 0, "whatsapp": 0, "voice": 1}
+    assert (mine["call_minutes"], mine["leads"], mine["outcomes"]) == (1.5, expected_leads, {"needs_followup": 3})
+    assert (await _get(client, "/api/customers/portal/analytics", signed_in, agentId=str(shop.agent_2)))[0] == 404
