@@ -35,6 +35,7 @@ from agent_server.routes import (
     call_recordings,
     calls,
     campaigns,
+    channel_aliases,
     chatbot,
     contact_imports,
     contact_lists,
@@ -77,7 +78,7 @@ log = structlog.get_logger(__name__)
 ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     health.setup,
     me.setup,
-    agents.setup,
+    agents.setup, channel_aliases.setup,
     agent_versions.setup, token_settings.setup,
     wallet.setup, payment_checkout.setup, payment_webhook.setup,
     twilio_voice.setup, twilio_media.setup, calls.setup, call_recordings.setup,

@@ -22,6 +22,7 @@ from agent_server.routes import (
     call_hangup,
     calls,
     campaigns,
+    channel_aliases,
     chatbot,
     contact_imports,
     contact_lists,
@@ -76,7 +77,7 @@ _OWN = (Route("GET", "/api/openapi.json", openapi_json, "This API's OpenAPI 3.1 
               (Reply(200, OpenApiDocument),)),)
 
 ROUTES: tuple[Route, ...] = (
-    *health.ROUTES, *_OWN, *metrics.ROUTES, *me.ROUTES, *agents.ROUTES, *agent_versions.ROUTES,
+    *health.ROUTES, *_OWN, *metrics.ROUTES, *me.ROUTES, *agents.ROUTES, *channel_aliases.ROUTES, *agent_versions.ROUTES,
     *token_settings.ROUTES, *wallet.ROUTES,
     *payment_checkout.ROUTES,
     *payment_webhook.ROUTES, *twilio_voice.ROUTES, *twilio_media.ROUTES, *calls.ROUTES, *call_hangup.ROUTES,

@@ -27,6 +27,7 @@ from conversations import records
 from media import call_records
 from phone_numbers import registry
 from tests.agent_server.customer_probes import customer_probes, seed_customers
+from tests.agent_server.agent_channel_probes import agent_channel_probes
 from tests.agent_server.messaging_probes import messaging_probes, seed_messaging
 from tests.agent_server.ticket_probes import seed_tickets, ticket_probes
 from tests.agent_server.webhook_probes import seed_webhooks, webhook_probes
@@ -147,6 +148,8 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         "GET /api/wallet/balance": [Attempt("query businessId", business, _q("/api/wallet/balance"))],
         **_knowledge_probes(w),
         **_agent_probes(w),
+        **{route: [Attempt(*probe) for probe in found]
+           for route, found in agent_channel_probes(business, agent).items()},
         **{route: [Attempt(*probe) for probe in found]
            for route, found in messaging_probes(business, w.b_number).items()},
         **{route: [Attempt(*probe) for probe in found]
