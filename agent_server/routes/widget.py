@@ -40,7 +40,7 @@ from agent_server.routes.widget_shapes import (
     WidgetReply,
 )
 from agent_server.validation import path_uuid
-from agent_server.widget_access import allowed_origins, client_ip, origin_allowed
+from agent_server.widget_access import allowed_origins, client_ip, origin_allowed, origin_of
 from conversations import records
 from conversations.conversation import ModelDefaults, OnDelta
 from conversations.payment import CannotPay
@@ -79,13 +79,18 @@ async def public_agent(request: web.Request) -> agents.Agent:
 def checked_origin(request: web.Request, agent: agents.Agent, *, required: bool) -> str | None:
     """The request's Origin when allowed (None when absent and not required).
 
+    The server's own origin (PUBLIC_URL's) is allowed too while the widget channel's
+    `messengerEnabled` is on: the hosted chat page (`/m/{chatbotId}`) is served from it.
+
     Raises:
         ApiError: 403 ORIGIN_NOT_ALLOWED.
     """
     origin = request.headers.get("Origin")
     if origin is None and not required:
         return None
-    if not origin_allowed(origin, agent.allowed_origins, request.app[SETTINGS].server.public_url):
+    public_url = request.app[SETTINGS].server.public_url
+    hosted = agents.effective(agent).widget.messenger_enabled and origin_of(origin or "") == origin_of(public_url)
+    if not hosted and not origin_allowed(origin, agent.allowed_origins, public_url):
         raise ApiError(403, "ORIGIN_NOT_ALLOWED", "this site may not use this chatbot")
     return origin
 
@@ -160,9 +165,13 @@ async def preflight(request: web.Request) -> web.StreamResponse:
 
 
 async def post_message(request: web.Request) -> web.StreamResponse:
-    agent = await public_agent(request)
+    return await answer_message(request, await public_agent(request), WidgetMessage)
+
+
+async def answer_message(request: web.Request, agent: agents.Agent, shape: type[WidgetMessage]) -> web.StreamResponse:
+    """A visitor's message to `agent`, answered in full (the widget route and its aliases)."""
     origin = checked_origin(request, agent, required=True)
-    body = await read_body(request, WidgetMessage)
+    body = await read_body(request, shape)
     text, resume = body.text, as_optional_uuid(body.conversation_id, "conversationId")
     pool = request.app[POOL]
     if resume is not None and not await records.conversation_exists(pool, resume, agent.id):

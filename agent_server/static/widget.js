@@ -1,15 +1,26 @@
 /* agent-server chat widget: one <script src=".../api/widget/ID/script.js" async></script> tag.
  * Renders a chat bubble and panel in a shadow root (so the host page's CSS can't break it),
  * talks to the agent over a websocket, shows the answer as it streams, and after a drop
- * reconnects with backoff and resumes the conversation by its id. */
+ * reconnects with backoff and resumes the conversation by its id.
+ * Loaded as ".../api/chat/inline/ID.js" with data-target="#element", the same chat renders
+ * inside that element, open, with no bubble. data-auto-open="1" (or ?autoOpen=1 on the
+ * script's URL) opens the bubble's panel on load. The first six FAQ questions are one-tap
+ * buttons; with formatting "markdown" a finished reply is rendered from a safe subset
+ * (bold, italics, code, http(s) links, lists), built as DOM nodes, never as HTML. */
 (function () {
   "use strict";
   var script = document.currentScript;
   if (!script || !script.src) return;
   var src = new URL(script.src);
-  var match = src.pathname.match(/\/api\/widget\/([^/]+)\/script\.js$/);
+  var match = src.pathname.match(/\/api\/widget\/([^/]+)\/script\.js$/) ||
+    src.pathname.match(/\/api\/chat\/inline\/([^/]+)\.js$/);
   if (!match) return;
   var chatbotId = match[1];
+  var inline = /\/api\/chat\/inline\//.test(src.pathname);
+  var target = inline ? document.querySelector(script.getAttribute("data-target") || "") : null;
+  if (inline && !target) return;
+  var autoOpen = script.getAttribute("data-auto-open") === "1" || src.searchParams.get("autoOpen") === "1";
+  var FAQ_BUTTONS = 6;
   var apiBase = src.origin + "/api/widget/" + encodeURIComponent(chatbotId);
   var socketBase = apiBase.replace(/^http/, "ws") + "/ws";
   var storageKey = "agentWidget:" + chatbotId;
@@ -39,16 +50,20 @@
     var text = color(theme.textColor, "#ffffff");
     var side = /left$/.test(theme.position || "") ? "left" : "right";
     var host = document.createElement("div");
-    host.id = "agent-server-widget";
-    document.body.appendChild(host);
+    host.id = inline ? "agent-server-inline" : "agent-server-widget";
+    if (inline) { host.style.display = "block"; host.style.height = "100%"; }
+    (inline ? target : document.body).appendChild(host);
+    var placement = inline
+      ? ".panel{position:relative;width:100%;height:100%;min-height:320px;"
+      : ".panel{position:fixed;bottom:88px;" + side + ":20px;width:340px;max-width:calc(100vw - 40px);height:460px;" +
+        "max-height:calc(100vh - 120px);";
     var root = host.attachShadow({ mode: "open" });
     root.innerHTML =
       "<style>" +
       ":host{all:initial}" +
       ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;border-radius:50%;border:0;" +
       "background:" + primary + ";color:" + text + ";display:flex;align-items:center;justify-content:center;cursor:pointer;box-shadow:0 4px 12px rgba(0,0,0,.25);z-index:2147483646}" +
-      ".panel{position:fixed;bottom:88px;" + side + ":20px;width:340px;max-width:calc(100vw - 40px);height:460px;" +
-      "max-height:calc(100vh - 120px);display:flex;flex-direction:column;background:#fff;border-radius:12px;" +
+      placement + "display:flex;flex-direction:column;background:#fff;border-radius:12px;" +
       "box-shadow:0 8px 24px rgba(0,0,0,.25);font:14px/1.4 system-ui,sans-serif;color:#111;z-index:2147483647;overflow:hidden}" +
       ".panel[hidden]{display:none}" +
       "header{background:" + primary + ";color:" + text + ";padding:10px 12px;font-weight:600;display:flex;justify-content:space-between}" +
@@ -59,6 +74,11 @@
       ".assistant{align-self:flex-start;background:#f1f3f5}" +
       ".notice{align-self:center;color:#b42318;font-size:12px}" +
       ".status{font-size:12px;color:#666;padding:0 10px;min-height:16px}" +
+      ".faq{display:flex;flex-wrap:wrap;gap:6px;padding:0 10px 8px}.faq[hidden]{display:none}" +
+      ".faq button{border:1px solid " + primary + ";background:#fff;color:" + primary + ";border-radius:14px;" +
+      "padding:4px 10px;font:12px/1.3 system-ui,sans-serif;cursor:pointer;text-align:left}" +
+      ".msg p{margin:0 0 6px}.msg p:last-child{margin:0}.msg ul,.msg ol{margin:0 0 6px;padding-left:18px}" +
+      ".msg code{background:#e5e7eb;border-radius:3px;padding:0 3px;font-size:12px}.msg a{color:inherit}" +
       "form{display:flex;border-top:1px solid #e5e7eb}" +
       "input{flex:1;border:0;padding:10px;font:inherit;outline:none}" +
       "form button{border:0;background:none;color:" + primary + ";font-weight:600;padding:0 12px;cursor:pointer}" +
@@ -68,27 +88,44 @@
       "a2 2 0 0 1 2-2z'/></svg></button>" +
       "<div class='panel' role='dialog' hidden><header><span class='title'></span>" +
       "<button class='close' type='button' aria-label='Close chat'>&times;</button></header>" +
-      "<div class='log' role='log' aria-live='polite'></div><div class='status'></div>" +
+      "<div class='log' role='log' aria-live='polite'></div><div class='status'></div><div class='faq' hidden></div>" +
       "<form><input class='input' type='text' autocomplete='off' placeholder='Type a message'>" +
       "<button type='submit'>Send</button></form></div>";
     var parts = {
       panel: root.querySelector(".panel"), log: root.querySelector(".log"), input: root.querySelector(".input"),
-      status: root.querySelector(".status"), opened: false
+      status: root.querySelector(".status"), faq: root.querySelector(".faq"), opened: false,
+      markdown: config.formatting === "markdown"
     };
+    (config.faqButtons || []).slice(0, FAQ_BUTTONS).forEach(function (question) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = question;
+      button.addEventListener("click", function () { ask(question); });
+      parts.faq.appendChild(button);
+    });
+    parts.faq.hidden = !parts.faq.childNodes.length;
     root.querySelector(".title").textContent = config.name || "Chat";
     parts.input.maxLength = config.maxMessageChars || 2000;
     if (config.placeholder) parts.input.placeholder = config.placeholder;
     root.querySelector(".launcher").addEventListener("click", function () { toggle(config); });
     root.querySelector(".close").addEventListener("click", function () { parts.panel.hidden = true; });
+    if (inline) {
+      root.querySelector(".launcher").remove();
+      root.querySelector(".close").remove();
+    }
     root.querySelector("form").addEventListener("submit", function (event) {
       event.preventDefault();
       var value = parts.input.value.trim();
       if (!value) return;
       parts.input.value = "";
-      add("user", value);
-      send({ type: "user_message", text: value });
+      ask(value);
     });
     return parts;
+  }
+
+  function ask(text) {
+    add("user", text);
+    send({ type: "user_message", text: text });
   }
 
   function toggle(config) {
@@ -153,7 +190,10 @@
       ui.log.scrollTop = ui.log.scrollHeight;
     } else if (message.type === "done") {
       store(message.conversationId);
-      if (current) current.dataset.state = "done";
+      if (current) {
+        current.dataset.state = "done";
+        if (ui.markdown) render(current, current.textContent);
+      }
       current = null;
     } else if (message.type === "error") {
       if (message.code === "CONVERSATION_NOT_FOUND") { store(null); return; }
@@ -162,10 +202,61 @@
     }
   }
 
+  /* Markdown, a safe subset: every piece of text goes in with textContent. */
+  var INLINE = /(\*\*[^*]+\*\*|`[^`]+`|\[[^\]]+\]\(https?:\/\/[^)\s]+\)|\*[^*\s][^*]*\*|_[^_\s][^_]*_)/;
+
+  function inlineNodes(parent, text) {
+    text.split(INLINE).forEach(function (piece) {
+      if (!piece) return;
+      var node;
+      var link = piece.match(/^\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)$/);
+      if (link) {
+        node = document.createElement("a");
+        node.href = link[2];
+        node.target = "_blank";
+        node.rel = "noopener noreferrer nofollow";
+        node.textContent = link[1];
+      } else if (/^\*\*[^*]+\*\*$/.test(piece)) {
+        node = document.createElement("strong"); node.textContent = piece.slice(2, -2);
+      } else if (/^`[^`]+`$/.test(piece)) {
+        node = document.createElement("code"); node.textContent = piece.slice(1, -1);
+      } else if (/^(\*[^*]+\*|_[^_]+_)$/.test(piece)) {
+        node = document.createElement("em"); node.textContent = piece.slice(1, -1);
+      } else {
+        node = document.createTextNode(piece);
+      }
+      parent.appendChild(node);
+    });
+  }
+
+  function render(node, text) {
+    node.textContent = "";
+    var list = null;
+    text.split(/\n/).forEach(function (line) {
+      var item = line.match(/^\s*(?:[-*]|(\d+)[.)])\s+(.*)$/);
+      if (item) {
+        var kind = item[1] ? "ol" : "ul";
+        if (!list || list.tagName.toLowerCase() !== kind) { list = document.createElement(kind); node.appendChild(list); }
+        var li = document.createElement("li");
+        inlineNodes(li, item[2]);
+        list.appendChild(li);
+        return;
+      }
+      list = null;
+      if (!line.trim()) return;
+      var p = document.createElement("p");
+      inlineNodes(p, line);
+      node.appendChild(p);
+    });
+  }
+
   function start() {
     fetch(apiBase + "/config", { credentials: "omit" })
       .then(function (response) { if (!response.ok) throw new Error(String(response.status)); return response.json(); })
-      .then(function (config) { ui = build(config); })
+      .then(function (config) {
+        ui = build(config);
+        if (inline || autoOpen) toggle(config);
+      })
       .catch(function () { /* not allowed on this site, or the server is down: show nothing */ });
   }
 
