@@ -26,6 +26,15 @@ Outcome = Literal["delivered", "retry", "failed", "disabled"]
 _MAX_ERROR_CHARS = 500
 _MESSAGE_COLUMNS = ("id, business_id, endpoint_id, event_type, body, status, attempts, next_attempt_at,"
                     " last_status, last_error, created_at, updated_at, delivered_at")
+# Logs the attempt and moves the message, fenced on the claimed attempt; true when the message moved.
+_RECORD = (
+    "WITH moved AS (UPDATE webhook_messages SET status = $3, next_attempt_at = coalesce($4, next_attempt_at),"
+    " last_status = $5, last_error = $6, updated_at = $7,"
+    " delivered_at = CASE WHEN $3 = 'delivered' THEN $7::timestamptz END"
+    " WHERE id = $1 AND attempts = $2 AND status = 'sending' RETURNING true),"
+    " logged AS (INSERT INTO webhook_attempts (message_id, attempt, started_at, duration_ms, status_code,"
+    " error, outcome) VALUES ($1, $2, $8, $9, $5, $6, $10))"
+    " SELECT EXISTS (SELECT FROM moved)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,17 +125,15 @@ async def claim(db: Executor, endpoint_id: uuid.UUID, *, now: datetime.datetime,
                 " updated_at = $2 WHERE endpoint_id = $1 AND status IN ('pending', 'sending')"
                 " AND next_attempt_at <= $2", endpoint_id, now)
             return []
-        in_flight = await conn.fetchval("SELECT count(*) FROM webhook_messages WHERE endpoint_id = $1"
-                                        " AND status = 'sending' AND next_attempt_at > $2", endpoint_id, now)
-        room = max_in_flight - in_flight
-        if room <= 0:
-            return []
+        # The row lock is held, so this statement's fresh snapshot counts every send still open.
         picked = await conn.fetch(
             "UPDATE webhook_messages SET status = 'sending', attempts = attempts + 1, next_attempt_at = $3,"
             " updated_at = $2 WHERE id IN (SELECT id FROM webhook_messages WHERE endpoint_id = $1"
             " AND status IN ('pending', 'sending') AND next_attempt_at <= $2 ORDER BY next_attempt_at, created_at"
-            f" LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING {_MESSAGE_COLUMNS}", endpoint_id, now, now + lease, room)
-        ordered = sorted(picked, key=lambda r: (r["next_attempt_at"], r["created_at"]))
+            " LIMIT greatest(0, $4 - (SELECT count(*) FROM webhook_messages WHERE endpoint_id = $1"
+            " AND status = 'sending' AND next_attempt_at > $2)) FOR UPDATE SKIP LOCKED)"
+            f" RETURNING {_MESSAGE_COLUMNS}", endpoint_id, now, now + lease, max_in_flight)
+        ordered = sorted(picked, key=lambda r: r["created_at"])
         return [Claimed(_message(r), endpoint) for r in ordered]
 
 
@@ -143,17 +150,12 @@ async def record(db: Executor, claimed: Claimed, result: Result, outcome: Outcom
     message = claimed.message
     error = None if result.error is None else result.error[:_MAX_ERROR_CHARS]
     status = {"delivered": "delivered", "retry": "pending", "failed": "failed", "disabled": "failed"}[outcome]
+    args = (message.id, message.attempts, status, next_attempt, result.status_code, error, now, started,
+            result.duration_ms, outcome)
+    if next_attempt is None and outcome != "disabled":
+        return bool(await db.fetchval(_RECORD, *args))  # one statement: no transaction to open
     async with transaction(db) as conn:
-        await conn.execute(
-            "INSERT INTO webhook_attempts (message_id, attempt, started_at, duration_ms, status_code, error, outcome)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)", message.id, message.attempts, started, result.duration_ms,
-            result.status_code, error, outcome)
-        moved = await conn.fetchval(
-            "UPDATE webhook_messages SET status = $3, next_attempt_at = coalesce($4, next_attempt_at),"
-            " last_status = $5, last_error = $6, updated_at = $7,"
-            " delivered_at = CASE WHEN $3 = 'delivered' THEN $7::timestamptz END"
-            " WHERE id = $1 AND attempts = $2 AND status = 'sending' RETURNING true",
-            message.id, message.attempts, status, next_attempt, result.status_code, error, now)
+        moved = await conn.fetchval(_RECORD, *args)
         if moved and next_attempt is not None:
             await queue_send(conn, message.id, message.business_id, label=str(message.attempts + 1),
                              run_at=next_attempt, now=now)
