@@ -42,6 +42,8 @@ from agent_server.routes import (
     contact_lists,
     contacts,
     conversation_outcomes,
+    form_submit,
+    forms,
     customer_portal,
     customer_portal_reads,
     customers,
@@ -92,6 +94,8 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     campaigns.setup, tickets.setup,
     customers.setup, customer_portal.setup, customer_portal_reads.setup,
     webhooks.setup,
+    forms.setup,
+    form_submit.setup,
     routes_table.setup,
 )
 

@@ -37,4 +37,6 @@ PUBLIC_ROUTES: Mapping[str, str] = MappingProxyType({
     "POST /api/customers/portal/login-link": "queues a sign-in link for an address or an expired link; one fixed 202 answer"
                                              " whatever the address; 10 per IP an hour",
     "POST /api/customers/send-login-link": "the dashboard's name for the route above (?email=); the same fixed 202",
+    "POST /api/forms/submit": "a visitor's form answers: Origin-checked against the form's agent, 64 KB, 10 per IP a minute",
+    "OPTIONS /api/forms/submit": "the CORS preflight of the route above (the POST itself checks the Origin)",
 })

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from mail.message import check_address, check_header
+
 MAX_FORMS_PER_AGENT = 20
 MAX_FIELDS_PER_FORM = 30
 MAX_OPTIONS = 50
@@ -95,6 +97,59 @@ def slug_of(name: str) -> str:
     return slug
 
 
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Short = Annotated[str, msgspec.Meta(max_length=200)]
+Long = Annotated[str, msgspec.Meta(max_length=20_000)]
+Url = Annotated[str, msgspec.Meta(max_length=2000)]
+Fields = Annotated[list[FormField], msgspec.Meta(description=f"at most {MAX_FIELDS_PER_FORM} (422 beyond)")]
+Keywords = Annotated[list[Keyword], msgspec.Meta(max_length=20, description="whole words or phrases that open the"
+                                                                          " form in the widget, any case")]
+
+
+class FormSpec(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
+    """Everything a business sets on a form (the create body; an edit changes some of it)."""
+
+    name: Name
+    title: Short = ""
+    description: Long = ""
+    fields: Fields
+    trigger_keywords: Keywords = []
+    success_message: Long = ""
+    terms_and_conditions: Long = ""
+    require_terms_acceptance: bool = False
+    notification_email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
+    email_subject: Short = ""
+    webhook_url: Url | None = None
+    is_active: bool = True
+
+
+def checked_spec(spec: FormSpec) -> FormSpec:
+    """The spec with texts trimmed, the address normalised, and every rule beyond field shapes checked.
+
+    Raises:
+        FormDefinitionError: naming the field to blame.
+    """
+    check_fields(spec.fields)
+    slug_of(spec.name)
+    email = (spec.notification_email or "").strip() or None
+    if email is not None:
+        try:
+            email = check_address(email)
+        except ValueError as exc:
+            raise FormDefinitionError("notificationEmail", str(exc)) from None
+    try:
+        check_header("emailSubject", spec.email_subject)
+    except ValueError as exc:
+        raise FormDefinitionError("emailSubject", str(exc)) from None
+    if spec.require_terms_acceptance and not spec.terms_and_conditions.strip():
+        raise FormDefinitionError("termsAndConditions", "is required when requireTermsAcceptance is true")
+    keywords = list(dict.fromkeys(k.strip() for k in spec.trigger_keywords if k.strip()))
+    return msgspec.structs.replace(
+        spec, name=spec.name.strip(), title=spec.title.strip(), notification_email=email,
+        email_subject=spec.email_subject.strip(), trigger_keywords=keywords,
+        webhook_url=(spec.webhook_url or "").strip() or None)
+
+
 class Form(msgspec.Struct, kw_only=True):
     """A stored form (live unless `deleted_at`)."""
 
@@ -114,9 +169,14 @@ class Form(msgspec.Struct, kw_only=True):
     email_subject: str
     webhook_url: str | None
     is_active: bool
+    webhook_endpoint_id: uuid.UUID | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
 
     @property
     def tool_name(self) -> str:
         return f"form_{self.slug}"
+
+    def spec(self) -> FormSpec:
+        """What the business set, as a spec (the base an edit is applied to)."""
+        return FormSpec(**{name: getattr(self, name) for name in FormSpec.__struct_fields__})

@@ -30,6 +30,8 @@ from agent_server.routes import (
     contact_lists,
     contacts,
     conversation_outcomes,
+    form_submit,
+    forms,
     customer_portal,
     customer_portal_reads,
     customers,
@@ -88,6 +90,8 @@ ROUTES: tuple[Route, ...] = (
     *customers.ROUTES, *customer_portal.ROUTES, *customer_portal_reads.ROUTES, *tickets.ROUTES,
     *contacts.ROUTES, *contact_imports.ROUTES, *contact_lists.ROUTES, *opt_outs.ROUTES, *sms.ROUTES, *sms_status.ROUTES,
     *campaigns.ROUTES, *webhooks.ROUTES,
+    *forms.ROUTES,
+    *form_submit.ROUTES,
 )
 
 

@@ -28,6 +28,7 @@ from media import call_records
 from phone_numbers import registry
 from tests.agent_server.customer_probes import customer_probes, seed_customers
 from tests.agent_server.agent_channel_probes import agent_channel_probes
+from tests.agent_server.form_probes import form_probes, seed_forms
 from tests.agent_server.messaging_probes import messaging_probes, seed_messaging
 from tests.agent_server.ticket_probes import seed_tickets, ticket_probes
 from tests.agent_server.webhook_probes import seed_webhooks, webhook_probes
@@ -147,6 +148,7 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         "GET /api/notifications/outbox": [Attempt("query businessId", business, _q("/api/notifications/outbox"))],
         "GET /api/wallet/balance": [Attempt("query businessId", business, _q("/api/wallet/balance"))],
         **_knowledge_probes(w),
+        **{route: [Attempt(*probe) for probe in found] for route, found in form_probes(w.b_agent).items()},
         **_agent_probes(w),
         **{route: [Attempt(*probe) for probe in found]
            for route, found in agent_channel_probes(business, agent).items()},
@@ -253,6 +255,7 @@ async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> World:
     await records.create_conversation(pool, b_conversation, agent_id=ids["b_agent"], business_id=b.business_id,
                                       origin="dashboard")
     await seed_messaging(pool, a.business_id, b.business_id, ids["b_number"])
+    await seed_forms(pool, b.business_id, ids["b_agent"])
     await seed_tickets(pool, b.business_id)
     await seed_customers(pool, a.business_id, b.business_id)
     await seed_webhooks(pool, b.business_id)
