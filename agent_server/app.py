@@ -15,6 +15,7 @@ from aiohttp import web
 
 from agent_server import (
     call_control,
+    call_token_caps,
     cors,
     customer_auth,
     job_runner,
@@ -88,7 +89,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     numbers.setup,
     message_limits.setup, twilio_sms.setup, widget.setup, chat_embeds.setup, chatbot.setup,
     usage.setup, token_usage.setup, jobs.setup, job_runner.setup, job_list.setup,
-    metering.setup, call_control.setup, call_hangup.setup, metrics.setup,
+    metering.setup, call_token_caps.setup, call_control.setup, call_hangup.setup, metrics.setup,
     outcome_jobs.setup, conversation_outcomes.setup, leads.setup, notifications.setup, knowledge.setup,
     contacts.setup, contact_imports.setup, contact_lists.setup, opt_outs.setup, sms.setup, sms_status.setup,
     campaigns.setup, tickets.setup,

@@ -14,7 +14,17 @@ import datetime
 import uuid
 from dataclasses import dataclass
 
-from llm_usage.token_caps import Fit, Period, TokenLimitReached, fit, period_start, prompt_estimate, remaining, resets_at
+from llm_usage.token_caps import (
+    MIN_OUTPUT_TOKENS,
+    Fit,
+    Period,
+    TokenLimitReached,
+    fit,
+    period_start,
+    prompt_estimate,
+    remaining,
+    resets_at,
+)
 from storage.executor import Connection, Executor
 from storage.transactions import transaction
 
@@ -62,8 +72,10 @@ async def _lock_budget(conn: Connection, agent_id: uuid.UUID, period: Period, st
 
 
 async def reserve(db: Executor, agent_id: uuid.UUID, limits: Limits, *, prompt_chars: int, max_tokens: int,
-                  now: datetime.datetime | None = None) -> Grant:
-    """Reserve what a request of `prompt_chars` characters and `max_tokens` output needs, cutting the output to fit.
+                  now: datetime.datetime | None = None, min_output: int = MIN_OUTPUT_TOKENS,
+                  expires_in: float = RESERVATION_SECONDS) -> Grant:
+    """Reserve what a request of `prompt_chars` characters and `max_tokens` output needs, cutting the output to fit
+    (down to `min_output`); the reservation expires `expires_in` seconds from now (a call's block lives longer).
 
     Raises:
         TokenLimitReached: not even the prompt and `MIN_OUTPUT_TOKENS` fit; nothing reserved.
@@ -73,7 +85,7 @@ async def reserve(db: Executor, agent_id: uuid.UUID, limits: Limits, *, prompt_c
     async with transaction(db) as conn:
         day_left = await _lock_budget(conn, agent_id, "day", day, limits.daily)
         month_left = await _lock_budget(conn, agent_id, "month", month, limits.monthly)
-        decided = fit(prompt_estimate(prompt_chars), max_tokens, day_left, month_left)
+        decided = fit(prompt_estimate(prompt_chars), max_tokens, day_left, month_left, min_output=min_output)
         if not isinstance(decided, Fit):
             raise TokenLimitReached(decided, resets_at(decided, at))
         reservation: int = await conn.fetchval(
@@ -81,7 +93,7 @@ async def reserve(db: Executor, agent_id: uuid.UUID, limits: Limits, *, prompt_c
             "  AND ((period = 'day' AND start = $3) OR (period = 'month' AND start = $4)))"
             " INSERT INTO token_reservations (agent_id, amount, day_start, month_start, expires_at)"
             " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            agent_id, decided.need, day, month, at + datetime.timedelta(seconds=RESERVATION_SECONDS))
+            agent_id, decided.need, day, month, at + datetime.timedelta(seconds=expires_in))
     return Grant(reservation, decided.need, decided.max_tokens)
 
 

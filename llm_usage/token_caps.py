@@ -53,8 +53,10 @@ def remaining(limit: int | None, used: int, reserved: int) -> int | None:
     return None if limit is None else max(0, limit - used - reserved)
 
 
-def fit(prompt_tokens: int, max_tokens: int, day_left: int | None, month_left: int | None) -> Fit | Period:
-    """How much of the request fits in what both periods have left, or the period that refuses it.
+def fit(prompt_tokens: int, max_tokens: int, day_left: int | None, month_left: int | None, *,
+        min_output: int = MIN_OUTPUT_TOKENS) -> Fit | Period:
+    """How much of the request fits in what both periods have left (its output cut to no less than
+    `min_output`), or the period that refuses it.
 
     When both periods are short, the month is named: waiting for tomorrow would not help.
     """
@@ -63,9 +65,9 @@ def fit(prompt_tokens: int, max_tokens: int, day_left: int | None, month_left: i
     room = min(lefts, default=None)
     if room is None or room >= need:
         return Fit(need, max_tokens)
-    if room >= prompt_tokens + MIN_OUTPUT_TOKENS:
+    if room >= prompt_tokens + min_output:
         return Fit(room, room - prompt_tokens)
-    short = prompt_tokens + MIN_OUTPUT_TOKENS
+    short = prompt_tokens + min_output
     return "month" if month_left is not None and month_left < short else "day"
 
 
@@ -85,6 +87,8 @@ def resets_at(period: Period, now: datetime.datetime) -> datetime.datetime:
     return datetime.datetime.combine(following, datetime.time(), datetime.UTC)
 
 
-# A call is turned away at the webhook when fewer tokens than this are left in its agent's day or
-# month: not even one refill of a call's token block would fit.
+# A call reserves its tokens in blocks of this many, so its turns never wait on the database.
+CALL_BLOCK_TOKENS = 4_000
+# A block with fewer tokens left than this is refilled; a call that can't reserve this many more is
+# at the cap (turned away at the webhook, or said goodbye to mid-call).
 CALL_MIN_TOKENS = 1_000

@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from agent_server import agent_edits, agents, call_llm_rows, stream_tokens
+from agent_server.call_token_caps import CALL_TOKENS
 from agent_server.knowledge_embeddings import grounding_for
 from agent_server.api.route import Header, Reply, Route, register
 from agent_server.config import Settings
@@ -160,7 +161,8 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
         stream_sid=start.stream_sid,
         hooks=app[CALL_HOOKS],
         recorder=call_records.CallRecorder(pool, claim.call_id,
-                                           llm_sink=call_llm_rows.sink(pool, settings.provider_costs.llm, claim)),
+                                           llm_sink=app[CALL_TOKENS].sink(claim.call_sid, call_llm_rows.sink(
+                                               pool, settings.provider_costs.llm, claim))),
         carrier=app[CARRIER], metrics=app[METRICS],
         fallback_tts=providers.fallback_tts, grounding=await _grounding(app, agent),
         recording=await open_recording(pool, Path(settings.recordings.dir), call_id=claim.call_id,

@@ -31,6 +31,7 @@ class EndReason(enum.StrEnum):
     AGENT_ENDED = "agent_ended"
     TRANSFERRED = "transferred"
     OUT_OF_FUNDS = "out_of_funds"
+    TOKEN_LIMIT = "token_limit"
     MAX_DURATION = "max_duration"
     MEDIA_TIMEOUT = "media_timeout"
     HANGUP_REQUESTED = "hangup_requested"
