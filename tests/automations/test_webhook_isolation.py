@@ -41,3 +41,22 @@ async def test_a_dead_endpoint_never_delays_a_healthy_one(pool: asyncpg.Pool, ma
         delivered = await pool.fetchval("SELECT count(*) FROM webhook_messages WHERE business_id = $1"
                                         " AND status = 'delivered'", tenant.business_id)
         assert delivered == 10
+
+
+async def test_two_runners_together_keep_an_endpoint_at_four_sends(pool: asyncpg.Pool,
+                                                                    make_business: MakeBusiness) -> None:
+    tenant = await make_business()
+    async with world(pool, tenant.business_id, timeout=10.0) as w, world(pool, tenant.business_id,
+                                                                         timeout=10.0) as other:
+        await w.endpoint("/slow/30")
+        for _ in range(20):
+            await w.submit()
+        async with w.runner.running(grace_seconds=0), other.runner.running(grace_seconds=0):
+            async with asyncio.timeout(5):
+                while len(w.receiver.received) < 4:
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.5)
+            assert len(w.receiver.received) == 4
+            sending = await pool.fetchval("SELECT count(*) FROM webhook_messages WHERE status = 'sending'"
+                                          " AND business_id = $1", tenant.business_id)
+            assert sending == 4
