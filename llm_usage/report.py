@@ -14,9 +14,10 @@ minute (`GET /api/usage`).
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from storage.executor import Executor
 
@@ -57,53 +58,63 @@ class ReportFilter:
     channel: str | None = None
 
 
-_ROWS = """
-WITH r AS (
-    SELECT *, CASE WHEN $6 = 'day' THEN to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') ELSE served_model END AS k
+# One scan of the range: `r` is read once for the sums and for the charges (each ledger entry once, in the
+# group of the reply's last attempt).
+_REPORT = """
+WITH r AS MATERIALIZED (
+    SELECT id, attempt, status, input_tokens, cached_tokens, output_tokens, estimated, answer_cache_hit,
+           provider_cost_micros, ledger_key, {key} AS k
     FROM llm_requests
     WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
       AND ($4::uuid IS NULL OR agent_id = $4) AND ($5::text IS NULL OR channel = $5)
-)
-SELECT k,
-       count(*) FILTER (WHERE NOT answer_cache_hit) AS requests,
-       count(*) FILTER (WHERE status <> 'ok') AS failed_attempts,
-       count(*) FILTER (WHERE attempt > 1) AS fallbacks,
-       coalesce(sum(input_tokens), 0) AS input_tokens,
-       coalesce(sum(cached_tokens), 0) AS cached_tokens,
-       coalesce(sum(output_tokens), 0) AS output_tokens,
-       count(*) FILTER (WHERE estimated) AS estimated_requests,
-       coalesce(sum(provider_cost_micros), 0) AS provider_cost_micros,
-       count(*) FILTER (WHERE provider_cost_micros IS NULL) AS unpriced_requests,
-       count(*) FILTER (WHERE answer_cache_hit) AS answer_cache_hits
-FROM r GROUP BY k ORDER BY k
-"""
-
-_CHARGED = """
-WITH r AS (
-    SELECT id, attempt, ledger_key,
-           CASE WHEN $6 = 'day' THEN to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') ELSE served_model END AS k
-    FROM llm_requests
-    WHERE business_id = $1 AND created_at >= $2 AND created_at < $3 AND ledger_key IS NOT NULL
-      AND ($4::uuid IS NULL OR agent_id = $4) AND ($5::text IS NULL OR channel = $5)
 ), charges AS (
-    SELECT DISTINCT ON (ledger_key) ledger_key, k FROM r ORDER BY ledger_key, attempt DESC, id DESC
+    SELECT DISTINCT ON (ledger_key) ledger_key, k FROM r WHERE ledger_key IS NOT NULL
+    ORDER BY ledger_key, attempt DESC, id DESC
+), charged AS (
+    SELECT k, jsonb_object_agg(currency, amount) AS charged FROM (
+        SELECT c.k, w.currency, -sum(e.amount) AS amount
+        FROM charges c
+        JOIN ledger_entries e ON e.idempotency_key = c.ledger_key
+        JOIN wallets w ON w.id = e.wallet_id AND w.business_id = $1
+        GROUP BY 1, 2) per_currency
+    GROUP BY k
 )
-SELECT c.k, w.currency, -sum(e.amount) AS charged
-FROM charges c
-JOIN ledger_entries e ON e.idempotency_key = c.ledger_key
-JOIN wallets w ON w.id = e.wallet_id AND w.business_id = $1
-GROUP BY 1, 2
+SELECT s.*, coalesce(ch.charged, '{{}}'::jsonb) AS charged FROM (
+    SELECT k,
+           count(*) FILTER (WHERE NOT answer_cache_hit) AS requests,
+           count(*) FILTER (WHERE status <> 'ok') AS failed_attempts,
+           count(*) FILTER (WHERE attempt > 1) AS fallbacks,
+           coalesce(sum(input_tokens), 0) AS input_tokens,
+           coalesce(sum(cached_tokens), 0) AS cached_tokens,
+           coalesce(sum(output_tokens), 0) AS output_tokens,
+           count(*) FILTER (WHERE estimated) AS estimated_requests,
+           coalesce(sum(provider_cost_micros), 0) AS provider_cost_micros,
+           count(*) FILTER (WHERE provider_cost_micros IS NULL) AS unpriced_requests,
+           count(*) FILTER (WHERE answer_cache_hit) AS answer_cache_hits
+    FROM r GROUP BY k) s
+LEFT JOIN charged ch USING (k)
+ORDER BY k
 """
+# The group key: the UTC day as a date (formatted once per group, not per row), or the served model.
+_KEYS = {"day": "(created_at AT TIME ZONE 'UTC')::date", "model": "served_model"}
 
 
 async def token_report(db: Executor, where: ReportFilter, group: Group) -> dict[str, TokenTotals]:
     """The rows of `where` per group key (a `YYYY-MM-DD` UTC day or a served model), ordered by key."""
-    args = (where.business_id, where.start, where.end, where.agent_id, where.channel, group)
+    rows = await db.fetch(_REPORT.format(key=_KEYS[group]), where.business_id, where.start, where.end,
+                          where.agent_id, where.channel)
     report: dict[str, TokenTotals] = {}
-    for row in await db.fetch(_ROWS, *args):
-        totals = report[row["k"]] = TokenTotals()
+    for row in rows:
+        key = row["k"]
+        totals = report[key.isoformat() if isinstance(key, datetime.date) else key] = TokenTotals()
         for name in _COUNTS:
             setattr(totals, name, int(row[name]))
-    for row in await db.fetch(_CHARGED, *args):
-        report[row["k"]].charged[row["currency"]] = int(row["charged"])
+        totals.charged = {currency: int(amount) for currency, amount in _as_dict(row["charged"]).items()}
     return report
+
+
+def _as_dict(value: object) -> dict[str, Any]:
+    """The charges' jsonb, decoded by the pool's codec (or, on a bare connection, still text)."""
+    decoded = json.loads(value) if isinstance(value, str) else value
+    assert isinstance(decoded, dict)
+    return decoded
