@@ -1,10 +1,11 @@
 """`automations.webhook_send`: the job that delivers an endpoint's due messages, at most a few at a time.
 
-Each job names one message, but what it sends is its endpoint's oldest due message, then the
-next, until nothing is due or the endpoint already has `max_in_flight` sends open (counted in
-the database, so across every worker). A job that finds no room just ends: the senders holding
-the endpoint's slots pick its message up when they finish theirs. So a dead endpoint ties up at
-most `max_in_flight` of the runner's slots and never the sends of a healthy one.
+A first attempt's job names its endpoint (one queued job per endpoint, however many messages
+wait); a retry's job names its message. Either way the job sends the endpoint's oldest due
+messages, as many at once as keep it within `max_in_flight` open sends (counted in the
+database, so across every worker), until nothing is due. A job that finds no room just ends:
+the sender holding the endpoint's slots picks its messages up when it finishes its own. So a
+dead endpoint ties up one of the runner's slots and never delays the sends of a healthy one.
 
 Outcomes: 2xx delivered; 410 Gone disables the endpoint; anything else (a 3xx too, which is
 never followed) is retried on `webhook_signing.SCHEDULE` with ±20 % jitter, not sooner than a
@@ -27,6 +28,7 @@ from automations.webhook_http import READ_CAP_BYTES, TIMEOUT_SECONDS, post
 from automations.webhook_messages import Claimed, Outcome, Result
 from automations.webhook_outbox import message_header_id
 from automations.webhook_signing import headers, parse_retry_after, retry_delay
+from jobs import queue
 from jobs.queue import Job
 from jobs.runner import Clock
 from storage.executor import Executor
@@ -58,13 +60,17 @@ class SendWebhook:
         self._rng = rng or random.Random()
 
     async def __call__(self, job: Job) -> None:
-        """Drain the message's endpoint, unless the message is no longer due or the endpoint has no room.
+        """Drain an endpoint: the job's own (first attempts), or its message's (retries), if that is still due.
 
         A worker killed mid-send leaves its message `sending` until the send lease runs out; the
         job it was running is taken back when the runner's lease runs out, which is later (the
         send lease is at most two thirds of the runner's, the runner renews every third), so
         the job taken back finds the message due again and sends it.
         """
+        if "endpointId" in job.payload:
+            await queue.open_dedupe_key(self._db, job)
+            await self.drain(uuid.UUID(job.payload["endpointId"]))
+            return
         endpoint_id = await messages.due_endpoint(self._db, uuid.UUID(job.payload["messageId"]), now=self._clock(),
                                                   max_in_flight=self._max_in_flight)
         if endpoint_id is not None:

@@ -43,12 +43,24 @@ def _utc_now() -> datetime.datetime:
 
 async def queue_send(db: Executor, message_id: uuid.UUID, business_id: uuid.UUID, *, label: str,
                      run_at: datetime.datetime, now: datetime.datetime) -> None:
-    """Queue the job that wakes the message's endpoint at `run_at` (`label`: its attempt number, deduplicated).
+    """Queue the job for a message's retry at `run_at` (`label`: its attempt number, deduplicated).
 
     The job names a message but sends whatever of that endpoint is due first (`webhook_delivery`).
     """
     await queue.enqueue(db, SEND_KIND, {"messageId": str(message_id)}, now=now, run_at=run_at,
                         business_id=business_id, dedupe_key=f"webhook:{message_id}:{label}")
+
+
+async def queue_drain(db: Executor, endpoint_id: uuid.UUID, business_id: uuid.UUID, *,
+                      now: datetime.datetime) -> None:
+    """Queue the job that sends an endpoint's due messages, unless one is already queued for it.
+
+    One job per endpoint, not per message: a backlog costs one job, and the job opens its dedupe
+    key as it starts (`jobs.queue.open_dedupe_key`), so a message committed after that queues
+    the next one and nothing is left without a sender.
+    """
+    await queue.enqueue(db, SEND_KIND, {"endpointId": str(endpoint_id)}, now=now, business_id=business_id,
+                        dedupe_key=f"webhook:endpoint:{endpoint_id}")
 
 
 async def enqueue(db: Executor, *, business_id: uuid.UUID, event_type: str, data: Mapping[str, Any],
@@ -70,9 +82,9 @@ async def enqueue(db: Executor, *, business_id: uuid.UUID, event_type: str, data
             " SELECT business_id, id, $2, $4, $5, $5, $5 FROM webhook_endpoints"
             " WHERE business_id = $1 AND enabled AND $2 = ANY(event_types)"
             " AND (cardinality(form_ids) = 0 OR ($3::uuid IS NOT NULL AND $3 = ANY(form_ids)))"
-            " RETURNING id", business_id, event_type, form_id, body, now)
+            " RETURNING endpoint_id", business_id, event_type, form_id, body, now)
         for row in rows:
-            await queue_send(conn, row["id"], business_id, label="1", run_at=now, now=now)
+            await queue_drain(conn, row["endpoint_id"], business_id, now=now)
     return len(rows)
 
 
@@ -90,5 +102,5 @@ async def enqueue_to(db: Executor, endpoint_id: uuid.UUID, business_id: uuid.UUI
             " SELECT business_id, id, $3, $4, $5, $5, $5 FROM webhook_endpoints WHERE id = $1 AND business_id = $2"
             " RETURNING id", endpoint_id, business_id, event_type, body_of(event_type, data, now), now)
         if message_id is not None:
-            await queue_send(conn, message_id, business_id, label="1", run_at=now, now=now)
+            await queue_drain(conn, endpoint_id, business_id, now=now)
         return message_id

@@ -196,6 +196,15 @@ async def enqueue_due(db: Executor, kind: str, due: datetime.datetime, *, now: d
         return True
 
 
+async def open_dedupe_key(db: Executor, job: Job) -> None:
+    """Let a job of this kind and key be queued again while this one runs (it has begun its work).
+
+    A job that drains a queue (all of one endpoint's due messages, say) calls this first: what
+    arrives before the call is drained by it, what arrives after gets a job of its own.
+    """
+    await db.execute("UPDATE jobs SET dedupe_key = NULL WHERE id = $1 AND status = 'running'", job.id)
+
+
 async def find(db: Executor, job_id: int) -> JobRecord | None:
     row = await db.fetchrow(f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE id = $1", job_id)
     return None if row is None else _record(row)
