@@ -144,6 +144,8 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "CUSTOMER_PORTAL_URL": ("customers", "portal_url"),
     "LOG_LEVEL": ("logging", "level"),
     "RECORDINGS_DIR": ("recordings", "dir"),
+    "RECORDINGS_S3_ACCESS_KEY_ID": ("recordings", "s3_access_key_id"),
+    "RECORDINGS_S3_SECRET_ACCESS_KEY": ("recordings", "s3_secret_access_key"),
 }
 
 

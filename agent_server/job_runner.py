@@ -26,6 +26,7 @@ from agent_server import webhook_jobs
 from agent_server import books_jobs, customer_jobs, knowledge_jobs, messaging_jobs, outcome_jobs
 from agent_server.config import ConfigError, Settings
 from agent_server.db import database_url
+from agent_server.recording_storage import bucket_for
 from agent_server.state import POOL, SETTINGS
 from billing.money import parse_currency
 from conversations import answer_cache
@@ -38,6 +39,7 @@ from mail.sending import SendEmail
 from mail.smtp import SmtpMailer, SmtpTarget
 from messaging.campaign_schedule import CAMPAIGN_TICK_KIND, CAMPAIGN_TICK_SCHEDULE, CampaignTick
 from media.recording.retention import RETENTION_KIND, RETENTION_SCHEDULE, RecordingRetention
+from media.recording.s3_store import UPLOAD_KIND, RecordingUpload
 from messaging.imports import IMPORT_KIND, ImportJob
 from storage.pool import create_pool
 
@@ -47,6 +49,12 @@ log = structlog.get_logger(__name__)
 RECURRING: tuple[Recurring, ...] = (Recurring(CAMPAIGN_TICK_KIND, Schedule.parse(CAMPAIGN_TICK_SCHEDULE)),
                                     Recurring(answer_cache.SWEEP_KIND, Schedule.parse(answer_cache.SWEEP_SCHEDULE)),
                                     Recurring(RETENTION_KIND, Schedule.parse(RETENTION_SCHEDULE)))
+
+
+def recording_uploads(settings: Settings, pool: asyncpg.Pool) -> dict[str, Handler]:
+    """`media.recording_upload` with the S3 backend; with the local one there is nothing to upload."""
+    bucket = bucket_for(settings)
+    return {} if bucket is None else {UPLOAD_KIND: RecordingUpload(pool, Path(settings.recordings.dir), bucket)}
 
 
 def mailer_for(settings: Settings) -> Mailer | None:
@@ -85,7 +93,8 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
                                                  clock=utc_now),
                 **books_jobs.handlers(settings, pool),
                 RETENTION_KIND: RecordingRetention(pool, Path(settings.recordings.dir),
-                                                   settings.recordings.retention_batch),
+                                                   settings.recordings.retention_batch, bucket_for(settings)),
+                **recording_uploads(settings, pool),
                 **customer_jobs.handlers(settings, pool),
             }
             runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING

@@ -52,10 +52,32 @@ class CallsConfig:
     max_live_calls: int = check(non_negative, 0)
 
 
+def _backend(value: str) -> str:
+    if value not in ("local", "s3"):
+        raise ValueError("must be local or s3")
+    return value
+
+
+def _presign_ttl(value: int) -> int:
+    if not 0 < value <= 300:
+        raise ValueError("must be between 1 and 300 seconds")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class RecordingsConfig:
-    # Where recorded calls' WAV files go (one folder per business); a relative path is from the
-    # server's working directory.
+    # Where recorded calls' WAV files are written while the call runs (one folder per business),
+    # and kept with the local backend; a relative path is from the server's working directory.
     dir: str = ".data/recordings"
+    # local: the files stay in `dir`. s3: a job uploads each finished file to the bucket and
+    # removes the local copy; the dashboard is then redirected to a presigned URL.
+    backend: str = check(_backend, "local")
+    s3_endpoint: str = ""  # empty: AWS's own endpoint for the region
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = secret()
+    s3_secret_access_key: str = secret()
+    # Lifetime of the presigned URL a recording's GET redirects to (at most 300 s).
+    url_ttl_seconds: int = check(_presign_ttl, 300)
     # How many expired recordings the daily retention job deletes per run at most.
     retention_batch: int = check(positive, 500)

@@ -1,8 +1,10 @@
 """A call's recording for the dashboard: the WAV file (with Range), and deleting it.
 
 A call that wasn't recorded, whose recording was deleted, or that belongs to another
-business all answer the same 404. The file is served by aiohttp's `FileResponse`, which
-answers `Range` with 206 and streams from disk without reading the file into memory.
+business all answer the same 404. A local file is served by aiohttp's `FileResponse`, which
+answers `Range` with 206 and streams from disk without reading the file into memory; an
+uploaded one is a 302 to a presigned URL of the bucket (valid `[recordings] url_ttl_seconds`,
+at most 300 s), which answers `Range` itself.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from aiohttp import web
 from agent_server import auth
 from agent_server.api.route import Reply, Route, register
 from agent_server.errors import NotFound
+from agent_server.recording_storage import bucket_for
 from agent_server.state import POOL, SETTINGS
 from agent_server.validation import path_uuid
 from media import call_records
@@ -64,6 +67,9 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     row = await records.get(request.app[POOL], membership.business_id, call_id)
     if row is None or row.status != "ready":
         raise NotFound(_MISSING)
+    bucket = bucket_for(request.app[SETTINGS])
+    if row.backend == "s3" and bucket is not None:
+        raise web.HTTPFound(await bucket.url(row.location), headers={"Cache-Control": "private, no-store"})
     path = recordings_root(request) / row.location
     if not path.is_file():
         raise NotFound(_MISSING)
@@ -74,7 +80,7 @@ async def delete_recording(request: web.Request) -> web.Response:
     """DELETE /api/calls/{id}/recording: the file goes; who deleted it and when stay on the row."""
     call_id, membership = await _own_call(request)
     if not await retention.delete(request.app[POOL], recordings_root(request), membership.business_id, call_id,
-                                  by=membership.user_id):
+                                  by=membership.user_id, bucket=bucket_for(request.app[SETTINGS])):
         raise NotFound(_MISSING)
     return web.Response(status=204)
 
@@ -82,7 +88,8 @@ async def delete_recording(request: web.Request) -> web.Response:
 ROUTES = (
     Route("GET", "/api/calls/{id}/recording", get_recording, "A call's recording: stereo 8 kHz WAV, caller left",
           "calls", "jwt", (Reply(200, None, media_type="audio/wav"), Reply(206, None, media_type="audio/wav",
-                                                                             description="A Range of it")),
+                                                                             description="A Range of it"),
+                                         Reply(302, description="An uploaded one: its presigned URL")),
           errors=(404,)),
     Route("DELETE", "/api/calls/{id}/recording", delete_recording, "Delete a call's recording (who and when are kept)",
           "calls", "jwt", (Reply(204),), errors=(404,)),

@@ -166,7 +166,8 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
         carrier=app[CARRIER], metrics=app[METRICS],
         fallback_tts=providers.fallback_tts, grounding=await _grounding(app, agent),
         recording=await open_recording(pool, Path(settings.recordings.dir), call_id=claim.call_id,
-                                       business_id=claim.business_id, retention_days=recorded.retention_days)
+                                       business_id=claim.business_id, retention_days=recorded.retention_days,
+                                       upload=settings.recordings.backend == "s3")
         if recorded.enabled else None,
     )
 

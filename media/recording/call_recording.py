@@ -11,6 +11,7 @@ file. A failing disk marks the recording failed and never touches the call.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
 import uuid
 from collections.abc import Callable
@@ -20,10 +21,13 @@ from typing import BinaryIO, Final
 
 import structlog
 
+from jobs.queue import enqueue
 from media.recording import records
+from media.recording.s3_store import UPLOAD_KIND
 from media.recording.tape import SAMPLES_PER_MS, StereoTape
 from media.recording.wav import HEADER_BYTES, header, interleave
 from storage.executor import Executor
+from storage.transactions import transaction
 
 log = structlog.get_logger(__name__)
 
@@ -47,13 +51,14 @@ class CallRecording:
         path: the WAV file to write (its folder is created).
         clock: seconds, monotonic; the recording's time 0 is when this is made (the stream's start).
         db, call_id: where :meth:`close` records the result (None: nowhere, as in unit tests).
+        upload: queue the `media.recording_upload` job with the result (the S3 backend).
     """
 
     __slots__ = ("_path", "_clock", "_t0", "_tape", "_loop", "_write", "_file", "_data_bytes", "_failed",
-                 "_db", "_call_id")
+                 "_db", "_call_id", "_upload")
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.monotonic, db: Executor | None = None,
-                 call_id: uuid.UUID | None = None) -> None:
+                 call_id: uuid.UUID | None = None, upload: bool = False) -> None:
         self._path = path
         self._clock = clock
         self._t0 = clock()
@@ -65,6 +70,7 @@ class CallRecording:
         self._failed = False
         self._db = db
         self._call_id = call_id
+        self._upload = upload
 
     def _now_ms(self) -> int:
         return int((self._clock() - self._t0) * 1000)
@@ -101,7 +107,11 @@ class CallRecording:
         await self._loop.run_in_executor(None, self._finish, caller, agent)
         done = Recorded(not self._failed, self._tape.taken // SAMPLES_PER_MS, HEADER_BYTES + self._data_bytes)
         if self._db is not None and self._call_id is not None:
-            await records.finish(self._db, self._call_id, ok=done.ok, duration_ms=done.duration_ms, size=done.size)
+            async with transaction(self._db) as conn:
+                await records.finish(conn, self._call_id, ok=done.ok, duration_ms=done.duration_ms, size=done.size)
+                if self._upload and done.ok:
+                    await enqueue(conn, UPLOAD_KIND, {"callId": str(self._call_id)},
+                                  now=datetime.datetime.now(datetime.UTC), dedupe_key=str(self._call_id))
         return done
 
     # -- in the executor's thread, one at a time ---------------------------------------------------
@@ -140,9 +150,12 @@ def location(business_id: uuid.UUID, call_id: uuid.UUID) -> str:
 
 
 async def open_recording(db: Executor, root: Path, *, call_id: uuid.UUID, business_id: uuid.UUID,
-                         retention_days: int) -> CallRecording:
-    """Start recording a call: its row (`recording`) now, its file at the first second of audio."""
+                         retention_days: int, upload: bool) -> CallRecording:
+    """Start recording a call: its row (`recording`, in `local` until uploaded) now, its file at the first second.
+
+    With ``upload`` (the S3 backend), the finished file is queued for upload with its result.
+    """
     key = location(business_id, call_id)
     await records.start(db, call_id=call_id, business_id=business_id, backend="local", location=key,
                         retention_days=retention_days)
-    return CallRecording(root / key, db=db, call_id=call_id)
+    return CallRecording(root / key, db=db, call_id=call_id, upload=upload)

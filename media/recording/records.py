@@ -50,6 +50,22 @@ async def get(db: Executor, business_id: uuid.UUID, call_id: uuid.UUID) -> Recor
     return None if row is None else RecordingRow(**dict(row))
 
 
+async def by_call(db: Executor, call_id: uuid.UUID) -> RecordingRow | None:
+    """The recording of this call, whichever business it belongs to (for jobs, never for routes)."""
+    row = await db.fetchrow(
+        "SELECT call_id, status, backend, location, duration_ms, bytes, deleted_at FROM call_recordings"
+        " WHERE call_id = $1", call_id)
+    return None if row is None else RecordingRow(**dict(row))
+
+
+async def uploaded(db: Executor, call_id: uuid.UUID) -> bool:
+    """The file is in the bucket now; False when the recording was deleted meanwhile (remove the object)."""
+    done = await db.fetchval(
+        "UPDATE call_recordings SET backend = 's3' WHERE call_id = $1 AND status <> 'deleted' RETURNING call_id",
+        call_id)
+    return done is not None
+
+
 async def mark_deleted(db: Executor, business_id: uuid.UUID | None, call_id: uuid.UUID, *,
                        by: uuid.UUID | None) -> RecordingRow | None:
     """Mark a recording deleted (who, when, why); None when there was none to delete.
