@@ -27,6 +27,7 @@ from agent_server.api.decoding import read_body
 from agent_server.api.route import Reply, Route, register
 from agent_server.api.shapes import as_optional_uuid
 from agent_server.errors import ApiError, NotFound
+from agent_server.form_offers import form_frame, widget_forms
 from agent_server.knowledge_embeddings import grounding_for
 from agent_server.message_limits import within_limits
 from agent_server.state import LIFECYCLE, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS, SOCKETS
@@ -145,7 +146,8 @@ async def get_config(request: web.Request) -> web.StreamResponse:
                                                      request.app[SETTINGS].server.public_url)),
             "maxMessageChars": request.app[SETTINGS].messaging.max_message_chars,
             "placeholder": widget.placeholder, "formatting": widget.formatting, "faqButtons": widget.faq_buttons,
-            "voiceEnabled": widget.voice_enabled, "messengerEnabled": widget.messenger_enabled}
+            "voiceEnabled": widget.voice_enabled, "messengerEnabled": widget.messenger_enabled,
+            "forms": await widget_forms(request.app[POOL], agent.id)}
     return cors(web.json_response(body), origin)
 
 
@@ -273,6 +275,9 @@ class WidgetSession:
                 continue
             await self.send(Done(self.conversation_id, turn.message_id,
                                  tuple((s.title, s.url) for s in turn.reply.sources)))
+            frame = await form_frame(self.app[POOL], self.agent.id, text)
+            if frame is not None:
+                await self.ws.send_str(frame)
 
 
 async def chat_socket(request: web.Request) -> web.StreamResponse:

@@ -8,6 +8,7 @@ import msgspec
 
 from agent_server.api.route import Header
 from agent_server.api.shapes import Body, Query, Uuid
+from agent_server.routes.form_shapes import PublicForm
 
 ORIGIN = Header("Origin", "the embedding page's origin; must be one of the agent's allowed origins (403)",
                 required=True)
@@ -60,6 +61,7 @@ class WidgetConfig(msgspec.Struct, rename="camel"):
     faq_buttons: Annotated[list[str], msgspec.Meta(description="questions offered as one-tap buttons")]
     voice_enabled: bool
     messenger_enabled: bool
+    forms: Annotated[list[PublicForm], msgspec.Meta(description="the active forms; a keyword opens one")]
 
 
 class ChatSocketQuery(Query):

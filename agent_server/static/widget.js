@@ -1,7 +1,9 @@
 /* agent-server chat widget: one <script src=".../api/widget/ID/script.js" async></script> tag.
  * Renders a chat bubble and panel in a shadow root (so the host page's CSS can't break it),
  * talks to the agent over a websocket, shows the answer as it streams, and after a drop
- * reconnects with backoff and resumes the conversation by its id.
+ * reconnects with backoff and resumes the conversation by its id. A form the server offers
+ * (a keyword in the visitor's message) is drawn with textContent only and posted to
+ * /api/forms/submit; its errors are shown beside each field.
  * Loaded as ".../api/chat/inline/ID.js" with data-target="#element", the same chat renders
  * inside that element, open, with no bubble. data-auto-open="1" (or ?autoOpen=1 on the
  * script's URL) opens the bubble's panel on load. The first six FAQ questions are one-tap
@@ -22,6 +24,8 @@
   var autoOpen = script.getAttribute("data-auto-open") === "1" || src.searchParams.get("autoOpen") === "1";
   var FAQ_BUTTONS = 6;
   var apiBase = src.origin + "/api/widget/" + encodeURIComponent(chatbotId);
+  var submitUrl = src.origin + "/api/forms/submit";
+  var INPUT_TYPES = { email: "email", phone: "tel", number: "number", date: "date", checkbox: "checkbox" };
   var socketBase = apiBase.replace(/^http/, "ws") + "/ws";
   var storageKey = "agentWidget:" + chatbotId;
   var COLOR = /^#[0-9a-fA-F]{3,8}$/;
@@ -82,6 +86,12 @@
       "form{display:flex;border-top:1px solid #e5e7eb}" +
       "input{flex:1;border:0;padding:10px;font:inherit;outline:none}" +
       "form button{border:0;background:none;color:" + primary + ";font-weight:600;padding:0 12px;cursor:pointer}" +
+      ".offer{align-self:stretch;background:#f8fafc;border:1px solid #e5e7eb;border-radius:10px;padding:8px}" +
+      ".offer form{display:flex;flex-direction:column;gap:6px;border:0}" +
+      ".offer .field{display:flex;flex-direction:column;gap:2px;font-size:13px}" +
+      ".offer input,.offer textarea,.offer select{border:1px solid #d0d5dd;border-radius:6px;padding:6px;font:inherit}" +
+      ".offer .choices input{flex:none}.offer .fault{color:#b42318;font-size:12px}" +
+      ".offer button{align-self:flex-end;background:" + primary + ";color:" + text + ";border-radius:6px;padding:6px 12px}" +
       "</style>" +
       "<button class='launcher' type='button' aria-label='Open chat'><svg viewBox='0 0 24 24' width='26' height='26'" +
       " fill='currentColor' aria-hidden='true'><path d='M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6" +
@@ -113,7 +123,7 @@
       root.querySelector(".launcher").remove();
       root.querySelector(".close").remove();
     }
-    root.querySelector("form").addEventListener("submit", function (event) {
+    root.querySelector(".panel > form").addEventListener("submit", function (event) {
       event.preventDefault();
       var value = parts.input.value.trim();
       if (!value) return;
@@ -148,6 +158,94 @@
   }
 
   function status(text) { ui.status.textContent = text; }
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  function control(spec, prefill) {
+    var choices = (spec.type === "radio" || spec.type === "checkbox") && spec.options.length;
+    var input;
+    if (choices) {
+      input = element("div", "choices");
+      spec.options.forEach(function (option) {
+        var choice = element("label"), box = element("input");
+        box.type = spec.type; box.name = spec.id; box.value = option;
+        choice.appendChild(box); choice.appendChild(document.createTextNode(" " + option)); input.appendChild(choice);
+      });
+    } else if (spec.type === "select") {
+      input = element("select"); input.appendChild(element("option"));
+      spec.options.forEach(function (option) { var o = element("option", "", option); o.value = option; input.appendChild(o); });
+    } else {
+      input = element(spec.type === "textarea" ? "textarea" : "input");
+      if (input.tagName === "INPUT") input.type = INPUT_TYPES[spec.type] || "text";
+      if (spec.maxLength) input.maxLength = spec.maxLength;
+      if (prefill[spec.id] !== undefined) input.value = String(prefill[spec.id]);
+    }
+    input.dataset.field = spec.id;
+    return input;
+  }
+
+  function valueOf(spec, input) {
+    if (input.className === "choices") {
+      var picked = Array.prototype.filter.call(input.querySelectorAll("input"), function (b) { return b.checked; })
+        .map(function (b) { return b.value; });
+      return spec.type === "radio" ? (picked[0] || "") : picked;
+    }
+    if (spec.type === "checkbox") return input.checked;
+    if (spec.type === "number") return input.value === "" ? "" : Number(input.value);
+    return input.value.trim();
+  }
+
+  function showForm(form, prefill) {
+    var box = element("div", "offer"), body = element("form"), inputs = {}, faults = {};
+    body.noValidate = true;
+    box.appendChild(element("strong", "", form.title || form.name));
+    if (form.description) box.appendChild(element("div", "", form.description));
+    form.fields.forEach(function (spec) {
+      var wrap = element("label", "field");
+      wrap.appendChild(element("span", "", spec.label + (spec.required ? " *" : "")));
+      inputs[spec.id] = control(spec, prefill);
+      faults[spec.id] = element("span", "fault");
+      wrap.appendChild(inputs[spec.id]); wrap.appendChild(faults[spec.id]); body.appendChild(wrap);
+    });
+    var terms = null;
+    if (form.termsAndConditions) {
+      body.appendChild(element("div", "", form.termsAndConditions));
+      terms = element("input"); terms.type = "checkbox";
+      var accept = element("label"); accept.appendChild(terms); accept.appendChild(document.createTextNode(" I accept"));
+      body.appendChild(accept);
+    }
+    var problem = element("span", "fault"), button = element("button", "", "Submit");
+    button.type = "submit"; body.appendChild(problem); body.appendChild(button); box.appendChild(body);
+    body.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var data = {};
+      form.fields.forEach(function (spec) {
+        faults[spec.id].textContent = "";
+        var value = valueOf(spec, inputs[spec.id]);
+        if (value !== "" && !(Array.isArray(value) && !value.length)) data[spec.id] = value;
+      });
+      button.disabled = true; problem.textContent = "";
+      fetch(submitUrl, { method: "POST", credentials: "omit", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ formId: form.id, submittedData: data, conversationId: stored() || undefined,
+                               termsAccepted: terms ? terms.checked : false }) })
+        .then(function (response) { return response.json().then(function (reply) { return [response.status, reply]; }); })
+        .then(function (result) {
+          if (result[0] === 201) { box.remove(); add("assistant", result[1].message); return; }
+          var error = result[1].error || {};
+          (error.fields || []).forEach(function (f) { if (faults[f.field]) faults[f.field].textContent = f.message; });
+          if (!error.fields) problem.textContent = error.message || "Something went wrong.";
+          button.disabled = false;
+        })
+        .catch(function () { problem.textContent = "Something went wrong."; button.disabled = false; });
+    });
+    ui.log.appendChild(box);
+    ui.log.scrollTop = ui.log.scrollHeight;
+  }
 
   function send(message) {
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
@@ -195,6 +293,8 @@
         if (ui.markdown) render(current, current.textContent);
       }
       current = null;
+    } else if (message.type === "form" && message.form) {
+      showForm(message.form, message.prefill || {});
     } else if (message.type === "error") {
       if (message.code === "CONVERSATION_NOT_FOUND") { store(null); return; }
       if (current) { current.dataset.state = "failed"; current = null; }
