@@ -58,6 +58,7 @@ from agent_server.routes import (
     opt_outs,
     payment_checkout,
     payment_webhook,
+    provider_checks,
     portal_tickets,
     sms,
     sms_status,
@@ -83,7 +84,7 @@ log = structlog.get_logger(__name__)
 ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     health.setup,
     me.setup,
-    agents.setup, channel_aliases.setup,
+    agents.setup, channel_aliases.setup, provider_checks.setup,
     agent_versions.setup, token_settings.setup,
     wallet.setup, payment_checkout.setup, payment_webhook.setup,
     twilio_voice.setup, twilio_media.setup, calls.setup, call_recordings.setup,

@@ -39,6 +39,7 @@ class Scope(enum.StrEnum):
     SMS_SENDER = "sms_sender"
     SMS_NUMBER = "sms_number"
     CONTACT_IP = "contact_ip"
+    PROVIDER_CHECK = "provider_check"
     FORM_IP = "form_ip"
     CUSTOMER_LINK_IP = "customer_link_ip"
     CUSTOMER_EXCHANGE_IP = "customer_exchange_ip"

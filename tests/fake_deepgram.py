@@ -105,6 +105,8 @@ class FakeDeepgramOptions:
     speak_chunk_delay: float = 0.0
     speak_bytes_per_char: int = 400
     speak_chunk_bytes: int = 1600
+    voices: tuple[str, ...] | None = None
+    """When set, ``/v1/speak`` for any other model (voice) is a 400, as Deepgram refuses an unknown one."""
 
 
 @dataclass
@@ -344,6 +346,9 @@ class FakeDeepgram:
         state.speak_requests.append(SpeakRequest(query=query, text=str(text),
                                                  authorization=request.headers.get("Authorization", ""),
                                                  at=time.monotonic()))
+        if options.voices is not None and query.get("model") not in options.voices:
+            return web.json_response({"err_code": "INVALID_QUERY_PARAMETER",
+                                      "err_msg": f"No such model: {query.get('model')}"}, status=400)
         if state.speak_failures:
             return web.json_response({"err_code": "FAILED", "err_msg": "scripted failure"},
                                      status=state.speak_failures.popleft())

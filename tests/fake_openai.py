@@ -102,6 +102,8 @@ class FakeOpenAiOptions:
     """Answer every embeddings request with this error status (a failing server)."""
     embeddings_delay: float = 0.0
     """Seconds before an embeddings answer (a slow server)."""
+    models: tuple[str, ...] | None = None
+    """When set, a chat request for any other model is a 404 `model_not_found`, as OpenAI answers it."""
 
 
 @dataclass
@@ -178,6 +180,10 @@ class FakeOpenAi:
             return denied
         body = await request.json()
         self.state.chat_requests.append(body)
+        known = self.state.options.models
+        if known is not None and body.get("model") not in known:
+            return _error(404, f"The model `{body.get('model')}` does not exist or you do not have access to it.",
+                          "invalid_request_error", "model_not_found")
         peer = request.transport.get_extra_info("peername") if request.transport is not None else None
         self.state.chat_peer_ports.append(int(peer[1]) if peer else 0)
         reply = self.state.next_reply(body)

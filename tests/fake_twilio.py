@@ -190,6 +190,7 @@ class FakeTwilio:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", API_PREFIX + "/{account}/{path:.*}", self._dispatch)
+        app.router.add_get(API_PREFIX + "/{account}.json", self._account)
         return app
 
     # ---- wire ---------------------------------------------------------------------------
@@ -203,6 +204,17 @@ class FakeTwilio:
         except ValueError:
             return False
         return user == self.account_sid and password == self.auth_token
+
+    async def _account(self, request: web.Request) -> web.Response:
+        """The account fetch (`GET /Accounts/{sid}.json`): what a credentials check asks."""
+        self.requests.append(Recorded("GET", request.match_info["account"] + ".json", {}, {}))
+        if not self._authorized(request):
+            return web.json_response(error_body(401, 20003, "Authenticate"), status=401)
+        if request.match_info["account"] != self.account_sid:
+            return web.json_response(error_body(404, 20404, f"The requested resource {request.path} was not found"),
+                                     status=404)
+        return web.json_response({"sid": self.account_sid, "friendly_name": "Fake account", "status": "active",
+                                  "type": "Full", "uri": f"{API_PREFIX}/{self.account_sid}.json"})
 
     async def _dispatch(self, request: web.Request) -> web.Response:
         form = {k: str(v) for k, v in (await request.post()).items()} if request.method == "POST" else {}

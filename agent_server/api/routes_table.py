@@ -45,6 +45,7 @@ from agent_server.routes import (
     opt_outs,
     payment_checkout,
     payment_webhook,
+    provider_checks,
     portal_tickets,
     sms,
     sms_status,
@@ -82,7 +83,7 @@ _OWN = (Route("GET", "/api/openapi.json", openapi_json, "This API's OpenAPI 3.1 
               (Reply(200, OpenApiDocument),)),)
 
 ROUTES: tuple[Route, ...] = (
-    *health.ROUTES, *_OWN, *metrics.ROUTES, *me.ROUTES, *agents.ROUTES, *channel_aliases.ROUTES, *agent_versions.ROUTES,
+    *health.ROUTES, *_OWN, *metrics.ROUTES, *me.ROUTES, *agents.ROUTES, *channel_aliases.ROUTES, *provider_checks.ROUTES, *agent_versions.ROUTES,
     *token_settings.ROUTES, *wallet.ROUTES,
     *payment_checkout.ROUTES,
     *payment_webhook.ROUTES, *twilio_voice.ROUTES, *twilio_media.ROUTES, *calls.ROUTES, *call_recordings.ROUTES, *call_hangup.ROUTES,

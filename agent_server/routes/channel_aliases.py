@@ -137,7 +137,7 @@ async def sync_whatsapp_agents(request: web.Request) -> web.Response:
 ROUTES = (
     Route("PATCH", "/api/voice/{agentId}", patch_voice_agent,
           "Edit an agent's voice settings in the dashboard's older names (writes a new version)", "agents", "jwt",
-          (Reply(200, VoiceAgent),), errors=(404, 412), body=VoiceAliasPatch, headers=(IF_MATCH,)),
+          (Reply(200, VoiceAgent),), errors=(404, 412, 422), body=VoiceAliasPatch, headers=(IF_MATCH,)),
     Route("POST", "/api/voice/sync", sync_voice_agents, "The business's agents as the voice calls show them",
           "agents", "jwt", (Reply(200, VoiceAgentList),), errors=(403, 404), query=BusinessQuery),
     Route("GET", "/api/whatsapp/{agentId}", get_whatsapp_agent,
@@ -145,7 +145,7 @@ ROUTES = (
           (Reply(200, WhatsAppAgent),), errors=(404,)),
     Route("PATCH", "/api/whatsapp/{agentId}", patch_whatsapp_agent,
           "Edit an agent's WhatsApp settings in the dashboard's older names (writes a new version)", "agents",
-          "jwt", (Reply(200, WhatsAppAgent),), errors=(404, 412), body=WhatsAppAliasPatch, headers=(IF_MATCH,)),
+          "jwt", (Reply(200, WhatsAppAgent),), errors=(404, 412, 422), body=WhatsAppAliasPatch, headers=(IF_MATCH,)),
     Route("POST", "/api/whatsapp/sync", sync_whatsapp_agents, "The business's agents as the WhatsApp calls show them",
           "agents", "jwt", (Reply(200, WhatsAppAgentList),), errors=(403, 404), query=BusinessQuery),
 )

@@ -18,6 +18,10 @@ def _query(path: str) -> Build:
     return lambda x: (path, {"businessId": str(x)}, None)
 
 
+def _body(path: str) -> Build:
+    return lambda x: (path, None, {"agent_id": str(x)})
+
+
 def agent_channel_probes(b_business: uuid.UUID, b_agent: uuid.UUID) -> dict[str, list[tuple[str, uuid.UUID, Build]]]:
     """Route -> (label, B's id, request builder)."""
     return {
@@ -26,4 +30,7 @@ def agent_channel_probes(b_business: uuid.UUID, b_agent: uuid.UUID) -> dict[str,
         "GET /api/whatsapp/{agentId}": [("path agent", b_agent, _path("/api/whatsapp/{id}"))],
         "PATCH /api/whatsapp/{agentId}": [("path agent", b_agent, _path("/api/whatsapp/{id}", {"first_message": "Hi"}))],
         "POST /api/whatsapp/sync": [("query businessId", b_business, _query("/api/whatsapp/sync"))],
+        "POST /api/agents/{agentId}/validate": [("path agent", b_agent, _path("/api/agents/{id}/validate"))],
+        "POST /api/voice/validate": [("body agent_id", b_agent, _body("/api/voice/validate"))],
+        "POST /api/whatsapp/validate": [("body agent_id", b_agent, _body("/api/whatsapp/validate"))],
     }
