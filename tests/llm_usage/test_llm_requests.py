@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
+import pytest
 
 from agent_server.config import Settings
-from tests.conftest import MakeClient
+from agent_server.reply_billing import WalletReplyPayment
+from billing.config import BillingConfig
+from llm_usage.requests import Attempt, Channel, RequestContext, RequestLog
+from tests.conftest import MakeBusiness, MakeClient, fund_wallet
 from tests.fake_openai import FakeOpenAi, ScriptedReply
 from tests.messaging.conftest import OUR_NUMBER, Shop, messaging_settings, shop  # noqa: F401  (fixtures)
 from tests.messaging.test_twilio_sms import SENDER, text
@@ -112,3 +116,24 @@ async def test_an_answer_cache_hit_is_a_row_without_tokens(
     assert (asked["answer_cache_hit"], hit["answer_cache_hit"]) == (False, True)
     assert (hit["attempt"], hit["input_tokens"], hit["output_tokens"], hit["provider_cost_micros"]) == (0, 0, 0, 0)
     assert len(fake_openai.state.chat_requests) == 1
+
+
+async def test_the_rows_and_the_charge_commit_together_or_not_at_all(
+        pool: asyncpg.Pool, make_business: MakeBusiness) -> None:
+    """A row the database refuses rolls the charge back with it: the hold stays for a retry or the sweeper."""
+    tenant = await make_business("Atomic")
+    await fund_wallet(pool, tenant.business_id)
+    payment = WalletReplyPayment(pool, BillingConfig())
+    attempt = [Attempt("gpt-4o-mini", "gpt-4o-mini", 1, "ok", 200, 900, 0, 100)]
+    refused = RequestLog(RequestContext(tenant.business_id, None, None, cast(Channel, "fax")), attempt)
+    handle = await payment.reserve(tenant.business_id, "chat", "chat:atomic")
+    with pytest.raises(asyncpg.CheckViolationError):
+        await payment.charge(handle, channel="chat", key="chat:atomic", prompt_tokens=900, completion_tokens=100,
+                             requests=refused)
+    assert await pool.fetchval("SELECT count(*) FROM ledger_entries WHERE idempotency_key = 'chat:atomic'") == 0
+    assert await pool.fetchval("SELECT status FROM holds WHERE idempotency_key = 'chat:atomic:hold'") == "active"
+    good = RequestLog(RequestContext(tenant.business_id, None, None, "widget"), attempt)
+    charged = await payment.charge(handle, channel="chat", key="chat:atomic", prompt_tokens=900,
+                                   completion_tokens=100, requests=good)
+    assert charged > 0 and await pool.fetchval(
+        "SELECT ledger_key FROM llm_requests WHERE business_id = $1", tenant.business_id) == "chat:atomic"
