@@ -77,17 +77,31 @@ class SendWebhook:
             await self.drain(endpoint_id)
 
     async def drain(self, endpoint_id: uuid.UUID) -> int:
-        """Send the endpoint's due messages, as many at once as it has room for, until none is due.
+        """Send the endpoint's due messages until none is due, keeping up to `max_in_flight` sends open.
+
+        Each finished send frees a slot that the next claim fills, so one slow answer does not
+        hold the other slots idle.
 
         Returns:
             How many attempts this call made.
         """
         sent = 0
-        while claimed := await messages.claim(self._db, endpoint_id, now=self._clock(), lease=self._lease,
-                                              max_in_flight=self._max_in_flight):
-            await asyncio.gather(*(self.attempt(one) for one in claimed))
-            sent += len(claimed)
-        return sent
+        running: set[asyncio.Task[Outcome]] = set()
+        try:
+            while True:
+                claimed = await messages.claim(self._db, endpoint_id, now=self._clock(), lease=self._lease,
+                                               max_in_flight=self._max_in_flight)
+                running.update(asyncio.create_task(self.attempt(one)) for one in claimed)
+                sent += len(claimed)
+                if not running:
+                    return sent
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def attempt(self, claimed: Claimed) -> Outcome:
         """One signed POST of a claimed message, and its outcome recorded."""
