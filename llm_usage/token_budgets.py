@@ -30,6 +30,8 @@ from storage.transactions import transaction
 
 # A reply streams well within this; longer means its process is gone.
 RESERVATION_SECONDS = 300
+# Closed reservations are deleted by the sweeper after this long (their tokens live on in token_budgets).
+KEEP_CLOSED_SECONDS = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +133,17 @@ async def sweep(db: Executor, *, now: datetime.datetime | None = None, limit: in
     """Release reservations past their expiry (their process died mid-request); returns how many.
 
     Their tokens are not counted: the provider's report died with the process. Safe to run in
-    several processes at once: each reservation is closed once.
+    several processes at once: each reservation is closed once. Reservations closed more than
+    `KEEP_CLOSED_SECONDS` ago are deleted.
     """
     at = _now(now)
     expired = await db.fetch("SELECT id FROM token_reservations WHERE settled_at IS NULL AND expires_at <= $1"
                              " ORDER BY expires_at LIMIT $2", at, limit)
-    return sum([await release(db, r["id"], now=at) for r in expired])
+    released = sum([await release(db, r["id"], now=at) for r in expired])
+    # A closed reservation is only history once its tokens are in the budget rows: keep a day of it.
+    await db.execute("DELETE FROM token_reservations WHERE id IN (SELECT id FROM token_reservations"
+                     " WHERE settled_at < $1 LIMIT $2)", at - datetime.timedelta(seconds=KEEP_CLOSED_SECONDS), limit)
+    return released
 
 
 async def used(db: Executor, agent_id: uuid.UUID, *, now: datetime.datetime | None = None) -> Used:

@@ -154,3 +154,16 @@ async def test_a_sigkilled_holders_reservation_is_swept_after_it_expires(
     assert await token_budgets.sweep(pool, now=later) == 1
     assert await budget(pool, agent_id, "day") == (0, 0) and await budget(pool, agent_id, "month") == (0, 0)
     assert await token_budgets.sweep(pool, now=later) == 0
+
+
+async def test_the_sweeper_deletes_reservations_closed_more_than_a_day_ago(
+        pool: asyncpg.Pool, make_business: MakeBusiness) -> None:
+    agent_id = await new_agent(pool, make_business)
+    old = await token_budgets.reserve(pool, agent_id, Limits(None, None), prompt_chars=3, max_tokens=10, now=NOON)
+    await token_budgets.settle(pool, old.id, 5, now=NOON)
+    later = NOON + datetime.timedelta(hours=10)
+    recent = await token_budgets.reserve(pool, agent_id, Limits(None, None), prompt_chars=3, max_tokens=10, now=later)
+    await token_budgets.settle(pool, recent.id, 5, now=later)
+    await token_budgets.sweep(pool, now=NOON + datetime.timedelta(days=1, seconds=1))
+    assert [r["id"] for r in await pool.fetch("SELECT id FROM token_reservations")] == [recent.id]
+    assert await token_budgets.used(pool, agent_id, now=later) == token_budgets.Used(10, 10)
