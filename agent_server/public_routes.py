@@ -26,6 +26,10 @@ PUBLIC_ROUTES: Mapping[str, str] = MappingProxyType({
     "GET /api/widget/{chatbotId}/ws": "the visitor's chat socket, Origin-checked before the upgrade",
     "POST /api/widget/{chatbotId}/message": "the visitor's chat without a socket, Origin-checked",
     "OPTIONS /api/widget/{chatbotId}/message": "the CORS preflight of the route above",
+    "POST /api/widget/{chatbotId}/voice/token": "a visitor's browser call: Origin-checked, voiceEnabled only, per-IP"
+                                                " limited, held from the wallet like a phone call",
+    "GET /api/voice/web/stream": "a browser call's media stream: its single-use token in start, its origin before the"
+                                 " upgrade",
     "GET /api/chat/inline/{chatbotId}.js": "the widget script in its inline mode, the same for every visitor",
     "GET /m/{chatbotId}": "the agent's hosted chat page, only while its widget's messengerEnabled is on; noindex",
     "POST /api/chat/inline": "the dashboard's alias of the widget's message route (chatbot in the body), Origin-checked",

@@ -105,19 +105,19 @@ async def media_stream(request: web.Request) -> web.StreamResponse:
     try:
         try:
             async with asyncio.timeout(START_TIMEOUT):
-                start = await _wait_for_start(ws)
+                start = await wait_for_start(ws)
             session = await _open_session(request, ws, start)
         except (StreamRefused, ValueError, TimeoutError) as exc:
             log.warning("media_stream_refused", reason=str(exc) or type(exc).__name__)
             await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=b"stream refused")
             return ws
-        await _run(request, ws, session)
+        await run_stream(request, ws, session)
     finally:
         app[SOCKETS].discard(ws)
     return ws
 
 
-async def _wait_for_start(ws: web.WebSocketResponse) -> Start:
+async def wait_for_start(ws: web.WebSocketResponse) -> Start:
     async for msg in ws:
         if msg.type is not aiohttp.WSMsgType.TEXT:
             break
@@ -138,10 +138,20 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
         raise StreamRefused("start without a valid callId") from None
     if not stream_tokens.verify(settings.twilio.auth_token, params.get("token", ""), call_id, start.call_sid):
         raise StreamRefused("stream token invalid or expired")
-    pool = app[POOL]
-    claim = await call_records.claim_stream(pool, call_id, start.call_sid)
+    claim = await call_records.claim_stream(app[POOL], call_id, start.call_sid)
     if claim is None or claim.agent_id is None:
         raise StreamRefused("call unknown, ended, or already streaming")
+    return await session_for(request, ws, claim, start.stream_sid)
+
+
+async def session_for(request: web.Request, ws: web.WebSocketResponse, claim: call_records.StreamClaim,
+                      stream_sid: str) -> CallSession:
+    """The session of a claimed call (a phone call's stream, or a browser's): its agent, providers and recording."""
+    app = request.app
+    settings = app[SETTINGS]
+    pool = app[POOL]
+    if claim.agent_id is None:
+        raise StreamRefused("the call has no agent")
     # The version the webhook admitted the call with, not the agent as edited since.
     stored = await agent_edits.agent_at(pool, claim.agent_id, claim.agent_version)
     if stored is None:
@@ -158,7 +168,7 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
     return CallSession(
         info=info, profile=agent_profile(agent, settings), settings=call_settings(settings), stt=providers.stt,
         llm=providers.llm, tts=providers.tts, link=WebSocketOutbox(_ClosingSocket(ws, app[LIFECYCLE]), transport),
-        stream_sid=start.stream_sid,
+        stream_sid=stream_sid,
         hooks=app[CALL_HOOKS],
         recorder=call_records.CallRecorder(pool, claim.call_id,
                                            llm_sink=app[CALL_TOKENS].sink(claim.call_sid, call_llm_rows.sink(
@@ -206,7 +216,7 @@ class _ClosingSocket:
         return await self._ws.close()
 
 
-async def _run(request: web.Request, ws: web.WebSocketResponse, session: CallSession) -> None:
+async def run_stream(request: web.Request, ws: web.WebSocketResponse, session: CallSession) -> None:
     """Feed the socket to the session until either side ends the call; always wait for its teardown."""
     app = request.app
     live = app[LIVE_CALLS]

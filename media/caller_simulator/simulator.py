@@ -78,6 +78,15 @@ class CallerSimulator:
         await self._stream(url, params, steps, result, account_sid)
         return result
 
+    async def web_call(self, stream_url: str, token: str, steps: list[Step], *,
+                       origin: str | None = None) -> CallResult:
+        """A browser's call: the same wire protocol on the server's web stream, admitted by ``token``."""
+        result = CallResult(call_sid="", twiml="")
+        if self.record_arrivals:
+            result.arrivals = []
+        await self._stream(stream_url, {"token": token}, steps, result, "AC" + "0" * 32, origin=origin)
+        return result
+
     def _local(self, stream_url: str) -> str:
         """The TwiML's public stream URL, re-pointed at the server we actually reach."""
         public, local = URL(stream_url), URL(self.server_url)
@@ -85,8 +94,10 @@ class CallerSimulator:
                    .with_host(local.host or "127.0.0.1").with_port(local.port))
 
     async def _stream(self, url: str, params: dict[str, str], steps: list[Step], result: CallResult,
-                      account_sid: str) -> None:
+                      account_sid: str, *, origin: str | None = None) -> None:
         headers = {"X-Twilio-Signature": sign(self.auth_token, url, {})}
+        if origin is not None:
+            headers["Origin"] = origin
         stream_sid = "MZ" + secrets.token_hex(16)
         async with self.session.ws_connect(self._local(url), headers=headers, heartbeat=20.0) as ws:
             await ws.send_str(Connected(protocol="Call", version="1.0.0").to_json())

@@ -99,6 +99,8 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         "POST /api/calls/{id}/hangup": [Attempt("path call", call, _path("/api/calls/{id}/hangup"))],
         "GET /api/calls": [Attempt("query businessId", business, _q("/api/calls"))],
         "GET /api/calls/{id}": [Attempt("path call", call, _path("/api/calls/{id}"))],
+        "GET /api/voice/token": [Attempt("query agentId", agent, lambda x: ("/api/voice/token", {"agentId": str(x)},
+                                                                             None))],
         "GET /api/calls/{id}/recording": [Attempt("path call", call, _path("/api/calls/{id}/recording"))],
         "DELETE /api/calls/{id}/recording": [Attempt("path call", call, _path("/api/calls/{id}/recording"))],
         "POST /api/chatbot": [
