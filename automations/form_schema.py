@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import email_validator
 import jsonschema
+import msgspec
 import phonenumbers
 
 from automations.form_model import DEFAULT_MAX_LENGTH, TEXT_CAP, FormField
@@ -103,12 +105,22 @@ def _field_schema(field: FormField) -> dict[str, Any]:
 def compile_form(slug: str, description: str, fields: list[FormField], *, region: str = "US") -> CompiledForm:
     """Compile a form's fields into its schema, validator and `form_<slug>` tool.
 
+    Compiling checks the schema against the 2020-12 meta-schema and builds the validator (about
+    10 ms), so a form compiled once is kept, by its exact definition, for the next submission:
+    an edit is a new definition, never a stale one. Treat the result as read-only.
+
     Args:
         slug: the form's slug (`automations.form_model.slug_of`).
         description: what the model is told the tool is for.
         fields: the form's checked fields.
         region: ISO 3166 alpha-2, to read phone numbers written without a country code.
     """
+    return _compiled(slug, description, msgspec.json.encode(fields), region.upper() if len(region) == 2 else "US")
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(slug: str, description: str, fields_json: bytes, region: str) -> CompiledForm:
+    fields = msgspec.json.decode(fields_json, type=list[FormField])
     properties = {f.id: _field_schema(f) for f in fields}
     required = [f.id for f in fields if f.required]
     schema = {"$schema": DIALECT, "type": "object", "properties": properties, "required": required,
@@ -118,8 +130,7 @@ def compile_form(slug: str, description: str, fields: list[FormField], *, region
     tool = {"type": "function", "function": {
         "name": f"form_{slug}", "description": (description or f"Fill in the {slug} form")[:1024],
         "parameters": parameters}}
-    return CompiledForm(tuple(fields), schema, jsonschema.Draft202012Validator(schema), tool,
-                        region.upper() if len(region) == 2 else "US")
+    return CompiledForm(tuple(fields), schema, jsonschema.Draft202012Validator(schema), tool, region)
 
 
 def region_of(language: str) -> str:

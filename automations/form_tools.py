@@ -8,6 +8,7 @@ argument, which must be true: the model is told to ask, and only a person's yes 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import uuid
@@ -34,7 +35,7 @@ class ToolOutcome:
 
 def tool_of(form: Form, *, region: str = "US") -> dict[str, Any]:
     """The form's tool in OpenAI's tools format (a `termsAccepted` argument when the form requires it)."""
-    tool = compile_form(form.slug, form.description or form.title, form.fields, region=region).tool
+    tool = copy.deepcopy(compile_form(form.slug, form.description or form.title, form.fields, region=region).tool)
     if form.require_terms_acceptance:
         parameters = tool["function"]["parameters"]
         parameters["properties"][_TERMS] = {

@@ -124,3 +124,11 @@ def test_a_name_becomes_a_tool_slug() -> None:
     assert slug_of("Cake order!  (2026)") == "cake_order_2026"
     with pytest.raises(FormDefinitionError):
         slug_of("!!!")
+
+
+def test_a_form_compiled_again_is_reused_and_an_edited_one_is_not_stale() -> None:
+    fields = [FormField(id="size", label="Size", type="select", options=["small"])]
+    assert compile_form("order", "", fields) is compile_form("order", "", list(fields))
+    edited = compile_form("order", "", [FormField(id="size", label="Size", type="select", options=["small", "big"])])
+    assert edited.check({"size": "big"}) == ({"size": "big"}, [])
+    assert compile_form("order", "", fields).check({"size": "big"})[1][0].code == "not_an_option"
