@@ -8,6 +8,7 @@ instant); otherwise the reply streams from the process's LLM provider, each piec
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,6 +27,10 @@ OnDelta = Callable[[str], Awaitable[None]]
 # Called with the request's messages right before the model is asked; returns the `max_tokens` to send
 # (a token cap; None: the server's own), or raises to ask nothing (`TokenLimitReached`, `CannotPay`).
 Admit = Callable[[Sequence[Message]], Awaitable[int | None]]
+# The agent's fallback models, in order; read once the request is admitted (the token gate reads them with the caps).
+Fallbacks = Callable[[], Sequence[str]]
+# The 4xx statuses that still move on to the next model (the server timed out or is rate-limiting); every 5xx does.
+_FALLBACK_STATUSES = frozenset({408, 429})
 
 _CHANNEL_RULES: dict[Channel, str] = {
     "sms": "You are replying by text message: plain text only, no markdown, two or three short sentences."
@@ -81,6 +86,8 @@ class ModelDefaults:
 
     model: str
     temperature: float
+    # With a fallback model left to try, how long an attempt may go without its first token (`[llm]`).
+    first_token_timeout: float = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,8 @@ class Reply:
     failure: str | None = None
     # The model called a tool on the way: the answer depended on more than the question (never cached).
     used_tools: bool = False
+    # The model that wrote the answer (a fallback when the channel's model failed); None: no model was asked.
+    model: str | None = None
 
 
 def faq_of(agent: AgentProfile) -> tuple[FaqEntry, ...]:
@@ -136,9 +145,57 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
+def falls_back(exc: LlmError) -> bool:
+    """Whether the next model may answer where this attempt failed: unreachable, slow, rate-limited or broken.
+
+    Any other 4xx (a bad request or key, an unknown model) says the request itself is wrong.
+    """
+    return exc.timeout or exc.status is None or exc.status in _FALLBACK_STATUSES or exc.status >= 500
+
+
+@dataclass(slots=True)
+class _Streamed:
+    usage: Usage | None = None
+    used_tools: bool = False
+
+
+async def _stream(llm: LlmProvider, messages: Sequence[Message], model: str, *, temperature: float,
+                  faq: Sequence[FaqEntry], max_tokens: int | None, pieces: list[str], on_delta: OnDelta | None,
+                  clock: AttemptClock, first_token_timeout: float | None) -> _Streamed:
+    """One attempt: its text appended to `pieces` (and handed to `on_delta`) as it arrives.
+
+    Raises:
+        LlmError: the attempt failed; `timeout` when no first token (text or tool call) came in time.
+    """
+    out = _Streamed()
+    stream = llm.stream_chat(messages, model=model, temperature=temperature, faq=faq, max_tokens=max_tokens)
+    deadline = asyncio.timeout(first_token_timeout)
+    try:
+        async with deadline, aclosing(stream):
+            async for event in stream:
+                if isinstance(event, TextDelta) and event.text:
+                    deadline.reschedule(None)
+                    clock.token()
+                    pieces.append(event.text)
+                    if on_delta is not None:
+                        await on_delta(event.text)
+                elif isinstance(event, ToolCall):
+                    deadline.reschedule(None)
+                    out.used_tools = True
+                elif isinstance(event, Usage):
+                    out.usage = event
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise LlmError(f"no first token from {model} within {first_token_timeout} s", retryable=True,
+                       timeout=True) from None
+    return out
+
+
 async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn], user_text: str, *,
                  channel: Channel, defaults: ModelDefaults, on_delta: OnDelta | None = None,
-                 admit: Admit | None = None, grounding: Grounding | None = None, attempts: list[Attempt] | None = None) -> Reply:
+                 admit: Admit | None = None, grounding: Grounding | None = None, attempts: list[Attempt] | None = None,
+                 fallbacks: Fallbacks | None = None) -> Reply:
     """Answer `user_text`: from the FAQ when one entry clearly matches, else from the model.
 
     Args:
@@ -152,10 +209,13 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
         grounding: the agent's knowledge base, searched with the message (None: no retrieval).
         admit: the token cap, passed before the model is asked (never for an FAQ answer).
         attempts: given, gains an `Attempt` per request sent to the model, failed ones included, for
-            `llm_requests` (its served model is the one asked: a provider's dated alias would be unpriced).
+            `llm_requests` (numbered from 1; its served model is the one asked: a provider's dated alias would be unpriced).
+        fallbacks: the models to try in turn when an attempt fails before any text reached the person
+            (`falls_back`); once text streamed, a failure is final. An attempt with a model left after it
+            gets `defaults.first_token_timeout` for its first token; the last waits as long as the provider does.
 
     Raises:
-        LlmError: the model failed or answered with no text.
+        LlmError: the last model tried failed (or failed after streaming text), or answered with no text.
     """
     faq = faq_of(agent)
     known = match_faq(user_text, faq)
@@ -170,38 +230,34 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
     messages = build_messages(agent, history, user_text, channel, references)
     temperature = defaults.temperature if agent.temperature is None else agent.temperature
     max_tokens = None if admit is None else await admit(messages)
-    pieces: list[str] = []
-    usage: Usage | None = None
-    used_tools = False
-    model, clock = agent.model or defaults.model, AttemptClock()
+    requested = agent.model or defaults.model
+    chain = [requested, *(() if fallbacks is None else fallbacks())]
     notes = attempts if attempts is not None else []
-    stream = llm.stream_chat(messages, model=model, temperature=temperature, faq=faq,
-                             max_tokens=max_tokens)
-    try:
-        async with aclosing(stream):
-            async for event in stream:
-                if isinstance(event, TextDelta) and event.text:
-                    clock.token()
-                    pieces.append(event.text)
-                    if on_delta is not None:
-                        await on_delta(event.text)
-                elif isinstance(event, ToolCall):
-                    used_tools = True
-                elif isinstance(event, Usage):
-                    usage = event
-        text = "".join(pieces).strip()
-        if not text:
-            raise LlmError("the model answered with no text")
-    except LlmError as exc:
-        notes.append(Attempt(model, model, 1, "timeout" if exc.timeout else "error", exc.status,
-                             first_token_ms=clock.first_token_ms))
-        raise
+    pieces: list[str] = []
+    for number, model in enumerate(chain, 1):
+        clock = AttemptClock()
+        try:
+            streamed = await _stream(llm, messages, model, temperature=temperature, faq=faq, max_tokens=max_tokens,
+                                     pieces=pieces, on_delta=on_delta, clock=clock,
+                                     first_token_timeout=defaults.first_token_timeout if number < len(chain) else None)
+        except LlmError as exc:
+            notes.append(Attempt(requested, model, number, "timeout" if exc.timeout else "error", exc.status,
+                                 first_token_ms=clock.first_token_ms))
+            if pieces or number == len(chain) or not falls_back(exc):
+                raise
+            continue
+        break
+    text = "".join(pieces).strip()
+    if not text:
+        notes.append(Attempt(requested, model, number, "error", first_token_ms=clock.first_token_ms))
+        raise LlmError("the model answered with no text")
+    usage = streamed.usage
     estimated = usage is None
     if usage is None:
         usage = Usage(sum(estimate_tokens(str(m.get("content") or "")) for m in messages), estimate_tokens(text))
     # The local responder speaks no HTTP; every other provider's answer came with a 200.
     http_status = None if llm.name == "local" else 200
-    notes.append(Attempt(model, model, 1, "ok", http_status, usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens,
-                         estimated, clock.first_token_ms))
+    notes.append(Attempt(requested, model, number, "ok", http_status, usage.prompt_tokens, usage.cached_tokens,
+                         usage.completion_tokens, estimated, clock.first_token_ms))
     return Reply(text, "llm", usage.prompt_tokens, usage.completion_tokens, citations(references),
-                 used_tools=used_tools)
+                 used_tools=streamed.used_tools, model=model)

@@ -92,7 +92,8 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
     try:
         reply = (Reply(cached.text, "cache", 0, 0) if cached is not None
                  else await answer(llm, agent, history, inbound.body, channel="sms", defaults=defaults,
-                                   admit=None if tokens is None else tokens.admit, grounding=grounding, attempts=attempts))
+                                   admit=None if tokens is None else tokens.admit, grounding=grounding, attempts=attempts,
+                                   fallbacks=None if tokens is None else tokens.fallback_models))
     except LlmError as exc:
         log.warning("sms_reply_failed", error=str(exc), status=exc.status)
         if tokens is not None:

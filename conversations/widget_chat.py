@@ -87,8 +87,8 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
                 await on_delta(cached.text)
         else:
             reply = await answer(llm, agent, history, text, channel="widget", defaults=defaults,
-                                 admit=admit,
-                                 on_delta=on_delta, grounding=grounding, attempts=attempts)
+                                 admit=admit, on_delta=on_delta, grounding=grounding, attempts=attempts,
+                                 fallbacks=None if tokens is None else tokens.fallback_models)
     except BaseException:
         if tokens is not None:
             await asyncio.shield(tokens.release())

@@ -3,7 +3,8 @@
 A text reply makes one `TokenGate`; the conversation code calls `admit` with the request's
 messages right before asking the model (so an FAQ or cached answer never touches the caps),
 then `settle` with the tokens the provider reported, or `release` when no answer came. The
-agent's settings are read at `admit`, so a change applies to the next reply.
+agent's settings are read at `admit`, so a change applies to the next reply; its fallback models
+come with them (`fallback_models`), so a reply reads the agent's settings once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from llm_usage import token_budgets, token_settings
 from llm_usage.token_budgets import Grant
+from llm_usage.token_settings import TokenSettings
 from storage.executor import Executor
 
 
@@ -29,6 +31,7 @@ class TokenGate:
         self._agent_id = agent_id
         self._now = now
         self.grant: Grant | None = None
+        self._settings: TokenSettings | None = None
 
     async def admit(self, messages: Sequence[Any]) -> int:
         """Reserve the request's need; returns the `max_tokens` to send (the agent's, or less to fit).
@@ -36,11 +39,15 @@ class TokenGate:
         Raises:
             TokenLimitReached: nothing reserved; the model must not be asked.
         """
-        settings = await token_settings.settings_of(self._db, self._agent_id)
+        settings = self._settings = await token_settings.settings_of(self._db, self._agent_id)
         self.grant = await token_budgets.reserve(self._db, self._agent_id, settings.limits,
                                                  prompt_chars=prompt_chars(messages),
                                                  max_tokens=settings.max_output_tokens, now=self._now)
         return self.grant.max_tokens
+
+    def fallback_models(self) -> tuple[str, ...]:
+        """The models to try in turn when the agent's own fails, as read at `admit` (none before it)."""
+        return () if self._settings is None else self._settings.fallback_models
 
     async def settle(self, tokens: int) -> None:
         """Count the reply's reported tokens (prompt and output); nothing when the model was not asked."""

@@ -2,7 +2,7 @@
 
 An agent that never changed them has the defaults (no row). The validated field types are
 declared once here, so `PUT .../token-settings` and the agent PATCH refuse the same values.
-`fallbackModels` is stored for the fallback feature; nothing here reads it.
+`fallbackModels` is read by the chat reply (`conversations.conversation.answer`, through `TokenGate`).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ class OpenAIConfig:
 class LlmConfig:
     # On a call, the longest wait for the LLM's first token, and for each next one once it
     # streams; past it the agent apologises (calls.apology_text) and the caller may speak again.
+    # In a chat reply, the wait for the first token before a fallback model is asked (`conversations.conversation`).
     first_token_timeout_seconds: float = check(positive, 4.0)
 
 

@@ -64,6 +64,8 @@ class ScriptedReply:
     stall_after_deltas: int | None = None
     """Send nothing after this many content/tool deltas, keeping the stream open until the client
     hangs up (0: the role chunk, then no token)."""
+    cut_after_deltas: int | None = None
+    """Abort the TCP connection after this many deltas of this reply (None: the options' ``cut_after_deltas``)."""
     json: Any = None
     """The document answered to a request with a ``json_schema`` response format (None: an example
     built from the schema); ``text`` is answered instead when the fake ignores response formats."""
@@ -216,11 +218,12 @@ class FakeOpenAi:
         await resp.write(_chunk(cid, model, {"role": "assistant", "content": ""}))
         tokens = stream_tokens(reply.text)
         deltas = [{"content": t} for t in tokens] + list(_tool_deltas(reply.tool_calls, options))
+        cut = options.cut_after_deltas if reply.cut_after_deltas is None else reply.cut_after_deltas
         for i, delta in enumerate(deltas):
             if i == reply.stall_after_deltas:
                 await _hung_up_within(request, 60.0)
                 raise ConnectionResetError("the client left a stalled stream")
-            if i == options.cut_after_deltas and request.transport is not None:
+            if i == cut and request.transport is not None:
                 await resp.drain()
                 request.transport.abort()
                 raise ConnectionResetError("scripted cut")

@@ -46,6 +46,8 @@ class TestChatReply(msgspec.Struct, rename="camel"):
     message_id: Uuid
     reply: str
     answered_by: str
+    # The model that wrote the reply: a fallback when the agent's own failed; null for an FAQ or cached answer.
+    model: str | None
     usage: Usage
 
 
@@ -83,7 +85,7 @@ async def test_chat(request: web.Request) -> web.Response:
     reply = turn.reply
     return web.json_response({
         "conversationId": str(conversation_id), "messageId": str(turn.message_id), "reply": reply.text,
-        "answeredBy": reply.answered_by,
+        "answeredBy": reply.answered_by, "model": reply.model,
         "usage": {"promptTokens": reply.prompt_tokens, "completionTokens": reply.completion_tokens},
     })
 

@@ -153,7 +153,7 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
     settings = app[SETTINGS]
     messaging = settings.messaging
     limits = SmsLimits(messaging.thread_length, messaging.sms_max_reply_chars, messaging.unavailable_text)
-    defaults = ModelDefaults(settings.openai.model, settings.openai.temperature)
+    defaults = ModelDefaults(settings.openai.model, settings.openai.temperature, settings.llm.first_token_timeout_seconds)
     composing = asyncio.ensure_future(
         compose_reply(app[POOL], app[PROVIDERS].llm, agent, inbound, limits=limits, defaults=defaults,
                       payment=app[REPLY_PAYMENT],

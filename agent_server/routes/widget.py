@@ -127,7 +127,8 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
     settings = app[SETTINGS]
     return await take_turn(app[POOL], app[PROVIDERS].llm, agent, conversation_id, text,
                            history_length=settings.messaging.thread_length,
-                           defaults=ModelDefaults(settings.openai.model, settings.openai.temperature),
+                           defaults=ModelDefaults(settings.openai.model, settings.openai.temperature,
+                                                  settings.llm.first_token_timeout_seconds),
                            payment=app[REPLY_PAYMENT], on_delta=on_delta,
                            requests=RequestContext(agent.business_id, agent.id, agent.version or None, channel),
                            grounding=grounding_for(app, agent),

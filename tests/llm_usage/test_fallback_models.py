@@ -1,0 +1,112 @@
+"""Fallback models: a reply whose model fails before any text reached the person is asked of the next one.
+
+Each attempt is its own `llm_requests` row; the reply names the model that wrote it. A request the
+provider refuses as wrong (400) or a stream broken after text has no second attempt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import asyncpg
+
+from agent_server.config import Settings
+from llm_usage import token_settings
+from media.config import LlmConfig
+from tests.conftest import MakeClient
+from tests.fake_openai import FakeOpenAi, ScriptedReply
+from tests.messaging.conftest import Shop, messaging_settings, shop  # noqa: F401  (fixtures)
+
+PRIMARY, SECOND, THIRD = "gpt-4o-mini", "gpt-4o", "gpt-4"
+
+
+def per_model(fake: FakeOpenAi, replies: dict[str, ScriptedReply]) -> None:
+    """Each model answers as scripted, every time it is asked."""
+    fake.state.responder = lambda body: replies[body["model"]]
+
+
+async def rows(pool: asyncpg.Pool) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in await pool.fetch(
+        "SELECT attempt, requested_model, served_model, status, http_status, output_tokens > 0"
+        " FROM llm_requests ORDER BY attempt")]
+
+
+async def ask(client: Any, shop: Shop, text: str = "Can I book a cleaning?") -> tuple[int, dict[str, Any]]:  # noqa: F811
+    resp = await client.post("/api/chatbot", headers=shop.headers, json={"chatbotId": str(shop.agent_id),
+                                                                        "message": text})
+    return resp.status, await resp.json()
+
+
+async def with_fallbacks(pool: asyncpg.Pool, shop: Shop, *models: str) -> None:  # noqa: F811
+    await token_settings.update(pool, shop.agent_id, {"fallback_models": list(models)})
+
+
+async def test_a_500_is_answered_by_the_second_model_in_two_rows(
+        make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,  # noqa: F811
+        pool: asyncpg.Pool) -> None:
+    await with_fallbacks(pool, shop, SECOND, THIRD)
+    per_model(fake_openai, {PRIMARY: ScriptedReply(status=500), SECOND: ScriptedReply(text="Tuesday at ten works.")})
+    client = await make_client(messaging_settings)
+    status, body = await ask(client, shop)
+    assert status == 200, body
+    assert (body["reply"], body["model"], body["answeredBy"]) == ("Tuesday at ten works.", SECOND, "llm")
+    assert await rows(pool) == [(1, PRIMARY, PRIMARY, "error", 500, False), (2, PRIMARY, SECOND, "ok", 200, True)]
+    assert [r["model"] for r in fake_openai.state.chat_requests][-1] == SECOND
+    assert THIRD not in {r["model"] for r in fake_openai.state.chat_requests}
+
+
+async def test_no_first_token_in_time_moves_to_the_next_model(
+        make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,  # noqa: F811
+        pool: asyncpg.Pool) -> None:
+    await with_fallbacks(pool, shop, SECOND)
+    # The first model opens its stream, then sends no token.
+    per_model(fake_openai, {PRIMARY: ScriptedReply(text="Too late.", stall_after_deltas=0),
+                            SECOND: ScriptedReply(text="We open at nine.")})
+    client = await make_client(dataclasses.replace(messaging_settings,
+                                                   llm=LlmConfig(first_token_timeout_seconds=0.5)))
+    started = time.monotonic()
+    status, body = await ask(client, shop)
+    elapsed = time.monotonic() - started
+    assert status == 200, body
+    assert (body["reply"], body["model"]) == ("We open at nine.", SECOND)
+    assert await rows(pool) == [(1, PRIMARY, PRIMARY, "timeout", None, False), (2, PRIMARY, SECOND, "ok", 200, True)]
+    assert 0.5 <= elapsed < 4.0
+    assert fake_openai.state.streams_aborted == 1  # the stalled stream was closed, not left generating
+
+
+async def test_a_400_is_not_asked_of_another_model(
+        make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,  # noqa: F811
+        pool: asyncpg.Pool) -> None:
+    await with_fallbacks(pool, shop, SECOND)
+    per_model(fake_openai, {PRIMARY: ScriptedReply(status=400), SECOND: ScriptedReply(text="Never sent.")})
+    client = await make_client(messaging_settings)
+    status, body = await ask(client, shop)
+    assert (status, body["error"]["code"]) == (503, "LLM_UNAVAILABLE")
+    assert await rows(pool) == [(1, PRIMARY, PRIMARY, "error", 400, False)]
+    assert {r["model"] for r in fake_openai.state.chat_requests} == {PRIMARY}
+    assert await pool.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'chat_usage'") == 0
+
+
+async def test_a_stream_cut_after_text_is_not_retried(
+        make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,  # noqa: F811
+        pool: asyncpg.Pool) -> None:
+    await with_fallbacks(pool, shop, SECOND)
+    per_model(fake_openai, {PRIMARY: ScriptedReply(text="We open at nine on weekdays.", cut_after_deltas=2),
+                            SECOND: ScriptedReply(text="Never sent.")})
+    client = await make_client(messaging_settings)
+    status, _ = await ask(client, shop)
+    assert status == 503
+    [(attempt, _, served, outcome, _, _)] = await rows(pool)
+    assert (attempt, served, outcome) == (1, PRIMARY, "error")
+    assert [r["model"] for r in fake_openai.state.chat_requests] == [PRIMARY]
+
+
+async def test_without_fallback_models_a_500_fails_the_reply_as_before(
+        make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,  # noqa: F811
+        pool: asyncpg.Pool) -> None:
+    per_model(fake_openai, {PRIMARY: ScriptedReply(status=500)})
+    client = await make_client(messaging_settings)
+    assert (await ask(client, shop))[0] == 503
+    assert await rows(pool) == [(1, PRIMARY, PRIMARY, "error", 500, False)]
