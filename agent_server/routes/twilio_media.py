@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -145,8 +146,11 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
 
 
 async def session_for(request: web.Request, ws: web.WebSocketResponse, claim: call_records.StreamClaim,
-                      stream_sid: str) -> CallSession:
-    """The session of a claimed call (a phone call's stream, or a browser's): its agent, providers and recording."""
+                      stream_sid: str, encode_audio: Callable[[bytes], bytes] | None = None) -> CallSession:
+    """The session of a claimed call (a phone call's stream, or a browser's): its agent, providers and recording.
+
+    ``encode_audio`` converts the agent's μ-law frames to the socket's format (a browser's L16).
+    """
     app = request.app
     settings = app[SETTINGS]
     pool = app[POOL]
@@ -168,7 +172,7 @@ async def session_for(request: web.Request, ws: web.WebSocketResponse, claim: ca
     return CallSession(
         info=info, profile=agent_profile(agent, settings), settings=call_settings(settings), stt=providers.stt,
         llm=providers.llm, tts=providers.tts, link=WebSocketOutbox(_ClosingSocket(ws, app[LIFECYCLE]), transport),
-        stream_sid=stream_sid,
+        stream_sid=stream_sid, encode_audio=encode_audio,
         hooks=app[CALL_HOOKS],
         recorder=call_records.CallRecorder(pool, claim.call_id,
                                            llm_sink=app[CALL_TOKENS].sink(claim.call_sid, call_llm_rows.sink(
@@ -216,8 +220,12 @@ class _ClosingSocket:
         return await self._ws.close()
 
 
-async def run_stream(request: web.Request, ws: web.WebSocketResponse, session: CallSession) -> None:
-    """Feed the socket to the session until either side ends the call; always wait for its teardown."""
+async def run_stream(request: web.Request, ws: web.WebSocketResponse, session: CallSession,
+                     decode_audio: Callable[[bytes], bytes] | None = None) -> None:
+    """Feed the socket to the session until either side ends the call; always wait for its teardown.
+
+    ``decode_audio`` converts each inbound frame to μ-law first (a browser's L16).
+    """
     app = request.app
     live = app[LIVE_CALLS]
     structlog.contextvars.bind_contextvars(call_sid=session.info.call_sid, business_id=str(session.info.business_id))
@@ -225,7 +233,7 @@ async def run_stream(request: web.Request, ws: web.WebSocketResponse, session: C
     task = asyncio.create_task(session.run())
     reason = EndReason.STREAM_STOPPED
     try:
-        reason = await _read(ws, session)
+        reason = await _read(ws, session, decode_audio)
         if reason is EndReason.STREAM_STOPPED and app[LIFECYCLE].draining:
             reason = EndReason.SHUTDOWN
     finally:
@@ -235,9 +243,13 @@ async def run_stream(request: web.Request, ws: web.WebSocketResponse, session: C
         await asyncio.shield(task)
 
 
-async def _read(ws: web.WebSocketResponse, session: CallSession) -> EndReason:
+async def _read(ws: web.WebSocketResponse, session: CallSession,
+                decode_audio: Callable[[bytes], bytes] | None) -> EndReason:
     """The per-frame loop: media straight to the session, the rest as events."""
     media = session.media
+    if decode_audio is not None:
+        def media(payload: bytes, timestamp_ms: int, to_session: Callable[[bytes, int], None] = session.media) -> None:
+            to_session(decode_audio(payload), timestamp_ms)
     async for msg in ws:
         if msg.type is not aiohttp.WSMsgType.TEXT:
             log.warning("media_stream_malformed", reason=f"unexpected {msg.type.name} frame")

@@ -12,9 +12,9 @@ only hashed and is bound to its call (so to its agent) and to the origin that as
 same state machine as a Twilio call: `start` (the token in `customParameters.token`, the format
 in `mediaFormat`), `media`, `mark`, `stop` in; `media`, `mark`, `clear` out. A page of another
 origin than the token's is refused with 403 before the upgrade; a wrong, used or expired token
-closes the socket with 1008 and opens no provider. Only `audio/x-mulaw` at 8 kHz is taken for
-now (the format Twilio uses, so no conversion at the edge); any other `mediaFormat` is refused
-with 1008.
+closes the socket with 1008 and opens no provider. `mediaFormat` is `audio/x-mulaw` at 8 kHz
+(Twilio's, passed through) or `audio/L16` at 16 kHz, little-endian, which is converted at the
+edge, both ways, frame by frame (`media.audio.web_l16`); any other is refused with 1008.
 """
 
 from __future__ import annotations
@@ -53,13 +53,15 @@ from conversations.rate_limits import Scope
 from llm_usage import token_budgets, token_settings
 from llm_usage.token_caps import CALL_MIN_TOKENS
 from media import call_records, web_calls
+from media.audio.web_l16 import l16_to_mulaw, mulaw_to_l16
 from media.pipeline.hooks import CallInfo
 
 log = structlog.get_logger(__name__)
 
 TOKEN_TTL_SECONDS: Final = 120
 STREAM_PATH: Final = "/api/voice/web/stream"
-FORMAT: Final = ("audio/x-mulaw", 8000)
+MULAW: Final = ("audio/x-mulaw", 8000)
+L16: Final = ("audio/l16", 16000)
 
 
 class TokenQuery(Query):
@@ -143,20 +145,22 @@ async def web_stream(request: web.Request) -> web.StreamResponse:
             async with asyncio.timeout(START_TIMEOUT):
                 start = await wait_for_start(ws)
             fmt = start.media_format
-            if (fmt.encoding, fmt.sample_rate) != FORMAT:
+            wire = (fmt.encoding.lower(), fmt.sample_rate)
+            if wire not in (MULAW, L16) or fmt.channels != 1:
                 raise StreamRefused(f"mediaFormat {fmt.encoding} at {fmt.sample_rate} Hz is not taken")
+            l16 = wire == L16
             call_sid = await web_calls.use_token(app[POOL], call_id, start.custom_parameters.get("token", ""))
             if call_sid is None:
                 raise StreamRefused("web call token wrong, used or expired")
             claim = await call_records.claim_stream(app[POOL], call_id, call_sid)
             if claim is None:
                 raise StreamRefused("call unknown, ended, or already streaming")
-            session = await session_for(request, ws, claim, start.stream_sid)
+            session = await session_for(request, ws, claim, start.stream_sid, mulaw_to_l16 if l16 else None)
         except (StreamRefused, ValueError, TimeoutError) as exc:
             log.warning("web_stream_refused", reason=str(exc) or type(exc).__name__)
             await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=b"stream refused")
             return ws
-        await run_stream(request, ws, session)
+        await run_stream(request, ws, session, l16_to_mulaw if l16 else None)
     finally:
         app[SOCKETS].discard(ws)
     return ws

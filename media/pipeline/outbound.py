@@ -38,14 +38,15 @@ class Outbound:
         stream_sid: the ``streamSid`` from ``start``.
         on_lost: called on every send that finds the socket gone (the session ends the call).
         recording: gets every frame and ``clear`` as it is sent (None: the call isn't recorded).
+        encode: converts each μ-law frame to the stream's format at the edge (a browser's L16).
     """
 
     __slots__ = ("_link", "_stream", "_on_lost", "_recording")
 
     def __init__(self, link: TwilioLink, stream_sid: str, on_lost: Callable[[], None],
-                 recording: CallRecording | None = None) -> None:
+                 recording: CallRecording | None = None, encode: Callable[[bytes], bytes] | None = None) -> None:
         self._link = link
-        self._stream = OutboundStream(stream_sid)
+        self._stream = OutboundStream(stream_sid, encode)
         self._on_lost = on_lost
         self._recording = recording
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Final
 
 import structlog
@@ -67,13 +68,15 @@ class CallSession:
         metrics: where per-turn latencies, barge-ins and provider errors are reported.
         grounding: searches the agent's knowledge for each answer (None: answers without excerpts).
         recording: records both sides as heard (None: the call isn't recorded).
+        encode_audio: converts each outbound μ-law frame to the stream's format (a browser's L16).
     """
 
     def __init__(self, *, info: CallInfo, profile: AgentProfile, settings: CallSettings, stt: SttProvider,
                  llm: LlmProvider, tts: TtsProvider, link: TwilioLink, stream_sid: str, hooks: CallHooks,
                  recorder: CallRecorder | None = None, carrier: CallCarrier | None = None,
                  metrics: CallMetrics | None = None, fallback_tts: TtsProvider | None = None,
-                 grounding: CallGrounding | None = None, recording: CallRecording | None = None) -> None:
+                 grounding: CallGrounding | None = None, recording: CallRecording | None = None,
+                 encode_audio: Callable[[bytes], bytes] | None = None) -> None:
         self._info = info
         self._recording = recording
         self._grounding = grounding
@@ -92,7 +95,8 @@ class CallSession:
         self._audio = CallerAudio()
         self._timers = Timers(loop, self._post)
         self._dialogue = Dialogue(recorder)
-        wire = self._wire = Outbound(link, stream_sid, lambda: self.request_end(EndReason.STREAM_STOPPED), recording)
+        wire = self._wire = Outbound(link, stream_sid, lambda: self.request_end(EndReason.STREAM_STOPPED), recording,
+                                     encode_audio)
         self._replies = Replies(
             mark_every=settings.mark_every_frames, wire=wire, dialogue=self._dialogue, run=self._generate,
             llm=LlmStage(llm, profile, settings.apology_text, settings.llm_first_token_timeout, self._faults, loop),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 from typing import Any
 
 import aiohttp
 import pytest
 
+from media.audio.web_l16 import mulaw_to_l16
 from media.caller_simulator import Say
+from tests.audio_samples import silence_mulaw
 from tests.calls.conftest import speech
 from tests.conftest import PUBLIC_URL
 
@@ -70,18 +74,63 @@ async def test_a_page_of_another_origin_is_refused_before_the_upgrade(line_facto
     assert answered.replies >= 1
 
 
-async def test_a_format_other_than_mulaw_8khz_is_refused(line_factory: Any) -> None:
+def _start(token: str, encoding: str, rate: int) -> str:
+    return json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
+                       "start": {"streamSid": "MZ1", "accountSid": "AC1", "callSid": "", "tracks": ["inbound"],
+                                 "customParameters": {"token": token},
+                                 "mediaFormat": {"encoding": encoding, "sampleRate": rate, "channels": 1}}})
+
+
+def _media(seq: int, payload: bytes) -> str:
+    return json.dumps({"event": "media", "sequenceNumber": str(seq), "streamSid": "MZ1",
+                       "media": {"track": "inbound", "chunk": str(seq), "timestamp": str(seq * 20),
+                                 "payload": base64.b64encode(payload).decode()}})
+
+
+async def test_a_format_other_than_mulaw_8khz_or_l16_16khz_is_refused(line_factory: Any) -> None:
     line = await line_factory()
     grant = await _grant(line)
-    url = line.simulator()._local(grant["url"])
-    start = {"event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
-             "start": {"streamSid": "MZ1", "accountSid": "AC1", "callSid": "", "tracks": ["inbound"],
-                       "customParameters": {"token": grant["token"]},
-                       "mediaFormat": {"encoding": "audio/L16", "sampleRate": 16000, "channels": 1}}}
-    async with line.http.ws_connect(url) as ws:
-        await ws.send_str(json.dumps(start))
+    async with line.http.ws_connect(line.simulator()._local(grant["url"])) as ws:
+        await ws.send_str(_start(grant["token"], "audio/L16", 8000))
         message = await ws.receive()
     assert message.type is aiohttp.WSMsgType.CLOSE and message.data == 1008
+
+
+async def test_a_browser_speaking_l16_at_16khz_is_converted_at_the_edge_both_ways(line_factory: Any) -> None:
+    line = await line_factory()
+    line.deepgram.state.say("What are your opening hours?")
+    line.openai.state.script("We open at nine.")
+    grant = await _grant(line)
+    said = mulaw_to_l16(speech(0.5))
+    quiet = mulaw_to_l16(silence_mulaw(0.02))
+    frames = [said[i:i + 640] for i in range(0, len(said), 640)]
+    heard: list[int] = []
+    async with line.http.ws_connect(line.simulator()._local(grant["url"])) as ws:
+        await ws.send_str(_start(grant["token"], "audio/L16", 16000))
+
+        async def listen() -> None:
+            async for message in ws:
+                event = json.loads(message.data)
+                if event["event"] == "media":
+                    heard.append(len(base64.b64decode(event["media"]["payload"])))
+                elif event["event"] == "mark":
+                    await ws.send_str(json.dumps({"event": "mark", "sequenceNumber": "0", "streamSid": "MZ1",
+                                                  "mark": event["mark"]}))
+
+        listener = asyncio.create_task(listen())
+        seq = 0
+        for frame in [quiet] * 100 + frames + [quiet] * 150:  # 2 s, the line, 3 s: the answer comes meanwhile
+            seq += 1
+            await ws.send_str(_media(seq, frame))
+            await asyncio.sleep(0.02)
+        await ws.send_str(json.dumps({"event": "stop", "sequenceNumber": str(seq + 1), "streamSid": "MZ1"}))
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+    await line.settled()
+    assert heard and set(heard) == {640}  # every frame out is 20 ms of 16 kHz L16
+    call_sid = await line.pool.fetchval("SELECT call_sid FROM calls WHERE id = $1", grant["callId"])
+    texts = [t["text"] for t in await line.turns(call_sid) if t["role"] == "assistant"]
+    assert texts == ["Hello, thanks for calling Acme.", "We open at nine."]  # the converted line was heard
 
 
 async def test_an_empty_wallet_is_refused_with_402_and_the_call_closed(line_factory: Any) -> None:

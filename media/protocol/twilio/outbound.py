@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -57,12 +58,15 @@ class OutboundStream:
 
     Args:
         stream_sid: the ``streamSid`` from the ``start`` message.
+        encode: converts each μ-law payload to the stream's own format first (a browser's
+            `audio/L16`); None sends μ-law as Twilio takes it.
     """
 
-    __slots__ = ("stream_sid", "_media_prefix", "_media_prefix_bytes", "_mark_prefix", "_clear")
+    __slots__ = ("stream_sid", "_media_prefix", "_media_prefix_bytes", "_mark_prefix", "_clear", "_encode")
 
-    def __init__(self, stream_sid: str) -> None:
+    def __init__(self, stream_sid: str, encode: Callable[[bytes], bytes] | None = None) -> None:
         self.stream_sid = stream_sid
+        self._encode = encode
         sid = orjson.dumps(stream_sid).decode()
         self._media_prefix = '{"event":"media","streamSid":' + sid + ',"media":{"payload":"'
         self._media_prefix_bytes = self._media_prefix.encode()
@@ -78,6 +82,8 @@ class OutboundStream:
 
         Skips the str round trip ``send_str`` would do (decode here, encode there).
         """
+        if self._encode is not None:
+            payload = self._encode(payload)
         return self._media_prefix_bytes + binascii.b2a_base64(payload, newline=False) + b'"}}'
 
     def mark(self, name: str) -> str:
