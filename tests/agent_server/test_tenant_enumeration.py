@@ -257,7 +257,6 @@ async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> World:
     await records.create_conversation(pool, b_conversation, agent_id=ids["b_agent"], business_id=b.business_id,
                                       origin="dashboard")
     await seed_messaging(pool, a.business_id, b.business_id, ids["b_number"])
-    await seed_tickets(pool, b.business_id)
     await seed_forms(pool, b.business_id, ids["b_agent"])
     await seed_tickets(pool, b.business_id)
     await seed_customers(pool, a.business_id, b.business_id)
