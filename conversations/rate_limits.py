@@ -43,6 +43,7 @@ class Scope(enum.StrEnum):
     FORM_IP = "form_ip"
     CUSTOMER_LINK_IP = "customer_link_ip"
     CUSTOMER_EXCHANGE_IP = "customer_exchange_ip"
+    PREVIEW_USER = "preview_user"
 
 
 def limits(messaging: MessagingConfig) -> dict[Scope, Limit]:
