@@ -10,10 +10,13 @@ import asyncpg
 import pytest
 
 from customers import tickets
+from agent_server.config import Settings
+from customers import ticket_closing
 from customers.ticket_closing import CloseQuietTickets
 from customers.ticket_errors import NotInBusiness, TicketClosed, TicketNotFound
 from customers.tickets import NewTicket
 from jobs.queue import Job
+from jobs.runner import Runner
 from tests.conftest import MakeBusiness
 from tests.customers.ticket_world import MAIL_DOMAIN, Desk, open_desk
 from tests.jobs.clock import ManualClock
@@ -125,3 +128,19 @@ async def test_a_resolved_ticket_closes_after_seven_quiet_days(pool: asyncpg.Poo
     statuses = {t.id: t.status for t in await tickets.list_tickets(pool, desk.business_id, tickets.Filters(),
                                                                    after=None, limit=10)}
     assert statuses == {quiet.id: "closed", busy.id: "resolved", still_open.id: "open"}
+
+
+async def test_the_runner_closes_a_quiet_resolved_ticket_on_its_hourly_schedule(
+        pool: asyncpg.Pool, desk: Desk, settings: Settings) -> None:
+    clock = ManualClock(NOW)
+    ticket = await _open(pool, desk.business_id)
+    await tickets.update(pool, desk.business_id, ticket.id, status="resolved", now=NOW)
+    runner = Runner(pool, {ticket_closing.CLOSE_KIND: CloseQuietTickets(pool, clock=clock)}, settings.jobs,
+                    recurring=ticket_closing.RECURRING, clock=clock)
+    clock.advance(days=6, hours=23)
+    await runner.run_once()
+    assert (await tickets.get(pool, desk.business_id, ticket.id)).status == "resolved"
+    clock.advance(hours=2)
+    assert await runner.run_once() == 1
+    closed = await tickets.get(pool, desk.business_id, ticket.id)
+    assert (closed.status, closed.closed_at) == ("closed", clock.now)
