@@ -7,11 +7,16 @@ to camelCase. An unknown field is a 422 naming it, as on `PATCH /api/agents/{age
 
 from __future__ import annotations
 
+from typing import Final
+
 import msgspec
 
 from agent_server.agent_config import Language, Short, Temperature, Text
 from agent_server.api.shapes import Uuid
+from agent_server.errors import ValidationError
 from agent_server.routes.agent_shapes import Name, Prompt
+
+_BLANK_INHERITS: Final = frozenset({"model", "model_id", "voice_id"})
 
 
 class _AliasBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -24,6 +29,17 @@ class _AliasBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     model_id: Short | None | msgspec.UnsetType = msgspec.UNSET
     temperature: Temperature | None | msgspec.UnsetType = msgspec.UNSET
     language: Language | None | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        """Texts are stripped; a blank model or voice means "inherit" (as null does), a blank name is a 422."""
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                continue
+            value = value.strip()
+            if not value and name == "name":
+                raise ValidationError("name", "must not be empty")
+            setattr(self, name, None if not value and name in _BLANK_INHERITS else value)
 
 
 class VoiceAliasPatch(_AliasBody, kw_only=True, forbid_unknown_fields=True):

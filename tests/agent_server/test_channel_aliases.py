@@ -63,6 +63,10 @@ async def test_voice_patch_merges_into_the_channel_and_null_goes_back_to_inherit
     resp = await app_client.patch(f"/api/voice/{agent['id']}", json={"first_message": None}, headers=tenant.headers)
     shown = await resp.json()
     assert (shown["voice_id"], shown["model"], shown["first_message"]) == ("aura-2-thalia-en", "gpt-voice", "Hello!")
+    resp = await app_client.patch(f"/api/voice/{agent['id']}", json={"model_id": " ", "voice_id": ""},
+                                  headers=tenant.headers)
+    shown = await resp.json()
+    assert (shown["voice_id"], shown["model"]) == ("", "gpt-agent")  # blank: back to the agent's own
 
 
 async def test_whatsapp_get_and_patch_show_what_the_whatsapp_channel_uses(
@@ -91,7 +95,8 @@ async def test_bad_fields_are_422_and_a_stale_version_is_412_and_nothing_is_writ
                ("/api/voice/{}", {"temperature": 3}, "temperature"),
                ("/api/voice/{}", {"model": "a", "model_id": "b"}, "model_id"),
                ("/api/voice/{}", {"firstMessage": "camelCase is not these calls' name"}, "firstMessage"),
-               ("/api/whatsapp/{}", {"language": ""}, "language")]
+               ("/api/whatsapp/{}", {"language": ""}, "language"),
+               ("/api/voice/{}", {"name": "  "}, "name")]
     for path, body, field in refused:
         resp = await app_client.patch(path.format(agent["id"]), json=body, headers=tenant.headers)
         assert resp.status == 422, (body, await resp.text())
