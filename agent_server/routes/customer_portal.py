@@ -4,7 +4,8 @@ Asking for a link (`POST /api/customers/portal/login-link`, and the dashboard's
 `POST /api/customers/send-login-link?email=`) always answers 202 with one fixed body and only
 queues a job (`customers.link_requests`), so a known, unknown, disabled or throttled address
 looks and costs the same. Per client IP (the shared limiter): `link_requests_per_ip_per_hour`
-requests and `exchanges_per_ip_per_minute` exchanges, then 429.
+requests and `exchanges_per_ip_per_minute` exchanges, then 429, counted once the request is well formed
+(a malformed one is refused before it costs anything).
 """
 
 from __future__ import annotations
@@ -66,10 +67,10 @@ async def create_portal_session(request: web.Request) -> web.Response:
     config = request.app[SETTINGS].customers
     if not config.jwt_secret:
         raise ApiError(503, "CUSTOMER_PORTAL_DISABLED", "the customer portal is not configured (CUSTOMER_JWT_SECRET)")
+    body = await read_body(request, PortalTokenBody)
     per_minute = config.exchanges_per_ip_per_minute
     await _limit(request, rate_limits.Scope.CUSTOMER_EXCHANGE_IP, Limit(per_minute=per_minute, burst=per_minute),
                  f"at most {per_minute} sign-in attempts a minute")
-    body = await read_body(request, PortalTokenBody)
     exchanged = await links.exchange(request.app[POOL], body.token, config)
     token = sessions.mint(config, exchanged)
     return struct_response(PortalSession(access_token=token, expires_at=exchanged.expires_at.isoformat(),
@@ -77,23 +78,24 @@ async def create_portal_session(request: web.Request) -> web.Response:
 
 
 async def request_portal_login_link(request: web.Request) -> web.Response:
-    await _limit_requests(request)
     body = await read_body(request, PortalLinkRequest)
     now = datetime.datetime.now(datetime.UTC)
     if body.token is not None:
+        await _limit_requests(request)
         await link_requests.request_renewal(request.app[POOL], body.token, now=now)
     elif body.email is not None:
-        await link_requests.request_by_email(request.app[POOL], _address(body.email), now=now)
+        email = _address(body.email)
+        await _limit_requests(request)
+        await link_requests.request_by_email(request.app[POOL], email, now=now)
     else:
         raise ValidationError("email", "email or token is required")
     return struct_response(ACCEPTED, status=202)
 
 
 async def send_login_link(request: web.Request) -> web.Response:
+    email = _address(read_query(request, PortalEmailQuery).email)
     await _limit_requests(request)
-    query = read_query(request, PortalEmailQuery)
-    await link_requests.request_by_email(request.app[POOL], _address(query.email),
-                                         now=datetime.datetime.now(datetime.UTC))
+    await link_requests.request_by_email(request.app[POOL], email, now=datetime.datetime.now(datetime.UTC))
     return struct_response(ACCEPTED, status=202)
 
 

@@ -10,6 +10,7 @@ import schemathesis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from agent_server.api.route import TOKEN_KINDS
 from agent_server.api.routes_table import ROUTES, openapi_document
 from agent_server.public_routes import PUBLIC_ROUTES
 from tests.conftest import PUBLIC_URL, MakeBusiness
@@ -46,8 +47,8 @@ async def test_the_table_lists_every_route_once_and_the_public_ones_with_their_r
     keys = [route.key for route in ROUTES]
     assert len(keys) == len(set(keys))
     assert set(keys) == registered_routes(app_client.app)
-    assert {route.key for route in ROUTES if route.auth != "jwt"} == set(PUBLIC_ROUTES)
-    assert all(route.public_reason for route in ROUTES if route.auth != "jwt")
+    assert {route.key for route in ROUTES if route.auth not in TOKEN_KINDS} == set(PUBLIC_ROUTES)
+    assert all(route.public_reason for route in ROUTES if route.auth not in TOKEN_KINDS)
 
 
 def test_every_operation_documents_auth_errors_and_json_bodies() -> None:
