@@ -6,12 +6,13 @@ that cost on the hot path, so they live for the app's lifetime (aiohttp `cleanup
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from agent_server.config import Settings
+from agent_server.config import ConfigError, Settings
 from agent_server.reply_billing import WalletReplyPayment
 from agent_server.state import CARRIER, HTTP, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS
 from phone_numbers.carrier import PhoneCarrier
@@ -30,7 +31,23 @@ def providers_for(settings: Settings, app: web.Application) -> Providers:
         openai_api_key=settings.openai.api_key,
         openai_base_url=settings.openai.base_url,
         deepgram_tts_voice=settings.deepgram.tts_voice,
+        named_llms=named_llms(settings, os.environ),
     )
+
+
+def named_llms(settings: Settings, env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """`[llm.providers.NAME]` as (base URL, API key), the key read from its `api_key_env` variable.
+
+    An empty `api_key_env` is a server that wants no key (a local one); a named variable that is
+    unset stops the start, rather than failing every fallback to that server later.
+    """
+    servers: dict[str, tuple[str, str]] = {}
+    for name, server in settings.llm.providers.items():
+        key = env.get(server.api_key_env, "") if server.api_key_env else ""
+        if server.api_key_env and not key:
+            raise ConfigError(f"llm.providers.{name}: environment variable {server.api_key_env} is not set")
+        servers[name] = (server.base_url, key)
+    return servers
 
 
 def carrier_for(settings: Settings, app: web.Application) -> PhoneCarrier | None:

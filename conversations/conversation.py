@@ -209,7 +209,8 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
         grounding: the agent's knowledge base, searched with the message (None: no retrieval).
         admit: the token cap, passed before the model is asked (never for an FAQ answer).
         attempts: given, gains an `Attempt` per request sent to the model, failed ones included, for
-            `llm_requests` (numbered from 1; its served model is the one asked: a provider's dated alias would be unpriced).
+            `llm_requests`, numbered from 1 (its served model is the one asked: a provider's dated alias would
+            be unpriced).
         fallbacks: the models to try in turn when an attempt fails before any text reached the person
             (`falls_back`); once text streamed, a failure is final. An attempt with a model left after it
             gets `defaults.first_token_timeout` for its first token; the last waits as long as the provider does.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import types
+from collections.abc import Mapping
 
 from config_fields import check, non_negative, positive, secret, url
 
@@ -25,11 +27,22 @@ class OpenAIConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LlmProviderConfig:
+    """Another OpenAI-compatible server (`[llm.providers.NAME]`), asked for a fallback model written `NAME:MODEL`."""
+
+    base_url: str = check(url, "https://api.openai.com/v1")
+    # The environment variable holding its API key (never the key itself: secrets stay out of the file).
+    api_key_env: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class LlmConfig:
     # On a call, the longest wait for the LLM's first token, and for each next one once it
     # streams; past it the agent apologises (calls.apology_text) and the caller may speak again.
     # In a chat reply, the wait for the first token before a fallback model is asked (`conversations.conversation`).
     first_token_timeout_seconds: float = check(positive, 4.0)
+    providers: Mapping[str, LlmProviderConfig] = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({}))
 
 
 @dataclasses.dataclass(frozen=True)

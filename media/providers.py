@@ -7,6 +7,7 @@ this module does not depend on the app package and tests can build providers aga
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,6 +17,7 @@ import structlog
 from media.llm.base import LlmProvider
 from media.llm.local import LocalLlm
 from media.llm.openai_sse import OpenAiSseChat
+from media.llm.routed import RoutedLlm
 from media.stt.base import SttProvider
 from media.stt.deepgram import DeepgramStt
 from media.stt.local import PocketsphinxStt
@@ -57,7 +59,8 @@ class Providers:
 def build_providers(*, session: aiohttp.ClientSession, deepgram_api_key: str | None, deepgram_base_url: str,
                     openai_api_key: str | None, openai_base_url: str, tts_kind: TtsKind = "auto",
                     openai_tts_model: str = "gpt-4o-mini-tts", openai_tts_voice: str = "alloy",
-                    deepgram_tts_voice: str = "aura-2-thalia-en", espeak_voice: str = "en-us") -> Providers:
+                    deepgram_tts_voice: str = "aura-2-thalia-en", espeak_voice: str = "en-us",
+                    named_llms: Mapping[str, tuple[str, str]] | None = None) -> Providers:
     """Pick and construct providers.
 
     Args:
@@ -71,6 +74,8 @@ def build_providers(*, session: aiohttp.ClientSession, deepgram_api_key: str | N
         openai_tts_voice: default voice for the OpenAI TTS.
         deepgram_tts_voice: default Aura model.
         espeak_voice: default espeak-ng voice for the local TTS.
+        named_llms: other OpenAI-compatible servers by name, as (base URL, API key): a model written
+            ``NAME:MODEL`` is asked of server NAME (`media.llm.routed`).
 
     Returns:
         The providers and their names.
@@ -81,6 +86,9 @@ def build_providers(*, session: aiohttp.ClientSession, deepgram_api_key: str | N
     stt: SttProvider = (DeepgramStt(session, deepgram_api_key, deepgram_base_url) if deepgram_api_key
                         else PocketsphinxStt())
     llm: LlmProvider = OpenAiSseChat(session, openai_api_key, openai_base_url) if openai_api_key else LocalLlm()
+    if named_llms:
+        llm = RoutedLlm(llm, {name: OpenAiSseChat(session, key, base_url)
+                              for name, (base_url, key) in named_llms.items()})
     kind = _tts_kind(tts_kind, bool(deepgram_api_key), bool(openai_api_key))
     tts: TtsProvider
     if kind == "deepgram" and deepgram_api_key:

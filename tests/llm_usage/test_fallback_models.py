@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from types import MappingProxyType
 from typing import Any
 
 import asyncpg
+import pytest
 
-from agent_server.config import Settings
+from agent_server.config import ConfigError, Settings
+from agent_server.services import named_llms
 from llm_usage import token_settings
-from media.config import LlmConfig
+from media.config import LlmConfig, LlmProviderConfig
+from media.llm.local import LocalLlm
+from media.llm.routed import RoutedLlm
 from tests.conftest import MakeClient
 from tests.fake_openai import FakeOpenAi, ScriptedReply
 from tests.messaging.conftest import Shop, messaging_settings, shop  # noqa: F401  (fixtures)
@@ -33,7 +38,8 @@ async def rows(pool: asyncpg.Pool) -> list[tuple[Any, ...]]:
         " FROM llm_requests ORDER BY attempt")]
 
 
-async def ask(client: Any, shop: Shop, text: str = "Can I book a cleaning?") -> tuple[int, dict[str, Any]]:  # noqa: F811
+async def ask(client: Any, shop: Shop,  # noqa: F811
+              text: str = "Can I book a cleaning?") -> tuple[int, dict[str, Any]]:
     resp = await client.post("/api/chatbot", headers=shop.headers, json={"chatbotId": str(shop.agent_id),
                                                                         "message": text})
     return resp.status, await resp.json()
@@ -110,3 +116,38 @@ async def test_without_fallback_models_a_500_fails_the_reply_as_before(
     client = await make_client(messaging_settings)
     assert (await ask(client, shop))[0] == 503
     assert await rows(pool) == [(1, PRIMARY, PRIMARY, "error", 500, False)]
+
+
+async def test_a_name_model_entry_is_asked_of_that_configured_server_with_its_own_key(
+        make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,  # noqa: F811
+        pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    backup = FakeOpenAi(api_key="backup-key")
+    await backup.start()
+    try:
+        monkeypatch.setenv("BACKUP_LLM_KEY", "backup-key")
+        servers = MappingProxyType({"backup": LlmProviderConfig(base_url=backup.base_url,
+                                                                api_key_env="BACKUP_LLM_KEY")})
+        await with_fallbacks(pool, shop, "backup:llama-3.1-8b")
+        per_model(fake_openai, {PRIMARY: ScriptedReply(status=503)})
+        backup.state.script("The backup server says hello.")
+        client = await make_client(dataclasses.replace(messaging_settings, llm=LlmConfig(providers=servers)))
+        status, body = await ask(client, shop)
+        assert status == 200, body
+        assert (body["reply"], body["model"]) == ("The backup server says hello.", "backup:llama-3.1-8b")
+        [sent] = backup.state.chat_requests
+        assert sent["model"] == "llama-3.1-8b" and backup.state.authorizations == ["Bearer backup-key"]
+        assert await rows(pool) == [(1, PRIMARY, PRIMARY, "error", 503, False),
+                                    (2, PRIMARY, "backup:llama-3.1-8b", "ok", 200, True)]
+    finally:
+        await backup.close()
+
+
+def test_only_a_configured_name_routes_a_model_elsewhere(messaging_settings: Settings) -> None:  # noqa: F811
+    default, other = LocalLlm(), LocalLlm()
+    routed = RoutedLlm(default, {"backup": other})
+    assert routed.route("backup:llama-3") == (other, "llama-3")
+    assert routed.route("ft:gpt-4o-mini:acme::abc") == (default, "ft:gpt-4o-mini:acme::abc")
+    assert routed.route("gpt-4o") == (default, "gpt-4o")
+    servers = MappingProxyType({"backup": LlmProviderConfig(base_url="http://127.0.0.1:9/v1", api_key_env="NO_SUCH")})
+    with pytest.raises(ConfigError, match="NO_SUCH"):
+        named_llms(dataclasses.replace(messaging_settings, llm=LlmConfig(providers=servers)), {})
