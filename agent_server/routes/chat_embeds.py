@@ -15,7 +15,6 @@ The POST aliases are the dashboard's older names for the widget's message route.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -25,7 +24,7 @@ from aiohttp import web
 from agent_server import agents
 from agent_server.api.decoding import read_body, read_query
 from agent_server.api.route import Reply, Route, register
-from agent_server.api.shapes import Query, Uuid
+from agent_server.api.shapes import Query, Uuid, as_uuid
 from agent_server.errors import NotFound
 from agent_server.routes.widget import STATIC, answer_message, post_message, public_agent
 from agent_server.routes.widget_shapes import ORIGIN, WidgetMessage, WidgetReply
@@ -112,7 +111,7 @@ async def messenger_message(request: web.Request) -> web.StreamResponse:
 async def inline_message(request: web.Request) -> web.StreamResponse:
     """POST /api/chat/inline: the widget's message route with the chatbot named in the body."""
     body = await read_body(request, InlineMessage)
-    agent = await agents.get_agent(request.app[POOL], uuid.UUID(str(body.chatbot_id)))
+    agent = await agents.get_agent(request.app[POOL], as_uuid(body.chatbot_id, "chatbotId"))
     if agent is None or not agent.active:
         raise NotFound("no such chatbot")
     return await answer_message(request, agent, InlineMessage)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import secrets
-import uuid
 from typing import Final
 
 import aiohttp
@@ -33,7 +32,7 @@ from aiohttp import web
 from agent_server import agents
 from agent_server.api.decoding import read_query
 from agent_server.api.route import Header, Reply, Route, register
-from agent_server.api.shapes import Instant, Query, Uuid
+from agent_server.api.shapes import Instant, Query, Uuid, as_uuid
 from agent_server.errors import ApiError, NotFound
 from agent_server.message_limits import within_limits
 from agent_server.routes.agents import own_agent
@@ -84,7 +83,7 @@ class WebCallGrant(msgspec.Struct, rename="camel"):
 async def voice_token(request: web.Request) -> web.Response:
     """GET /api/voice/token?agentId=: the dashboard's test call with one of its agents."""
     query = read_query(request, TokenQuery)
-    agent = await own_agent(request, uuid.UUID(query.agent_id))
+    agent = await own_agent(request, as_uuid(query.agent_id, "agentId"))
     return await _grant(request, agent, request.headers.get("Origin"))
 
 
@@ -132,7 +131,7 @@ async def web_stream(request: web.Request) -> web.StreamResponse:
     app = request.app
     if app[LIFECYCLE].draining:
         raise ApiError(503, "CALLS_UNAVAILABLE", "this server is not taking calls")
-    call_id = uuid.UUID(read_query(request, StreamQuery).call_id)
+    call_id = as_uuid(read_query(request, StreamQuery).call_id, "callId")
     known, bound = await web_calls.bound_origin(app[POOL], call_id)
     origin = request.headers.get("Origin")
     if known and bound is not None and origin_of(origin or "") != origin_of(bound):
