@@ -22,7 +22,8 @@ from media.llm.local import LocalLlm
 from media.llm.routed import RoutedLlm
 from tests.conftest import MakeClient
 from tests.fake_openai import FakeOpenAi, ScriptedReply
-from tests.messaging.conftest import Shop, messaging_settings, shop  # noqa: F401  (fixtures)
+from tests.messaging.conftest import OUR_NUMBER, Shop, messaging_settings, shop  # noqa: F401  (fixtures)
+from tests.messaging.test_twilio_sms import SENDER, text
 
 PRIMARY, SECOND, THIRD = "gpt-4o-mini", "gpt-4o", "gpt-4"
 
@@ -61,6 +62,20 @@ async def test_a_500_is_answered_by_the_second_model_in_two_rows(
     assert await rows(pool) == [(1, PRIMARY, PRIMARY, "error", 500, False), (2, PRIMARY, SECOND, "ok", 200, True)]
     assert [r["model"] for r in fake_openai.state.chat_requests][-1] == SECOND
     assert THIRD not in {r["model"] for r in fake_openai.state.chat_requests}
+
+
+async def test_sms_and_whatsapp_replies_fall_back_too(
+        make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,  # noqa: F811
+        pool: asyncpg.Pool) -> None:
+    await with_fallbacks(pool, shop, SECOND)
+    per_model(fake_openai, {PRIMARY: ScriptedReply(status=429), SECOND: ScriptedReply(text="Yes, we have slots.")})
+    client = await make_client(messaging_settings)
+    assert await text(client, "Any slots on Friday?") == "Yes, we have slots."
+    assert await text(client, "Any slots Monday?", sender="whatsapp:" + SENDER,
+                      to="whatsapp:" + OUR_NUMBER) == "Yes, we have slots."
+    served = await pool.fetch("SELECT channel, attempt, served_model, http_status FROM llm_requests ORDER BY id")
+    assert [tuple(r) for r in served] == [("sms", 1, PRIMARY, 429), ("sms", 2, SECOND, 200),
+                                          ("whatsapp", 1, PRIMARY, 429), ("whatsapp", 2, SECOND, 200)]
 
 
 async def test_no_first_token_in_time_moves_to_the_next_model(
