@@ -85,8 +85,12 @@ def producer(llm: LlmProvider, agent: AgentProfile, defaults: ModelDefaults) -> 
 
 
 def cacheable(reply: Reply) -> bool:
-    """Whether a reply may be kept: the model's own answer (not the FAQ's, a fallback or a hit) that called no tool."""
-    return reply.answered_by == "llm" and not reply.used_tools
+    """Whether a reply may be kept: the model's own answer (not the FAQ's, a fallback or a hit) that called no tool.
+
+    An answer a fallback model wrote is not kept either: it would be served as the agent's own model's
+    (the cache key names that model) long after the outage that made it.
+    """
+    return reply.answered_by == "llm" and not reply.used_tools and not reply.fell_back
 
 
 def _hash(producer: str, question: str) -> bytes:

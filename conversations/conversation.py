@@ -106,6 +106,8 @@ class Reply:
     used_tools: bool = False
     # The model that wrote the answer (a fallback when the channel's model failed); None: no model was asked.
     model: str | None = None
+    # A fallback model wrote it: the answer cache keeps only the agent's own model's answers.
+    fell_back: bool = False
 
 
 def faq_of(agent: AgentProfile) -> tuple[FaqEntry, ...]:
@@ -261,4 +263,4 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
     notes.append(Attempt(requested, model, number, "ok", http_status, usage.prompt_tokens, usage.cached_tokens,
                          usage.completion_tokens, estimated, clock.first_token_ms))
     return Reply(text, "llm", usage.prompt_tokens, usage.completion_tokens, citations(references),
-                 used_tools=streamed.used_tools, model=model)
+                 used_tools=streamed.used_tools, model=model, fell_back=number > 1)

@@ -62,6 +62,7 @@ async def test_a_500_is_answered_by_the_second_model_in_two_rows(
     assert await rows(pool) == [(1, PRIMARY, PRIMARY, "error", 500, False), (2, PRIMARY, SECOND, "ok", 200, True)]
     assert [r["model"] for r in fake_openai.state.chat_requests][-1] == SECOND
     assert THIRD not in {r["model"] for r in fake_openai.state.chat_requests}
+    assert await pool.fetchval("SELECT count(*) FROM answer_cache") == 0  # a fallback's answer is not kept
 
 
 async def test_sms_and_whatsapp_replies_fall_back_too(
