@@ -6,8 +6,11 @@ provider refuses as wrong (400) or a stream broken after text has no second atte
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
+import uuid
+from collections.abc import AsyncGenerator, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -16,8 +19,12 @@ import pytest
 
 from agent_server.config import ConfigError, Settings
 from agent_server.services import named_llms
+from conversations.conversation import ModelDefaults, answer
 from llm_usage import token_settings
 from media.config import LlmConfig, LlmProviderConfig
+from llm_usage.requests import Attempt
+from media.llm.base import LlmEvent, LlmProvider, Message, TextDelta, Tool
+from media.llm.faq import FaqEntry
 from media.llm.local import LocalLlm
 from media.llm.routed import RoutedLlm
 from tests.conftest import MakeClient
@@ -167,3 +174,42 @@ def test_only_a_configured_name_routes_a_model_elsewhere(messaging_settings: Set
     servers = MappingProxyType({"backup": LlmProviderConfig(base_url="http://127.0.0.1:9/v1", api_key_env="NO_SUCH")})
     with pytest.raises(ConfigError, match="NO_SUCH"):
         named_llms(dataclasses.replace(messaging_settings, llm=LlmConfig(providers=servers)), {})
+
+
+class SlowLlm(LlmProvider):
+    """Answers every model, each after `delay` seconds before its first token."""
+
+    name = "slow"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.models: list[str] = []
+
+    async def stream_chat(self, messages: Sequence[Message], *, model: str, temperature: float = 0.3,
+                          tools: Sequence[Tool] | None = None, faq: Sequence[FaqEntry] = (),
+                          max_tokens: int | None = None) -> AsyncGenerator[LlmEvent, None]:
+        self.models.append(model)
+        await asyncio.sleep(self.delay)
+        yield TextDelta(f"{model} answered.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    business_id: uuid.UUID = uuid.UUID(int=1)
+    name: str = "Corner Dental"
+    system_prompt: str = "You are the receptionist."
+    model: str = PRIMARY
+    temperature: float | None = None
+    faq: tuple[FaqEntry, ...] = ()
+
+
+async def test_the_last_model_left_waits_for_its_first_token() -> None:
+    defaults = ModelDefaults("gpt-test", 0.4, first_token_timeout=0.05)
+    alone = SlowLlm(0.2)
+    reply = await answer(alone, Profile(), [], "Hello?", channel="widget", defaults=defaults)
+    assert (reply.text, alone.models) == (f"{PRIMARY} answered.", [PRIMARY])
+    chained, attempts = SlowLlm(0.2), list[Attempt]()
+    reply = await answer(chained, Profile(), [], "Hello?", channel="widget", defaults=defaults,
+                         fallbacks=lambda: [SECOND], attempts=attempts)
+    assert (reply.text, chained.models) == (f"{SECOND} answered.", [PRIMARY, SECOND])
+    assert [(a.served_model, a.status) for a in attempts] == [(PRIMARY, "timeout"), (SECOND, "ok")]
