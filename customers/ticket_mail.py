@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
+from customers.ticket_model import Ticket, TicketMessage
 from mail import outbox
 from mail.rendering import Rendered, render
 from outcomes import notifications
 from storage.executor import Connection
-
-if TYPE_CHECKING:
-    from customers.tickets import Ticket, TicketMessage
 
 log = structlog.get_logger(__name__)
 

@@ -18,93 +18,28 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
-from collections.abc import Sequence
-from typing import Literal
 
 import asyncpg
 
 from customers import ticket_mail
+from customers.ticket_model import (
+    Status as Status,
+    Priority as Priority,
+    Source as Source,
+    SenderType as SenderType,
+    STATUSES as STATUSES,
+    PRIORITIES as PRIORITIES,
+    SUBJECT_MAX as SUBJECT_MAX,
+    TEXT_MAX as TEXT_MAX,
+    QUIET_DAYS as QUIET_DAYS,
+    Ticket as Ticket,
+    TicketMessage as TicketMessage,
+    NewTicket as NewTicket,
+    Filters as Filters,
+)
 from customers.ticket_errors import NotInBusiness, TicketClosed, TicketNotFound
 from storage.executor import Connection, Executor
 from storage.transactions import transaction
-
-Status = Literal["open", "in_progress", "resolved", "closed"]
-Priority = Literal["low", "medium", "high", "urgent"]
-Source = Literal["widget", "sms", "whatsapp", "call", "portal", "dashboard"]
-SenderType = Literal["customer", "agent", "ai"]
-STATUSES: tuple[Status, ...] = ("open", "in_progress", "resolved", "closed")
-PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high", "urgent")
-SUBJECT_MAX = 200
-TEXT_MAX = 10_000
-QUIET_DAYS = 7
-
-
-@dataclasses.dataclass(frozen=True)
-class Ticket:
-    id: uuid.UUID
-    business_id: uuid.UUID
-    number: int
-    agent_id: uuid.UUID | None
-    customer_id: uuid.UUID | None
-    conversation_id: uuid.UUID | None
-    subject: str
-    description: str
-    status: Status
-    priority: Priority
-    source: Source
-    requester_name: str | None
-    requester_email: str | None
-    requester_phone: str | None
-    message_id: str
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    last_activity_at: datetime.datetime
-    resolved_at: datetime.datetime | None
-    closed_at: datetime.datetime | None
-
-    @property
-    def reference(self) -> str:
-        """The number people quote: `T-1001`."""
-        return f"T-{self.number}"
-
-
-@dataclasses.dataclass(frozen=True)
-class TicketMessage:
-    id: uuid.UUID
-    ticket_id: uuid.UUID
-    sender_type: SenderType
-    author_user_id: uuid.UUID | None
-    content: str
-    message_id: str
-    created_at: datetime.datetime
-
-
-@dataclasses.dataclass(frozen=True)
-class NewTicket:
-    """What opening a ticket takes; the requester defaults to the customer's name and address."""
-
-    subject: str
-    description: str
-    source: Source
-    priority: Priority = "medium"
-    agent_id: uuid.UUID | None = None
-    customer_id: uuid.UUID | None = None
-    conversation_id: uuid.UUID | None = None
-    requester_name: str | None = None
-    requester_email: str | None = None
-    requester_phone: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Filters:
-    """Which tickets a list shows; `agent_ids` (the portal's assignments) keeps only those agents' and none."""
-
-    status: Status | None = None
-    priority: Priority | None = None
-    agent_id: uuid.UUID | None = None
-    customer_id: uuid.UUID | None = None
-    agent_ids: Sequence[uuid.UUID] | None = None
-
 
 _COLUMNS = ("id, business_id, number, agent_id, customer_id, conversation_id, subject, description, status, priority,"
             " source, requester_name, requester_email, requester_phone, message_id, created_at, updated_at,"
