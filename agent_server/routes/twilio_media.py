@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Final
 
@@ -96,25 +96,48 @@ async def media_stream(request: web.Request) -> web.StreamResponse:
         raise ApiError(503, "CALLS_UNAVAILABLE", "this server is not taking calls")
     if "X-Twilio-Signature" in request.headers and not websocket_signature_ok(request):
         raise ApiError(403, "TWILIO_SIGNATURE_INVALID", "stream signature does not match")
-    # No permessage-deflate: Twilio does not ask for it, and the outbox writes plain frames.
-    # No ping heartbeat either: Twilio sends a media frame every 20 ms, so the session's media
-    # watchdog ([calls] media_timeout_seconds) is the liveness check, and aiohttp's heartbeat
-    # would reschedule a timer for every one of those frames.
+
+    async def opened(ws: web.WebSocketResponse, start: Start) -> tuple[CallSession, Convert | None]:
+        return await _open_session(request, ws, start), None
+
+    return await serve_stream(request, opened, refused="media_stream_refused")
+
+
+Convert = Callable[[bytes], bytes]
+"""One frame's audio from one format to another (a browser's L16 to μ-law, or back)."""
+
+
+SessionOpener = Callable[[web.WebSocketResponse, Start], Awaitable[tuple[CallSession, Convert | None]]]
+"""Checks a stream's ``start`` and builds its session, with the converter of its inbound audio."""
+
+
+async def serve_stream(request: web.Request, open_session: SessionOpener, *, refused: str) -> web.WebSocketResponse:
+    """A media stream's socket: upgrade, ``start``, the session ``open_session`` builds, teardown.
+
+    ``open_session`` checks the ``start`` (raising StreamRefused, which closes the socket with
+    1008 before any provider is opened) and returns the session with the converter of inbound
+    audio, if the socket's format is not μ-law.
+
+    No permessage-deflate: Twilio does not ask for it, and the outbox writes plain frames. No ping
+    heartbeat either: a media frame arrives every 20 ms, so the session's media watchdog ([calls]
+    media_timeout_seconds) is the liveness check, and aiohttp's heartbeat would reschedule a timer
+    for every one of those frames.
+    """
     ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False)
     await ws.prepare(request)
-    app[SOCKETS].add(ws)
+    request.app[SOCKETS].add(ws)
     try:
         try:
             async with asyncio.timeout(START_TIMEOUT):
                 start = await wait_for_start(ws)
-            session = await _open_session(request, ws, start)
+            session, decode_audio = await open_session(ws, start)
         except (StreamRefused, ValueError, TimeoutError) as exc:
-            log.warning("media_stream_refused", reason=str(exc) or type(exc).__name__)
+            log.warning(refused, reason=str(exc) or type(exc).__name__)
             await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=b"stream refused")
             return ws
-        await run_stream(request, ws, session)
+        await run_stream(request, ws, session, decode_audio)
     finally:
-        app[SOCKETS].discard(ws)
+        request.app[SOCKETS].discard(ws)
     return ws
 
 

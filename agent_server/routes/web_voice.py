@@ -19,12 +19,10 @@ edge, both ways, frame by frame (`media.audio.web_l16`); any other is refused wi
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import secrets
 from typing import Final
 
-import aiohttp
 import msgspec
 import structlog
 from aiohttp import web
@@ -37,16 +35,9 @@ from agent_server.errors import ApiError, NotFound
 from agent_server.message_limits import within_limits
 from agent_server.routes.agents import own_agent
 from agent_server.routes.token_settings import limit_reached
-from agent_server.routes.twilio_media import (
-    MAX_FRAME_BYTES,
-    START_TIMEOUT,
-    StreamRefused,
-    run_stream,
-    session_for,
-    wait_for_start,
-)
+from agent_server.routes.twilio_media import Convert, StreamRefused, serve_stream, session_for
 from agent_server.routes.widget import UNPAID_CODE, checked_origin, public_agent, visitor_ip
-from agent_server.state import CALL_HOOKS, LIFECYCLE, POOL, SETTINGS, SOCKETS
+from agent_server.state import CALL_HOOKS, LIFECYCLE, POOL, SETTINGS
 from agent_server.widget_access import origin_of
 from conversations.rate_limits import Scope
 from llm_usage import token_budgets, token_settings
@@ -54,6 +45,8 @@ from llm_usage.token_caps import CALL_MIN_TOKENS
 from media import call_records, web_calls
 from media.audio.web_l16 import l16_to_mulaw, mulaw_to_l16
 from media.pipeline.hooks import CallInfo
+from media.pipeline.session import CallSession
+from media.protocol.twilio import Start
 
 log = structlog.get_logger(__name__)
 
@@ -136,33 +129,23 @@ async def web_stream(request: web.Request) -> web.StreamResponse:
     origin = request.headers.get("Origin")
     if known and bound is not None and origin_of(origin or "") != origin_of(bound):
         raise ApiError(403, "ORIGIN_NOT_ALLOWED", "this site may not use this call")
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False)
-    await ws.prepare(request)
-    app[SOCKETS].add(ws)
-    try:
-        try:
-            async with asyncio.timeout(START_TIMEOUT):
-                start = await wait_for_start(ws)
-            fmt = start.media_format
-            wire = (fmt.encoding.lower(), fmt.sample_rate)
-            if wire not in (MULAW, L16) or fmt.channels != 1:
-                raise StreamRefused(f"mediaFormat {fmt.encoding} at {fmt.sample_rate} Hz is not taken")
-            l16 = wire == L16
-            call_sid = await web_calls.use_token(app[POOL], call_id, start.custom_parameters.get("token", ""))
-            if call_sid is None:
-                raise StreamRefused("web call token wrong, used or expired")
-            claim = await call_records.claim_stream(app[POOL], call_id, call_sid)
-            if claim is None:
-                raise StreamRefused("call unknown, ended, or already streaming")
-            session = await session_for(request, ws, claim, start.stream_sid, mulaw_to_l16 if l16 else None)
-        except (StreamRefused, ValueError, TimeoutError) as exc:
-            log.warning("web_stream_refused", reason=str(exc) or type(exc).__name__)
-            await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=b"stream refused")
-            return ws
-        await run_stream(request, ws, session, l16_to_mulaw if l16 else None)
-    finally:
-        app[SOCKETS].discard(ws)
-    return ws
+
+    async def opened(ws: web.WebSocketResponse, start: Start) -> tuple[CallSession, Convert | None]:
+        fmt = start.media_format
+        wire = (fmt.encoding.lower(), fmt.sample_rate)
+        if wire not in (MULAW, L16) or fmt.channels != 1:
+            raise StreamRefused(f"mediaFormat {fmt.encoding} at {fmt.sample_rate} Hz is not taken")
+        l16 = wire == L16
+        call_sid = await web_calls.use_token(app[POOL], call_id, start.custom_parameters.get("token", ""))
+        if call_sid is None:
+            raise StreamRefused("web call token wrong, used or expired")
+        claim = await call_records.claim_stream(app[POOL], call_id, call_sid)
+        if claim is None:
+            raise StreamRefused("call unknown, ended, or already streaming")
+        session = await session_for(request, ws, claim, start.stream_sid, mulaw_to_l16 if l16 else None)
+        return session, l16_to_mulaw if l16 else None
+
+    return await serve_stream(request, opened, refused="web_stream_refused")
 
 
 _ORIGIN = Header("Origin", "The page's origin: the token is bound to it")
