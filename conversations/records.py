@@ -78,6 +78,11 @@ async def create_conversation(db: Executor, conversation_id: uuid.UUID, *, agent
         conversation_id, agent_id, business_id, origin)
 
 
+async def forget_conversation(db: Executor, conversation_id: uuid.UUID) -> None:
+    """Remove a conversation and its messages: one whose first message was refused before any model was asked."""
+    await db.execute("DELETE FROM widget_conversations WHERE id = $1", conversation_id)
+
+
 async def conversation_exists(db: Executor, conversation_id: uuid.UUID, agent_id: uuid.UUID) -> bool:
     """Whether this conversation belongs to this agent (another agent's id is treated as unknown)."""
     found: bool = await db.fetchval(

@@ -113,6 +113,7 @@ async def test_chat(request: web.Request) -> web.Response:
         raise ValidationError("history", "is sent only with preview (a test chat's history is stored)")
     text = body.message
     conversation_id = as_optional_uuid(body.conversation_id, "conversationId")
+    new = conversation_id is None
     if conversation_id is None:
         conversation_id = uuid.uuid4()
         await records.create_conversation(pool, conversation_id, agent_id=agent.id,
@@ -121,9 +122,13 @@ async def test_chat(request: web.Request) -> web.Response:
         raise NotFound("no such conversation for this chatbot")
     try:
         turn = await answer_turn(request.app, agent, conversation_id, text, channel="dashboard")
-    except TokenLimitReached as exc:
-        raise limit_reached(request.app, exc) from None
-    except CannotPay:
+    except (TokenLimitReached, CannotPay) as exc:
+        # Refused before any model was asked: a test chat this message would have started leaves
+        # nothing behind (a continued one keeps the message, as a failed answer does).
+        if new:
+            await records.forget_conversation(pool, conversation_id)
+        if isinstance(exc, TokenLimitReached):
+            raise limit_reached(request.app, exc) from None
         raise ApiError(402, "INSUFFICIENT_BALANCE", "the business's wallet can't pay for this reply") from None
     except LlmError:
         raise ApiError(503, "LLM_UNAVAILABLE", "the assistant can't answer right now") from None

@@ -95,17 +95,19 @@ async def test_the_widget_socket_sends_an_error_frame_at_the_cap_and_still_answe
     assert fake_openai.state.chat_requests == []
 
 
-async def test_the_dashboard_test_chat_answers_429_at_the_cap(
+async def test_the_dashboard_test_chat_answers_429_at_the_cap_and_keeps_no_conversation(
         make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,  # noqa: F811
-) -> None:
+        pool: asyncpg.Pool) -> None:
     client = await make_client(messaging_settings)
     await caps(client, shop, monthlyTokenLimit=10)
+    before = await pool.fetchval("SELECT count(*) FROM widget_conversations")
     resp = await client.post("/api/chatbot", json={"chatbotId": str(shop.agent_id), "message": "Hello there"},
                               headers=shop.headers)
     assert resp.status == 429
     error = (await resp.json())["error"]
     assert (error["code"], error["message"], error["period"]) == ("TOKEN_LIMIT_REACHED", MONTHLY, "month")
     assert fake_openai.state.chat_requests == []
+    assert await pool.fetchval("SELECT count(*) FROM widget_conversations") == before  # the refused start left none
 
 
 async def test_a_texter_at_the_cap_is_told_once_per_period_and_the_faq_still_answers(
