@@ -58,6 +58,7 @@ from billing import ledger  # noqa: E402
 from billing.ledger import EntryKind  # noqa: E402
 from billing.money import Currency, Money  # noqa: E402
 from media.caller_simulator import CallerSimulator, CallResult, Say, Step  # noqa: E402
+from llm_usage import token_settings  # noqa: E402
 from phone_numbers import registry  # noqa: E402
 from storage.pool import init_connection  # noqa: E402
 from tests.audio_samples import tone_mulaw  # noqa: E402
@@ -88,6 +89,8 @@ async def _seed(dsn: str, number: str) -> None:
         agent = await agents.create_agent(conn, business, "Bench", greeting="Hello, thanks for calling.",
                                           system_prompt="You answer the phone.")
         await registry.add_number(conn, business, number, agent_id=agent)
+        # The bench measures calls, not the token caps: this agent's daily and monthly caps are lifted.
+        await token_settings.update(conn, agent, {"daily_limit": None, "monthly_limit": None})
         # Calls are paid by the second: fund the wallet far beyond what any run uses.
         await ledger.credit(conn, business_id=business, amount=Money(100_000_000, Currency.USD),
                             kind=EntryKind.TOPUP, idempotency_key="bench-funds", reference="bench", actor="bench")

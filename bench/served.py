@@ -32,6 +32,7 @@ from agent_server.migrations import migrate  # noqa: E402
 from billing import ledger  # noqa: E402
 from billing.ledger import EntryKind  # noqa: E402
 from billing.money import Currency, Money  # noqa: E402
+from llm_usage import token_settings  # noqa: E402
 from storage.pool import init_connection  # noqa: E402
 
 JWT_SECRET = "bench-secret-with-enough-entropy-0123456789abcdef"
@@ -80,6 +81,8 @@ async def seed(dsn: str) -> Tenant:
                             idempotency_key="bench:seed", reference="seed", actor="bench")
         agent = await agents.create_agent(pool, business, "Front desk",
                                           system_prompt="You are the front desk of a bicycle workshop.")
+        # The bench measures the served routes, not the token caps: this agent's daily and monthly caps are lifted.
+        await token_settings.update(pool, agent, {"daily_limit": None, "monthly_limit": None})
     finally:
         await pool.close()
     token = auth.mint_token(load_settings(env={"SUPABASE_JWT_SECRET": JWT_SECRET}).auth, user, ttl_seconds=86_400)

@@ -59,6 +59,7 @@ from agent_server.migrations import migrate  # noqa: E402
 from billing import ledger  # noqa: E402
 from billing.ledger import EntryKind  # noqa: E402
 from billing.money import Currency, Money  # noqa: E402
+from llm_usage import token_settings  # noqa: E402
 from phone_numbers import registry  # noqa: E402
 from storage.pool import init_connection  # noqa: E402
 from tests.audio_samples import silence_mulaw, tone_mulaw  # noqa: E402
@@ -167,6 +168,8 @@ async def seed(dsn: str) -> None:
         agent = await agents.create_agent(conn, business, "Soak", greeting="Hello, you called Soak.",
                                           system_prompt="You answer the phone.")
         await registry.add_number(conn, business, NUMBER, agent_id=agent)
+        # The bench measures what thousands of calls leave behind, not the token caps: this agent's daily and monthly caps are lifted.
+        await token_settings.update(conn, agent, {"daily_limit": None, "monthly_limit": None})
         await ledger.credit(conn, business_id=business, amount=Money(1_000_000_000, Currency.USD),
                             kind=EntryKind.TOPUP, idempotency_key="soak-funds", reference="soak", actor="soak")
     finally:
