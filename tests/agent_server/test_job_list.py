@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import uuid
 
@@ -9,8 +10,9 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from agent_server.config import Settings
 from jobs import queue
-from tests.conftest import MakeBusiness
+from tests.conftest import MakeBusiness, MakeClient
 
 NOW = datetime.datetime(2026, 3, 4, 10, 0, tzinfo=datetime.UTC)
 
@@ -25,8 +27,10 @@ async def _failed_job(pool: asyncpg.Pool, kind: str, business_id: uuid.UUID | No
 
 
 async def test_failed_jobs_list_only_the_callers_business(
-        app_client: TestClient[web.Request, web.Application], pool: asyncpg.Pool,
-        make_business: MakeBusiness) -> None:
+        make_client: MakeClient, settings: Settings, pool: asyncpg.Pool, make_business: MakeBusiness) -> None:
+    # No in-process runner: it would take the due jobs this test enqueues and claims itself.
+    app_client = await make_client(dataclasses.replace(settings, jobs=dataclasses.replace(settings.jobs,
+                                                                                            run_in_process=False)))
     a, b = await make_business("A"), await make_business("B")
     mine = await _failed_job(pool, "mail.send", a.business_id)
     await _failed_job(pool, "mail.send", b.business_id)
