@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -48,47 +47,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-API_PREFIX = "/2010-04-01/Accounts"
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-TYPE_SEGMENTS = {"local": "Local", "toll_free": "TollFree", "mobile": "Mobile"}
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """One request as the fake received it (path relative to the account, e.g. ``Messages.json``)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    form: dict[str, str]
-
-
-@dataclass
-class _Failure:
-    method: str
-    pattern: re.Pattern[str]
-    status: int
-    code: int
-    message: str
-    times: int
-    after: bool
-
-
-def _now() -> str:
-    return email.utils.formatdate(usegmt=False)
-
-
-def error_body(status: int, code: int, message: str) -> dict[str, Any]:
-    """Twilio's legacy error document, which the SDK turns into `TwilioRestException`."""
-    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status}
-
-
-class TwilioError(Exception):
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
+from tests.fake_twilio_wire import API_PREFIX, E164, TYPE_SEGMENTS, Recorded, TwilioError, error_body
+from tests.fake_twilio_wire import Failure as _Failure
+from tests.fake_twilio_wire import now as _now
 
 @dataclass
 class FakeTwilio:
