@@ -35,11 +35,8 @@ from tests.agent_server.api.fuzz_harness import OFFERED, OWNED, FuzzServer
 from tests.agent_server.api.linked_flows import FLOWS, Chains, Flow, seed_step
 from tests.conftest import PUBLIC_URL, PgServer
 
-# Per operation in the suite; `make fuzz` raises both (AGENT_FUZZ_EXAMPLES) for a longer run. With
-# about 200 operations, 100 examples each made this file 560 of the suite's 1,950 worker-seconds
-# and pushed `.ci/run` past its 10-minute budget on 2 CPUs; 50 keep every operation fuzzed there,
-# and `make fuzz` runs 1,000.
-EXAMPLES = int(os.environ.get("AGENT_FUZZ_EXAMPLES", "50"))
+# Per operation in the suite; `make fuzz` raises both (AGENT_FUZZ_EXAMPLES) for a longer run.
+EXAMPLES = int(os.environ.get("AGENT_FUZZ_EXAMPLES", "100"))
 MIN_REQUESTS = 100
 STATEFUL_EXAMPLES = max(10, EXAMPLES // 10)
 # Steps in one linked sequence: a contact's chain is four steps in order, which ten rarely hold.
