@@ -18,13 +18,16 @@ import structlog
 from aiohttp import web
 
 from agent_server.config import Settings
+from agent_server.customer_jobs import summary_links
 from agent_server.reply_billing import WalletReplyPayment
 from agent_server.state import CALL_HOOKS, POOL, SETTINGS
+from customers import weekly_summary
+from jobs.queue import Job
 from jobs.runner import Clock, Handler, Recurring, utc_now
 from jobs.schedule import Schedule
 from media.llm.openai_sse import OpenAiSseChat
 from media.pipeline.hooks import CallControl, CallInfo, CallOutcome
-from outcomes import ending, notices, unsubscribe
+from outcomes import ending, notices, unsubscribe, weekly
 from outcomes.analysis import Analyser
 from outcomes.job_handlers import (
     EXTRACT_BATCH_KIND,
@@ -35,7 +38,7 @@ from outcomes.job_handlers import (
     ExtractBatch,
     LeadSweep,
 )
-from outcomes.weekly import WEEKLY_KIND, WEEKLY_SCHEDULE, WeeklySummary
+from outcomes.weekly import WEEKLY_KIND, WEEKLY_SCHEDULE
 from storage.transactions import transaction
 
 log = structlog.get_logger(__name__)
@@ -86,9 +89,24 @@ async def handlers(settings: Settings, pool: asyncpg.Pool, *,
             ending.ANALYSE_KIND: Analyse(analyser),
             LEAD_SWEEP_KIND: LeadSweep(pool, analyser, settings.outcomes),
             EXTRACT_BATCH_KIND: ExtractBatch(pool, analyser, settings.outcomes),
-            WEEKLY_KIND: WeeklySummary(pool, public_url=settings.server.public_url,
-                                       secret=unsubscribe_secret(settings), clock=clock),
+            WEEKLY_KIND: WeeklySummaries(pool, settings, clock=clock),
         }
+
+
+class WeeklySummaries:
+    """`outcomes.weekly_summary`, hourly: the members' summaries due this hour, then the customers' (each queued
+    once per ISO week, so a retry after either part sends nothing twice)."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, *, clock: Clock) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._clock = clock
+
+    async def __call__(self, job: Job) -> None:
+        now = self._clock()
+        await weekly.send_due(self._pool, now=now, public_url=self._settings.server.public_url,
+                              secret=unsubscribe_secret(self._settings))
+        await weekly_summary.send_due(self._pool, now=now, links=summary_links(self._settings))
 
 
 class CallOutcomes:

@@ -40,6 +40,10 @@ PUBLIC_ROUTES: Mapping[str, str] = MappingProxyType({
     "POST /api/customers/portal/session": "exchanges a single-use sign-in link (256-bit token) once; 20 per IP a minute",
     "POST /api/customers/portal/login-link": "queues a sign-in link for an address or an expired link; one fixed 202 answer"
                                              " whatever the address; 10 per IP an hour",
+    "GET /api/customers/weekly-summary/unsubscribe": "the page of a customer's HMAC-signed summary unsubscribe link;"
+                                                     " changes nothing",
+    "POST /api/customers/weekly-summary/unsubscribe": "RFC 8058 one-click unsubscribe of one customer from the weekly"
+                                                      " summary: the link's HMAC names the customer",
     "POST /api/customers/send-login-link": "the dashboard's name for the route above (?email=); the same fixed 202",
     "POST /api/forms/submit": "a visitor's form answers: Origin-checked against the form's agent, 64 KB, 10 per IP a minute",
     "OPTIONS /api/forms/submit": "the CORS preflight of the route above (the POST itself checks the Origin)",
