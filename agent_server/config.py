@@ -142,6 +142,7 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "CONTACT_INBOX": ("outcomes", "contact_inbox"),
     "CUSTOMER_JWT_SECRET": ("customers", "jwt_secret"),
     "CUSTOMER_PORTAL_URL": ("customers", "portal_url"),
+    "CUSTOMER_INBOUND_DOMAIN": ("customers", "inbound_domain"),
     "LOG_LEVEL": ("logging", "level"),
     "RECORDINGS_DIR": ("recordings", "dir"),
     "RECORDINGS_S3_ACCESS_KEY_ID": ("recordings", "s3_access_key_id"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from config_fields import check, positive, secret, url
+from customers.reply_addresses import check_domain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,3 +25,7 @@ class CustomersConfig:
     # Per client IP: link requests an hour, and link exchanges a minute (beyond them: 429).
     link_requests_per_ip_per_hour: int = check(positive, 10)
     exchanges_per_ip_per_minute: int = check(positive, 20)
+    # CUSTOMER_INBOUND_DOMAIN: where `agent-server inbound-smtp` takes requesters' replies. Set, a staff
+    # reply's Reply-To is `t+<ticket>.<hmac>@{inbound_domain}` and the answer joins the ticket; empty
+    # (the default), Reply-To is the business's support address (else its owners).
+    inbound_domain: str = check(check_domain, "")

@@ -7,6 +7,7 @@ and `References`, so mail clients show one thread; subjects start `[T-1001]`.
 Who gets what: a new ticket and a customer's reply go to the business's members who want
 `ticket_activity` emails (outcomes' preferences; the member who opened it from the dashboard
 is left out); a staff or AI reply goes to the requester's address, with `Reply-To` the
+ticket's own reply address when inbound mail is on (`customers.reply_addresses`), else the
 business's support address or, without one, its owners. Without a requester address nothing
 is mailed (an SMS or call handoff without an email). Values reach the templates as given: the
 HTML part escapes them.
@@ -20,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from customers.reply_addresses import ReplyAddresses
 from customers.ticket_model import Ticket, TicketMessage
 from mail import outbox
 from mail.rendering import Rendered, render
@@ -90,12 +92,15 @@ async def message_to_business(conn: Connection, ticket: Ticket, message: TicketM
 
 
 async def reply_to_requester(conn: Connection, ticket: Ticket, message: TicketMessage, *,
-                             now: datetime.datetime) -> int | None:
-    """Mail a staff (or AI) reply to the requester; the outbox id (None: no address, or already queued)."""
+                             now: datetime.datetime, inbound: ReplyAddresses | None = None) -> int | None:
+    """Mail a staff (or AI) reply to the requester; the outbox id (None: no address, or already queued).
+
+    `inbound` (inbound mail on): the requester answers to the ticket's own reply address.
+    """
     if not ticket.requester_email:
         return None
     headers = _reply_headers(ticket, message)
-    reply_to = await reply_to_address(conn, ticket.business_id)
+    reply_to = inbound.for_ticket(ticket.id) if inbound else await reply_to_address(conn, ticket.business_id)
     if reply_to:
         headers["Reply-To"] = reply_to
     content: Rendered = render("ticket_reply", {

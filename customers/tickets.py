@@ -22,6 +22,7 @@ import uuid
 import asyncpg
 
 from customers import ticket_mail
+from customers.reply_addresses import ReplyAddresses
 from customers.ticket_model import (
     Status as Status,
     Priority as Priority,
@@ -246,11 +247,12 @@ def _status_after(current: Status, sender: SenderType) -> Status:
 
 
 async def add_message(db: Executor, business_id: uuid.UUID, ticket_id: uuid.UUID, sender: SenderType, content: str,
-                      *, now: datetime.datetime, mail_domain: str,
-                      author_user_id: uuid.UUID | None = None) -> tuple[Ticket, TicketMessage]:
+                      *, now: datetime.datetime, mail_domain: str, author_user_id: uuid.UUID | None = None,
+                      inbound: ReplyAddresses | None = None) -> tuple[Ticket, TicketMessage]:
     """Add a reply to the thread, move the status (see the module), queue its emails.
 
-    A customer's reply is mailed to the business; a staff (or AI) reply to the requester.
+    A customer's reply is mailed to the business; a staff (or AI) reply to the requester, who
+    answers to the ticket's reply address when `inbound` is given (inbound mail on).
 
     Raises:
         TicketNotFound: no such ticket in this business.
@@ -270,7 +272,7 @@ async def add_message(db: Executor, business_id: uuid.UUID, ticket_id: uuid.UUID
         if sender == "customer":
             await ticket_mail.message_to_business(conn, ticket, message, now=now)
         else:
-            await ticket_mail.reply_to_requester(conn, ticket, message, now=now)
+            await ticket_mail.reply_to_requester(conn, ticket, message, now=now, inbound=inbound)
         return ticket, message
 
 

@@ -19,6 +19,7 @@ from agent_server.api.responses import struct_response
 from agent_server.api.route import Link, Reply, Route, register
 from agent_server.api.shapes import as_optional_uuid
 from agent_server.config import Settings
+from agent_server.customer_jobs import reply_addresses
 from agent_server.errors import ValidationError, register_error
 from agent_server.routes.messaging_access import owned
 from agent_server.routes.ticket_shapes import (
@@ -137,7 +138,8 @@ async def post_ticket_message(request: web.Request) -> web.Response:
     content = checked("content", tickets.check_text, body.content)
     ticket, message = await tickets.add_message(
         request.app[POOL], business_id, ticket_id, "agent", content, now=_now(),
-        mail_domain=mail_domain(request.app[SETTINGS]), author_user_id=await auth.current_user(request))
+        mail_domain=mail_domain(request.app[SETTINGS]), author_user_id=await auth.current_user(request),
+        inbound=reply_addresses(request.app[SETTINGS]))
     return struct_response(TicketMessagePosted(message=message_out(message), ticket=ticket_out(ticket)), status=201)
 
 
