@@ -30,6 +30,8 @@ from agent_server.config import Settings
 from agent_server.db import database_url
 from agent_server.errors import error_middleware
 from agent_server.routes import (
+    action_execute,
+    actions,
     agent_versions,
     agents,
     call_hangup,
@@ -101,6 +103,8 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     webhooks.setup,
     forms.setup,
     form_submit.setup,
+    actions.setup,
+    action_execute.setup,
     routes_table.setup,
 )
 

@@ -1,6 +1,7 @@
 """A webhook receiver on 127.0.0.1 that checks every signature with `standardwebhooks`, and misbehaves on request.
 
-The path says how it answers: `/ok` (204), `/close` (204, then the connection closed), `/500`,
+The path says how it answers: `/ok` (204), `/echo` (200, the request's body as the answer),
+`/close` (204, then the connection closed), `/500`,
 `/410`, `/429/<seconds>` (with Retry-After), `/301` (a redirect to `/ok`, which must never be followed), `/slow/<seconds>`, `/reset` (the
 connection dropped before any answer), `/5mb` (200 with a 5 MB body, sent slowly enough that a
 reader that does not stop would be seen). `script(path, [...])` overrides a path's answers in
@@ -86,6 +87,8 @@ class FakeWebhookReceiver:
         kind, _, arg = behaviour.partition("/")
         if kind == "ok":
             return web.Response(status=204)
+        if kind == "echo":
+            return web.Response(status=200, body=await request.read(), content_type="application/json")
         if kind == "close":
             answer = web.Response(status=204)
             answer.force_close()

@@ -17,6 +17,8 @@ from agent_server import metrics
 from agent_server.api.openapi import document
 from agent_server.api.route import Reply, Route, register
 from agent_server.routes import (
+    action_execute,
+    actions,
     agent_versions,
     agents,
     call_hangup,
@@ -97,6 +99,8 @@ ROUTES: tuple[Route, ...] = (
     *campaigns.ROUTES, *webhooks.ROUTES,
     *forms.ROUTES,
     *form_submit.ROUTES,
+    *actions.ROUTES,
+    *action_execute.ROUTES,
 )
 
 

@@ -26,6 +26,7 @@ from agent_server.public_routes import PUBLIC_ROUTES
 from conversations import records
 from media import call_records
 from phone_numbers import registry
+from tests.agent_server.action_probes import action_probes, seed_actions
 from tests.agent_server.customer_probes import customer_probes, seed_customers
 from tests.agent_server.agent_channel_probes import agent_channel_probes
 from tests.agent_server.form_probes import form_probes, seed_forms
@@ -151,6 +152,7 @@ def probes(w: World) -> dict[str, list[Attempt]]:
         "GET /api/wallet/balance": [Attempt("query businessId", business, _q("/api/wallet/balance"))],
         **_knowledge_probes(w),
         **{route: [Attempt(*probe) for probe in found] for route, found in form_probes(w.b_agent).items()},
+        **{route: [Attempt(*probe) for probe in found] for route, found in action_probes(w.b_agent).items()},
         **_agent_probes(w),
         **{route: [Attempt(*probe) for probe in found]
            for route, found in agent_channel_probes(business, agent).items()},
@@ -258,6 +260,7 @@ async def world(pool: asyncpg.Pool, make_business: MakeBusiness) -> World:
                                       origin="dashboard")
     await seed_messaging(pool, a.business_id, b.business_id, ids["b_number"])
     await seed_forms(pool, b.business_id, ids["b_agent"])
+    await seed_actions(pool, b.business_id, ids["b_agent"])
     await seed_tickets(pool, b.business_id)
     await seed_customers(pool, a.business_id, b.business_id)
     await seed_webhooks(pool, b.business_id)
