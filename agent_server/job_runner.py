@@ -27,7 +27,7 @@ from agent_server import books_jobs, customer_jobs, knowledge_jobs, messaging_jo
 from agent_server.config import ConfigError, Settings
 from agent_server.db import database_url
 from agent_server.recording_storage import bucket_for
-from agent_server.state import POOL, SETTINGS
+from agent_server.state import DSN, POOL, SETTINGS
 from billing.money import parse_currency
 from conversations import answer_cache
 from customers import ticket_closing
@@ -72,8 +72,9 @@ def mailer_for(settings: Settings) -> Mailer | None:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runner]:
-    """A runner with every kind this server knows, running for the block; its mailer closed after."""
+async def running(settings: Settings, pool: asyncpg.Pool, dsn: str) -> AsyncIterator[Runner]:
+    """A runner with every kind this server knows, running for the block (LISTENing on `dsn` for enqueued jobs);
+    its mailer closed after."""
     mailer = mailer_for(settings)
     try:
         async with (outcome_jobs.handlers(settings, pool) as outcome_handlers,
@@ -99,7 +100,7 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
             }
             runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING
                             + knowledge_jobs.recurring(knowledge_handlers) + books_jobs.recurring(settings)
-                            + messaging_jobs.recurring(settings) + ticket_closing.RECURRING)
+                            + messaging_jobs.recurring(settings) + ticket_closing.RECURRING, listen_dsn=dsn)
             async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
                 yield runner
     finally:
@@ -108,7 +109,7 @@ async def running(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Runne
 
 
 async def _in_process(app: web.Application) -> AsyncIterator[None]:
-    async with running(app[SETTINGS], app[POOL]):
+    async with running(app[SETTINGS], app[POOL], app[DSN]):
         yield
 
 
@@ -123,9 +124,10 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pool = await create_pool(database_url(settings.database), settings.database)
+    dsn = database_url(settings.database)
+    pool = await create_pool(dsn, settings.database)
     try:
-        async with running(settings, pool) as runner:
+        async with running(settings, pool, dsn) as runner:
             log.info("worker_started", worker=runner.worker_id, concurrency=settings.jobs.concurrency,
                      smtp=bool(settings.mail.smtp_url))
             await stop.wait()

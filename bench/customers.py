@@ -3,14 +3,15 @@
 Starts the embedded database in a temporary folder, migrates it and seeds one business with
 20 agents, `--conversations` widget conversations spread over them (a third with an analysed
 outcome), one customer assigned 5 of the agents and `--rate * --duration` customers to sign
-in. Starts `agent-server serve` (its in-process job runner mails through a local SMTP server in
-this process), then for `--duration` seconds starts `--rate` sign-ins a second (open loop): each
+in. Starts `agent-server serve` (`bench/served.py`; its in-process job runner, woken by the
+enqueue's NOTIFY, mails through a local SMTP server in this process), then for `--duration` seconds starts `--rate` sign-ins a second (open loop): each
 asks for a link by address (`POST /api/customers/portal/login-link`), waits for the mail at the
 SMTP server, reads the token and exchanges it (`POST /api/customers/portal/session`). Prints
 the request's, the exchange's and the link's (request sent -> mail received) percentiles, then
 the portal conversation list's (`GET /api/customers/portal/conversations`, closed loop).
 Enumeration: the same count of link requests for a known, an unknown and a disabled address,
-interleaved, and their medians.
+interleaved, and their medians. Prints the load average before and after (the figures mean
+little on a machine busy with other work).
 
     .venv/bin/python bench/customers.py --rate 100 --duration 60
 """
@@ -26,7 +27,6 @@ import re
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,12 +41,11 @@ sys.path.insert(0, str(ROOT))
 from agent_server import agents, tenants  # noqa: E402
 from agent_server.embedded_db import start_embedded  # noqa: E402
 from agent_server.migrations import migrate  # noqa: E402
-from bench.api import free_port, percentile, wait_ready  # noqa: E402
+from bench.served import load_average, percentile, serving  # noqa: E402
 from customers import links  # noqa: E402
 from storage.pool import init_connection  # noqa: E402
 from tests.fake_smtp import FakeSmtp  # noqa: E402
 
-JWT_SECRET = "bench-secret-with-enough-entropy-0123456789abcdef"
 CUSTOMER_SECRET = "bench-customer-secret-0123456789abcdef-0123456789"
 _TOKEN = re.compile(r"/login#token=([A-Za-z0-9_-]+)")
 
@@ -203,45 +202,25 @@ async def run(args: argparse.Namespace) -> None:
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     dsn = start_embedded(scratch / "data")
     reader_token = await seed(dsn, args.conversations, int(args.rate * args.duration) + args.enumeration)
-    config = scratch / "config.toml"
-    limits = ("\nlink_requests_per_ip_per_hour = 10000000\nexchanges_per_ip_per_minute = 10000000\n"
-              "links_per_address = 1000\n")
-    text = (ROOT / "config.toml").read_text().replace("exchanges_per_ip_per_minute = 20\n", "")
-    text = text.replace("link_requests_per_ip_per_hour = 10\n", "").replace("links_per_address = 3\n", "")
-    config.write_text(text.replace("[customers]\n", "[customers]" + limits)
-                      .replace("poll_interval_seconds = 1.0", f"poll_interval_seconds = {args.poll}"))
+    limits = {"link_requests_per_ip_per_hour": "10000000", "exchanges_per_ip_per_minute": "10000000",
+              "links_per_address": "1000"}
     async with FakeSmtp() as smtp:
-        port = free_port()
-        env = {**os.environ, "DATABASE_URL": dsn, "SUPABASE_JWT_SECRET": JWT_SECRET, "PORT": str(port),
-               "CUSTOMER_JWT_SECRET": CUSTOMER_SECRET, "AGENT_SERVER_CONFIG": str(config), "SMTP_URL": smtp.url,
-               "MAIL_FROM": "portal@bench.example", "LOG_LEVEL": "warning"}
-        serve = "import sys; from agent_server.cli import main; sys.exit(main(['serve']))"
-        server = subprocess.Popen([sys.executable, "-c", serve], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            try:
-                await wait_ready(base)
-            except RuntimeError:
-                server.terminate()
-                raise RuntimeError(server.communicate(timeout=10)[1].decode()[-2000:]) from None
+        env = {"CUSTOMER_JWT_SECRET": CUSTOMER_SECRET, "SMTP_URL": smtp.url, "MAIL_FROM": "portal@bench.example"}
+        async with serving(dsn, scratch, limits, env) as (base, _):
             print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-            print(f"setup: 1 server process (in-process job runner, poll {args.poll} s), embedded PostgreSQL,"
-                  f" {os.cpu_count()} CPUs shared by load generator, SMTP server, server and database;"
-                  f" {args.conversations} conversations over 20 agents, the reader assigned 5")
+            print(f"setup: 1 server process (in-process job runner), embedded PostgreSQL, {os.cpu_count()} CPUs"
+                  f" shared by load generator, SMTP server, server and database; {args.conversations} conversations"
+                  f" over 20 agents, the reader assigned 5; load average before: {load_average()}")
             await pairs(base, smtp, args.rate, args.duration)
             await enumeration(base, args.enumeration)
             await portal_list(base, reader_token, args.connections, args.list_duration)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+            print(f"load average after: {load_average()}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=int, default=100, help="sign-ins started a second")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of sign-ins")
-    parser.add_argument("--poll", type=float, default=1.0, help="the job runner's idle poll interval, seconds")
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--enumeration", type=int, default=200, help="link requests per address kind")
     parser.add_argument("--connections", type=int, default=4, help="portal list connections")

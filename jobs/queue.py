@@ -32,6 +32,8 @@ Status = Literal["queued", "running", "succeeded", "failed"]
 STATUSES: tuple[Status, ...] = ("queued", "running", "succeeded", "failed")
 _MAX_ERROR_CHARS = 2000
 _OPEN = "dedupe_key IS NOT NULL AND status IN ('queued', 'running')"
+# Runners LISTEN here (`runner.Runner`, given a DSN): an enqueue of a due job wakes them.
+WAKE_CHANNEL = "jobs_due"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,14 +84,19 @@ async def enqueue(db: Executor, kind: str, payload: dict[str, Any] | None = None
                   dedupe_key: str | None = None) -> int | None:
     """Queue a job, in the caller's transaction when `db` is a connection inside one.
 
+    A job due now also NOTIFYs `WAKE_CHANNEL` in the same statement (delivered at commit, and
+    once per transaction however many jobs it queued), so idle runners claim it at once rather
+    than at their next poll.
+
     Returns:
         The new job's id, or None when a job of this kind with this dedupe key is still
         queued or running (enqueuing twice is one job).
     """
     job_id: int | None = await db.fetchval(
-        "INSERT INTO jobs (kind, payload, business_id, dedupe_key, run_at, created_at, updated_at)"
+        "WITH job AS (INSERT INTO jobs (kind, payload, business_id, dedupe_key, run_at, created_at, updated_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $6)"
-        f" ON CONFLICT (kind, dedupe_key) WHERE {_OPEN} DO NOTHING RETURNING id",
+        f" ON CONFLICT (kind, dedupe_key) WHERE {_OPEN} DO NOTHING RETURNING id, run_at)"
+        f" SELECT id, CASE WHEN run_at <= $6 THEN pg_notify('{WAKE_CHANNEL}', '')::text END FROM job",
         kind, payload or {}, business_id, dedupe_key, run_at or now, now)
     return job_id
 

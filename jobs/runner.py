@@ -6,6 +6,12 @@ clock (so a test walks the retry schedule and lease expiry without waiting), and
 per-business listing and the fence against a dead runner's late finish are columns of our own
 table rather than extensions to another library's schema and its LISTEN-driven loop.
 
+Given `listen_dsn`, a running runner also holds its own connection LISTENing on
+`queue.WAKE_CHANNEL`: every enqueue of a due job NOTIFYs it, so a job waits for a free slot, not
+for the next poll (the link a customer asks for is two jobs in a row: the link, then its email).
+The poll stays for what no NOTIFY announces (a retry's backoff ending, a lease expiring,
+recurring due times) and for a lost connection, which is opened again after a poll interval.
+
 Handlers are given by the caller, one per kind (`{"mail.send": ...}`); a runner claims only
 kinds it has a handler for. A handler returns to succeed, raises `PermanentFailure` to fail
 for good, or raises anything else to be retried after the backoff (`queue.BACKOFF`).
@@ -54,7 +60,8 @@ class Runner:
     """Runs jobs from the shared queue in this process; any number of runners may share one database."""
 
     def __init__(self, pool: asyncpg.Pool, handlers: Mapping[str, Handler], config: JobsConfig, *,
-                 recurring: Sequence[Recurring] = (), clock: Clock = utc_now, worker_id: str | None = None) -> None:
+                 recurring: Sequence[Recurring] = (), clock: Clock = utc_now, worker_id: str | None = None,
+                 listen_dsn: str | None = None) -> None:
         missing = [r.kind for r in recurring if r.kind not in handlers]
         if missing:
             raise ValueError(f"recurring kinds without a handler: {', '.join(missing)}")
@@ -69,6 +76,8 @@ class Runner:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._listen_dsn = listen_dsn
+        self._woken = asyncio.Event()
 
     async def tick(self) -> None:
         """Take back expired leases and enqueue every recurring kind whose due time has come."""
@@ -97,10 +106,13 @@ class Runner:
     async def run(self) -> None:
         """Claim and run jobs until the `running` block ends; a database outage is logged and waited out."""
         heartbeat = asyncio.create_task(self._renew_leases())
+        listener = asyncio.create_task(self._listen()) if self._listen_dsn else None
         next_tick = 0.0
         try:
             while not self._stopping.is_set():
                 free = self._config.concurrency - len(self._running)
+                # Cleared before the claim: a NOTIFY arriving during it ends the next wait at once.
+                self._woken.clear()
                 try:
                     if time.monotonic() >= next_tick:
                         await self.tick()
@@ -114,9 +126,11 @@ class Runner:
                     log.warning("jobs_poll_failed", error=str(exc))
                 await self._wait(slot=bool(self._running) and not free)
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            for task in (heartbeat, listener):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     @contextlib.asynccontextmanager
     async def running(self, grace_seconds: float) -> AsyncIterator[None]:
@@ -139,15 +153,42 @@ class Runner:
                 await asyncio.gather(*pending, return_exceptions=True)
 
     async def _wait(self, *, slot: bool) -> None:
-        """Sleep a poll interval; wake early when stopping, or when a slot frees if all were busy."""
+        """Sleep a poll interval; wake early when stopping, when a slot frees if all were busy, or (with a free
+        slot) when a job was enqueued."""
         self._slot_freed.clear()
         waits = [asyncio.ensure_future(self._stopping.wait())]
         if slot:
             waits.append(asyncio.ensure_future(self._slot_freed.wait()))
+        else:
+            waits.append(asyncio.ensure_future(self._woken.wait()))
         _, pending = await asyncio.wait(waits, timeout=self._config.poll_interval_seconds,
                                         return_when=asyncio.FIRST_COMPLETED)
         for waiter in pending:
             waiter.cancel()
+
+    async def _listen(self) -> None:
+        """Hold a connection LISTENing for enqueued jobs while running; open it again after a loss."""
+        assert self._listen_dsn is not None
+        while True:
+            lost = asyncio.Event()
+            try:
+                conn = await asyncpg.connect(self._listen_dsn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("jobs_listen_failed", error=str(exc))
+                await asyncio.sleep(self._config.poll_interval_seconds)
+                continue
+            try:
+                conn.add_termination_listener(lambda _: lost.set())
+                await conn.add_listener(queue.WAKE_CHANNEL, lambda *_: self._woken.set())
+                self._woken.set()  # what was enqueued while nobody listened is claimed now
+                await lost.wait()
+                log.warning("jobs_listen_lost")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("jobs_listen_failed", error=str(exc))
+            finally:
+                with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await conn.close(timeout=5)
+            await asyncio.sleep(self._config.poll_interval_seconds)
 
     async def _claim(self, limit: int) -> list[Job]:
         return await queue.claim(self._pool, kinds=tuple(self._handlers), limit=limit, worker=self.worker_id,
