@@ -112,6 +112,8 @@ class AgentConfig(_Shape):
     allowed_origins: list[str] = []
     active: bool = True
     channels: Channels = msgspec.field(default_factory=Channels)
+    # The built-in `open_ticket` handoff tool on every channel (issue 25); a version from before it reads as on.
+    handoff_tickets: bool = True
 
 
 class EffectiveRecording(msgspec.Struct, rename="camel", kw_only=True):

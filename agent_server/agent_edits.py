@@ -66,10 +66,10 @@ async def save_config(db: Executor, agent_id: uuid.UUID, edit: Callable[[AgentCo
         version: int = await conn.fetchval(
             "UPDATE agents SET name = $2, system_prompt = $3, greeting = $4, language = $5, model = $6,"
             " temperature = $7, voice = $8, faq = $9, transfer_number = $10, allowed_origins = $11, active = $12,"
-            " channels = $13, version = version + 1 WHERE id = $1 RETURNING version",
+            " channels = $13, handoff_tickets = $14, version = version + 1 WHERE id = $1 RETURNING version",
             agent_id, config.name, config.system_prompt, config.greeting, config.language, config.model,
             config.temperature, config.voice, stored["faq"], config.transfer_number, config.allowed_origins,
-            config.active, stored["channels"])
+            config.active, stored["channels"], config.handoff_tickets)
         await conn.execute("INSERT INTO agent_versions (agent_id, version, config, author_id) VALUES ($1, $2, $3, $4)",
                            agent_id, version, stored, author_id)
     return version

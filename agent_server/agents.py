@@ -53,11 +53,13 @@ class Agent:
     answer_cache_ttl_seconds: int
     channels: Channels = dataclasses.field(default_factory=Channels)
     version: int = 0
+    handoff_tickets: bool = True
+    """The built-in `open_ticket` tool is offered (issue 25; 0122)."""
 
 
 _COLUMNS = ("id, business_id, name, system_prompt, greeting, voice, language, model, temperature,"
             " faq, transfer_number, allowed_origins, widget_theme, active, config_version, knowledge_version,"
-            " answer_cache_enabled, answer_cache_ttl_seconds, channels, version")
+            " answer_cache_enabled, answer_cache_ttl_seconds, channels, version, handoff_tickets")
 
 
 def parse_faq(raw: Any) -> tuple[FaqEntry, ...]:
@@ -90,7 +92,7 @@ def _agent(row: asyncpg.Record) -> Agent:
         allowed_origins=tuple(row["allowed_origins"]), widget_theme=dict(row["widget_theme"]),
         active=row["active"], config_version=row["config_version"], knowledge_version=row["knowledge_version"],
         answer_cache_enabled=row["answer_cache_enabled"], answer_cache_ttl_seconds=row["answer_cache_ttl_seconds"],
-        channels=channels_from_json(row["channels"]), version=row["version"],
+        channels=channels_from_json(row["channels"]), version=row["version"], handoff_tickets=row["handoff_tickets"],
     )
 
 
@@ -108,7 +110,8 @@ def config_of(agent: Agent) -> AgentConfig:
         name=agent.name, system_prompt=agent.system_prompt, greeting=agent.greeting, language=agent.language,
         model=agent.model, temperature=agent.temperature, voice=agent.voice,
         faq=[Faq(question=e.question, answer=e.answer) for e in agent.faq], transfer_number=agent.transfer_number,
-        allowed_origins=list(agent.allowed_origins), active=agent.active, channels=agent.channels)
+        allowed_origins=list(agent.allowed_origins), active=agent.active, channels=agent.channels,
+        handoff_tickets=agent.handoff_tickets)
 
 
 def with_config(agent: Agent, config: AgentConfig, version: int) -> Agent:
@@ -119,7 +122,7 @@ def with_config(agent: Agent, config: AgentConfig, version: int) -> Agent:
         language=config.language, model=config.model, temperature=config.temperature, voice=config.voice,
         faq=tuple(FaqEntry(e.question, e.answer) for e in config.faq), transfer_number=config.transfer_number,
         allowed_origins=tuple(config.allowed_origins), active=config.active, channels=config.channels,
-        version=version)
+        handoff_tickets=config.handoff_tickets, version=version)
 
 
 def effective(agent: Agent) -> Effective:
@@ -145,17 +148,18 @@ async def create_agent(db: Executor, business_id: uuid.UUID, name: str, *, syste
                        language: str = "en-US", transfer_number: str | None = None,
                        allowed_origins: Sequence[str] = (), model: str = "", temperature: float | None = None,
                        active: bool = True, channels: Channels | None = None,
-                       author_id: uuid.UUID | None = None) -> uuid.UUID:
+                       author_id: uuid.UUID | None = None, handoff_tickets: bool = True) -> uuid.UUID:
     """A new agent with its first version (1) written beside it."""
     async with transaction(db) as conn:
         agent_id: uuid.UUID = await conn.fetchval(
             "INSERT INTO agents (business_id, name, system_prompt, greeting, faq, voice, language,"
-            " transfer_number, allowed_origins, model, temperature, active, channels, version)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1) RETURNING id",
+            " transfer_number, allowed_origins, model, temperature, active, channels, handoff_tickets, version)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1) RETURNING id",
             business_id, name, system_prompt, greeting,
             [{"question": e.question, "answer": e.answer} for e in faq], voice, language,
             transfer_number, list(allowed_origins), model, temperature, active,
-            {} if channels is None else config_json(AgentConfig(name=name, channels=channels))["channels"])
+            {} if channels is None else config_json(AgentConfig(name=name, channels=channels))["channels"],
+            handoff_tickets)
         agent = await get_agent(conn, agent_id)
         assert agent is not None
         await conn.execute("INSERT INTO agent_versions (agent_id, version, config, author_id) VALUES ($1, 1, $2, $3)",

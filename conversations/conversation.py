@@ -13,12 +13,13 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from conversations.tool_rounds import Asked, ToolRounds, run_rounds
 from knowledge.grounding import Citation, Grounding, Reference, citations, reference_block
 from llm_usage.requests import Attempt, AttemptClock
-from media.llm.base import LlmError, LlmProvider, Message, TextDelta, ToolCall, Usage
+from media.llm.base import LlmError, LlmProvider, Message, TextDelta, Tool, ToolCall, Usage
 from media.llm.faq import FaqEntry, match_faq
 
 Channel = Literal["sms", "widget"]
@@ -158,19 +159,20 @@ def falls_back(exc: LlmError) -> bool:
 @dataclass(slots=True)
 class _Streamed:
     usage: Usage | None = None
-    used_tools: bool = False
+    calls: list[ToolCall] = field(default_factory=list)
 
 
 async def _stream(llm: LlmProvider, messages: Sequence[Message], model: str, *, temperature: float,
                   faq: Sequence[FaqEntry], max_tokens: int | None, pieces: list[str], on_delta: OnDelta | None,
-                  clock: AttemptClock, first_token_timeout: float | None) -> _Streamed:
+                  clock: AttemptClock, first_token_timeout: float | None, tools: Sequence[Tool] | None) -> _Streamed:
     """One attempt: its text appended to `pieces` (and handed to `on_delta`) as it arrives.
 
     Raises:
         LlmError: the attempt failed; `timeout` when no first token (text or tool call) came in time.
     """
     out = _Streamed()
-    stream = llm.stream_chat(messages, model=model, temperature=temperature, faq=faq, max_tokens=max_tokens)
+    stream = llm.stream_chat(messages, model=model, temperature=temperature, faq=faq, max_tokens=max_tokens,
+                             tools=tools or None)
     deadline = asyncio.timeout(first_token_timeout)
     try:
         async with deadline, aclosing(stream):
@@ -183,7 +185,7 @@ async def _stream(llm: LlmProvider, messages: Sequence[Message], model: str, *, 
                         await on_delta(event.text)
                 elif isinstance(event, ToolCall):
                     deadline.reschedule(None)
-                    out.used_tools = True
+                    out.calls.append(event)
                 elif isinstance(event, Usage):
                     out.usage = event
     except TimeoutError:
@@ -197,7 +199,7 @@ async def _stream(llm: LlmProvider, messages: Sequence[Message], model: str, *, 
 async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn], user_text: str, *,
                  channel: Channel, defaults: ModelDefaults, on_delta: OnDelta | None = None,
                  admit: Admit | None = None, grounding: Grounding | None = None, attempts: list[Attempt] | None = None,
-                 fallbacks: Fallbacks | None = None) -> Reply:
+                 fallbacks: Fallbacks | None = None, tools: ToolRounds | None = None) -> Reply:
     """Answer `user_text`: from the FAQ when one entry clearly matches, else from the model.
 
     Args:
@@ -209,13 +211,15 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
         defaults: model and temperature when the agent sets none.
         on_delta: awaited with each piece of text as it arrives.
         grounding: the agent's knowledge base, searched with the message (None: no retrieval).
-        admit: the token cap, passed before the model is asked (never for an FAQ answer).
+        admit: the token cap, passed before the model is asked (never for an FAQ answer); with `tools`, their
+            meter admits each request instead.
         attempts: given, gains an `Attempt` per request sent to the model, failed ones included, for
             `llm_requests`, numbered from 1 (its served model is the one asked: a provider's dated alias would
-            be unpriced).
+            be unpriced). With `tools`, only the answering request's (the tool rounds' are charged with them).
         fallbacks: the models to try in turn when an attempt fails before any text reached the person
             (`falls_back`); once text streamed, a failure is final. An attempt with a model left after it
             gets `defaults.first_token_timeout` for its first token; the last waits as long as the provider does.
+        tools: the agent's tools (`conversations.tool_rounds`); None: the model is offered none.
 
     Raises:
         LlmError: the last model tried failed (or failed after streaming text), or answered with no text.
@@ -232,35 +236,55 @@ async def answer(llm: LlmProvider, agent: AgentProfile, history: Sequence[Turn],
         references = await grounding.references(user_text, previous)
     messages = build_messages(agent, history, user_text, channel, references)
     temperature = defaults.temperature if agent.temperature is None else agent.temperature
-    max_tokens = None if admit is None else await admit(messages)
     requested = agent.model or defaults.model
-    chain = [requested, *(() if fallbacks is None else fallbacks())]
-    notes = attempts if attempts is not None else []
     pieces: list[str] = []
-    for number, model in enumerate(chain, 1):
-        clock = AttemptClock()
-        try:
-            streamed = await _stream(llm, messages, model, temperature=temperature, faq=faq, max_tokens=max_tokens,
-                                     pieces=pieces, on_delta=on_delta, clock=clock,
-                                     first_token_timeout=defaults.first_token_timeout if number < len(chain) else None)
-        except LlmError as exc:
-            notes.append(Attempt(requested, model, number, "timeout" if exc.timeout else "error", exc.status,
-                                 first_token_ms=clock.first_token_ms))
-            if pieces or number == len(chain) or not falls_back(exc):
-                raise
-            continue
-        break
-    text = "".join(pieces).strip()
-    if not text:
-        notes.append(Attempt(requested, model, number, "error", first_token_ms=clock.first_token_ms))
-        raise LlmError("the model answered with no text")
-    usage = streamed.usage
-    estimated = usage is None
-    if usage is None:
-        usage = Usage(sum(estimate_tokens(str(m.get("content") or "")) for m in messages), estimate_tokens(text))
-    # The local responder speaks no HTTP; every other provider's answer came with a 200.
-    http_status = None if llm.name == "local" else 200
-    notes.append(Attempt(requested, model, number, "ok", http_status, usage.prompt_tokens, usage.cached_tokens,
-                         usage.completion_tokens, estimated, clock.first_token_ms))
-    return Reply(text, "llm", usage.prompt_tokens, usage.completion_tokens, citations(references),
-                 used_tools=streamed.used_tools, model=model, fell_back=number > 1)
+    admit_each = admit if tools is None else tools.meter.admit
+
+    async def ask(request: Sequence[Message], offered: Sequence[Tool] | None, notes: list[Attempt]) -> Asked:
+        max_tokens = None if admit_each is None else await admit_each(request)
+        chain = [requested, *(() if fallbacks is None else fallbacks())]
+        if pieces and not pieces[-1][-1:].isspace():
+            pieces.append(" ")  # a new round's words after the last round's
+            if on_delta is not None:
+                await on_delta(" ")
+        streamed_before = len(pieces)
+        for number, model in enumerate(chain, 1):
+            clock = AttemptClock()
+            try:
+                streamed = await _stream(llm, request, model, temperature=temperature, faq=faq, max_tokens=max_tokens,
+                                         pieces=pieces, on_delta=on_delta, clock=clock, tools=offered,
+                                         first_token_timeout=defaults.first_token_timeout if number < len(chain) else None)
+            except LlmError as exc:
+                notes.append(Attempt(requested, model, number, "timeout" if exc.timeout else "error", exc.status,
+                                     first_token_ms=clock.first_token_ms))
+                if len(pieces) > streamed_before or number == len(chain) or not falls_back(exc):
+                    raise
+                continue
+            break
+        text = "".join(pieces[streamed_before:]).strip()
+        calls = streamed.calls if offered else []
+        if not text and not calls:
+            notes.append(Attempt(requested, model, number, "error", first_token_ms=clock.first_token_ms))
+            raise LlmError("the model answered with no text")
+        usage = streamed.usage
+        estimated = usage is None
+        if usage is None:
+            usage = Usage(sum(estimate_tokens(str(m.get("content") or "")) for m in request), estimate_tokens(text))
+        # The local responder speaks no HTTP; every other provider's answer came with a 200.
+        http_status = None if llm.name == "local" else 200
+        notes.append(Attempt(requested, model, number, "ok", http_status, usage.prompt_tokens, usage.cached_tokens,
+                             usage.completion_tokens, estimated, clock.first_token_ms))
+        return Asked(text, usage, calls, notes, model, number > 1, called=bool(streamed.calls))
+
+    notes = attempts if attempts is not None else []
+    if tools is None:
+        asked = await ask(messages, None, notes)
+        if not asked.text:
+            raise LlmError("the model answered with no text")
+    else:
+        asked = await run_rounds(ask, messages, tools)
+        notes.extend(asked.attempts)
+    usage = asked.usage
+    return Reply("".join(pieces).strip(), "llm", usage.prompt_tokens, usage.completion_tokens, citations(references),
+                 used_tools=asked.called or (tools is not None and bool(tools.calls)), model=asked.model,
+                 fell_back=asked.fell_back)

@@ -18,10 +18,12 @@ from conversations import answer_cache, records
 from conversations.answer_cache import CacheScope
 from conversations.conversation import AgentProfile, ModelDefaults, Reply, answer
 from conversations.payment import CannotPay, ReplyPayment
+from conversations.tool_rounds import RoundMeter, ToolRounds
 from knowledge.grounding import Grounding
 from llm_usage.requests import Attempt, RequestContext, RequestLog, cache_hit
 from llm_usage.token_gate import TokenGate
 from media.llm.base import LlmError, LlmProvider
+from media.llm.toolbox import ToolBox
 
 log = structlog.get_logger(__name__)
 
@@ -61,14 +63,19 @@ def fit_sms(text: str, max_chars: int) -> str:
 async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, inbound: InboundText, *,
                         limits: SmsLimits, defaults: ModelDefaults, payment: ReplyPayment,
                         grounding: Grounding | None = None, cache: CacheScope | None = None,
-                        tokens: TokenGate | None = None,
-                        requests: RequestContext | None = None) -> Reply:
+                        tokens: TokenGate | None = None, requests: RequestContext | None = None,
+                        toolbox: ToolBox | None = None, conversation: str | None = None) -> Reply:
     """The agent's answer to `inbound`, given the thread's earlier messages, paid through `payment`.
 
     The price is reserved before the model is asked; a wallet that can't pay gets the
     unavailable text and no model call. A failed reply is not charged. The first text of a
     thread may be answered from `cache` (None: off) at the cache-hit price, and its answer kept.
     The model's attempts are recorded as `llm_requests` rows in `requests` (None: not recorded).
+
+    With `toolbox`, the model may call the agent's tools (`tool_rounds`; their keys name `conversation`): the
+    reply's price pays for the answering request, and each request that ended in tool calls is charged as
+    a chat request under `sms:<message>:chat[:round<n>]` (each request is held as one first, the answer's
+    hold freed once it turns out to be the answer).
 
     Returns:
         The reply, cut to fit one SMS body; the unavailable text when the model failed (with its `failure`).
@@ -89,22 +96,26 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
         return Reply(limits.unavailable_text, "fallback", 0, 0)
     attempts: list[Attempt] = [] if cached is None else [cache_hit(agent.model or defaults.model)]
     rows = None if requests is None else RequestLog(requests.about(message_id=inbound.message_id), attempts)
+    context = None if requests is None else requests.about(message_id=inbound.message_id)
+    meter = RoundMeter(payment, inbound.business_id, f"{key}:chat", tokens=tokens, hold=toolbox is not None,
+                       requests=lambda done: None if context is None else RequestLog(context, done))
+    rounds = None if toolbox is None else ToolRounds(toolbox, conversation or key, meter)
     try:
         reply = (Reply(cached.text, "cache", 0, 0) if cached is not None
                  else await answer(llm, agent, history, inbound.body, channel="sms", defaults=defaults,
-                                   admit=None if tokens is None else tokens.admit, grounding=grounding, attempts=attempts,
-                                   fallbacks=None if tokens is None else tokens.fallback_models))
-    except LlmError as exc:
-        log.warning("sms_reply_failed", error=str(exc), status=exc.status)
-        if tokens is not None:
-            await tokens.release()
+                                   admit=meter.admit, grounding=grounding, attempts=attempts,
+                                   fallbacks=None if tokens is None else tokens.fallback_models, tools=rounds))
+    except (LlmError, CannotPay) as exc:  # CannotPay: a tool round's chat hold was refused
+        log.warning("sms_reply_failed", error=str(exc), status=getattr(exc, "status", None))
+        await meter.cancel([] if rounds is None else rounds.in_flight)
         await payment.cancel(handle, requests=rows)
         return Reply(limits.unavailable_text, "fallback", 0, 0, failure=str(exc))
     except BaseException:
-        if tokens is not None:
-            await asyncio.shield(tokens.release())
+        await meter.cancel([] if rounds is None else rounds.in_flight)
         await asyncio.shield(payment.cancel(handle, requests=rows))
         raise
+    if meter.handle is not None:  # the answer's request: the reply's own price pays for it
+        await payment.cancel(meter.handle)
     if tokens is not None:
         await tokens.settle(reply.prompt_tokens + reply.completion_tokens)
     await payment.charge(handle, channel="sms", key=key, prompt_tokens=reply.prompt_tokens,

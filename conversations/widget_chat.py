@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -19,10 +18,12 @@ from conversations import answer_cache, records
 from conversations.answer_cache import CacheScope
 from conversations.conversation import AgentProfile, ModelDefaults, OnDelta, Reply, answer
 from conversations.payment import ReplyPayment
+from conversations.tool_rounds import RoundMeter, ToolRounds
 from knowledge.grounding import Grounding
 from llm_usage.requests import Attempt, RequestContext, RequestLog, cache_hit
 from llm_usage.token_gate import TokenGate
-from media.llm.base import LlmProvider, Message
+from media.llm.base import LlmProvider
+from media.llm.toolbox import ToolBox
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,8 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
                     text: str, *, history_length: int, defaults: ModelDefaults,
                     payment: ReplyPayment, on_delta: OnDelta | None = None, requests: RequestContext | None = None,
                     grounding: Grounding | None = None, cache: CacheScope | None = None,
-                    agent_version: int | None = None, tokens: TokenGate | None = None) -> TurnResult:
+                    agent_version: int | None = None, tokens: TokenGate | None = None,
+                    toolbox: ToolBox | None = None) -> TurnResult:
     """Answer one visitor message in an existing conversation, paid through `payment`.
 
     The visitor's message is stored before the model is asked, so it is kept even when the
@@ -50,6 +52,9 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
     `requests` (None: not recorded) is where the turn's LLM attempts are recorded as `llm_requests`
     rows, with the charge or, when the reply failed, on their own.
 
+    `toolbox` (None: no tools) is offered to the model; its calls run in rounds (`tool_rounds`), each
+    request before the answer charged as a chat request of its own under `chat:<message>:round<n>`.
+
     Raises:
         CannotPay: the wallet can't pay; the model was not asked.
         TokenLimitReached: the agent's tokens (`tokens`) are spent; the model was not asked, nothing charged.
@@ -61,24 +66,14 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
     first = cache if not history else None
     producer = answer_cache.producer(llm, agent, defaults)
     cached = None if first is None else await answer_cache.lookup(pool, first, "widget", text, producer=producer)
-    handle = None if cached is None else await payment.reserve(agent.business_id, "chat", key, cached=True)
-
-    async def admit(messages: Sequence[Message]) -> int | None:
-        """The token cap first, then the wallet hold sized from the same need; a refused hold frees the tokens."""
-        nonlocal handle
-        max_tokens = None if tokens is None else await tokens.admit(messages)
-        need = None if tokens is None or tokens.grant is None else tokens.grant.need
-        try:
-            handle = await payment.reserve(agent.business_id, "chat", key, tokens=need)
-        except BaseException:
-            if tokens is not None:
-                await asyncio.shield(tokens.release())
-            raise
-        return max_tokens
+    cache_handle = None if cached is None else await payment.reserve(agent.business_id, "chat", key, cached=True)
+    context = None if requests is None else requests.about(conversation_id=conversation_id, message_id=user_message)
+    meter = RoundMeter(payment, agent.business_id, key, tokens=tokens,
+                       requests=lambda rows: None if context is None else RequestLog(context, rows))
+    rounds = None if toolbox is None else ToolRounds(toolbox, str(conversation_id), meter)
 
     attempts: list[Attempt] = []
-    log = None if requests is None else RequestLog(requests.about(conversation_id=conversation_id,
-                                                                  message_id=user_message), attempts)
+    log = None if context is None else RequestLog(context, attempts)
     try:
         if cached is not None:
             attempts.append(cache_hit(agent.model or defaults.model))
@@ -87,22 +82,24 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
                 await on_delta(cached.text)
         else:
             reply = await answer(llm, agent, history, text, channel="widget", defaults=defaults,
-                                 admit=admit, on_delta=on_delta, grounding=grounding, attempts=attempts,
-                                 fallbacks=None if tokens is None else tokens.fallback_models)
+                                 admit=meter.admit, on_delta=on_delta, grounding=grounding, attempts=attempts,
+                                 fallbacks=None if tokens is None else tokens.fallback_models, tools=rounds)
     except BaseException:
-        if tokens is not None:
-            await asyncio.shield(tokens.release())
-        if handle is not None:
-            await asyncio.shield(payment.cancel(handle, requests=log))
+        if cache_handle is not None:
+            await asyncio.shield(payment.cancel(cache_handle, requests=log))
+        else:
+            await meter.cancel(attempts if rounds is None else rounds.in_flight)
         raise
-    if tokens is not None:
+    if tokens is not None and cached is None:
         await tokens.settle(reply.prompt_tokens + reply.completion_tokens)
     message_id = await records.add_widget_message(
         pool, conversation_id, "assistant", reply.text, answered_by=reply.answered_by,
         prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens, agent_version=agent_version)
+    handle = cache_handle if cached is not None else meter.handle
     if handle is not None:  # an FAQ answer asked no model and held nothing: it is free
-        await payment.charge(handle, channel="chat", key=key, prompt_tokens=reply.prompt_tokens,
-                             completion_tokens=reply.completion_tokens, cached=cached is not None, requests=log)
+        await payment.charge(handle, channel="chat", key=key if cached is not None else meter.key,
+                             prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+                             cached=cached is not None, requests=log)
     if first is not None and answer_cache.cacheable(reply):
         await answer_cache.store(pool, first, "widget", text, reply.text, producer=producer, sources=reply.sources,
                                  tokens=reply.prompt_tokens + reply.completion_tokens)

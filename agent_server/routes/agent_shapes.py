@@ -43,6 +43,7 @@ class AgentCreate(Body, forbid_unknown_fields=True):
     allowed_origins: Origins = []
     active: bool = True
     channels: Channels = msgspec.field(default_factory=Channels)
+    handoff_tickets: bool = True
 
 
 class AgentPatch(Body, forbid_unknown_fields=True):
@@ -62,6 +63,7 @@ class AgentPatch(Body, forbid_unknown_fields=True):
     allowed_origins: Origins | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
     channels: Channels | msgspec.UnsetType = msgspec.UNSET
+    handoff_tickets: bool | msgspec.UnsetType = msgspec.UNSET
     # The agent's token settings, checked as `PUT .../token-settings` checks them (not part of its versions).
     daily_token_limit: TokenLimit | None | msgspec.UnsetType = msgspec.UNSET
     monthly_token_limit: TokenLimit | None | msgspec.UnsetType = msgspec.UNSET
@@ -87,6 +89,7 @@ class AgentOut(msgspec.Struct, rename="camel", kw_only=True):
     active: bool
     channels: Channels
     version: int
+    handoff_tickets: bool
     effective: Effective | msgspec.UnsetType = msgspec.UNSET
 
 

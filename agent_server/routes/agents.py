@@ -40,7 +40,7 @@ def agent_out(agent: agents.Agent, *, effective: bool = False) -> AgentOut:
         greeting=agent.greeting, voice=agent.voice, language=agent.language, model=agent.model,
         temperature=agent.temperature, transfer_number=agent.transfer_number, faq=config.faq,
         allowed_origins=list(agent.allowed_origins), active=agent.active, channels=agent.channels,
-        version=agent.version,
+        version=agent.version, handoff_tickets=agent.handoff_tickets,
         effective=resolve(config, agent.widget_theme) if effective else msgspec.UNSET)
 
 
@@ -79,7 +79,7 @@ async def create_agent(request: web.Request) -> web.Response:
         voice=body.voice, language=body.language, faq=[agents.FaqEntry(e.question, e.answer) for e in body.faq],
         transfer_number=body.transfer_number, allowed_origins=[o.rstrip("/") for o in body.allowed_origins],
         model=body.model, temperature=body.temperature, active=body.active, channels=body.channels,
-        author_id=user_id)
+        author_id=user_id, handoff_tickets=body.handoff_tickets)
     agent = await agents.get_agent(pool, agent_id)
     assert agent is not None
     return agent_response(agent, status=201)

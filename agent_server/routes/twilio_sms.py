@@ -34,6 +34,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from agent_server import agents, conversation_notices
 from agent_server.api.route import Reply as Documented
+from agent_server.agent_tools import sms_conversation, toolbox_for
 from agent_server.api.route import Route, register
 from agent_server.knowledge_embeddings import grounding_for
 from agent_server.message_limits import within_limits
@@ -154,13 +155,7 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
     messaging = settings.messaging
     limits = SmsLimits(messaging.thread_length, messaging.sms_max_reply_chars, messaging.unavailable_text)
     defaults = ModelDefaults(settings.openai.model, settings.openai.temperature, settings.llm.first_token_timeout_seconds)
-    composing = asyncio.ensure_future(
-        compose_reply(app[POOL], app[PROVIDERS].llm, agent, inbound, limits=limits, defaults=defaults,
-                      payment=app[REPLY_PAYMENT],
-                      requests=RequestContext(agent.business_id, agent.id, agent.version or None,
-                                              "whatsapp" if inbound.sender.startswith("whatsapp:") else "sms"),
-                      grounding=grounding_for(app, agent),
-                      cache=agents.cache_scope(agent), tokens=TokenGate(app[POOL], agent.id)))
+    composing = asyncio.ensure_future(_compose(app, agent, inbound, limits, defaults))
     try:
         done, _ = await asyncio.wait({composing}, timeout=messaging.sms_reply_budget_seconds)
     except asyncio.CancelledError:
@@ -182,6 +177,21 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
     late.add_done_callback(app[LATE_REPLIES].tasks.discard)
     log.info("sms_reply_late", budget_seconds=messaging.sms_reply_budget_seconds)
     return twiml()
+
+
+async def _compose(app: web.Application, agent: agents.Agent, inbound: InboundText, limits: SmsLimits,
+                   defaults: ModelDefaults) -> Reply:
+    """The reply, with the agent's tools for the text's conversation (its stretch)."""
+    channel: Literal["sms", "whatsapp"] = "whatsapp" if inbound.sender.startswith("whatsapp:") else "sms"
+    conversation = await sms_conversation(app[POOL], inbound.business_id, inbound.message_id,
+                                          ours=inbound.our_number, contact=inbound.sender)
+    toolbox = await toolbox_for(app, agent, conversation, channel, phone=inbound.sender)
+    return await compose_reply(app[POOL], app[PROVIDERS].llm, agent, inbound, limits=limits, defaults=defaults,
+                               payment=app[REPLY_PAYMENT],
+                               requests=RequestContext(agent.business_id, agent.id, agent.version or None, channel),
+                               grounding=grounding_for(app, agent),
+                               cache=agents.cache_scope(agent), tokens=TokenGate(app[POOL], agent.id),
+                               toolbox=toolbox or None, conversation=str(conversation))
 
 
 async def _limit_reply(app: web.Application, agent: agents.Agent, inbound: InboundText,

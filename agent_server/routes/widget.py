@@ -23,6 +23,7 @@ import structlog
 from aiohttp import web
 
 from agent_server import agents, conversation_notices
+from agent_server.agent_tools import toolbox_for
 from agent_server.api.decoding import read_body
 from agent_server.api.route import Reply, Route, register
 from agent_server.api.shapes import as_optional_uuid
@@ -125,6 +126,7 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
                       on_delta: OnDelta | None = None, channel: LlmChannel = "widget") -> TurnResult:
     """One turn of the widget (or, as `channel` says, the dashboard's test chat)."""
     settings = app[SETTINGS]
+    toolbox = await toolbox_for(app, agent, conversation_id, "widget")
     return await take_turn(app[POOL], app[PROVIDERS].llm, agent, conversation_id, text,
                            history_length=settings.messaging.thread_length,
                            defaults=ModelDefaults(settings.openai.model, settings.openai.temperature,
@@ -133,6 +135,7 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
                            requests=RequestContext(agent.business_id, agent.id, agent.version or None, channel),
                            grounding=grounding_for(app, agent),
                            cache=agents.cache_scope(agent), agent_version=agent.version or None,
+                           toolbox=toolbox or None,
                            tokens=TokenGate(app[POOL], agent.id))
 
 

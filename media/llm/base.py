@@ -34,6 +34,8 @@ class ToolCall:
     id: str
     name: str
     arguments: dict[str, Any] = field(hash=False)
+    error: str | None = None
+    """Why the arguments could not be read (not JSON, not an object): the call is answered, never run."""
 
 
 @dataclass(frozen=True, slots=True)

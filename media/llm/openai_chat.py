@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 import openai
-import orjson
 from openai.types.chat import ChatCompletionChunk
 from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from media.llm.base import Completion, LlmError, LlmEvent, LlmProvider, Message, TextDelta, Tool, ToolCall, Usage
 from media.llm.faq import FaqEntry
+from media.llm.toolbox import parse_call
 
 DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
 
@@ -59,7 +59,7 @@ class ToolCallAssembler:
         """Yield finished calls in order and forget them.
 
         Raises:
-            LlmError: a call has no name or its arguments are not a JSON object.
+            LlmError: a call has no name (arguments that are not a JSON object travel as the call's `error`).
         """
         calls, self._calls, self._by_index = self._calls, [], {}
         for call in calls:
@@ -69,14 +69,7 @@ class ToolCallAssembler:
 def _finish(call: _PendingCall) -> ToolCall:
     if not call.name:
         raise LlmError("tool call without a function name")
-    raw = "".join(call.arguments).strip() or "{}"
-    try:
-        arguments = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise LlmError(f"tool call {call.name!r} arguments are not valid JSON") from None
-    if not isinstance(arguments, dict):
-        raise LlmError(f"tool call {call.name!r} arguments are not a JSON object")
-    return ToolCall(id=call.id or f"call_{secrets.token_hex(12)}", name=call.name, arguments=arguments)
+    return parse_call(call.id or f"call_{secrets.token_hex(12)}", call.name, "".join(call.arguments))
 
 
 def _status_error(exc: openai.APIStatusError) -> LlmError:

@@ -20,6 +20,7 @@ import orjson
 
 from media.llm.base import Completion, LlmError, LlmEvent, LlmProvider, Message, TextDelta, Tool, ToolCall, Usage
 from media.llm.faq import FaqEntry
+from media.llm.toolbox import parse_call
 
 _RETRYABLE: Final = frozenset({408, 409, 429})
 
@@ -50,13 +51,7 @@ class _Calls:
         for call in calls:
             if not call["name"]:
                 raise LlmError("tool call without a function name")
-            try:
-                arguments = orjson.loads("".join(call["args"]).strip() or "{}")
-            except orjson.JSONDecodeError:
-                raise LlmError(f"tool call {call['name']!r} arguments are not valid JSON") from None
-            if not isinstance(arguments, dict):
-                raise LlmError(f"tool call {call['name']!r} arguments are not a JSON object")
-            yield ToolCall(id=call["id"] or f"call_{secrets.token_hex(12)}", name=call["name"], arguments=arguments)
+            yield parse_call(call["id"] or f"call_{secrets.token_hex(12)}", call["name"], "".join(call["args"]))
 
 
 def chunk_events(chunk: dict[str, Any], calls: _Calls) -> Iterator[LlmEvent]:

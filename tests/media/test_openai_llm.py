@@ -68,11 +68,15 @@ async def test_compatible_server_quirks_are_tolerated(fake_openai: FakeOpenAi) -
     assert book.id.startswith("call_") and book.id != hangup.id
 
 
-async def test_invalid_tool_arguments_raise_llm_error(fake_openai: FakeOpenAi) -> None:
-    """Arguments that are not a JSON object are an LlmError, not a crash in the pipeline."""
-    fake_openai.state.script(ScriptedReply(tool_calls=[ScriptedToolCall("book", '{"day": ')]))
-    with pytest.raises(LlmError, match="not valid JSON"):
-        await _collect(_provider(fake_openai))
+async def test_invalid_tool_arguments_arrive_as_the_calls_error(fake_openai: FakeOpenAi) -> None:
+    """Arguments that are not a JSON object are neither a crash nor a failed stream: the call carries the error,
+    so the tool runner tells the model (issue 23) instead of running it."""
+    fake_openai.state.script(ScriptedReply(tool_calls=[ScriptedToolCall("book", '{"day": '),
+                                                       ScriptedToolCall("list", "[1]")]))
+    book, listed = [e for e in await _collect(_provider(fake_openai)) if isinstance(e, ToolCall)]
+    assert isinstance(book, ToolCall) and isinstance(listed, ToolCall)
+    assert (book.name, book.arguments, book.error) == ("book", {}, "the arguments are not valid JSON")
+    assert listed.error == "the arguments must be a JSON object"
 
 
 @pytest.mark.parametrize(("status", "retryable"), [(503, True), (429, True), (400, False), (401, False)])
