@@ -111,12 +111,15 @@ SessionOpener = Callable[[web.WebSocketResponse, Start], Awaitable[tuple[CallSes
 """Checks a stream's ``start`` and builds its session, with the converter of its inbound audio."""
 
 
-async def serve_stream(request: web.Request, open_session: SessionOpener, *, refused: str) -> web.WebSocketResponse:
+async def serve_stream(request: web.Request, open_session: SessionOpener, *, refused: str,
+                       binary_frames: bool = False) -> web.WebSocketResponse:
     """A media stream's socket: upgrade, ``start``, the session ``open_session`` builds, teardown.
 
     ``open_session`` checks the ``start`` (raising StreamRefused, which closes the socket with
     1008 before any provider is opened) and returns the session with the converter of inbound
-    audio, if the socket's format is not μ-law.
+    audio, if the socket's format is not μ-law. With ``binary_frames`` (a browser's stream) a
+    binary message is a frame of inbound audio in the socket's format, as a ``media`` message's
+    payload would be; on Twilio's stream one is a protocol error.
 
     No permessage-deflate: Twilio does not ask for it, and the outbox writes plain frames. No ping
     heartbeat either: a media frame arrives every 20 ms, so the session's media watchdog ([calls]
@@ -135,7 +138,7 @@ async def serve_stream(request: web.Request, open_session: SessionOpener, *, ref
             log.warning(refused, reason=str(exc) or type(exc).__name__)
             await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=b"stream refused")
             return ws
-        await run_stream(request, ws, session, decode_audio)
+        await run_stream(request, ws, session, decode_audio, binary_frames)
     finally:
         request.app[SOCKETS].discard(ws)
     return ws
@@ -169,10 +172,12 @@ async def _open_session(request: web.Request, ws: web.WebSocketResponse, start: 
 
 
 async def session_for(request: web.Request, ws: web.WebSocketResponse, claim: call_records.StreamClaim,
-                      stream_sid: str, encode_audio: Callable[[bytes], bytes] | None = None) -> CallSession:
+                      stream_sid: str, encode_audio: Callable[[bytes], bytes] | None = None, *,
+                      binary: bool = False) -> CallSession:
     """The session of a claimed call (a phone call's stream, or a browser's): its agent, providers and recording.
 
-    ``encode_audio`` converts the agent's μ-law frames to the socket's format (a browser's L16).
+    ``encode_audio`` converts the agent's μ-law frames to the socket's format (a browser's L16);
+    with ``binary`` they go out as binary messages of audio alone.
     """
     app = request.app
     settings = app[SETTINGS]
@@ -195,7 +200,7 @@ async def session_for(request: web.Request, ws: web.WebSocketResponse, claim: ca
     return CallSession(
         info=info, profile=agent_profile(agent, settings), settings=call_settings(settings), stt=providers.stt,
         llm=providers.llm, tts=providers.tts, link=WebSocketOutbox(_ClosingSocket(ws, app[LIFECYCLE]), transport),
-        stream_sid=stream_sid, encode_audio=encode_audio,
+        stream_sid=stream_sid, encode_audio=encode_audio, binary_media=binary,
         hooks=app[CALL_HOOKS],
         recorder=call_records.CallRecorder(pool, claim.call_id,
                                            llm_sink=app[CALL_TOKENS].sink(claim.call_sid, call_llm_rows.sink(
@@ -244,10 +249,11 @@ class _ClosingSocket:
 
 
 async def run_stream(request: web.Request, ws: web.WebSocketResponse, session: CallSession,
-                     decode_audio: Callable[[bytes], bytes] | None = None) -> None:
+                     decode_audio: Callable[[bytes], bytes] | None = None, binary_frames: bool = False) -> None:
     """Feed the socket to the session until either side ends the call; always wait for its teardown.
 
-    ``decode_audio`` converts each inbound frame to μ-law first (a browser's L16).
+    ``decode_audio`` converts each inbound frame to μ-law first (a browser's L16); with
+    ``binary_frames`` binary messages are inbound audio too.
     """
     app = request.app
     live = app[LIVE_CALLS]
@@ -256,7 +262,7 @@ async def run_stream(request: web.Request, ws: web.WebSocketResponse, session: C
     task = asyncio.create_task(session.run())
     reason = EndReason.STREAM_STOPPED
     try:
-        reason = await _read(ws, session, decode_audio)
+        reason = await _read(ws, session, decode_audio, binary_frames)
         if reason is EndReason.STREAM_STOPPED and app[LIFECYCLE].draining:
             reason = EndReason.SHUTDOWN
     finally:
@@ -267,13 +273,23 @@ async def run_stream(request: web.Request, ws: web.WebSocketResponse, session: C
 
 
 async def _read(ws: web.WebSocketResponse, session: CallSession,
-                decode_audio: Callable[[bytes], bytes] | None) -> EndReason:
-    """The per-frame loop: media straight to the session, the rest as events."""
+                decode_audio: Callable[[bytes], bytes] | None, binary_frames: bool) -> EndReason:
+    """The per-frame loop: media straight to the session, the rest as events.
+
+    A binary frame carries no timestamp: it is stamped with the audio time the stream's binary
+    frames have carried before it (μ-law: 8 bytes a millisecond).
+    """
     media = session.media
     if decode_audio is not None:
         def media(payload: bytes, timestamp_ms: int, to_session: Callable[[bytes, int], None] = session.media) -> None:
             to_session(decode_audio(payload), timestamp_ms)
+    binary_bytes = 0
     async for msg in ws:
+        if binary_frames and msg.type is aiohttp.WSMsgType.BINARY:
+            audio = msg.data if decode_audio is None else decode_audio(msg.data)
+            session.media(audio, binary_bytes // 8)
+            binary_bytes += len(audio)
+            continue
         if msg.type is not aiohttp.WSMsgType.TEXT:
             log.warning("media_stream_malformed", reason=f"unexpected {msg.type.name} frame")
             return EndReason.PROTOCOL_ERROR

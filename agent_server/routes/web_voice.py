@@ -15,6 +15,15 @@ origin than the token's is refused with 403 before the upgrade; a wrong, used or
 closes the socket with 1008 and opens no provider. `mediaFormat` is `audio/x-mulaw` at 8 kHz
 (Twilio's, passed through) or `audio/L16` at 16 kHz, little-endian, which is converted at the
 edge, both ways, frame by frame (`media.audio.web_l16`); any other is refused with 1008.
+
+Binary frames: a binary message in is one frame of the caller's audio in the negotiated format
+(a `media` payload without its JSON and base64), always accepted on this stream. The agent's
+audio goes out as binary messages of 20 ms (160 μ-law or 640 L16 bytes) only when `start`'s
+`customParameters.frames` is `binary`: the browser asks, since a client written for Twilio's
+messages must keep getting them; marks and `clear` stay JSON either way, as they carry names.
+
+The grant's `recording` says the call will be recorded, so the page can show a badge before the
+spoken notice. The browser's side is `static/voice.js` (served as the widget script's `?part=voice`).
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from agent_server.message_limits import within_limits
 from agent_server.routes.agents import own_agent
 from agent_server.routes.token_settings import limit_reached
 from agent_server.routes.twilio_media import Convert, StreamRefused, serve_stream, session_for
-from agent_server.routes.widget import UNPAID_CODE, checked_origin, public_agent, visitor_ip
+from agent_server.routes.widget import UNPAID_CODE, checked_origin, cors, public_agent, visitor_ip
 from agent_server.state import CALL_HOOKS, LIFECYCLE, POOL, SETTINGS
 from agent_server.widget_access import origin_of
 from conversations.rate_limits import Scope
@@ -71,6 +80,8 @@ class WebCallGrant(msgspec.Struct, rename="camel"):
     call_id: Uuid
     expires_at: Instant
     url: str
+    recording: bool
+    """The call will be recorded: the page shows a badge (the notice is spoken before the greeting too)."""
 
 
 async def voice_token(request: web.Request) -> web.Response:
@@ -80,7 +91,7 @@ async def voice_token(request: web.Request) -> web.Response:
     return await _grant(request, agent, request.headers.get("Origin"))
 
 
-async def widget_voice_token(request: web.Request) -> web.Response:
+async def widget_voice_token(request: web.Request) -> web.StreamResponse:
     """POST /api/widget/{chatbotId}/voice/token: a visitor's call from the widget's mic."""
     agent = await public_agent(request)
     origin = checked_origin(request, agent, required=True)
@@ -88,7 +99,7 @@ async def widget_voice_token(request: web.Request) -> web.Response:
         raise NotFound("no such chatbot")
     if not await within_limits(request.app, [(Scope.WIDGET_IP, visitor_ip(request))]):
         raise ApiError(429, "RATE_LIMITED", "too many requests; please wait a moment")
-    return await _grant(request, agent, origin)
+    return cors(await _grant(request, agent, origin), origin)
 
 
 async def _grant(request: web.Request, agent: agents.Agent, origin: str | None) -> web.Response:
@@ -116,7 +127,9 @@ async def _grant(request: web.Request, agent: agents.Agent, origin: str | None) 
     scheme, rest = public.split("://", 1)
     url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{STREAM_PATH}?callId={call_id}"
     log.info("web_call_granted", call_sid=call_sid, agent_id=str(agent.id))
-    return web.json_response({"token": token, "callId": str(call_id), "expiresAt": expires.isoformat(), "url": url})
+    recorded = agents.effective(agent).voice.recording.enabled
+    return web.json_response({"token": token, "callId": str(call_id), "expiresAt": expires.isoformat(), "url": url,
+                              "recording": recorded})
 
 
 async def web_stream(request: web.Request) -> web.StreamResponse:
@@ -142,10 +155,12 @@ async def web_stream(request: web.Request) -> web.StreamResponse:
         claim = await call_records.claim_stream(app[POOL], call_id, call_sid)
         if claim is None:
             raise StreamRefused("call unknown, ended, or already streaming")
-        session = await session_for(request, ws, claim, start.stream_sid, mulaw_to_l16 if l16 else None)
+        binary = start.custom_parameters.get("frames") == "binary"
+        session = await session_for(request, ws, claim, start.stream_sid, mulaw_to_l16 if l16 else None,
+                                    binary=binary)
         return session, l16_to_mulaw if l16 else None
 
-    return await serve_stream(request, opened, refused="web_stream_refused")
+    return await serve_stream(request, opened, refused="web_stream_refused", binary_frames=True)
 
 
 _ORIGIN = Header("Origin", "The page's origin: the token is bound to it")

@@ -16,6 +16,7 @@ import contextlib
 import html
 import uuid
 from pathlib import Path
+from typing import Literal
 
 import aiohttp
 import msgspec
@@ -24,9 +25,9 @@ from aiohttp import web
 
 from agent_server import agents, conversation_notices
 from agent_server.agent_tools import toolbox_for
-from agent_server.api.decoding import read_body
+from agent_server.api.decoding import read_body, read_query
 from agent_server.api.route import Reply, Route, register
-from agent_server.api.shapes import as_optional_uuid
+from agent_server.api.shapes import Query, as_optional_uuid
 from agent_server.errors import ApiError, NotFound
 from agent_server.form_offers import form_frame, widget_forms
 from agent_server.knowledge_embeddings import grounding_for
@@ -155,10 +156,20 @@ async def get_config(request: web.Request) -> web.StreamResponse:
     return cors(web.json_response(body), origin)
 
 
+class ScriptQuery(Query):
+    part: Literal["chat", "voice"] = "chat"
+
+
 async def get_script(request: web.Request) -> web.StreamResponse:
+    """The widget's script; `?part=voice` is its mic button's client (`voice.js`, loaded by the widget only with
+    `voiceEnabled`), which is also the module of its AudioWorklet processors: a worklet module is fetched in
+    CORS mode from the host page's origin, so that part is served to any origin (it holds nothing of any
+    business)."""
     await public_agent(request)
-    return web.Response(body=(STATIC / "widget.js").read_bytes(), content_type="application/javascript",
-                        headers={"Cache-Control": "public, max-age=300"})
+    voice = read_query(request, ScriptQuery).part == "voice"
+    headers = {"Cache-Control": "public, max-age=300", **({"Access-Control-Allow-Origin": "*"} if voice else {})}
+    return web.Response(body=(STATIC / ("voice.js" if voice else "widget.js")).read_bytes(),
+                        content_type="application/javascript", headers=headers)
 
 
 async def preflight(request: web.Request) -> web.StreamResponse:
@@ -340,7 +351,8 @@ ROUTES = (
     Route("GET", "/api/widget/{chatbotId}/config", get_config, "The widget's name, greeting and theme", "widget",
           "public", (Reply(200, WidgetConfig),), errors=_WIDGET_ERRORS, headers=(OPTIONAL_ORIGIN,)),
     Route("GET", "/api/widget/{chatbotId}/script.js", get_script, "The embeddable widget script", "widget", "public",
-          (Reply(200, media_type="application/javascript", description="JavaScript"),), errors=(404,)),
+          (Reply(200, media_type="application/javascript", description="JavaScript"),), errors=(404,),
+          query=ScriptQuery),
     Route("GET", "/api/widget/{chatbotId}/ws", chat_socket, "The visitor's chat websocket", "widget", "public",
           (Reply(101, description="Switching Protocols: widget chat messages"),), errors=(*_WIDGET_ERRORS, 503),
           query=ChatSocketQuery, headers=(ORIGIN,), websocket=True),

@@ -8,7 +8,10 @@
  * inside that element, open, with no bubble. data-auto-open="1" (or ?autoOpen=1 on the
  * script's URL) opens the bubble's panel on load. The first six FAQ questions are one-tap
  * buttons; with formatting "markdown" a finished reply is rendered from a safe subset
- * (bold, italics, code, http(s) links, lists), built as DOM nodes, never as HTML. */
+ * (bold, italics, code, http(s) links, lists), built as DOM nodes, never as HTML.
+ * With voiceEnabled a mic button calls the agent from the browser (voice.js, loaded beside this
+ * script as script.js?part=voice); with messengerEnabled the bubble's header links to the hosted page (/m/ID), the same
+ * chat on a page of its own (a phone's full screen, a tab that outlives this one). */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -72,6 +75,7 @@
       ".panel[hidden]{display:none}" +
       "header{background:" + primary + ";color:" + text + ";padding:10px 12px;font-weight:600;display:flex;justify-content:space-between}" +
       "header button{background:none;border:0;color:inherit;font-size:18px;cursor:pointer}" +
+      "header a{color:inherit;text-decoration:none;margin-left:auto;padding:0 8px}form button.mic[data-state=live]{color:#b42318}" +
       ".log{flex:1;overflow-y:auto;padding:10px;display:flex;flex-direction:column;gap:6px}" +
       ".msg{max-width:85%;padding:7px 10px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}" +
       ".user{align-self:flex-end;background:" + primary + ";color:" + text + "}" +
@@ -119,6 +123,13 @@
     if (config.placeholder) parts.input.placeholder = config.placeholder;
     root.querySelector(".launcher").addEventListener("click", function () { toggle(config); });
     root.querySelector(".close").addEventListener("click", function () { parts.panel.hidden = true; });
+    if (config.voiceEnabled) voice(root);
+    if (config.messengerEnabled && !inline && location.origin + location.pathname !== src.origin + "/m/" + chatbotId) {
+      var link = element("a", "popout", "\u2197"), header = root.querySelector("header");
+      link.href = src.origin + "/m/" + encodeURIComponent(chatbotId) + "?autoOpen=1";
+      link.target = "_blank"; link.rel = "noopener"; link.setAttribute("aria-label", "Open the chat in its own page");
+      header.insertBefore(link, header.querySelector(".close"));
+    }
     if (inline) {
       root.querySelector(".launcher").remove();
       root.querySelector(".close").remove();
@@ -131,6 +142,18 @@
       ask(value);
     });
     return parts;
+  }
+
+  function voice(root) {
+    var mic = element("button", "mic", "\uD83C\uDFA4"), tag = element("script"), form = root.querySelector(".panel > form");
+    mic.type = "button"; mic.disabled = true; mic.setAttribute("aria-label", "Start a voice call");
+    form.insertBefore(mic, form.lastChild);
+    tag.src = apiBase + "/script.js?part=voice";
+    tag.onload = function () {
+      window.AgentServerVoice.attach(mic, { tokenUrl: apiBase + "/voice/token", badgeHost: root.querySelector(".title"),
+        status: status, format: script.getAttribute("data-voice-format") });
+    };
+    document.head.appendChild(tag);
   }
 
   function ask(text) {

@@ -23,7 +23,7 @@ class TwilioLink(Protocol):
     chunk's frames, a mark, a ``clear``), so a burst of frames is one write.
     """
 
-    def send(self, data: bytes) -> None: ...
+    def send(self, data: bytes, *, binary: bool = False) -> None: ...
 
     def flush(self) -> None: ...
 
@@ -39,22 +39,30 @@ class Outbound:
         on_lost: called on every send that finds the socket gone (the session ends the call).
         recording: gets every frame and ``clear`` as it is sent (None: the call isn't recorded).
         encode: converts each μ-law frame to the stream's format at the edge (a browser's L16).
+        binary: each frame goes out as a binary message of its audio alone, not a ``media`` message
+            (a browser that asked for binary frames).
     """
 
-    __slots__ = ("_link", "_stream", "_on_lost", "_recording")
+    __slots__ = ("_link", "_stream", "_on_lost", "_recording", "_encode", "_binary")
 
     def __init__(self, link: TwilioLink, stream_sid: str, on_lost: Callable[[], None],
-                 recording: CallRecording | None = None, encode: Callable[[bytes], bytes] | None = None) -> None:
+                 recording: CallRecording | None = None, encode: Callable[[bytes], bytes] | None = None,
+                 binary: bool = False) -> None:
         self._link = link
         self._stream = OutboundStream(stream_sid, encode)
         self._on_lost = on_lost
         self._recording = recording
+        self._encode = encode
+        self._binary = binary
 
     def media(self, frame: bytes) -> None:
         """Queue one 20 ms frame of the agent's audio."""
         if self._recording is not None:
             self._recording.agent(frame)
-        self._send(self._stream.media_bytes(frame))
+        if self._binary:
+            self._send(frame if self._encode is None else self._encode(frame), binary=True)
+        else:
+            self._send(self._stream.media_bytes(frame))
 
     def mark(self, name: str) -> None:
         """Queue a mark: Twilio echoes it when playback gets there (or a ``clear`` drops it)."""
@@ -84,8 +92,8 @@ class Outbound:
         with contextlib.suppress(ConnectionError):
             await self._link.close()
 
-    def _send(self, message: bytes) -> None:
+    def _send(self, message: bytes, *, binary: bool = False) -> None:
         try:
-            self._link.send(message)
+            self._link.send(message, binary=binary)
         except ConnectionError:
             self._on_lost()

@@ -69,6 +69,7 @@ class CallSession:
         grounding: searches the agent's knowledge for each answer (None: answers without excerpts).
         recording: records both sides as heard (None: the call isn't recorded).
         encode_audio: converts each outbound μ-law frame to the stream's format (a browser's L16).
+        binary_media: the agent's frames go out as binary messages (a browser that asked for them).
     """
 
     def __init__(self, *, info: CallInfo, profile: AgentProfile, settings: CallSettings, stt: SttProvider,
@@ -76,7 +77,7 @@ class CallSession:
                  recorder: CallRecorder | None = None, carrier: CallCarrier | None = None,
                  metrics: CallMetrics | None = None, fallback_tts: TtsProvider | None = None,
                  grounding: CallGrounding | None = None, recording: CallRecording | None = None,
-                 encode_audio: Callable[[bytes], bytes] | None = None) -> None:
+                 encode_audio: Callable[[bytes], bytes] | None = None, binary_media: bool = False) -> None:
         self._info = info
         self._recording = recording
         self._grounding = grounding
@@ -96,7 +97,7 @@ class CallSession:
         self._timers = Timers(loop, self._post)
         self._dialogue = Dialogue(recorder)
         wire = self._wire = Outbound(link, stream_sid, lambda: self.request_end(EndReason.STREAM_STOPPED), recording,
-                                     encode_audio)
+                                     encode_audio, binary_media)
         self._replies = Replies(
             mark_every=settings.mark_every_frames, wire=wire, dialogue=self._dialogue, run=self._generate,
             llm=LlmStage(llm, profile, settings.apology_text, settings.llm_first_token_timeout, self._faults, loop),

@@ -23,18 +23,20 @@ import asyncio
 from typing import Final, Protocol
 
 _OPCODE_TEXT: Final = 0x81
-"""FIN + text opcode: every message here is a single, final text frame."""
+"""FIN + text opcode: every message here is a single, final frame."""
+_OPCODE_BINARY: Final = 0x82
+"""FIN + binary opcode: a browser's audio frame, when its stream asked for binary frames."""
 
 
-def text_frame_header(length: int) -> bytes:
-    """The RFC 6455 header of an unmasked, final text frame carrying ``length`` payload bytes."""
+def text_frame_header(length: int, opcode: int = _OPCODE_TEXT) -> bytes:
+    """The RFC 6455 header of an unmasked, final text (or ``opcode``) frame carrying ``length`` payload bytes."""
     if length < 0:
         raise ValueError("frame length cannot be negative")
     if length < 126:
-        return bytes((_OPCODE_TEXT, length))
+        return bytes((opcode, length))
     if length < 1 << 16:
-        return bytes((_OPCODE_TEXT, 126)) + length.to_bytes(2, "big")
-    return bytes((_OPCODE_TEXT, 127)) + length.to_bytes(8, "big")
+        return bytes((opcode, 126)) + length.to_bytes(2, "big")
+    return bytes((opcode, 127)) + length.to_bytes(8, "big")
 
 
 class ServerSocket(Protocol):
@@ -65,8 +67,9 @@ class WebSocketOutbox:
         self._loop = asyncio.get_running_loop()
         self._flush_scheduled = False
 
-    def send(self, payload: bytes) -> None:
-        """Queue one UTF-8 text message; it goes out at the next :meth:`flush` (at the latest, next loop turn).
+    def send(self, payload: bytes, *, binary: bool = False) -> None:
+        """Queue one UTF-8 text message (or a binary one); it goes out at the next :meth:`flush` (at the latest, next
+        loop turn).
 
         Raises:
             ConnectionError: the socket is closing, or the peer has stopped reading.
@@ -76,7 +79,7 @@ class WebSocketOutbox:
             raise ConnectionError("websocket is closing")
         if transport.get_write_buffer_size() > self._max_buffer:
             raise ConnectionError("websocket peer is not reading")
-        self._parts.append(text_frame_header(len(payload)))
+        self._parts.append(text_frame_header(len(payload), _OPCODE_BINARY if binary else _OPCODE_TEXT))
         self._parts.append(payload)
         if not self._flush_scheduled:
             self._flush_scheduled = True
