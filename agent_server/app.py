@@ -29,6 +29,7 @@ from agent_server.api import routes_table
 from agent_server.config import Settings
 from agent_server.db import database_url
 from agent_server.errors import error_middleware
+from agent_server import url_resolver
 from agent_server.routes import (
     action_execute,
     actions,
@@ -100,6 +101,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     contacts.setup, contact_imports.setup, contact_lists.setup, opt_outs.setup, sms.setup, sms_status.setup,
     campaigns.setup, tickets.setup, portal_tickets.setup,
     customers.setup, customer_portal.setup, customer_portal_reads.setup, customer_summaries.setup,
+    url_resolver.setup,
     webhooks.setup,
     forms.setup,
     form_submit.setup,

@@ -41,18 +41,18 @@ async def checked_url(raw: str, allowed_private_hosts: Collection[str], resolver
     try:
         url = URL(raw.strip())
     except ValueError:
-        raise UrlNotAllowed("url: not a URL") from None
+        raise UrlNotAllowed("not a URL") from None
     if not url.is_absolute() or not url.host:
-        raise UrlNotAllowed("url: not an absolute URL")
+        raise UrlNotAllowed("not an absolute URL")
     if url.scheme != "https" and not (url.scheme == "http" and url.host in allowed_private_hosts):
-        raise UrlNotAllowed("url: webhooks are sent only to https URLs")
+        raise UrlNotAllowed("webhooks are sent only to https URLs")
     check_url(url, allowed_private_hosts)
     if _is_literal(url.host):
         return str(url)
     try:
         await GuardedResolver(allowed_private_hosts, resolver).resolve(url.host, url.port or 443)
     except OSError as exc:
-        raise UrlNotAllowed(f"url: {url.host} does not resolve ({exc})") from None
+        raise UrlNotAllowed(f"{url.host} does not resolve ({exc})") from None
     return str(url)
 
 

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import AsyncIterator
 
-import aiohttp
 import msgspec
 from aiohttp import web
-from aiohttp.abc import AbstractResolver
 
 from agent_server import agents, auth
 from agent_server.api.decoding import read_body
@@ -25,16 +22,15 @@ from agent_server.errors import ApiError, NotFound, ValidationError, register_er
 from agent_server.routes.agents import own_agent
 from agent_server.routes.form_shapes import FormList, FormOut, FormPatch
 from agent_server.state import POOL, SETTINGS
+from agent_server.url_resolver import URL_RESOLVER
 from agent_server.validation import path_uuid
 from automations import form_hooks, form_store
 from automations.form_errors import FormNameTaken, TooManyForms
 from automations.form_model import Form, FormDefinitionError, FormSpec, checked_spec
-from automations.form_urls import check_webhook_url
+from automations.webhook_http import checked_url
 from knowledge.errors import UrlNotAllowed
 from storage.transactions import transaction
 
-# The DNS resolver a webhookUrl is checked with on save; tests put a stub here before the app starts.
-URL_RESOLVER = web.AppKey("form_url_resolver", AbstractResolver)
 
 
 def form_out(form: Form, secret: str | None = None) -> FormOut:
@@ -76,8 +72,8 @@ async def _checked(request: web.Request, spec: FormSpec, *, url_changed: bool) -
         raise ValidationError(exc.field, exc.message) from None
     if spec.webhook_url is not None and url_changed:
         try:
-            url = await check_webhook_url(spec.webhook_url, request.app[SETTINGS].knowledge.allowed_private_hosts,
-                                          request.app[URL_RESOLVER])
+            url = await checked_url(spec.webhook_url, request.app[SETTINGS].knowledge.allowed_private_hosts,
+                                    request.app[URL_RESOLVER])
         except UrlNotAllowed as exc:
             raise ApiError(422, "URL_NOT_ALLOWED", f"webhookUrl: {exc}", field="webhookUrl") from None
         spec = msgspec.structs.replace(spec, webhook_url=url)
@@ -152,16 +148,7 @@ ROUTES = (
 )
 
 
-async def _resolver(app: web.Application) -> AsyncIterator[None]:
-    owned = URL_RESOLVER not in app
-    if owned:
-        app[URL_RESOLVER] = aiohttp.ThreadedResolver()
-    yield
-    if owned:
-        await app[URL_RESOLVER].close()
-
 
 def setup(app: web.Application) -> None:
     register_error(FormNameTaken, 409, "FORM_NAME_TAKEN")
     register(app, ROUTES)
-    app.cleanup_ctx.append(_resolver)

@@ -10,12 +10,9 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from collections.abc import AsyncIterator
 
-import aiohttp
 import msgspec
 from aiohttp import web
-from aiohttp.abc import AbstractResolver
 
 from agent_server import auth
 from agent_server.api.decoding import read_body, read_query
@@ -25,6 +22,7 @@ from agent_server.errors import ApiError, NotFound, ValidationError
 from agent_server.routes import webhook_shapes as shapes
 from agent_server.routes.messaging_access import owned
 from agent_server.state import POOL, SETTINGS
+from agent_server.url_resolver import URL_RESOLVER
 from automations import webhook_endpoints as endpoints
 from automations import webhook_messages as messages
 from automations.webhook_endpoints import Endpoint
@@ -35,8 +33,6 @@ from jobs.runner import utc_now
 from knowledge.errors import UrlNotAllowed
 from storage.executor import Executor
 
-# The DNS resolver a URL is checked with on save; tests put a stub here before the app starts.
-URL_RESOLVER = web.AppKey("webhook_url_resolver", AbstractResolver)
 
 
 def _iso(value: datetime.datetime | None) -> str | None:
@@ -68,7 +64,7 @@ async def _url(request: web.Request, raw: str) -> str:
         return await checked_url(raw, request.app[SETTINGS].knowledge.allowed_private_hosts,
                                  request.app[URL_RESOLVER])
     except UrlNotAllowed as exc:
-        raise ApiError(422, "URL_NOT_ALLOWED", str(exc), field="url") from None
+        raise ApiError(422, "URL_NOT_ALLOWED", f"url: {exc}", field="url") from None
 
 
 def _event_types(raw: list[str]) -> list[str]:
@@ -241,15 +237,6 @@ ROUTES = (
 )
 
 
-async def _resolver(app: web.Application) -> AsyncIterator[None]:
-    owned_here = URL_RESOLVER not in app
-    if owned_here:
-        app[URL_RESOLVER] = aiohttp.ThreadedResolver()
-    yield
-    if owned_here:
-        await app[URL_RESOLVER].close()
-
 
 def setup(app: web.Application) -> None:
     register(app, ROUTES)
-    app.cleanup_ctx.append(_resolver)

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from agent_server import agents
 from agent_server.app import make_app
 from agent_server.config import Settings
-from agent_server.routes.forms import URL_RESOLVER
+from agent_server.url_resolver import URL_RESOLVER
 from tests.conftest import PUBLIC_URL, MakeBusiness, Tenant
 from tests.knowledge.test_url_guard import StubResolver
 

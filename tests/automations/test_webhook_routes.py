@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from agent_server.app import make_app
 from agent_server.config import Settings
-from agent_server.routes.webhooks import URL_RESOLVER
+from agent_server.url_resolver import URL_RESOLVER
 from automations import webhook_outbox
 from automations.webhook_delivery import SendWebhook
 from automations.webhook_http import guarded_session
