@@ -21,7 +21,7 @@ from automations.calendar_provider import Booking, day_slots
 from storage.executor import Executor
 from storage.transactions import transaction
 
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('calendar:' || $1::text, 0))"
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('calendar:' || $1::uuid::text, 0))"
 _COLUMNS = "id, starts_at, ends_at, name, status"
 
 

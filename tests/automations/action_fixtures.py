@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
+import msgspec
 import pytest
 
 from agent_server.app import make_app
 from agent_server.config import Settings
 from agent_server.routes.actions import URL_RESOLVER
+from automations import action_store
+from automations.action_checks import checked_spec
+from automations.action_model import Action, ActionSpec
 from automations.action_runner import ActionServices
 from automations.webhook_http import guarded_session
-from tests.automations.conftest import Client
+from tests.automations.conftest import DNS, Client, Shop
 from tests.fake_webhook_receiver import FakeWebhookReceiver
 from tests.knowledge.test_url_guard import StubResolver
 
@@ -55,3 +61,12 @@ def webhook_action(url: str, **overrides: Any) -> dict[str, Any]:
                 "name": {"type": "string", "maxLength": 100}, "email": {"type": "string", "format": "email"},
                 "size": {"enum": ["small", "large"]}}, "required": ["name"]},
             "configuration": {"url": url, "headers": {"Authorization": "Bearer crm-secret-token"}}, **overrides}
+
+
+async def make_action(pool: asyncpg.Pool, shop: Shop, body: dict[str, Any]) -> Action:
+    """An action saved as the create route saves it (checked: URL guard, own addresses, schema)."""
+    spec = msgspec.convert(body, ActionSpec)
+    checked = await checked_spec(pool, shop.tenant.business_id, spec, saved=None, allowed_private_hosts=ALLOWED,
+                                 resolver=StubResolver(DNS))
+    return await action_store.create(pool, shop.tenant.business_id, shop.agent_id, checked,
+                                     now=datetime.datetime.now(datetime.UTC))
