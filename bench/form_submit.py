@@ -3,7 +3,7 @@
 Starts the embedded database in a temporary folder, migrates it, seeds a business, an agent and
 a 10-field form with a notification email (so every submission also writes an outbox email and
 its job, in the same transaction), starts `agent-server serve` as a separate process behind one
-trusted proxy hop (each request names its own client address in X-Forwarded-For, so the 10/min
+trusted proxy hop (`bench/served.py`'s `serving`; each request names its own client address in X-Forwarded-For, so the 10/min
 per-IP limit is not what is measured), then sends `--rate` submissions a second for `--duration`
 seconds, open loop (a request is sent on schedule whether or not earlier ones were answered),
 and prints the latency percentiles of the 201s.
@@ -20,7 +20,6 @@ import datetime
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from agent_server.embedded_db import start_embedded  # noqa: E402
 from agent_server.migrations import migrate  # noqa: E402
 from automations import form_store  # noqa: E402
 from automations.form_model import FormField, FormSpec, checked_spec  # noqa: E402
-from bench.api import JWT_SECRET, free_port, percentile, wait_ready  # noqa: E402
+from bench.served import load_average, percentile, serving  # noqa: E402
 from storage.pool import init_connection  # noqa: E402
 
 FIELDS = [FormField(id="name", label="Name", type="text", required=True),
@@ -101,33 +100,17 @@ async def run(args: argparse.Namespace) -> None:
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     dsn = start_embedded(scratch / "data")
     form_id = await seed(dsn)
-    config = scratch / "config.toml"
-    config.write_text((ROOT / "config.toml").read_text().replace("forwarded_for_hops = 0", "forwarded_for_hops = 1"))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DATABASE_URL": dsn, "SUPABASE_JWT_SECRET": JWT_SECRET, "PORT": str(port),
-           "PUBLIC_URL": base, "AGENT_SERVER_CONFIG": str(config)}
-    serve = "import sys; from agent_server.cli import main; sys.exit(main(['serve']))"
-    server = subprocess.Popen([sys.executable, "-c", serve], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        try:
-            await wait_ready(base)
-        except RuntimeError:
-            server.terminate()
-            raise RuntimeError(server.communicate(timeout=10)[1].decode()[-2000:]) from None
+    async with serving(dsn, scratch, {"forwarded_for_hops": "1"}) as (base, _):
         print(f"command: {shlex.join([sys.executable, *sys.argv])}")
         print(f"setup: 1 server process, embedded PostgreSQL, {os.cpu_count()} CPUs shared by load generator,"
-              " server and database; each submission writes its row, an outbox email and the email's job")
+              f" server and database (load average {load_average()}); each submission writes its row, an outbox"
+              " email and the email's job")
         await load(base, form_id, args.rate, 1.0)  # warm-up
         latencies, statuses = await load(base, form_id, args.rate, args.duration)
         ordered = sorted(latencies)
         print(f"POST /api/forms/submit at {args.rate:.0f}/s for {args.duration:.0f} s: statuses {statuses}, "
               f"p50 {percentile(ordered, 0.50) * 1000:.1f} ms, p99 {percentile(ordered, 0.99) * 1000:.1f} ms, "
               f"max {ordered[-1] * 1000:.1f} ms")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> None:
