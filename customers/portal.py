@@ -106,19 +106,38 @@ def _conversation(row: asyncpg.Record) -> Conversation:
     return Conversation(**dict(row))
 
 
+# One page of the assigned agents' conversations, newest first: each agent's newest `$9` of each kind through its
+# (agent, start DESC) index (0120), so a page reads at most agents x 3 x `$9` rows however many there are, and
+# the outcome and lead are joined to that page only. $4 channel or NULL, [$5, $6) the range, ($7, $8) the cursor.
+_PAGE = (
+    "SELECT w.id, 'widget' AS channel, w.agent_id, w.created_at AS started_at, NULL::text AS contact FROM mine,"
+    " LATERAL (SELECT * FROM widget_conversations w WHERE w.agent_id = mine.agent_id AND w.business_id = $2"
+    " AND w.created_at >= $5 AND w.created_at < $6 AND ($7::timestamptz IS NULL OR (w.created_at, w.id) < ($7, $8))"
+    " ORDER BY w.created_at DESC, w.id DESC LIMIT $9) w WHERE $4::text IS NULL OR $4 = 'widget'"
+    " UNION ALL SELECT c.id, 'voice', c.agent_id, c.started_at, c.from_number FROM mine,"
+    " LATERAL (SELECT * FROM calls c WHERE c.agent_id = mine.agent_id AND c.business_id = $2"
+    " AND c.started_at >= $5 AND c.started_at < $6 AND ($7::timestamptz IS NULL OR (c.started_at, c.id) < ($7, $8))"
+    " ORDER BY c.started_at DESC, c.id DESC LIMIT $9) c WHERE $4 IS NULL OR $4 = 'voice'"
+    " UNION ALL SELECT o.id, o.channel, o.agent_id, o.first_message_at, o.contact_address FROM mine,"
+    " LATERAL (SELECT * FROM conversation_outcomes o WHERE o.agent_id = mine.agent_id AND o.business_id = $2"
+    " AND o.channel IN ('sms', 'whatsapp') AND ($4 IS NULL OR o.channel = $4) AND o.first_message_at >= $5"
+    " AND o.first_message_at < $6 AND ($7::timestamptz IS NULL OR (o.first_message_at, o.id) < ($7, $8))"
+    " ORDER BY o.first_message_at DESC, o.id DESC LIMIT $9) o"
+)
+
+
 async def conversations(db: Executor, scope: Scope, *, channel: Channel | None, start: datetime.datetime,
                         end: datetime.datetime, after: tuple[datetime.datetime, uuid.UUID] | None,
                         limit: int) -> list[Conversation]:
     """Conversations that started in [start, end), newest first, from `after` on."""
     rows = await db.fetch(
-        f"{CONVERSATIONS} SELECT conv.id, conv.channel, conv.agent_id, conv.started_at, conv.contact,"
+        f"WITH {MINE}, page AS ({_PAGE} ORDER BY started_at DESC, id DESC LIMIT $9)"
+        " SELECT page.id, page.channel, page.agent_id, page.started_at, page.contact,"
         " o.ended_at, o.analysis->>'summary' AS summary, o.analysis->>'outcome' AS outcome,"
         " o.analysis->>'sentiment' AS sentiment,"
-        f" (SELECT {_LEAD_JSON} FROM leads l WHERE l.conversation_id = conv.id ORDER BY l.created_at LIMIT 1)::jsonb"
-        " AS lead FROM conv LEFT JOIN conversation_outcomes o ON o.id = conv.id"
-        " WHERE ($4::text IS NULL OR conv.channel = $4) AND conv.started_at >= $5 AND conv.started_at < $6"
-        " AND ($7::timestamptz IS NULL OR (conv.started_at, conv.id) < ($7, $8::uuid))"
-        " ORDER BY conv.started_at DESC, conv.id DESC LIMIT $9",
+        f" (SELECT {_LEAD_JSON} FROM leads l WHERE l.conversation_id = page.id ORDER BY l.created_at LIMIT 1)::jsonb"
+        " AS lead FROM page LEFT JOIN conversation_outcomes o ON o.id = page.id"
+        " ORDER BY page.started_at DESC, page.id DESC",
         scope.customer_id, scope.business_id, scope.agent_id, channel, start, end,
         after[0] if after else None, after[1] if after else None, limit)
     return [_conversation(r) for r in rows]
