@@ -24,6 +24,7 @@ from agent_server import (
     metering,
     metrics,
     outcome_jobs,
+    token_pool,
 )
 from agent_server.api import routes_table
 from agent_server.config import Settings
@@ -94,7 +95,7 @@ ROUTE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
     wallet.setup, payment_checkout.setup, payment_webhook.setup,
     twilio_voice.setup, twilio_media.setup, web_voice.setup, calls.setup, call_recordings.setup,
     numbers.setup,
-    message_limits.setup, twilio_sms.setup, widget.setup, chat_embeds.setup, chatbot.setup,
+    message_limits.setup, token_pool.setup, twilio_sms.setup, widget.setup, chat_embeds.setup, chatbot.setup,
     usage.setup, token_usage.setup, jobs.setup, job_runner.setup, job_list.setup,
     metering.setup, call_token_caps.setup, call_control.setup, call_hangup.setup, metrics.setup,
     outcome_jobs.setup, conversation_outcomes.setup, leads.setup, notifications.setup, knowledge.setup,

@@ -1,9 +1,13 @@
 """Token caps during calls: the call observer that reserves each call's token blocks and ends a call at the cap.
 
-A spent agent's calls are turned away at the voice webhook (`routes/twilio_voice.py`); a call
-that reaches the cap while it runs hears the limit line, then the goodbye, and ends with
+A spent agent's calls are turned away at the voice webhook (`routes/twilio_voice.py`). A call
+that reaches the cap while it runs still hears the answer the model already wrote (its tokens
+were within the block granted); the caller's next turn, which could get no tokens, is answered
+with the limit line and the goodbye instead of a model's answer, and the call ends with
 `end_reason = token_limit`. Tokens are counted from the call's LLM attempts as its background
-recorder writes their rows (`sink` wraps that writer), so no turn waits on the database.
+recorder writes their rows (`sink` wraps that writer), so no turn waits on the database; a turn
+that starts before the row of the answer that spent the block is written still asks the model
+(the block's last tokens cover it).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from agent_server.state import CALL_HOOKS, POOL, SETTINGS
+from agent_server.state import CALL_HOOKS, SETTINGS
+from agent_server.token_pool import TOKEN_POOL
 from llm_usage.token_budgets import RESERVATION_SECONDS
 from llm_usage.token_caps import TokenLimitReached
 from llm_usage.token_calls import CallTokens
@@ -40,7 +45,7 @@ class CallTokenCaps:
 
     async def call_started(self, call: CallControl) -> None:
         settings = self._app[SETTINGS]
-        tokens = CallTokens(self._app[POOL], call.info.agent_id,
+        tokens = CallTokens(self._app[TOKEN_POOL], call.info.agent_id, call_id=call.info.call_id,
                             expires_in=settings.calls.max_call_seconds + RESERVATION_SECONDS)
         sid = call.info.call_sid
         self._calls[sid] = (call, tokens)
@@ -77,11 +82,11 @@ class CallTokenCaps:
         return write
 
     def _end(self, call: CallControl, exc: TokenLimitReached) -> None:
-        """The limit line, then the goodbye, then the hang-up."""
+        """At the caller's next turn: the limit line, then the goodbye, then the hang-up."""
         settings = self._app[SETTINGS]
         log.info("call_token_limit", call_sid=call.info.call_sid, period=exc.period)
-        call.request_end(EndReason.TOKEN_LIMIT,
-                         goodbye=f"{settings.limits.text(exc.period)} {settings.calls.goodbye_text}")
+        call.end_at_next_turn(EndReason.TOKEN_LIMIT,
+                              goodbye=f"{settings.limits.text(exc.period)} {settings.calls.goodbye_text}")
 
 
 CALL_TOKENS = web.AppKey("call_tokens", CallTokenCaps)

@@ -6,7 +6,8 @@ tokens against it from the call's background recorder (never the audio path). Wh
 (so what the call already used stays covered); when no block of at least `CALL_MIN_TOKENS` can
 be reserved, the agent is at its cap and `count` says so once. At the end the block settles with
 what was counted; a block whose process died expires with the call's longest duration and the
-sweeper frees it (its tokens are not counted).
+sweeper settles it from the call's `llm_requests` rows (`token_budgets.sweep`): each block names
+its call, and every row is counted once across the call's blocks.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from storage.executor import Executor
 
 
 class CallTokens:
-    def __init__(self, db: Executor, agent_id: uuid.UUID, *, expires_in: float) -> None:
+    def __init__(self, db: Executor, agent_id: uuid.UUID, *, call_id: uuid.UUID, expires_in: float) -> None:
         self._db = db
         self._agent_id = agent_id
+        self._call_id = call_id
         self._expires_in = expires_in
         self._grant: Grant | None = None
         self._counted = 0
@@ -34,7 +36,7 @@ class CallTokens:
         settings = await token_settings.settings_of(self._db, self._agent_id)
         return await token_budgets.reserve(self._db, self._agent_id, settings.limits, prompt_chars=0,
                                            max_tokens=CALL_BLOCK_TOKENS, min_output=CALL_MIN_TOKENS,
-                                           expires_in=self._expires_in)
+                                           expires_in=self._expires_in, call_id=self._call_id)
 
     async def start(self) -> None:
         """Reserve the call's first block.

@@ -3,8 +3,9 @@
 A text reply makes one `TokenGate`; the conversation code calls `admit` with the request's
 messages right before asking the model (so an FAQ or cached answer never touches the caps),
 then `settle` with the tokens the provider reported, or `release` when no answer came. The
-agent's settings are read at `admit`, so a change applies to the next reply; its fallback models
-come with them (`fallback_models`), so a reply reads the agent's settings once.
+agent's settings are read at `admit`, in the reservation's own round trip, so a change applies
+to the next reply; its fallback models come with them (`fallback_models`), so a reply reads the
+agent's settings once.
 """
 
 from __future__ import annotations
@@ -39,10 +40,8 @@ class TokenGate:
         Raises:
             TokenLimitReached: nothing reserved; the model must not be asked.
         """
-        settings = self._settings = await token_settings.settings_of(self._db, self._agent_id)
-        self.grant = await token_budgets.reserve(self._db, self._agent_id, settings.limits,
-                                                 prompt_chars=prompt_chars(messages),
-                                                 max_tokens=settings.max_output_tokens, now=self._now)
+        self._settings, self.grant = await token_settings.reserve(self._db, self._agent_id,
+                                                                  prompt_chars=prompt_chars(messages), now=self._now)
         return self.grant.max_tokens
 
     def fallback_models(self) -> tuple[str, ...]:

@@ -8,19 +8,22 @@ declared once here, so `PUT .../token-settings` and the agent PATCH refuse the s
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import msgspec
 
-from llm_usage.token_budgets import Limits
+from llm_usage import token_budgets
+from llm_usage.token_budgets import Grant, Limits
 from llm_usage.token_caps import (
     DEFAULT_DAILY_LIMIT,
     DEFAULT_MAX_OUTPUT_TOKENS,
     DEFAULT_MONTHLY_LIMIT,
     MAX_FALLBACK_MODELS,
     MAX_OUTPUT_TOKENS,
+    MIN_OUTPUT_TOKENS,
 )
 from storage.executor import Executor
 from storage.transactions import transaction
@@ -63,6 +66,35 @@ async def settings_of(db: Executor, agent_id: uuid.UUID, *, lock: bool = False) 
         return TokenSettings()
     return TokenSettings(row["daily_limit"], row["monthly_limit"], row["max_output_tokens"],
                          tuple(row["fallback_models"]))
+
+
+# The agent's settings (the defaults $8..$10 without a row) and the reservation made with them, in one statement.
+_RESERVE = ("SELECT s.daily_limit, s.monthly_limit, s.max_output_tokens, s.fallback_models, r.* FROM"
+            " (SELECT CASE WHEN t.agent_id IS NULL THEN $8::bigint ELSE t.daily_limit END AS daily_limit,"
+            "         CASE WHEN t.agent_id IS NULL THEN $9::bigint ELSE t.monthly_limit END AS monthly_limit,"
+            "         coalesce(t.max_output_tokens, $10::int) AS max_output_tokens,"
+            "         coalesce(t.fallback_models, '[]'::jsonb) AS fallback_models"
+            "  FROM (SELECT $1::uuid AS agent_id) a LEFT JOIN token_settings t USING (agent_id)) s,"
+            " LATERAL " + token_budgets.RESERVE_CALL.format(limits="s.daily_limit, s.monthly_limit",
+                                                            max_tokens="s.max_output_tokens") + " r")
+
+
+async def reserve(db: Executor, agent_id: uuid.UUID, *, prompt_chars: int,
+                  now: datetime.datetime | None = None) -> tuple[TokenSettings, Grant]:
+    """Read the agent's settings and reserve a request of `prompt_chars` under them, in one round trip:
+    what `token_budgets.reserve` does with the settings `settings_of` reads, for a reply's request.
+
+    Raises:
+        TokenLimitReached: not even the prompt and `MIN_OUTPUT_TOKENS` fit; nothing reserved.
+    """
+    at = now if now is not None else datetime.datetime.now(datetime.UTC)
+    args = token_budgets.reserve_args(agent_id, at, prompt_chars=prompt_chars, min_output=MIN_OUTPUT_TOKENS,
+                                      expires_in=token_budgets.RESERVATION_SECONDS, call_id=None)
+    row = await db.fetchrow(_RESERVE, *args, DEFAULT_DAILY_LIMIT, DEFAULT_MONTHLY_LIMIT, DEFAULT_MAX_OUTPUT_TOKENS)
+    assert row is not None
+    settings = TokenSettings(row["daily_limit"], row["monthly_limit"], row["max_output_tokens"],
+                             tuple(row["fallback_models"]))
+    return settings, token_budgets.grant_of(row, at)
 
 
 async def update(db: Executor, agent_id: uuid.UUID, changes: dict[str, Any]) -> TokenSettings:

@@ -39,6 +39,7 @@ from agent_server.api.route import Route, register
 from agent_server.knowledge_embeddings import grounding_for
 from agent_server.message_limits import within_limits
 from agent_server.state import CARRIER, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS
+from agent_server.token_pool import TOKEN_POOL
 from agent_server.routes.twilio_shapes import SIGNATURE, SmsWebhookForm
 from agent_server.twilio_signature import verified_form
 from conversations import records
@@ -190,7 +191,7 @@ async def _compose(app: web.Application, agent: agents.Agent, inbound: InboundTe
                                payment=app[REPLY_PAYMENT],
                                requests=RequestContext(agent.business_id, agent.id, agent.version or None, channel),
                                grounding=grounding_for(app, agent),
-                               cache=agents.cache_scope(agent), tokens=TokenGate(app[POOL], agent.id),
+                               cache=agents.cache_scope(agent), tokens=TokenGate(app[TOKEN_POOL], agent.id),
                                toolbox=toolbox or None, conversation=str(conversation))
 
 

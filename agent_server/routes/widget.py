@@ -33,6 +33,7 @@ from agent_server.form_offers import form_frame, widget_forms
 from agent_server.knowledge_embeddings import grounding_for
 from agent_server.message_limits import within_limits
 from agent_server.state import LIFECYCLE, POOL, PROVIDERS, REPLY_PAYMENT, SETTINGS, SOCKETS
+from agent_server.token_pool import TOKEN_POOL
 from agent_server.routes.token_settings import LIMIT_CODE, limit_reached
 from agent_server.routes.widget_shapes import (
     OPTIONAL_ORIGIN,
@@ -137,7 +138,7 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
                            grounding=grounding_for(app, agent),
                            cache=agents.cache_scope(agent), agent_version=agent.version or None,
                            toolbox=toolbox or None,
-                           tokens=TokenGate(app[POOL], agent.id))
+                           tokens=TokenGate(app[TOKEN_POOL], agent.id))
 
 
 async def get_config(request: web.Request) -> web.StreamResponse:

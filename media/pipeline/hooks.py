@@ -64,6 +64,12 @@ class CallControl(Protocol):
         without, the call is torn down at once. Safe to call any number of times, from any task."""
         ...
 
+    def end_at_next_turn(self, reason: EndReason, *, goodbye: str) -> None:
+        """Let what the agent is saying play out, and answer the caller's next turn with ``goodbye``
+        instead of a model's answer, then hang up (a call out of tokens: what the model already
+        wrote is heard, nothing more is asked of it). Safe from any task."""
+        ...
+
 
 class CallObserver(Protocol):
     """What an area built on calls implements; every method must return quickly."""

@@ -92,6 +92,7 @@ class CallSession:
         self._started = loop.time()
         self._outcome: asyncio.Future[CallOutcome] = loop.create_future()
         self._stt_pump: asyncio.Task[None] | None = None
+        self._next_turn_ends: EndRequested | None = None
         self._lifecycle = CallLifecycle()
         self._audio = CallerAudio()
         self._timers = Timers(loop, self._post)
@@ -122,6 +123,10 @@ class CallSession:
     def request_end(self, reason: EndReason, *, goodbye: str | None = None) -> None:
         """End the call (see :class:`media.pipeline.hooks.CallControl`); safe from any task."""
         self._post(EndRequested(reason, goodbye))
+
+    def end_at_next_turn(self, reason: EndReason, *, goodbye: str) -> None:
+        """Answer the caller's next turn with ``goodbye`` and end (see :class:`media.pipeline.hooks.CallControl`)."""
+        self._next_turn_ends = EndRequested(reason, goodbye)
 
     async def wait_ended(self) -> CallOutcome:
         """Wait until the call is over and every task of it is gone."""
@@ -233,8 +238,12 @@ class CallSession:
             self._post(ReplyDone(reply.id))
 
     def _answer(self, turn: CallerTurn) -> None:
-        """The caller's turn ended: file it and start the answer, whose latencies count from now."""
+        """The caller's turn ended: file it and start the answer, whose latencies count from now (or, once
+        the call may not ask the model any more, say the goodbye it was given and end)."""
         self._dialogue.caller_said(turn.text, turn.started)
+        if self._next_turn_ends is not None:
+            self._post(self._next_turn_ends)
+            return
         reply = self._replies.start("answer", messages=conversation(self._profile, self._dialogue.history))
         reply.turn_end_at = self._loop.time()
         if turn.speech_end_s is not None:
