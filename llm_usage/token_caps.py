@@ -1,10 +1,12 @@
 """The arithmetic of per-agent token caps: what a request needs, whether it fits, when a period resets.
 
-Pure functions, no I/O: `llm_usage.token_budgets` applies them to the rows it locked. A request
-needs its prompt (estimated at three characters a token, deliberately more than the usual four
-so only an unusually dense prompt can pass a limit) plus the output it may write (`max_tokens`).
-When less than that remains, the output is cut to fit as long as at least `MIN_OUTPUT_TOKENS`
-of it would be left; otherwise the request is refused.
+Pure functions, no I/O. The database applies the same rule to the rows it locks (`token_reserve`,
+migration 0112, so a reservation is one round trip); `fit` states it here, and a test holds the
+two together (tests/llm_usage/test_token_call_blocks.py). A request needs its prompt (estimated
+at three characters a token, deliberately more than the usual four so only an unusually dense
+prompt can pass a limit) plus the output it may write (`max_tokens`). When less than that
+remains, the output is cut to fit as long as at least `MIN_OUTPUT_TOKENS` of it would be left;
+otherwise the request is refused.
 """
 
 from __future__ import annotations
