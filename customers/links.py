@@ -5,8 +5,8 @@ SHA-256, so a database dump opens nothing, and nothing logs it. The link puts it
 fragment (`{portal_url}/login#token=...`), which browsers send to no server and no Referer, and
 a GET never consumes it (mail scanners prefetch links): the portal page posts it. The exchange
 is one conditional `UPDATE ... WHERE used_at IS NULL AND expires_at > now() RETURNING`, so of
-two simultaneous uses the row lock lets exactly one through; the session is written in the
-same transaction. Link times are the database's clock, like the check that reads them.
+two simultaneous uses the row lock lets exactly one through; the session and the customer's
+sign-in are written by the same statement (one round trip). Link times are the database's clock, like the check that reads them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Literal
 
 from customers.config import CustomersConfig
 from customers.errors import LinkExpired, LinkUnknown
-from customers.records import Customer, find
+from customers.records import Customer
 from mail import outbox
 from mail.rendering import render
 from storage.executor import Executor
@@ -59,6 +59,25 @@ async def issue(db: Executor, customer: Customer, purpose: Purpose, config: Cust
     return link_id
 
 
+# The exchange in one statement (one round trip, its own transaction): use the link if it is live, open the
+# session, mark the customer active and signed in, and return both (the customer as updated, with its agents).
+_EXCHANGE = (
+    "WITH used AS (UPDATE customer_login_links l SET used_at = now() FROM customers c"
+    " WHERE l.token_hash = $1 AND l.used_at IS NULL AND l.revoked_at IS NULL AND l.expires_at > now()"
+    " AND c.id = l.customer_id AND c.status <> 'disabled' RETURNING l.id, l.customer_id, c.business_id),"
+    " session AS (INSERT INTO customer_sessions (customer_id, business_id, link_id, created_at, expires_at)"
+    " SELECT customer_id, business_id, id, now(), now() + make_interval(hours => $2) FROM used"
+    " RETURNING id, customer_id, expires_at),"
+    " signed_in AS (UPDATE customers c SET status = 'active', last_login = now(), updated_at = now() FROM used"
+    " WHERE c.id = used.customer_id RETURNING c.*)"
+    " SELECT s.id AS session_id, s.expires_at AS session_expires_at, c.id, c.business_id, c.email, c.full_name,"
+    " c.company_name, c.status, c.weekly_summary_enabled, c.last_login, c.created_at,"
+    " coalesce((SELECT array_agg(a.agent_id ORDER BY a.created_at, a.agent_id) FROM customer_agent_assignments a"
+    " JOIN agents g ON g.id = a.agent_id AND g.deleted_at IS NULL WHERE a.customer_id = c.id), '{}') AS agent_ids"
+    " FROM session s JOIN signed_in c ON c.id = s.customer_id"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Exchanged:
     """A link exchanged: the session it opened and its end."""
@@ -78,25 +97,15 @@ async def exchange(db: Executor, token: str, config: CustomersConfig) -> Exchang
         LinkUnknown: no link has this token.
     """
     digest = token_hash(token)
-    async with transaction(db) as conn:
-        row = await conn.fetchrow(
-            "UPDATE customer_login_links l SET used_at = now() FROM customers c"
-            " WHERE l.token_hash = $1 AND l.used_at IS NULL AND l.revoked_at IS NULL AND l.expires_at > now()"
-            " AND c.id = l.customer_id AND c.status <> 'disabled'"
-            " RETURNING l.id, l.customer_id, c.business_id", digest)
-        if row is None:
-            known = await conn.fetchval("SELECT true FROM customer_login_links WHERE token_hash = $1", digest)
-            raise LinkExpired("this sign-in link was used or has expired") if known else LinkUnknown("unknown link")
-        session = await conn.fetchrow(
-            "INSERT INTO customer_sessions (customer_id, business_id, link_id, created_at, expires_at)"
-            " VALUES ($1, $2, $3, now(), now() + make_interval(hours => $4)) RETURNING id, expires_at",
-            row["customer_id"], row["business_id"], row["id"], config.session_hours)
-        assert session is not None
-        await conn.execute("UPDATE customers SET status = 'active', last_login = now(), updated_at = now()"
-                           " WHERE id = $1", row["customer_id"])
-        customer = await find(conn, row["business_id"], row["customer_id"])
-        assert customer is not None
-        return Exchanged(session["id"], row["customer_id"], row["business_id"], session["expires_at"], customer)
+    row = await db.fetchrow(_EXCHANGE, digest, config.session_hours)
+    if row is None:
+        known = await db.fetchval("SELECT true FROM customer_login_links WHERE token_hash = $1", digest)
+        raise LinkExpired("this sign-in link was used or has expired") if known else LinkUnknown("unknown link")
+    values = dict(row)
+    session_id, expires_at = values.pop("session_id"), values.pop("session_expires_at")
+    values["agent_ids"] = tuple(values["agent_ids"])
+    customer = Customer(**values)
+    return Exchanged(session_id, customer.id, customer.business_id, expires_at, customer)
 
 
 async def renewal_target(db: Executor, digest: bytes) -> tuple[uuid.UUID, uuid.UUID] | None:
