@@ -64,8 +64,11 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
                         limits: SmsLimits, defaults: ModelDefaults, payment: ReplyPayment,
                         grounding: Grounding | None = None, cache: CacheScope | None = None,
                         tokens: TokenGate | None = None, requests: RequestContext | None = None,
-                        toolbox: ToolBox | None = None, conversation: str | None = None) -> Reply:
+                        toolbox: ToolBox | None = None, conversation: str | None = None, greeting: str = "") -> Reply:
     """The agent's answer to `inbound`, given the thread's earlier messages, paid through `payment`.
+
+    `greeting` (the channel's own) opens the first reply of a thread, a paragraph before the answer,
+    which is cut to leave it room; a refused or failed reply goes without it.
 
     The price is reserved before the model is asked; a wallet that can't pay gets the
     unavailable text and no model call. A failed reply is not charged. The first text of a
@@ -123,5 +126,15 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
     if first is not None and answer_cache.cacheable(reply):
         await answer_cache.store(pool, first, "sms", inbound.body, reply.text, producer=producer,
                                  sources=reply.sources, tokens=reply.prompt_tokens + reply.completion_tokens)
-    return Reply(fit_sms(reply.text, limits.max_reply_chars), reply.answered_by, reply.prompt_tokens,
-                 reply.completion_tokens)
+    return Reply(_greeted(reply.text, greeting.strip() if not history else "", limits.max_reply_chars),
+                 reply.answered_by, reply.prompt_tokens, reply.completion_tokens)
+
+
+def _greeted(answer: str, greeting: str, max_chars: int) -> str:
+    """The answer fit to one reply, after the greeting when there is one (the whole cut to fit if it is long)."""
+    if not greeting:
+        return fit_sms(answer, max_chars)
+    room = max_chars - len(greeting) - 2
+    if room < max_chars // 4:
+        return fit_sms(f"{greeting}\n\n{answer}", max_chars)
+    return f"{greeting}\n\n{fit_sms(answer, room)}"

@@ -182,8 +182,15 @@ async def _reply_within_budget(app: web.Application, agent: agents.Agent, inboun
 
 async def _compose(app: web.Application, agent: agents.Agent, inbound: InboundText, limits: SmsLimits,
                    defaults: ModelDefaults) -> Reply:
-    """The reply, with the agent's tools for the text's conversation (its stretch)."""
+    """The reply, with the agent's tools for the text's conversation (its stretch).
+
+    A thread's first reply opens with the channel's greeting only when the channel sets one of its
+    own (`channels.sms.greeting`, `channels.whatsapp.greeting`): the agent's general greeting is
+    written to be spoken when a call is answered or shown when the chat panel opens, and a text
+    thread is opened by the customer, so it is not inherited here.
+    """
     channel: Literal["sms", "whatsapp"] = "whatsapp" if inbound.sender.startswith("whatsapp:") else "sms"
+    own = agent.channels.whatsapp if channel == "whatsapp" else agent.channels.sms
     conversation = await sms_conversation(app[POOL], inbound.business_id, inbound.message_id,
                                           ours=inbound.our_number, contact=inbound.sender)
     toolbox = await toolbox_for(app, agent, conversation, channel, phone=inbound.sender)
@@ -192,7 +199,8 @@ async def _compose(app: web.Application, agent: agents.Agent, inbound: InboundTe
                                requests=RequestContext(agent.business_id, agent.id, agent.version or None, channel),
                                grounding=grounding_for(app, agent),
                                cache=agents.cache_scope(agent), tokens=TokenGate(app[TOKEN_POOL], agent.id),
-                               toolbox=toolbox or None, conversation=str(conversation))
+                               toolbox=toolbox or None, conversation=str(conversation),
+                               greeting=(own.greeting if own is not None else None) or "")
 
 
 async def _limit_reply(app: web.Application, agent: agents.Agent, inbound: InboundText,
