@@ -3,8 +3,12 @@ counting every row exactly once across the call's blocks; and the database's res
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import itertools
+import os
+import signal
+import sys
 import uuid
 
 import asyncpg
@@ -17,7 +21,8 @@ from llm_usage.token_budgets import Limits
 from llm_usage.token_calls import CallTokens
 from llm_usage.token_caps import Fit, TokenLimitReached, fit, prompt_estimate
 from tests.conftest import MakeBusiness
-from tests.llm_usage.test_token_budgets import budget
+from tests.llm_usage import call_token_worker
+from tests.llm_usage.test_token_budgets import ROOT, budget
 
 BLOCK_LIFE = 60.0
 
@@ -72,6 +77,25 @@ async def test_a_dead_calls_block_is_settled_after_expiry_with_exactly_the_token
     assert await budget(pool, call.agent_id, "day") == (4_400, 0)
     await tokens.close()  # a late close (the process was not dead after all) changes nothing
     assert await budget(pool, call.agent_id, "day") == (4_400, 0)
+
+
+async def test_a_sigkilled_calls_block_is_settled_by_the_sweeper_from_the_rows_it_wrote(
+        database_url: str, pool: asyncpg.Pool, make_business: MakeBusiness) -> None:
+    call = await new_call(pool, make_business)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.llm_usage.call_token_worker", database_url, str(call.agent_id), str(call.id),
+        str(BLOCK_LIFE), cwd=ROOT, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"held"
+    os.kill(proc.pid, signal.SIGKILL)
+    await proc.wait()
+    counted_before_refill = sum(i + o for i, o in call_token_worker.ANSWERS[:2])
+    assert await budget(pool, call.agent_id, "day") == (counted_before_refill, 4_000)
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=BLOCK_LIFE + 1)
+    assert await token_budgets.sweep(pool, now=later) == 1
+    reported = sum(i + o for i, o in (*call_token_worker.ANSWERS, call_token_worker.UNCOUNTED))
+    assert await budget(pool, call.agent_id, "day") == (reported, 0)
+    assert await budget(pool, call.agent_id, "month") == (reported, 0)
 
 
 async def test_two_open_blocks_of_a_call_that_died_between_refill_and_settle_count_its_rows_once(
