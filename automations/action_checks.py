@@ -51,7 +51,11 @@ async def checked_spec(db: Executor, business_id: uuid.UUID, spec: ActionSpec, *
         email = await action_email.checked_config(db, business_id, email_config(configuration))
         checked = msgspec.to_builtins(email)
     else:
-        checked = msgspec.to_builtins(calendar_config(configuration))
+        calendar = calendar_config(configuration)
+        if calendar.base_url is not None and (saved is None or saved.configuration.get("baseUrl") != calendar.base_url):
+            calendar = msgspec.structs.replace(
+                calendar, base_url=await checked_url(calendar.base_url, allowed_private_hosts, resolver))
+        checked = msgspec.to_builtins(calendar)
     return msgspec.structs.replace(spec, type=kind, name=spec.name, description=spec.description.strip(),
                                    parameters=parameters, configuration=checked,
                                    voice_filler=clean_filler(spec.voice_filler))

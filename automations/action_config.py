@@ -46,9 +46,11 @@ class EmailConfig(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_f
 
 
 class CalendarConfig(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
-    """calendar_booking: the built-in `local` calendar's opening hours (in the business's timezone) and slots."""
+    """calendar_booking: opening hours (in the business's timezone) and slots; bookings kept by the built-in `local`
+    calendar, or by a `remote` one the server calls at `baseUrl` (`calendar_remote`)."""
 
-    provider: Literal["local"] = "local"
+    provider: Literal["local", "remote"] = "local"
+    base_url: Url | None = None
     slot_minutes: Annotated[int, msgspec.Meta(ge=5, le=480)] = 30
     days_ahead: Annotated[int, msgspec.Meta(ge=1, le=365)] = 60
     hours: dict[str, Annotated[list[ClockRange], msgspec.Meta(max_length=4)]] = msgspec.field(
@@ -82,8 +84,11 @@ def email_config(raw: dict[str, Any]) -> EmailConfig:
 
 
 def calendar_config(raw: dict[str, Any]) -> CalendarConfig:
-    """Raises: ActionDefinitionError naming `configuration.hours` when a range is not HH:MM to a later HH:MM."""
+    """Raises: ActionDefinitionError naming `configuration.hours` (a range not HH:MM to a later HH:MM) or
+    `configuration.baseUrl` (missing for a remote calendar, given for a local one)."""
     config: CalendarConfig = _read(raw, CalendarConfig)
+    if (config.provider == "remote") != (config.base_url is not None):
+        raise ActionDefinitionError("configuration.baseUrl", "a remote calendar needs one, a local one takes none")
     for day, ranges in config.hours.items():
         if day not in DAYS:
             raise ActionDefinitionError("configuration.hours", f"{day!r} is not one of {', '.join(DAYS)}")

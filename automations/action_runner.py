@@ -28,7 +28,8 @@ from automations.action_http import ACTION_CALLED, TOOL_CALLED, call, result_of
 from automations.action_model import Action
 from automations.action_schema import ArgumentError, check_arguments, decoded_arguments
 from automations.calendar_local import LocalCalendar
-from automations.calendar_provider import zone
+from automations.calendar_provider import CalendarProvider, zone
+from automations.calendar_remote import RemoteCalendar
 from jobs.runner import Clock, utc_now
 from storage.executor import Executor
 
@@ -158,6 +159,9 @@ async def _run(db: Executor, action: Action, args: dict[str, Any], execution: Ex
     timezone = await db.fetchval("SELECT timezone FROM businesses WHERE id = $1", action.business_id)
     tz = zone(timezone or "UTC")
     hours = calendar_config(action.configuration)
-    calendar = LocalCalendar(db, action.business_id, action.id, hours, tz)
+    calendar: CalendarProvider = LocalCalendar(db, action.business_id, action.id, hours, tz)
+    if hours.provider == "remote":
+        calendar = RemoteCalendar(services.session, hours, tz, secret=action.signing_secret, timeout=timeout,
+                                  allowed_private_hosts=services.allowed_private_hosts)
     ok, told = await calendar_tool.run(calendar, hours, tz, args, idempotency_key=execution.idempotency_key, now=now)
     return ("succeeded", told, None) if ok else ("failed", told, told.get("error") or told.get("reason"))

@@ -1,8 +1,8 @@
 """An action's parameters: JSON Schema 2020-12 within a subset the model fills reliably, and the arguments checked.
 
 The subset: one object of at most 20 properties, each a scalar (`string`, `number`, `integer`,
-`boolean`) or an enum of scalars, with the usual bounds (lengths, pattern, format, minimum,
-maximum) and words for the model (`title`, `description`, `examples`, `default`); no `$ref`,
+`boolean`) or an enum of scalars, with the usual bounds (lengths, format, minimum, maximum; no
+`pattern`, see `_PROPERTY_KEYS`) and words for the model (`title`, `description`, `examples`, `default`); no `$ref`,
 no nesting, no combinators. Unknown arguments are refused (`additionalProperties: false` is
 added), so a model's misspelt argument is an error it can fix, not a silent drop. Arguments are
 checked by `jsonschema` before anything runs, and the errors come back as data the model reads.
@@ -25,8 +25,10 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MAX_PROPERTIES = 20
 _SCALARS = ("string", "number", "integer", "boolean")
 _TOP_KEYS = {"$schema", "type", "properties", "required", "additionalProperties", "title", "description"}
+# No `pattern`: a business's regular expression would run on the event loop against the model's text, and one
+# that backtracks (`(a+)+$`) would stall every conversation of the server, not just its own.
 _PROPERTY_KEYS = {"type", "enum", "const", "title", "description", "examples", "default", "minLength", "maxLength",
-                  "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
+                  "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
 _MAX_STRING = 10_000
 
 
@@ -59,7 +61,7 @@ def checked_parameters(raw: Mapping[str, Any]) -> dict[str, Any]:
     for name, prop in properties.items():
         _check_property(name, prop)
     required = schema.get("required", [])
-    if not isinstance(required, list) or any(r not in properties for r in required):
+    if not isinstance(required, list) or any(not isinstance(r, str) or r not in properties for r in required):
         raise ActionDefinitionError("parameters", "required must list properties that are declared")
     schema["additionalProperties"] = False
     schema.pop("$schema", None)

@@ -26,7 +26,7 @@ _COLUMNS = "id, starts_at, ends_at, name, status"
 
 
 def _booking(row: asyncpg.Record) -> Booking:
-    return Booking(row["id"], row["starts_at"], row["ends_at"], row["name"], row["status"])
+    return Booking(str(row["id"]), row["starts_at"], row["ends_at"], row["name"], row["status"])
 
 
 class LocalCalendar:
@@ -74,10 +74,14 @@ class LocalCalendar:
         assert row is not None
         return _booking(row)
 
-    async def cancel(self, booking_id: uuid.UUID, *, now: datetime.datetime) -> bool:
+    async def cancel(self, booking_id: str, *, now: datetime.datetime) -> bool:
+        try:
+            booking_uuid = uuid.UUID(booking_id)
+        except ValueError:
+            return False
         async with transaction(self._db) as conn:
             await conn.execute(_LOCK, self._calendar_id)
             done = await conn.fetchval("UPDATE calendar_bookings SET status = 'cancelled', cancelled_at = $3"
                                        " WHERE id = $1 AND calendar_id = $2 AND status = 'booked' RETURNING true",
-                                       booking_id, self._calendar_id, now)
+                                       booking_uuid, self._calendar_id, now)
         return bool(done)

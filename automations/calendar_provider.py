@@ -3,27 +3,29 @@
 Times are aware datetimes in the business's timezone (`businesses.timezone`): opening hours
 are local ("09:00"), so a slot is 09:00 local whatever the offset of that day (DST included).
 A slot is `slot_minutes` long and starts on a whole step from the start of an opening range;
-a booking is exactly one slot. The built-in provider is `calendar_local.LocalCalendar`; an
-OAuth calendar would be another implementation of the same protocol.
+a booking is exactly one slot. The built-in provider is `calendar_local.LocalCalendar`, the
+business's own service `calendar_remote.RemoteCalendar`; an OAuth calendar would be another
+implementation of the same protocol.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import uuid
-from collections.abc import Container, Iterator
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from automations.action_config import CalendarConfig, opening_ranges
 
-MAX_ALTERNATIVES = 3
+class CalendarUnavailable(Exception):
+    """The calendar could not answer (a remote one's error); the model is told, nothing is booked by us."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Booking:
-    id: uuid.UUID
+    """A booking as its calendar keeps it (`id` is the calendar's own: a UUID for the local one)."""
+
+    id: str
     start: datetime.datetime
     end: datetime.datetime
     name: str
@@ -42,7 +44,7 @@ class CalendarProvider(Protocol):
         """Book the slot starting at `start`; None when it is taken."""
         ...
 
-    async def cancel(self, booking_id: uuid.UUID, *, now: datetime.datetime) -> bool:
+    async def cancel(self, booking_id: str, *, now: datetime.datetime) -> bool:
         """Cancel a booking of this calendar; False when there is no such live booking."""
         ...
 
@@ -79,28 +81,3 @@ def why_not(config: CalendarConfig, start: datetime.datetime, tz: ZoneInfo, now:
     if local not in day_slots(config, local.date(), tz):
         return "closed"
     return None
-
-
-def following_slots(config: CalendarConfig, after: datetime.datetime, tz: ZoneInfo,
-                    now: datetime.datetime) -> Iterator[datetime.datetime]:
-    """Slot starts from `after` (or now, when later) up to `days_ahead`, in order."""
-    earliest = max(after, now)
-    last = now + datetime.timedelta(days=config.days_ahead)
-    day = earliest.astimezone(tz).date()
-    while datetime.datetime.combine(day, datetime.time(), tz) <= last:
-        for start in day_slots(config, day, tz):
-            if earliest <= start <= last and start > now:
-                yield start
-        day += datetime.timedelta(days=1)
-
-
-def alternatives(config: CalendarConfig, after: datetime.datetime, tz: ZoneInfo, now: datetime.datetime,
-                 taken: Container[datetime.datetime]) -> list[datetime.datetime]:
-    """Up to three free slots from `after` on (from now, when `after` has passed)."""
-    found: list[datetime.datetime] = []
-    for start in following_slots(config, after, tz, now):
-        if start not in taken:
-            found.append(start)
-            if len(found) == MAX_ALTERNATIVES:
-                break
-    return found

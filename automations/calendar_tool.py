@@ -9,13 +9,11 @@ the answer says why and offers up to three free slots from then on (from now whe
 from __future__ import annotations
 
 import datetime
-import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from automations.action_config import CalendarConfig
-from automations.calendar_local import LocalCalendar
-from automations.calendar_provider import alternatives, why_not
+from automations.calendar_provider import CalendarProvider, CalendarUnavailable, why_not
 
 PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -35,6 +33,9 @@ PARAMETERS: dict[str, Any] = {
     "additionalProperties": False,
 }
 _MAX_LISTED = 48
+MAX_ALTERNATIVES = 3
+# Alternatives are looked for this many days on at most (each day is one availability question to the calendar).
+_SEARCH_DAYS = 14
 
 
 def _local(moment: datetime.datetime, tz: ZoneInfo) -> str:
@@ -49,9 +50,17 @@ def _read_start(raw: str, tz: ZoneInfo) -> datetime.datetime | None:
     return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
 
 
-async def run(calendar: LocalCalendar, config: CalendarConfig, tz: ZoneInfo, args: dict[str, Any], *,
+async def run(calendar: CalendarProvider, config: CalendarConfig, tz: ZoneInfo, args: dict[str, Any], *,
               idempotency_key: str, now: datetime.datetime) -> tuple[bool, dict[str, Any]]:
     """Do the operation; (succeeded, what the model is told)."""
+    try:
+        return await _operation(calendar, config, tz, args, idempotency_key=idempotency_key, now=now)
+    except CalendarUnavailable as exc:
+        return False, {"error": str(exc)[:300]}
+
+
+async def _operation(calendar: CalendarProvider, config: CalendarConfig, tz: ZoneInfo, args: dict[str, Any], *,
+                     idempotency_key: str, now: datetime.datetime) -> tuple[bool, dict[str, Any]]:
     operation = args["operation"]
     if operation == "availability":
         try:
@@ -62,16 +71,15 @@ async def run(calendar: LocalCalendar, config: CalendarConfig, tz: ZoneInfo, arg
         return True, {"date": day.isoformat(), "timezone": str(tz), "slotMinutes": config.slot_minutes,
                       "freeSlots": [_local(s, tz) for s in free[:_MAX_LISTED]]}
     if operation == "cancel":
-        try:
-            booking_id = uuid.UUID(str(args.get("bookingId", "")))
-        except ValueError:
+        booking_id = str(args.get("bookingId") or "")
+        if not booking_id:
             return False, {"error": "bookingId: give the id the booking returned"}
         cancelled = await calendar.cancel(booking_id, now=now)
         return cancelled, {"cancelled": cancelled} if cancelled else {"error": "no such booking"}
     return await _book(calendar, config, tz, args, idempotency_key=idempotency_key, now=now)
 
 
-async def _book(calendar: LocalCalendar, config: CalendarConfig, tz: ZoneInfo, args: dict[str, Any], *,
+async def _book(calendar: CalendarProvider, config: CalendarConfig, tz: ZoneInfo, args: dict[str, Any], *,
                 idempotency_key: str, now: datetime.datetime) -> tuple[bool, dict[str, Any]]:
     start = _read_start(str(args.get("start") or ""), tz)
     if start is None:
@@ -86,8 +94,23 @@ async def _book(calendar: LocalCalendar, config: CalendarConfig, tz: ZoneInfo, a
     if booking is not None:
         return True, {"booked": True, "bookingId": str(booking.id), "start": _local(booking.start, tz),
                       "end": _local(booking.end, tz), "timezone": str(tz)}
-    window_end = max(start, now) + datetime.timedelta(days=config.days_ahead)
-    taken = await calendar.taken(max(start, now), window_end)
-    offered = alternatives(config, start, tz, now, taken)
+    offered = await alternatives(calendar, config, start, tz, now)
     return False, {"booked": False, "reason": reason, "alternatives": [_local(s, tz) for s in offered],
                    "timezone": str(tz)}
+
+
+async def alternatives(calendar: CalendarProvider, config: CalendarConfig, after: datetime.datetime, tz: ZoneInfo,
+                       now: datetime.datetime) -> list[datetime.datetime]:
+    """Up to three free slots from `after` on (from now, when `after` has passed), within `days_ahead`."""
+    earliest = max(after, now)
+    last = now + datetime.timedelta(days=config.days_ahead)
+    day = earliest.astimezone(tz).date()
+    found: list[datetime.datetime] = []
+    for _ in range(_SEARCH_DAYS):
+        if datetime.datetime.combine(day, datetime.time(), tz) > last:
+            break
+        found += [s for s in await calendar.availability(day, now=now) if earliest <= s <= last]
+        if len(found) >= MAX_ALTERNATIVES:
+            break
+        day += datetime.timedelta(days=1)
+    return found[:MAX_ALTERNATIVES]

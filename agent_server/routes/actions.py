@@ -77,7 +77,8 @@ async def _checked(request: web.Request, business_id: uuid.UUID, spec: ActionSpe
     except ActionDefinitionError as exc:
         raise ApiError(422, exc.code, f"{exc.field}: {exc.message}", field=exc.field) from None
     except UrlNotAllowed as exc:
-        raise ApiError(422, "URL_NOT_ALLOWED", f"configuration.url: {exc}", field="configuration.url") from None
+        field = "configuration.baseUrl" if spec.type == "calendar_booking" else "configuration.url"
+        raise ApiError(422, "URL_NOT_ALLOWED", f"{field}: {exc}", field=field) from None
 
 
 def _now() -> datetime.datetime:

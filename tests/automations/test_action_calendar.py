@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import time
 import uuid
 from typing import Any
 
@@ -18,6 +19,7 @@ from automations.calendar_local import LocalCalendar
 from automations.calendar_provider import zone
 from tests.automations.action_fixtures import make_action, services
 from tests.automations.conftest import Shop
+from tests.fake_calendar import FakeCalendar
 
 __all__ = ["services"]
 # A Monday, 10:00 in London (GMT in December); the calendar opens 09:00-17:00 on weekdays, 30-minute slots.
@@ -106,3 +108,38 @@ async def test_availability_leaves_out_booked_slots_and_cancel_frees_them(
                              key="c:cancel", conversation_id=None, channel="sms")
     assert cancel.ok
     assert len(await free()) == 16
+
+
+async def _remote(pool: asyncpg.Pool, shop: Shop, services: ActionServices, calendar: FakeCalendar,
+                  timeout_ms: int = 10_000) -> ActionTools:
+    action = await make_action(pool, shop, {"type": "calendar_booking", "name": "book_visit", "timeoutMs": timeout_ms,
+                                            "configuration": {"provider": "remote", "baseUrl": calendar.base_url}})
+    calendar.secret = action.signing_secret
+    return await load_action_tools(pool, shop.tenant.business_id, shop.agent_id,
+                                   services=ActionServices(services.session, services.allowed_private_hosts,
+                                                           clock=lambda: NOW))
+
+
+async def test_a_remote_calendar_books_once_per_key_and_offers_its_free_slots(
+        pool: asyncpg.Pool, shop: Shop, services: ActionServices) -> None:
+    async with FakeCalendar() as calendar:
+        tools = await _remote(pool, shop, services, calendar)
+        first = await _book(tools, "2026-12-08T10:00", "conv:call_1")
+        again = await _book(tools, "2026-12-08T10:00", "conv:call_1")
+        ok, taken = await _book(tools, "2026-12-08T10:00", "conv:call_2")
+    assert first == again and first[0] and len(calendar.bookings) == 1
+    assert not ok and taken["reason"] == "taken"
+    assert taken["alternatives"] == ["2026-12-08T10:30+00:00", "2026-12-08T11:00+00:00", "2026-12-08T11:30+00:00"]
+
+
+async def test_a_slow_remote_calendar_times_out_at_the_actions_timeout(
+        pool: asyncpg.Pool, shop: Shop, services: ActionServices) -> None:
+    async with FakeCalendar() as calendar:
+        calendar.delay = 5
+        tools = await _remote(pool, shop, services, calendar, timeout_ms=300)
+        started = time.monotonic()
+        outcome = await tools.run("book_visit", '{"operation": "book", "start": "2026-12-08T10:00"}',
+                                  key="conv:slow", conversation_id=None, channel="voice")
+        assert time.monotonic() - started < 2
+    assert not outcome.ok and "within 0.3 s" in outcome.content
+    assert await pool.fetchval("SELECT status FROM action_executions") == "timed_out"

@@ -162,3 +162,23 @@ async def test_execute_refuses_bad_arguments_422_and_an_inactive_action_409(
     assert receiver.received == []
     runs = await (await actions_client.get(f"/api/actions/{action['id']}/executions", headers=shop.headers)).json()
     assert runs["executions"] == []
+
+
+async def test_a_calendar_takes_the_servers_parameters_and_a_remote_ones_url_passes_the_guard(
+        actions_client: Client, shop: Shop) -> None:
+    body: dict[str, Any] = {"type": "calendar_booking", "name": "book_visit", "parameters": {
+        "type": "object", "properties": {"anything": {"type": "string"}}}, "configuration": {
+        "slotMinutes": 45, "hours": {"sat": [["10:00", "13:00"]]}}}
+    status, action = await _create(actions_client, shop, body)
+    assert status == 201, action
+    assert action["parameters"]["required"] == ["operation"] and "anything" not in action["parameters"]["properties"]
+    assert action["configuration"]["slotMinutes"] == 45
+    cases = {"https://lan.test/cal": ("URL_NOT_ALLOWED", "configuration.baseUrl"),
+             None: ("VALIDATION_ERROR", "configuration.baseUrl")}
+    for url, (code, field) in cases.items():
+        remote = {**body, "name": "remote_cal", "configuration": {"provider": "remote", "baseUrl": url}}
+        status, error = await _create(actions_client, shop, remote)
+        assert (status, error["error"]["code"], error["error"]["field"]) == (422, code, field), error
+    status, error = await _create(actions_client, shop, {**body, "name": "odd", "configuration": {
+        "hours": {"mon": [["17:00", "09:00"]]}}})
+    assert (status, error["error"]["field"]) == (422, "configuration.hours")
