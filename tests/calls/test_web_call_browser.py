@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import numpy as np
 import pytest
+from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright, expect
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -150,6 +151,54 @@ async def test_the_mic_button_calls_the_agent_and_the_callers_phrase_stops_the_a
         first = said[2]
         assert first[0] == "assistant" and first[2] is True, said  # the call's first answer was interrupted
         assert first[1] and LONG_REPLY.startswith(first[1]) and len(first[1]) < len(LONG_REPLY), said
+    finally:
+        await deepgram.close()
+        await openai.close()
+
+
+async def test_the_bubble_on_another_sites_page_calls_from_its_mic_and_links_to_the_hosted_page(
+        speaking_browser: Browser, make_settings: MakeSettings, pool: asyncpg.Pool, aiohttp_client: Any) -> None:
+    """The cross-origin path: the voice client and its worklet module fetched from the server by a page of
+    another origin, the token's response readable there, the socket accepted from it."""
+    deepgram = FakeDeepgram(speak_bytes_per_char=200)
+    openai = FakeOpenAi()
+    port, site_port = free_port(), free_port()
+    settings = make_settings(PUBLIC_URL=f"http://127.0.0.1:{port}", DEEPGRAM_API_KEY="test-key",
+                             DEEPGRAM_BASE_URL=await deepgram.start(), OPENAI_API_KEY="test-key",
+                             OPENAI_BASE_URL=await openai.start())
+    site = f"http://127.0.0.1:{site_port}"
+    business_id = await tenants.create_business(pool, "Demo Dental")
+    agent_id = await agents.create_agent(pool, business_id, "Reception", greeting="Hello there, welcome to Demo Dental.",
+                                         allowed_origins=[site])
+    await pool.execute("UPDATE agents SET channels = $2 WHERE id = $1", agent_id,
+                       {"widget": {"voiceEnabled": True, "messengerEnabled": True}})
+    await fund_wallet(pool, business_id)
+    page_html = (f"<!doctype html><html><body><h1>Clinic</h1><script src='http://127.0.0.1:{port}/api/widget/"
+                 f"{agent_id}/script.js' data-auto-open='1'></script></body></html>")
+
+    async def home(_: web.Request) -> web.Response:
+        return web.Response(text=page_html, content_type="text/html")
+
+    site_app = web.Application()
+    site_app.router.add_get("/", home)
+    try:
+        await aiohttp_client(make_app(settings), server_kwargs={"port": port})
+        await aiohttp_client(site_app, server_kwargs={"port": site_port})
+        page = await speaking_browser.new_page()
+        await page.goto(site + "/")
+        popout = page.locator("header a.popout")
+        await expect(popout).to_have_attribute("href", f"http://127.0.0.1:{port}/m/{agent_id}?autoOpen=1")
+        mic = page.locator("button.mic")
+        await expect(mic).to_be_enabled()
+        await mic.click()
+        heard = await _until(page, "c.state === 'live' && c.framesPlayed > 10 && c.marksEchoed > 0")
+        assert heard["recording"] is False and heard["framesSent"] > 0
+        await expect(page.locator(".recording")).to_be_hidden()
+        call = await pool.fetchrow("SELECT c.channel, t.origin FROM calls c JOIN web_call_tokens t ON t.call_id = c.id"
+                                   " WHERE c.agent_id = $1", agent_id)
+        assert (call["channel"], call["origin"]) == ("web", site)
+        await mic.click()
+        await _until(page, "c.state === 'idle'")
     finally:
         await deepgram.close()
         await openai.close()
