@@ -107,7 +107,8 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def paced(pool: asyncpg.Pool, ids: list[uuid.UUID], rate: float, duration: float, cpu: CpuMeter) -> None:
+async def paced(pool: asyncpg.Pool, ids: list[uuid.UUID], rate: float, duration: float, cpu: CpuMeter,
+                label: str = "paced") -> None:
     tasks: list[asyncio.Task[tuple[float, float, bool]]] = []
     cpu.start()
     start = time.perf_counter()
@@ -116,7 +117,7 @@ async def paced(pool: asyncpg.Pool, ids: list[uuid.UUID], rate: float, duration:
         tasks.append(asyncio.create_task(reply(pool, ids[n % len(ids)])))
     results = await asyncio.gather(*tasks)
     added = [(a + s) * 1000 for a, s, _ in results]
-    print(f"paced: {len(results)} replies at {rate:.0f}/s over {len(ids)} agents: added p50"
+    print(f"{label}: {len(results)} replies at {rate:.0f}/s over {len(ids)} agents: added p50"
           f" {statistics.median(added):.2f} ms, p99 {percentile(added, 0.99):.2f} ms, max {max(added):.2f} ms;"
           f" {cpu.per_op_ms(len(results))}")
 
@@ -173,7 +174,8 @@ async def main(args: argparse.Namespace) -> None:
     for agent_id in ids:
         await token_settings.update(pool, agent_id, {"daily_limit": None, "monthly_limit": None})
     try:
-        await paced(caps, ids, args.rate, 1.0, cpu)  # warm-up: every agent's rows exist, every plan is cached
+        # Every agent's rows exist and every connection has its plans cached before anything is measured.
+        await paced(caps, ids, args.rate, 1.0, cpu, "warm-up (not a result)")
         await paced(caps, ids, args.rate, args.duration, cpu)
         await hot(caps, ids[0], args.concurrency, args.duration, cpu)
         fresh = [await agents.create_agent(pool, business, f"Racer {n}") for n in range(args.agents)]
