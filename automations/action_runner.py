@@ -122,7 +122,9 @@ async def execute(db: Executor, action: Action, arguments: str | Mapping[str, An
     except TimeoutError:
         status, error = "timed_out", f"no result within {timeout:g} s"
     except Exception as exc:  # an action's failure is the model's data, never the conversation's crash
-        log.exception("action_failed", action_id=str(action.id), execution_id=str(execution.id))
+        # No traceback: the logs' tracebacks show each frame's locals, and these hold the write-only headers.
+        log.error("action_failed", action_id=str(action.id), execution_id=str(execution.id),
+                  error_type=type(exc).__name__, error=str(exc)[:200])
         status, error = "failed", f"the action failed ({type(exc).__name__})"
     finally:
         duration = int((time.monotonic() - started) * 1000)
