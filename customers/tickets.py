@@ -248,11 +248,14 @@ def _status_after(current: Status, sender: SenderType) -> Status:
 
 async def add_message(db: Executor, business_id: uuid.UUID, ticket_id: uuid.UUID, sender: SenderType, content: str,
                       *, now: datetime.datetime, mail_domain: str, author_user_id: uuid.UUID | None = None,
-                      inbound: ReplyAddresses | None = None) -> tuple[Ticket, TicketMessage]:
+                      inbound: ReplyAddresses | None = None,
+                      message_id: str | None = None) -> tuple[Ticket, TicketMessage]:
     """Add a reply to the thread, move the status (see the module), queue its emails.
 
     A customer's reply is mailed to the business; a staff (or AI) reply to the requester, who
     answers to the ticket's reply address when `inbound` is given (inbound mail on).
+    `message_id` (a reply that came by email, `inbound_mail`) is stored instead of a fresh one:
+    it is unique, so the same email appended twice raises `asyncpg.UniqueViolationError`.
 
     Raises:
         TicketNotFound: no such ticket in this business.
@@ -265,7 +268,7 @@ async def add_message(db: Executor, business_id: uuid.UUID, ticket_id: uuid.UUID
         message = _message(await conn.fetchrow(
             f"INSERT INTO support_ticket_messages (ticket_id, sender_type, author_user_id, content, message_id,"
             f" created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_MESSAGE_COLUMNS}",
-            ticket_id, sender, author_user_id, content, new_message_id(mail_domain), now))
+            ticket_id, sender, author_user_id, content, message_id or new_message_id(mail_domain), now))
         ticket = _ticket(await conn.fetchrow(
             f"UPDATE support_tickets SET status = $2, updated_at = $3, last_activity_at = $3 WHERE id = $1"
             f" RETURNING {_COLUMNS}", ticket_id, _status_after(current.status, sender), now))

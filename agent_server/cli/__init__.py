@@ -6,12 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from agent_server.cli import books, call, core, jobs, wallet
+from agent_server.cli import books, call, core, inbound, jobs, wallet
 from agent_server.cli.common import CliError, Context
 from agent_server.config import ConfigError
 
 # Each module adds its subcommands with `register(subparsers)`.
-COMMAND_MODULES = (core, wallet, books, call, jobs)
+COMMAND_MODULES = (core, wallet, books, call, jobs, inbound)
 
 
 def build_parser() -> argparse.ArgumentParser:
