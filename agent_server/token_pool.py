@@ -30,9 +30,11 @@ from agent_server.state import DSN, SETTINGS
 from storage.pool import init_connection
 
 POOL_SIZE = 4
-"""Connections per process for token caps, all opened at start-up (so no reply waits for a backend
-to start): each statement takes well under a millisecond, and one agent's replies queue on its
-rows whatever the pool's size."""
+"""Connections per process for token caps: each statement takes well under a millisecond, and one
+agent's replies queue on its rows whatever the pool's size."""
+OPEN_AT_START = 2
+"""Opened at start-up, so the first replies don't wait for a backend to start; the rest on demand
+(every app process holds these, and the server's connections are shared by all of them)."""
 
 TOKEN_POOL = web.AppKey("token_pool", asyncpg.Pool)
 
@@ -43,7 +45,7 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
 
 async def open_pool(dsn: str, *, size: int = POOL_SIZE, command_timeout: float | None = None) -> asyncpg.Pool:
     """A pool for token caps only (see the module docstring for its two settings)."""
-    pool = await asyncpg.create_pool(dsn, min_size=size, max_size=size, command_timeout=command_timeout,
+    pool = await asyncpg.create_pool(dsn, min_size=min(OPEN_AT_START, size), max_size=size, command_timeout=command_timeout,
                                      init=init_connection, reset=_keep_session,
                                      server_settings={"synchronous_commit": "off"})
     assert pool is not None
