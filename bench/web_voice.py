@@ -4,8 +4,9 @@ One server (``agent-server serve``), one run of the fakes (``bench/fakes.py``) a
 database (``calls.stage``), then:
 
 1. ``--calls`` browser calls (``CallerSimulator.web_call``: a token from ``GET /api/voice/token``,
-   then Twilio Media Streams on ``/api/voice/web/stream``) and as many phone calls (the same
-   simulator, ``calls._calls``), started together over ``--stagger`` seconds. Each call hears
+   then Twilio Media Streams on ``/api/voice/web/stream``, speaking 16 kHz L16 in binary frames
+   as the widget's client does, so converted at the server's edge both ways) and as many phone
+   calls (the same simulator, ``calls._calls``), started together over ``--stagger`` seconds. Each call hears
    the greeting, asks, interrupts the answer half a second in, and waits for two more answers.
    Reported per kind: server-added latency at the caller (response latency minus the fakes'
    ideal) and inside the server (``call_turns.server_latency_ms`` minus the LLM and TTS part),
@@ -17,8 +18,7 @@ database (``calls.stage``), then:
 3. The edge's conversion (``media.audio.web_l16``), timed in this process: µs per 20 ms frame
    of 16 kHz L16 → 8 kHz μ-law and back.
 
-The web calls speak μ-law (the simulator's format): their L16 conversion costs what (3) says
-per frame, on top. Usage::
+Usage::
 
     .venv/bin/python bench/web_voice.py [--calls 50] [--recorded 100] [--stagger 10] [--fakes quick]
 """
@@ -51,7 +51,7 @@ import uvloop  # noqa: E402
 from agent_server import auth, tenants  # noqa: E402
 from agent_server.config import load_settings  # noqa: E402
 from media.audio.web_l16 import l16_to_mulaw, mulaw_to_l16  # noqa: E402
-from media.caller_simulator import CallerSimulator, CallResult, Say, Step  # noqa: E402
+from media.caller_simulator import CallerSimulator, CallResult, Say, Step, WebWire  # noqa: E402
 from storage.pool import init_connection  # noqa: E402
 from tests.audio_samples import tone_mulaw  # noqa: E402
 
@@ -107,7 +107,8 @@ async def _web_calls(url: str, token: str, agent_id: uuid.UUID, n: int, stagger:
                 if resp.status != 200:
                     raise RuntimeError(f"token refused: {resp.status} {await resp.text()}")
                 grant = await resp.json()
-            return await simulator.web_call(grant["url"], grant["token"], _steps())
+            return await simulator.web_call(grant["url"], grant["token"], _steps(),
+                                            wire=WebWire(l16=True, binary=True))
 
         return await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
 

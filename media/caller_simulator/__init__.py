@@ -12,12 +12,14 @@ received) and playback gaps inside a reply.
 The modules: :mod:`.simulator` (one call, start to hang-up), :mod:`.webhook` (signature
 and TwiML), :mod:`.line` (the caller's microphone), :mod:`.playback` (the agent's audio
 played, marks echoed), :mod:`.script` (when each step is taken), :mod:`.pacing` (the clock),
-:mod:`.steps` and :mod:`.result` (what goes in and what comes out).
+:mod:`.steps` and :mod:`.result` (what goes in and what comes out), :mod:`.web_wire` (a browser's
+call: 16 kHz L16 and binary frames, converted at the caller's edge).
 """
 
 from media.caller_simulator.result import CallResult
 from media.caller_simulator.simulator import CallerSimulator
 from media.caller_simulator.steps import HangUp, Press, Say, Step
+from media.caller_simulator.web_wire import WebWire
 from media.caller_simulator.webhook import parse_twiml, sign
 
-__all__ = ["CallResult", "CallerSimulator", "HangUp", "Press", "Say", "Step", "parse_twiml", "sign"]
+__all__ = ["CallResult", "CallerSimulator", "HangUp", "Press", "Say", "Step", "WebWire", "parse_twiml", "sign"]

@@ -6,7 +6,6 @@ import asyncio
 import binascii
 import time
 from collections import deque
-from typing import Final
 
 import aiohttp
 import orjson
@@ -14,24 +13,24 @@ import orjson
 from media.audio.g711 import SILENCE_FRAME, frames_160, pad_frame
 from media.caller_simulator.pacing import FRAME_SECONDS, Pacer
 from media.caller_simulator.result import CallResult
+from media.caller_simulator.web_wire import WebWire
 from media.protocol.twilio import Dtmf
-
-_SILENCE_B64: Final = binascii.b2a_base64(SILENCE_FRAME, newline=False)
-
 
 class Line:
     """The caller's microphone: 20 ms frames at real-time pace, speech when there is some, else silence."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, stream_sid: str, result: CallResult,
-                 pacer: Pacer) -> None:
+                 pacer: Pacer, wire: WebWire | None = None) -> None:
         self.ws = ws
+        self.wire = wire
+        """A browser's call: its audio format and framing (None: Twilio's μ-law ``media`` messages)."""
         self.pacer = pacer
         self.stream_sid = stream_sid
         self.result = result
         self.sequence = 1
         self.chunk = 0
         self.speech: deque[bytes] = deque()
-        """The line's 20 ms frames still to send, base64-encoded."""
+        """The line's 20 ms frames still to send, as they go out (base64-encoded for a ``media`` message)."""
         self.spoken = asyncio.Event()
         self.awaiting_reply_since: float | None = None
         self.barge_started_at: float | None = None
@@ -44,8 +43,11 @@ class Line:
             frames.append(pad_frame(tail))
         self.spoken.clear()
         self._barge_pending = barge_in
-        self.speech.extend(binascii.b2a_base64(frame, newline=False) for frame in frames)
+        self.speech.extend(self._encoded(frame) for frame in frames)
         await self.spoken.wait()
+
+    def _encoded(self, frame: bytes) -> bytes:
+        return binascii.b2a_base64(frame, newline=False) if self.wire is None else self.wire.encode(frame)
 
     async def press(self, digits: str) -> None:
         """Send one ``dtmf`` event per digit."""
@@ -58,6 +60,8 @@ class Line:
     async def send_loop(self) -> None:
         loop = asyncio.get_running_loop()
         stream = InboundStream(self.stream_sid)
+        silence = self._encoded(SILENCE_FRAME)
+        binary = self.wire is not None and self.wire.binary
         t0 = loop.time()
         while True:
             self.chunk += 1
@@ -74,7 +78,10 @@ class Line:
                     self.result.lines_ended_at.append(time.monotonic())
                     self.spoken.set()
             else:
-                frame = _SILENCE_B64
+                frame = silence
+            if binary:
+                await self.ws.send_bytes(frame)
+                continue
             self.sequence += 1
             await self.ws.send_frame(stream.media(self.sequence, self.chunk, (self.chunk - 1) * 20, frame),
                                      aiohttp.WSMsgType.TEXT)

@@ -107,14 +107,21 @@ class Player:
 
 async def receive(ws: aiohttp.ClientWebSocketResponse, player: Player, line: Line) -> None:
     """Play what the agent sends until it hangs up, timing each reply and each ``clear`` against the line."""
+    wire = line.wire
     async for msg in ws:
-        if msg.type is not aiohttp.WSMsgType.TEXT:
+        message = None
+        if wire is not None and msg.type is aiohttp.WSMsgType.BINARY:
+            payload: bytes | None = msg.data
+        elif msg.type is not aiohttp.WSMsgType.TEXT:
             break
-        payload = media_payload(msg.data)
-        message = parse_outbound(msg.data) if payload is None else None
-        if isinstance(message, OutboundMedia):
-            payload = message.payload
+        else:
+            payload = media_payload(msg.data)
+            message = parse_outbound(msg.data) if payload is None else None
+            if isinstance(message, OutboundMedia):
+                payload = message.payload
         if payload is not None:
+            if wire is not None:
+                payload = wire.decode(payload)
             if line.awaiting_reply_since is not None:
                 line.result.turn_latencies_ms.append((player.loop.time() - line.awaiting_reply_since) * 1000)
                 line.awaiting_reply_since = None

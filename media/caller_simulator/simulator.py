@@ -19,6 +19,7 @@ from media.caller_simulator.playback import Player, echo_marks, receive
 from media.caller_simulator.result import CallResult
 from media.caller_simulator.script import Script
 from media.caller_simulator.steps import Step
+from media.caller_simulator.web_wire import WebWire
 from media.caller_simulator.webhook import VOICE_PATH, parse_twiml, sign
 from media.protocol.twilio import Connected, MediaFormat, Start, Stop
 
@@ -79,12 +80,17 @@ class CallerSimulator:
         return result
 
     async def web_call(self, stream_url: str, token: str, steps: list[Step], *,
-                       origin: str | None = None) -> CallResult:
-        """A browser's call: the same wire protocol on the server's web stream, admitted by ``token``."""
+                       origin: str | None = None, wire: WebWire | None = None) -> CallResult:
+        """A browser's call: the same wire protocol on the server's web stream, admitted by ``token``.
+
+        ``wire`` is the browser's audio format and framing (default: μ-law in ``media`` messages).
+        """
         result = CallResult(call_sid="", twiml="")
         if self.record_arrivals:
             result.arrivals = []
-        await self._stream(stream_url, {"token": token}, steps, result, "AC" + "0" * 32, origin=origin)
+        wire = wire or WebWire()
+        await self._stream(stream_url, {"token": token, **wire.parameters()}, steps, result, "AC" + "0" * 32,
+                           origin=origin, wire=wire)
         return result
 
     def _local(self, stream_url: str) -> str:
@@ -94,7 +100,7 @@ class CallerSimulator:
                    .with_host(local.host or "127.0.0.1").with_port(local.port))
 
     async def _stream(self, url: str, params: dict[str, str], steps: list[Step], result: CallResult,
-                      account_sid: str, *, origin: str | None = None) -> None:
+                      account_sid: str, *, origin: str | None = None, wire: WebWire | None = None) -> None:
         headers = {"X-Twilio-Signature": sign(self.auth_token, url, {})}
         if origin is not None:
             headers["Origin"] = origin
@@ -104,9 +110,9 @@ class CallerSimulator:
             await ws.send_str(Start(
                 sequence_number=1, stream_sid=stream_sid, account_sid=account_sid, call_sid=result.call_sid,
                 tracks=("inbound",), custom_parameters=params,
-                media_format=MediaFormat("audio/x-mulaw", 8000, 1)).to_json())
+                media_format=wire.media_format() if wire else MediaFormat("audio/x-mulaw", 8000, 1)).to_json())
             player = Player(self._pacer_here(), result)
-            line = Line(ws, stream_sid, result, player.pacer)
+            line = Line(ws, stream_sid, result, player.pacer, wire)
             tasks = [asyncio.create_task(line.send_loop()), asyncio.create_task(receive(ws, player, line)),
                      asyncio.create_task(echo_marks(ws, stream_sid, player, line))]
             try:

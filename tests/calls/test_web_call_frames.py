@@ -10,8 +10,10 @@ import aiohttp
 import pytest
 
 from media.audio.web_l16 import mulaw_to_l16
+from media.caller_simulator import Say, WebWire
 from tests.audio_samples import silence_mulaw
 from tests.calls.conftest import speech
+from tests.calls.test_live_call import LONG_REPLY
 from tests.calls.test_web_calls import _grant, _start
 
 FORMATS = {"l16": ("audio/L16", 16000, mulaw_to_l16, 640), "mulaw": ("audio/x-mulaw", 8000, bytes, 160)}
@@ -80,3 +82,24 @@ async def test_binary_frames_in_are_taken_while_the_agent_answers_in_media_messa
     heard, media, marks = await _binary_call(line, "mulaw", binary_out=False)
     assert heard == [] and media > 0 and marks > 0
 
+
+
+@pytest.mark.parametrize("wire", [WebWire(l16=True), WebWire(l16=True, binary=True), WebWire(binary=True)],
+                         ids=["l16", "l16-binary", "mulaw-binary"])
+async def test_the_simulators_browser_call_in_each_format_barges_in_echoes_marks_and_is_billed(
+        line_factory: Any, wire: WebWire) -> None:
+    line = await line_factory()
+    line.deepgram.state.say("When are you open?", "Wait, stop please.")
+    line.openai.state.script(LONG_REPLY, "Sure, I stopped.")
+    grant = await _grant(line)
+    result = await line.simulator().web_call(grant["url"], grant["token"],
+                                             [Say(speech()), Say(speech(0.6), barge_in_after=0.5)], wire=wire)
+    await line.settled()
+    assert result.clears == 1 and len(result.barge_in_latencies_ms) == 1 and result.marks_echoed > 0
+    call = await line.pool.fetchrow("SELECT * FROM calls WHERE id = $1", grant["callId"])
+    turns = await line.turns(call["call_sid"])
+    cut = [t["text"] for t in turns if t["interrupted"]]
+    assert len(cut) == 1 and LONG_REPLY.startswith(cut[0])
+    assert turns[-1]["text"] == "Sure, I stopped."
+    meter = await line.pool.fetchrow("SELECT * FROM call_meters WHERE call_sid = $1", call["call_sid"])
+    assert meter is not None and meter["settled_seconds"] == call["duration_seconds"] >= 1
