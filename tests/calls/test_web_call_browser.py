@@ -159,7 +159,8 @@ async def test_the_mic_button_calls_the_agent_and_the_callers_phrase_stops_the_a
 async def test_the_bubble_on_another_sites_page_calls_from_its_mic_and_links_to_the_hosted_page(
         speaking_browser: Browser, make_settings: MakeSettings, pool: asyncpg.Pool, aiohttp_client: Any) -> None:
     """The cross-origin path: the voice client and its worklet module fetched from the server by a page of
-    another origin, the token's response readable there, the socket accepted from it."""
+    another origin, the token's response readable there, the socket accepted from it. This page asks for
+    8 kHz μ-law (data-voice-format), so the client's own μ-law coding carries the question both ways."""
     deepgram = FakeDeepgram(speak_bytes_per_char=200)
     openai = FakeOpenAi()
     port, site_port = free_port(), free_port()
@@ -173,8 +174,10 @@ async def test_the_bubble_on_another_sites_page_calls_from_its_mic_and_links_to_
     await pool.execute("UPDATE agents SET channels = $2 WHERE id = $1", agent_id,
                        {"widget": {"voiceEnabled": True, "messengerEnabled": True}})
     await fund_wallet(pool, business_id)
+    deepgram.state.say("What are your opening hours?")
+    openai.state.script("We open at nine.")
     page_html = (f"<!doctype html><html><body><h1>Clinic</h1><script src='http://127.0.0.1:{port}/api/widget/"
-                 f"{agent_id}/script.js' data-auto-open='1'></script></body></html>")
+                 f"{agent_id}/script.js' data-auto-open='1' data-voice-format='mulaw'></script></body></html>")
 
     async def home(_: web.Request) -> web.Response:
         return web.Response(text=page_html, content_type="text/html")
@@ -194,9 +197,17 @@ async def test_the_bubble_on_another_sites_page_calls_from_its_mic_and_links_to_
         heard = await _until(page, "c.state === 'live' && c.framesPlayed > 10 && c.marksEchoed > 0")
         assert heard["recording"] is False and heard["framesSent"] > 0
         await expect(page.locator(".recording")).to_be_hidden()
-        call = await pool.fetchrow("SELECT c.channel, t.origin FROM calls c JOIN web_call_tokens t ON t.call_id = c.id"
-                                   " WHERE c.agent_id = $1", agent_id)
+        call = await pool.fetchrow("SELECT c.id, c.channel, t.origin FROM calls c"
+                                   " JOIN web_call_tokens t ON t.call_id = c.id WHERE c.agent_id = $1", agent_id)
         assert (call["channel"], call["origin"]) == ("web", site)
+        for _ in range(300):  # the question (2.5 s into the microphone's audio) heard, then answered
+            answered = await pool.fetchval("SELECT count(*) FROM call_turns WHERE call_id = $1 AND role = 'assistant'"
+                                           " AND text = 'We open at nine.'", call["id"])
+            if answered:
+                break
+            await asyncio.sleep(0.05)
+        assert answered == 1
+        assert (await _counters(page))["state"] == "live"
         await mic.click()
         await _until(page, "c.state === 'idle'")
     finally:
