@@ -31,11 +31,14 @@ class ToolOutcome:
     ok: bool
 
 
+_DEFAULT_DESCRIPTIONS = {"calendar_booking": "See the business's free slots on a day, book one, or cancel a booking"}
+
+
 def definition(action: Action) -> dict[str, Any]:
     """The action's tool in OpenAI's format."""
+    described = action.description or _DEFAULT_DESCRIPTIONS.get(action.type, f"Run the {action.name} action")
     return {"type": "function", "function": {
-        "name": action.name, "description": (action.description or f"Run the {action.name} action")[:1024],
-        "parameters": action.parameters}}
+        "name": action.name, "description": described[:1024], "parameters": action.parameters}}
 
 
 class ActionTools:

@@ -142,3 +142,15 @@ async def test_a_receivers_error_and_a_redirect_are_failures_the_model_reads(
     assert not failed.ok and "HTTP 500" in failed.content
     assert not moved.ok and "HTTP 301" in moved.content
     assert [r.path for r in receiver.received] == ["/500", "/301"]  # the redirect's /ok never asked
+
+
+async def test_a_calls_filler_is_the_actions_own_one_line_and_a_calendar_describes_itself(
+        pool: asyncpg.Pool, shop: Shop, services: ActionServices) -> None:
+    await make_action(pool, shop, webhook_action("https://hooks.example.test/x", voiceFiller="  One moment,\n"
+                                                                                           " checking…  "))
+    await make_action(pool, shop, {"type": "calendar_booking", "name": "book_visit", "configuration": {}})
+    tools = await _tools(pool, shop, services)
+    assert tools.voice_filler("push_lead") == "One moment, checking…"
+    assert tools.voice_filler("book_visit") is None and "push_lead" in tools and "nope" not in tools
+    calendar = tools.definitions()[0]["function"]
+    assert calendar["name"] == "book_visit" and "book one" in calendar["description"]
