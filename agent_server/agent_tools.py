@@ -28,8 +28,10 @@ from aiohttp import web
 
 from agent_server import agents
 from agent_server.config import Settings
-from agent_server.state import POOL, SETTINGS
+from agent_server.routes.actions import ACTION_SERVICES
+from agent_server.state import CARRIER, POOL, SETTINGS
 from automations import form_store
+from automations.action_tools import load_action_tools
 from automations.form_model import Form
 from automations.form_schema import region_of
 from automations.form_tools import form_named, submit_tool_call, tools_for
@@ -37,9 +39,14 @@ from customers import ticket_handoff
 from customers.ticket_handoff import HandoffContext
 from media.llm.base import Tool, ToolCall
 from media.llm.toolbox import ToolOutcome, refused
+from media.pipeline.hooks import CallInfo
+from media.pipeline.speech_cache import SpeechCache
+from media.pipeline.tool_turns import CallTools
 from outcomes import records as outcome_records
 
 Channel = Literal["widget", "sms", "whatsapp", "voice"]
+SPEECH_CACHE = web.AppKey("speech_cache", SpeechCache)
+"""The process's kept fillers (one cache for every call)."""
 _TICKET_CHANNELS: dict[Channel, ticket_handoff.Channel] = {"widget": "widget", "sms": "sms", "whatsapp": "whatsapp",
                                                            "voice": "call"}
 
@@ -173,5 +180,17 @@ async def toolbox_for(app: web.Application, agent: agents.Agent, conversation_id
     """The agent's tools for one turn of a conversation, as this server composes them (`handoff` False: the
     channel keeps `open_ticket` off whatever the agent says)."""
     turn = Turn(agent.business_id, agent.id, conversation_id, channel, agent.language, phone)
-    return await agent_tools(app[POOL], turn, handoff=handoff and agent.handoff_tickets, actions=None,
+    services = app.get(ACTION_SERVICES)
+    actions = None if services is None else await load_action_tools(
+        app[POOL], agent.business_id, agent.id, services=services,
+        timeout_cap_ms=app[SETTINGS].actions.voice_timeout_ms if channel == "voice" else None)
+    return await agent_tools(app[POOL], turn, handoff=handoff and agent.handoff_tickets, actions=actions,
                              mail_domain=mail_domain(app[SETTINGS]))
+
+
+async def call_tools(app: web.Application, agent: agents.Agent, call: CallInfo) -> CallTools | None:
+    """A call's tools beyond ending and transferring it (None: it has none). `open_ticket` is offered only
+    when `transfer_call` can't dial (no transfer number, or no carrier to redirect the call)."""
+    dials = bool(agent.transfer_number) and app[CARRIER] is not None
+    toolbox = await toolbox_for(app, agent, call.call_id, "voice", phone=call.from_number, handoff=not dials)
+    return CallTools(toolbox, str(call.call_id)) if toolbox else None

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agent_server.widget_access import origin_of
+from automations.config import ActionsConfig
 from billing.config import BillingConfig, StripeConfig
 from billing.cost_config import ProviderCostsConfig
 from config_fields import check, non_negative, positive, secret, url
@@ -115,6 +116,7 @@ class Settings:
     outcomes: OutcomesConfig = OutcomesConfig()
     knowledge: KnowledgeConfig = KnowledgeConfig()
     customers: CustomersConfig = CustomersConfig()
+    actions: ActionsConfig = ActionsConfig()
     limits: LimitsConfig = LimitsConfig()
     usage: UsageConfig = UsageConfig()
     logging: LoggingConfig = LoggingConfig()

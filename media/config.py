@@ -64,6 +64,8 @@ class CallsConfig:
     # Calls in progress across every process on the database beyond which new ones get a busy
     # signal; 0 takes every call. A soft cap: webhooks racing at the limit may each get in.
     max_live_calls: int = check(non_negative, 0)
+    # Said while a tool the agent called runs, when it said nothing before calling it (an action's voiceFiller wins).
+    tool_filler_text: str = "One moment, please."
 
 
 def _backend(value: str) -> str:

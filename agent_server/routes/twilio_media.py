@@ -22,6 +22,7 @@ import structlog
 from aiohttp import web
 
 from agent_server import agent_edits, agents, call_llm_rows, stream_tokens
+from agent_server.agent_tools import SPEECH_CACHE, call_tools
 from agent_server.call_token_caps import CALL_TOKENS
 from agent_server.knowledge_embeddings import grounding_for
 from agent_server.api.route import Header, Reply, Route, register
@@ -48,6 +49,7 @@ from media.pipeline.hooks import CallInfo
 from media.pipeline.lifecycle import EndReason
 from media.pipeline.prompt import AgentProfile
 from media.recording.call_recording import open_recording
+from media.pipeline.speech_cache import SpeechCache
 from media.pipeline.session import CallSession, CallSettings
 from media.protocol.twilio import Dtmf, Mark, Media, Start, Stop, media_frame, parse_message
 from media.protocol.websocket_outbox import WebSocketOutbox
@@ -75,6 +77,8 @@ def call_settings(settings: Settings) -> CallSettings:
         max_call_seconds=float(calls.max_call_seconds), media_timeout=calls.media_timeout_seconds,
         goodbye_timeout=calls.goodbye_timeout_seconds, dtmf_timeout=calls.dtmf_timeout_seconds,
         cant_hear_text=calls.cant_hear_text, llm_first_token_timeout=settings.llm.first_token_timeout_seconds,
+        tool_filler_text=calls.tool_filler_text, tool_filler_after=settings.actions.voice_filler_after_ms / 1000,
+        tool_timeout=settings.actions.voice_timeout_ms / 1000,
     )
 
 
@@ -207,6 +211,7 @@ async def session_for(request: web.Request, ws: web.WebSocketResponse, claim: ca
                                                pool, settings.provider_costs.llm, claim))),
         carrier=app[CARRIER], metrics=app[METRICS],
         fallback_tts=providers.fallback_tts, grounding=await _grounding(app, agent),
+        tools=await call_tools(app, agent, info), speech_cache=app[SPEECH_CACHE],
         recording=await open_recording(pool, Path(settings.recordings.dir), call_id=claim.call_id,
                                        business_id=claim.business_id, retention_days=recorded.retention_days,
                                        upload=settings.recordings.backend == "s3")
@@ -336,4 +341,5 @@ ROUTES = (
 
 def setup(app: web.Application) -> None:
     register(app, ROUTES)
+    app[SPEECH_CACHE] = SpeechCache()
     app.on_startup.append(_warm_up_local_stt)

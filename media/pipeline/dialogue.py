@@ -7,9 +7,11 @@ by a barge-in enters both as its heard words only.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 
 from media.call_records import CallRecorder, TurnRecord
 from media.llm.base import Message, ToolCall
+from media.llm.toolbox import ToolOutcome, assistant_calls, tool_result
 from media.pipeline.reply import CONVERSATION_KINDS, Reply
 
 
@@ -49,6 +51,18 @@ class Dialogue:
                              "tool_calls": [{"id": call.id, "type": "function",
                                              "function": {"name": call.name, "arguments": "{}"}}]})
         self.history.append({"role": "tool", "tool_call_id": call.id, "content": result})
+
+    def anchor(self) -> Message | None:
+        """The last message so far: a tool round that starts now is filed right after it."""
+        return self.history[-1] if self.history else None
+
+    def tool_round(self, anchor: Message | None, said: str, calls: Sequence[ToolCall],
+                   outcomes: Sequence[ToolOutcome]) -> None:
+        """The agent's tool calls and their results, filed where the round started (after `anchor`): a
+        barge-in may have moved the call on while the tool ran, and its result still belongs there."""
+        at = next((i + 1 for i in range(len(self.history) - 1, -1, -1) if self.history[i] is anchor), 0)
+        self.history[at:at] = [assistant_calls(said, calls),
+                               *(tool_result(c, o) for c, o in zip(calls, outcomes, strict=True))]
 
     async def close(self, *, end_reason: str, duration_seconds: float, transferred_to: str | None) -> None:
         """Write the call's end (after the last turn)."""

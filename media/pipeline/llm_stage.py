@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections.abc import Sequence
 
 from media.call_records import LlmAttemptRecord
-from media.llm.base import LlmError, LlmProvider, Message, TextDelta, ToolCall, Usage
+from media.llm.base import LlmError, LlmProvider, Message, TextDelta, Tool, ToolCall, Usage
 from media.pipeline.faults import CallFaults
 from media.pipeline.prompt import CALL_TOOLS, AgentProfile
 from media.pipeline.reply import Reply, Sentences
@@ -33,12 +34,14 @@ class LlmStage:
         token_timeout: seconds allowed until the first token, and between tokens.
         faults: where provider failures are reported.
         loop: the call's event loop (its clock stamps the first token).
+        tools: what the model is offered: the call tools, then the agent's (a fixed order: the prompt's prefix).
     """
 
-    __slots__ = ("_llm", "_profile", "_apology_text", "_token_timeout", "_faults", "_loop")
+    __slots__ = ("_llm", "_profile", "_apology_text", "_token_timeout", "_faults", "_loop", "tools")
 
     def __init__(self, llm: LlmProvider, profile: AgentProfile, apology_text: str, token_timeout: float,
-                 faults: CallFaults, loop: asyncio.AbstractEventLoop) -> None:
+                 faults: CallFaults, loop: asyncio.AbstractEventLoop, tools: Sequence[Tool] = CALL_TOOLS) -> None:
+        self.tools = tools
         self._llm = llm
         self._profile = profile
         self._apology_text = apology_text
@@ -46,26 +49,33 @@ class LlmStage:
         self._faults = faults
         self._loop = loop
 
-    async def think(self, reply: Reply, messages: list[Message], sentences: Sentences) -> None:
-        """Feed ``sentences`` as the LLM writes; stop early once the reply should end after a sentence."""
+    async def think(self, reply: Reply, messages: list[Message], sentences: Sentences, *,
+                    tools: Sequence[Tool] | None = None) -> str:
+        """Feed ``sentences`` as the LLM writes; stop early once the reply should end after a sentence.
+
+        Returns:
+            The text the model wrote (what the next request shows before its tool calls).
+        """
         profile = self._profile
+        written: list[str] = []
         chunker = SentenceChunker()
         bound = self._token_timeout
         attempt = _Attempt(self._loop.time(), self._llm.name != "local")
         try:
             stream = self._llm.stream_chat(messages, model=profile.model, temperature=profile.temperature,
-                                           tools=CALL_TOOLS, faq=profile.faq)
+                                           tools=self.tools if tools is None else tools, faq=profile.faq)
             async with contextlib.aclosing(stream), asyncio.timeout(bound) as deadline:
                 async for event in stream:
                     if isinstance(event, TextDelta):
                         deadline.reschedule(self._loop.time() + bound)
                         attempt.output_chars += len(event.text)
+                        written.append(event.text)
                         if reply.llm_first_token_at is None:
                             reply.llm_first_token_at = self._loop.time()
                         for sentence in chunker.feed(event.text):
                             await sentences.put(sentence)
                         if reply.stop_after_sentence:
-                            return
+                            return "".join(written)
                     elif isinstance(event, ToolCall):
                         deadline.reschedule(self._loop.time() + bound)
                         reply.tool_calls.append(event)
@@ -86,6 +96,7 @@ class LlmStage:
         finally:
             # Barged-in or stopped early, the model still wrote (and billed) what it sent: an `ok` row.
             self._faults.llm_attempt(attempt.record(profile.model, messages, reply.llm_first_token_at))
+        return "".join(written)
 
 
 class _Attempt:

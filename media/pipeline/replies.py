@@ -23,6 +23,7 @@ from media.pipeline.outbound import Outbound
 from media.pipeline.playout import Playout
 from media.pipeline.reply import CONVERSATION_KINDS, Reply
 from media.pipeline.speech_ahead import SpeechAhead
+from media.pipeline.tool_turns import ToolTurns
 from media.pipeline.tts_stage import TtsStage
 from media.text.sentences import split_sentences
 
@@ -43,12 +44,14 @@ class Replies:
         wire: the call's outbound stream.
         dialogue: where finished replies are filed.
         run: the body of each reply's task.
+        tools: runs the agent's tools an answer calls (None: the call offers only its own tools).
     """
 
-    __slots__ = ("current", "_mark_every", "_llm", "_tts", "_wire", "_dialogue", "_run", "_count", "_tasks")
+    __slots__ = ("current", "_mark_every", "_llm", "_tts", "_wire", "_dialogue", "_run", "_count", "_tasks", "_tools")
 
     def __init__(self, *, mark_every: int, llm: LlmStage, tts: TtsStage, wire: Outbound, dialogue: Dialogue,
-                 run: ReplyTask) -> None:
+                 run: ReplyTask, tools: ToolTurns | None = None) -> None:
+        self._tools = tools
         self.current: Reply | None = None
         """The reply being produced or heard; None while the caller has the floor."""
         self._mark_every = mark_every
@@ -87,7 +90,9 @@ class Replies:
                 for sentence in split_sentences(text or ""):
                     await sentences.put(sentence)
             else:
-                await self._llm.think(reply, messages, sentences)
+                said = await self._llm.think(reply, messages, sentences)
+                if self._tools is not None:
+                    await self._tools.follow(reply, messages, said, sentences)
             await sentences.put(None)
             await sentences.played()
         finally:

@@ -34,8 +34,10 @@ from media.pipeline.prompt import AgentProfile, conversation
 from media.pipeline.replies import Replies
 from media.pipeline.reply import Reply
 from media.pipeline.settings import CallSettings
+from media.pipeline.speech_cache import SpeechCache
 from media.pipeline.telemetry import CallMetrics, NoMetrics
 from media.pipeline.timers import Timers
+from media.pipeline.tool_turns import CallTools, ToolTurns
 from media.pipeline.tts_stage import TtsStage
 from media.pipeline.turn_taking import CallerTurn, TurnTaking
 from media.recording.call_recording import CallRecording
@@ -69,6 +71,8 @@ class CallSession:
         grounding: searches the agent's knowledge for each answer (None: answers without excerpts).
         recording: records both sides as heard (None: the call isn't recorded).
         encode_audio: converts each outbound μ-law frame to the stream's format (a browser's L16).
+        tools: the agent's tools beyond ending and transferring the call (None: only those).
+        speech_cache: fixed texts kept synthesised (the tool filler), shared by the process's calls.
         binary_media: the agent's frames go out as binary messages (a browser that asked for them).
     """
 
@@ -77,7 +81,8 @@ class CallSession:
                  recorder: CallRecorder | None = None, carrier: CallCarrier | None = None,
                  metrics: CallMetrics | None = None, fallback_tts: TtsProvider | None = None,
                  grounding: CallGrounding | None = None, recording: CallRecording | None = None,
-                 encode_audio: Callable[[bytes], bytes] | None = None, binary_media: bool = False) -> None:
+                 encode_audio: Callable[[bytes], bytes] | None = None, tools: CallTools | None = None,
+                 speech_cache: SpeechCache | None = None, binary_media: bool = False) -> None:
         self._info = info
         self._recording = recording
         self._grounding = grounding
@@ -99,10 +104,15 @@ class CallSession:
         self._dialogue = Dialogue(recorder)
         wire = self._wire = Outbound(link, stream_sid, lambda: self.request_end(EndReason.STREAM_STOPPED), recording,
                                      encode_audio, binary_media)
+        thinking = LlmStage(llm, profile, settings.apology_text, settings.llm_first_token_timeout, self._faults, loop)
+        self._tts = TtsStage(tts, profile.voice, fallback_tts, wire, self._metrics, self._faults, loop, speech_cache)
+        self._tools = None if tools is None else ToolTurns(tools, settings, thinking, self._dialogue, loop,
+                                                           self._tts.warm)
+        if self._tools is not None:
+            thinking.tools = self._tools.definitions()
         self._replies = Replies(
             mark_every=settings.mark_every_frames, wire=wire, dialogue=self._dialogue, run=self._generate,
-            llm=LlmStage(llm, profile, settings.apology_text, settings.llm_first_token_timeout, self._faults, loop),
-            tts=TtsStage(tts, profile.voice, fallback_tts, wire, self._metrics, self._faults, loop))
+            llm=thinking, tts=self._tts, tools=self._tools)
         self._turns = TurnTaking(settings=settings, lifecycle=self._lifecycle, replies=self._replies, wire=wire,
                                  timers=self._timers, metrics=self._metrics, loop=loop, on_turn=self._answer)
         self._ending = CallEnding(call_sid=info.call_sid, profile=profile, settings=settings,
@@ -304,6 +314,8 @@ class CallSession:
         await self._audio.close()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._replies.cancel_stray()
+        if self._tools is not None:
+            await self._tools.close()
         started = time.monotonic()
         if self._recording is not None:
             await self._close_recording(self._recording)

@@ -22,3 +22,9 @@ class CallSettings:
     dtmf_timeout: float = 2.0
     llm_first_token_timeout: float = 4.0
     """Longest wait for the LLM's first token, and between tokens, before the apology is said."""
+    tool_filler_text: str = "One moment, please."
+    """Said while a tool runs, when the agent said nothing before calling it (an action's own filler wins)."""
+    tool_filler_after: float = 0.5
+    """Seconds of silence after the caller's turn, with a tool still running, before the filler is said."""
+    tool_timeout: float = 5.0
+    """Longest wait for a tool's result; then the model hears that it timed out and answers."""

@@ -23,6 +23,7 @@ from media.audio.g711 import FrameChunker
 from media.pipeline.faults import CallFaults
 from media.pipeline.outbound import Outbound
 from media.pipeline.reply import Reply
+from media.pipeline.speech_cache import SpeechCache
 from media.pipeline.telemetry import CallMetrics, TurnTimings, error_kind
 from media.tts.base import TtsError, TtsProvider
 
@@ -47,12 +48,15 @@ class TtsStage:
         metrics: where turn latencies are reported.
         faults: where each failed attempt is reported.
         loop: the call's event loop (its clock stamps first byte and first frame).
+        cache: texts kept synthesised (the tool filler), played from it (None: none kept).
     """
 
-    __slots__ = ("_tts", "_voice", "_fallback", "_wire", "_metrics", "_faults", "_loop")
+    __slots__ = ("_tts", "_voice", "_fallback", "_wire", "_metrics", "_faults", "_loop", "cache")
 
     def __init__(self, tts: TtsProvider, voice: str | None, fallback: TtsProvider | None, wire: Outbound,
-                 metrics: CallMetrics, faults: CallFaults, loop: asyncio.AbstractEventLoop) -> None:
+                 metrics: CallMetrics, faults: CallFaults, loop: asyncio.AbstractEventLoop,
+                 cache: SpeechCache | None = None) -> None:
+        self.cache = cache
         self._tts = tts
         self._voice = voice
         self._fallback = fallback
@@ -68,6 +72,10 @@ class TtsStage:
         with its next one (a sentence that got no audio at all is dropped by the playout, so
         the caller is never credited with hearing it).
         """
+        kept = None if self.cache is None else self.cache.get(self._tts, self._voice, text)
+        if kept is not None:
+            await sink.take(list(kept))
+            return
         chunker = FrameChunker()
         attempts = [(self._tts, self._voice)] * _PRIMARY_ATTEMPTS
         if self._fallback is not None:
@@ -81,6 +89,11 @@ class TtsStage:
         tail = chunker.flush()
         if tail is not None:
             await sink.take([tail])
+
+    async def warm(self, texts: list[str]) -> None:
+        """Keep `texts` synthesised in this call's voice (see :mod:`media.pipeline.speech_cache`)."""
+        if self.cache is not None:
+            await self.cache.warm(self._tts, self._voice, texts)
 
     async def _stream(self, tts: TtsProvider, text: str, voice: str | None, chunker: FrameChunker,
                       sink: FrameSink) -> None:
