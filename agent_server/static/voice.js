@@ -33,7 +33,7 @@
         super();
         var wire = options.processorOptions;
         this.mulaw = wire.mulaw;
-        this.step = wire.rate / sampleRate;
+        this.rate = wire.rate;  /* the phase counts in 1/sampleRate units: integers, so no drift */
         this.size = wire.rate * FRAME_MS / 1000;
         this.phase = 0; this.sum = 0; this.count = 0; this.filled = 0;
         this.frame = this.fresh();
@@ -44,9 +44,9 @@
         var input = inputs[0] && inputs[0][0];
         if (!input) return true;
         for (var i = 0; i < input.length; i += 1) {
-          this.sum += input[i]; this.count += 1; this.phase += this.step;
-          if (this.phase < 1) continue;
-          this.phase -= 1;
+          this.sum += input[i]; this.count += 1; this.phase += this.rate;
+          if (this.phase < sampleRate) continue;
+          this.phase -= sampleRate;
           var value = Math.max(-1, Math.min(1, this.sum / this.count)) * 32767 | 0;
           this.sum = 0; this.count = 0;
           this.frame[this.filled] = this.mulaw ? mulawEncode(value) : value;
@@ -65,7 +65,7 @@
       constructor(options) {
         super();
         var wire = options.processorOptions, self = this;
-        this.step = wire.rate / sampleRate;
+        this.rate = wire.rate;  /* t counts in 1/sampleRate units of a wire sample: integers, so no drift */
         this.jitter = wire.rate * wire.jitterMs / 1000;
         this.queue = []; this.queued = 0; this.offset = 0; this.buffering = true; this.waited = 0;
         this.previous = 0; this.current = 0; this.t = 0; this.played = 0; this.echoes = [];
@@ -94,18 +94,18 @@
         var out = outputs[0][0];
         while (this.queue.length && this.queue[0].mark !== undefined) this.echoes.push(this.queue.shift().mark);
         if (this.buffering && this.queued > 0) {
-          this.waited += out.length * this.step;  /* a reply shorter than the buffer still plays */
+          this.waited += out.length * this.rate / sampleRate;  /* a reply shorter than the buffer still plays */
           if (this.queued >= this.jitter || this.waited >= this.jitter) this.buffering = false;
         }
         for (var i = 0; i < out.length; i += 1) {
           if (this.buffering) { out[i] = 0; continue; }
-          this.t += this.step;
-          while (this.t >= 1) {
+          this.t += this.rate;
+          while (this.t >= sampleRate) {
             var sample = this.next();
             if (sample === null) { this.buffering = true; this.waited = 0; this.t = 0; break; }
-            this.previous = this.current; this.current = sample; this.t -= 1;
+            this.previous = this.current; this.current = sample; this.t -= sampleRate;
           }
-          out[i] = this.buffering ? 0 : this.previous + (this.current - this.previous) * this.t;
+          out[i] = this.buffering ? 0 : this.previous + (this.current - this.previous) * this.t / sampleRate;
         }
         var head = this.queue[0];
         if (head && head.mark === undefined && this.offset === head.length) {
