@@ -131,12 +131,6 @@
     recording: false
   };
 
-  function base64(bytes) {
-    var text = "";
-    for (var i = 0; i < bytes.length; i += 1) text += String.fromCharCode(bytes[i]);
-    return window.btoa(text);
-  }
-
   function unbase64(text) {
     var raw = window.atob(text), bytes = new Uint8Array(raw.length);
     for (var i = 0; i < raw.length; i += 1) bytes[i] = raw.charCodeAt(i);
@@ -259,6 +253,7 @@
   Call.prototype.stop = function (reason) {
     if (this.ended) return;
     this.ended = true;
+    counters.recording = false;
     this.json({ event: "stop", sequenceNumber: String(this.sequence + 1), streamSid: "MZweb",
                 stop: { accountSid: "", callSid: this.callId || "" } });
     if (this.ws) this.ws.close();
