@@ -14,10 +14,8 @@ import datetime
 import uuid
 from collections.abc import AsyncIterator
 
-import aiohttp
 import msgspec
 from aiohttp import web
-from aiohttp.abc import AbstractResolver
 
 from agent_server import agents, auth
 from agent_server.api.decoding import read_body
@@ -27,6 +25,7 @@ from agent_server.errors import ApiError, NotFound, register_error
 from agent_server.routes.action_shapes import ActionList, ActionOut, ActionPatch
 from agent_server.routes.agents import own_agent
 from agent_server.state import POOL, SETTINGS
+from agent_server.url_resolver import URL_RESOLVER
 from agent_server.validation import path_uuid
 from agent_server.webhook_jobs import user_agent
 from automations import action_store
@@ -38,8 +37,6 @@ from automations.action_runner import ActionServices
 from automations.webhook_http import guarded_session
 from knowledge.errors import UrlNotAllowed
 
-# The DNS resolver a URL is checked with on save; tests put a stub here before the app starts.
-URL_RESOLVER = web.AppKey("action_url_resolver", AbstractResolver)
 # The guarded session and allow-list every action's run uses (tests may put their own here first).
 ACTION_SERVICES = web.AppKey("action_services", ActionServices)
 
@@ -145,9 +142,6 @@ ROUTES = (
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
-    owned = URL_RESOLVER not in app
-    if owned:
-        app[URL_RESOLVER] = aiohttp.ThreadedResolver()
     session = None
     if ACTION_SERVICES not in app:
         allowed = app[SETTINGS].knowledge.allowed_private_hosts
@@ -156,8 +150,6 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     yield
     if session is not None:
         await session.close()
-    if owned:
-        await app[URL_RESOLVER].close()
 
 
 def setup(app: web.Application) -> None:

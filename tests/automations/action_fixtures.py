@@ -13,7 +13,7 @@ import pytest
 
 from agent_server.app import make_app
 from agent_server.config import Settings
-from agent_server.routes.actions import URL_RESOLVER
+from agent_server.url_resolver import URL_RESOLVER
 from automations import action_store
 from automations.action_checks import checked_spec
 from automations.action_model import Action, ActionSpec
