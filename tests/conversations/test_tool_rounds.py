@@ -59,6 +59,7 @@ async def test_a_widget_form_call_submits_once_with_its_email_and_webhook_and_ea
     (result,) = tool_messages(second)
     assert result["tool_call_id"] == "call_cake" and result["content"]["submitted"] is True
     row = await pool.fetchrow("SELECT * FROM form_submissions")
+    assert row is not None
     assert (str(row["form_id"]), row["channel"], row["conversation_id"]) == (form_id, "widget", conversation)
     assert str(row["id"]) == result["content"]["submissionId"]
     assert row["data"] == ANN
@@ -152,6 +153,7 @@ async def test_handoff_on_the_widget_asks_for_an_email_then_opens_one_ticket_per
     assert asked.startswith("No ticket was opened: ask the person for their email address first")
     assert opened.startswith("Ticket T-1001 is open") and again.startswith("This conversation already has ticket")
     row = await pool.fetchrow("SELECT * FROM support_tickets")
+    assert row is not None
     assert (row["source"], row["requester_email"], str(row["conversation_id"])) == (
         "widget", "ann@example.com", done["conversationId"])
     assert await pool.fetchval("SELECT count(*) FROM support_tickets") == 1

@@ -18,7 +18,7 @@ from twilio.request_validator import RequestValidator
 from agent_server import agents
 from agent_server.app import make_app
 from agent_server.config import Settings
-from agent_server.routes.forms import URL_RESOLVER
+from agent_server.url_resolver import URL_RESOLVER
 from phone_numbers import registry
 from tests.conftest import PUBLIC_URL, MakeBusiness, MakeSettings, fund_wallet
 from tests.fake_openai import FakeOpenAi
@@ -47,10 +47,11 @@ class Bakery:
 
 def tool_settings(make_settings: MakeSettings, fake_openai: FakeOpenAi) -> Settings:
     """The LLM at the fake, Twilio's token for signatures; no in-process job runner (queued mail and webhooks
-    stay queued for the test to read)."""
+    stay queued for the test to read); actions may call the local webhook receiver."""
     settings = make_settings(TWILIO_AUTH_TOKEN=TWILIO_TOKEN, OPENAI_API_KEY=fake_openai.state.options.api_key,
                              OPENAI_BASE_URL=fake_openai.base_url)
-    return dataclasses.replace(settings, jobs=dataclasses.replace(settings.jobs, run_in_process=False))
+    return dataclasses.replace(settings, jobs=dataclasses.replace(settings.jobs, run_in_process=False),
+                               knowledge=dataclasses.replace(settings.knowledge, allowed_private_hosts=("127.0.0.1",)))
 
 
 async def start(settings: Settings, aiohttp_client: Any) -> Client:
@@ -83,9 +84,9 @@ async def cake_form(client: Client, shop: Bakery) -> str:
     return form_id
 
 
-async def text(client: Client, body: str, *, sender: str = SENDER) -> str | None:
-    """One signed inbound SMS; the TwiML reply's text."""
-    form = {"MessageSid": f"SM{next(_sids):032x}", "AccountSid": TWILIO_SID, "From": sender, "To": OUR_NUMBER,
+async def text(client: Client, body: str, *, sender: str = SENDER, to: str = OUR_NUMBER) -> str | None:
+    """One signed inbound SMS (or WhatsApp message, with `whatsapp:` addresses); the TwiML reply's text."""
+    form = {"MessageSid": f"SM{next(_sids):032x}", "AccountSid": TWILIO_SID, "From": sender, "To": to,
             "Body": body, "NumMedia": "0"}
     headers = {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_URL + SMS_PATH, form)}
     resp = await client.post(SMS_PATH, data=form, headers=headers)
