@@ -76,9 +76,8 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
     The model's attempts are recorded as `llm_requests` rows in `requests` (None: not recorded).
 
     With `toolbox`, the model may call the agent's tools (`tool_rounds`; their keys name `conversation`): the
-    reply's price pays for the answering request, and each request that ended in tool calls is charged as
-    a chat request under `sms:<message>:chat[:round<n>]` (each request is held as one first, the answer's
-    hold freed once it turns out to be the answer).
+    reply's price pays for the first request, and each later one (after a tool round) is held and charged as a
+    chat request under `sms:<message>:chat:round<n>`, the answer's included.
 
     Returns:
         The reply, cut to fit one SMS body; the unavailable text when the model failed (with its `failure`).
@@ -100,7 +99,7 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
     attempts: list[Attempt] = [] if cached is None else [cache_hit(agent.model or defaults.model)]
     rows = None if requests is None else RequestLog(requests.about(message_id=inbound.message_id), attempts)
     context = None if requests is None else requests.about(message_id=inbound.message_id)
-    meter = RoundMeter(payment, inbound.business_id, f"{key}:chat", tokens=tokens, hold=toolbox is not None,
+    meter = RoundMeter(payment, inbound.business_id, f"{key}:chat", tokens=tokens, first_paid=True,
                        requests=lambda done: None if context is None else RequestLog(context, done))
     rounds = None if toolbox is None else ToolRounds(toolbox, conversation or key, meter)
     try:
@@ -111,14 +110,18 @@ async def compose_reply(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfil
     except (LlmError, CannotPay) as exc:  # CannotPay: a tool round's chat hold was refused
         log.warning("sms_reply_failed", error=str(exc), status=getattr(exc, "status", None))
         await meter.cancel([] if rounds is None else rounds.in_flight)
+        attempts[:0] = meter.first_attempts
         await payment.cancel(handle, requests=rows)
         return Reply(limits.unavailable_text, "fallback", 0, 0, failure=str(exc))
     except BaseException:
         await meter.cancel([] if rounds is None else rounds.in_flight)
+        attempts[:0] = meter.first_attempts
         await asyncio.shield(payment.cancel(handle, requests=rows))
         raise
-    if meter.handle is not None:  # the answer's request: the reply's own price pays for it
-        await payment.cancel(meter.handle)
+    attempts[:0] = meter.first_attempts  # the first request's rows go with the reply's charge
+    if meter.handle is not None:  # the answer came after a tool round: a chat request of its own
+        await payment.charge(meter.handle, channel="chat", key=meter.key, prompt_tokens=reply.prompt_tokens,
+                             completion_tokens=reply.completion_tokens)
     if tokens is not None:
         await tokens.settle(reply.prompt_tokens + reply.completion_tokens)
     await payment.charge(handle, channel="sms", key=key, prompt_tokens=reply.prompt_tokens,

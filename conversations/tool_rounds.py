@@ -5,8 +5,9 @@ side by side), each result goes back as a `tool` message (at most 4,000 characte
 model is asked again. A round past the limit runs nothing: each of its calls is answered
 "refused", and the model is asked once more with no tools offered, so it must answer in words.
 Every request of the turn passes the agent's token cap and a wallet hold like a chat reply
-(`RoundMeter`); one that ended in tool calls is charged as a chat request at once, the answer's
-own request is left to the channel (the widget charges it as chat, SMS as the reply's price).
+(`RoundMeter`; on SMS the reply's own price holds for the first request, every later one is held
+as a chat request); one that ended in tool calls is charged at once, the answer's own request is
+left to the channel to charge.
 A call's key is `conversation:tool_call_id`, so a retried turn never acts twice.
 """
 
@@ -62,20 +63,23 @@ class RoundMeter:
         key: the turn's key; request n > 1 holds and charges under `key:round{n}`.
         tokens: the agent's token cap (None: none).
         requests: the `llm_requests` context of the turn's rows (None: not recorded).
-        hold: False when the channel's own reservation pays every request (no tools were offered).
+        first_paid: the channel's own reservation pays for the first request (SMS: the reply's price), so
+            only later ones are held here.
     """
 
     def __init__(self, payment: ReplyPayment, business_id: uuid.UUID, key: str, *, tokens: TokenGate | None,
-                 requests: Callable[[list[Attempt]], RequestLog | None], hold: bool = True) -> None:
+                 requests: Callable[[list[Attempt]], RequestLog | None], first_paid: bool = False) -> None:
         self._payment = payment
         self._business_id = business_id
         self._base = key
         self._tokens = tokens
         self._requests = requests
-        self._hold = hold
+        self._first_paid = first_paid
         self.round = 0
         self.handle: object | None = None
         """The hold of the request in flight (or of the answer, once it came)."""
+        self.first_attempts: list[Attempt] = []
+        """The attempts of a first request the channel pays for, once it ended in tool calls."""
 
     @property
     def key(self) -> str:
@@ -90,7 +94,7 @@ class RoundMeter:
         """
         self.round += 1
         max_tokens = None if self._tokens is None else await self._tokens.admit(messages)
-        if not self._hold:
+        if self._first_paid and self.round == 1:
             return max_tokens
         need = None if self._tokens is None or self._tokens.grant is None else self._tokens.grant.need
         try:
@@ -102,13 +106,16 @@ class RoundMeter:
         return max_tokens
 
     async def paid(self, usage: Usage, attempts: list[Attempt]) -> None:
-        """A request that ended in tool calls: its tokens counted, its price charged with its rows."""
+        """A request that ended in tool calls: its tokens counted, its price charged with its rows (a first
+        request the channel pays for: its rows wait for the channel's charge, with the answer's)."""
         if self._tokens is not None:
             await self._tokens.settle(usage.prompt_tokens + usage.completion_tokens)
         handle, self.handle = self.handle, None
         if handle is not None:
             await self._payment.charge(handle, channel="chat", key=self.key, prompt_tokens=usage.prompt_tokens,
                                        completion_tokens=usage.completion_tokens, requests=self._requests(attempts))
+        elif self._first_paid:
+            self.first_attempts.extend(attempts)
 
     async def cancel(self, attempts: list[Attempt]) -> None:
         """The request in flight failed (or the turn was cancelled): free its tokens and its hold."""

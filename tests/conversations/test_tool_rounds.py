@@ -90,10 +90,12 @@ async def test_an_sms_bad_email_goes_back_to_the_model_per_field_and_the_fixed_c
     assert accepted["content"]["submitted"] is True
     assert await pool.fetchval("SELECT count(*) FROM form_submissions") == 1
     assert await pool.fetchval("SELECT channel FROM form_submissions") == "sms"
-    # The reply's own price pays the answer; the two tool rounds are chat requests; no hold is left open.
+    # The reply's own price pays the first request, the two after it are chat requests; no hold is left open,
+    # and each request has its one llm_requests row.
     kinds = [r["kind"] for r in await pool.fetch("SELECT kind FROM ledger_entries WHERE amount < 0 ORDER BY id")]
     assert sorted(kinds) == ["chat_usage", "chat_usage", "sms_usage"]
     assert await pool.fetchval("SELECT count(*) FROM holds WHERE status = 'open'") == 0
+    assert await pool.fetchval("SELECT count(*) FROM llm_requests WHERE status = 'ok'") == 3
 
 
 async def test_parallel_calls_in_one_round_each_get_their_result(
