@@ -63,6 +63,8 @@ class AgentPatch(Body, forbid_unknown_fields=True):
     allowed_origins: Origins | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
     channels: Channels | msgspec.UnsetType = msgspec.UNSET
+    # The built-in `open_ticket` handoff tool (issue 25): offered on every channel while on (on calls, when
+    # `transfer_call` can't dial); a new version like every other setting.
     handoff_tickets: bool | msgspec.UnsetType = msgspec.UNSET
     # The agent's token settings, checked as `PUT .../token-settings` checks them (not part of its versions).
     daily_token_limit: TokenLimit | None | msgspec.UnsetType = msgspec.UNSET
