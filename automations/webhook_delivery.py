@@ -15,8 +15,10 @@ never followed) is retried on `webhook_signing.SCHEDULE` with ±20 % jitter, not
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import random
+import time
 import uuid
 from collections.abc import Collection
 
@@ -40,6 +42,17 @@ MAX_IN_FLIGHT = 4
 # At most two thirds of the runner's lease (`[jobs] lease_seconds`, 60 s), so a dead worker's job
 # is taken back only once its send is due again.
 LEASE = datetime.timedelta(seconds=TIMEOUT_SECONDS + 15)
+# A sender below `max_in_flight` whose batches keep finding due messages looks for free slots this often.
+GROW_SECONDS = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class _Sent:
+    """A finished attempt, not yet recorded."""
+
+    claimed: Claimed
+    result: Result
+    started: datetime.datetime
 
 
 class SendWebhook:
@@ -58,6 +71,7 @@ class SendWebhook:
         self._read_cap = read_cap
         self._lease = lease
         self._rng = rng or random.Random()
+        self._grown_at = 0.0
 
     async def __call__(self, job: Job) -> None:
         """Drain an endpoint: the job's own (first attempts), or its message's (retries), if that is still due.
@@ -79,47 +93,81 @@ class SendWebhook:
     async def drain(self, endpoint_id: uuid.UUID) -> int:
         """Send the endpoint's due messages until none is due, keeping up to `max_in_flight` sends open.
 
-        Each finished send frees a slot that the next claim fills, so one slow answer does not
-        hold the other slots idle.
+        The first claim takes the endpoint's lock to see how many slots are free; after that,
+        whatever finished while the last round trip ran is recorded in one statement that also
+        claims as many due messages in its place (`messages.deliver_and_claim`), so a backlog
+        costs one round trip per batch of answers and one slow answer does not hold the other
+        slots idle. The lock is taken again only to grow into slots other senders left, and a
+        last time when nothing is running, which also fails a disabled endpoint's messages.
 
         Returns:
             How many attempts this call made.
         """
         sent = 0
-        running: set[asyncio.Task[Outcome]] = set()
+        running: set[asyncio.Task[_Sent]] = set()
         try:
+            claimed = await self._claim(endpoint_id)
             while True:
-                claimed = await messages.claim(self._db, endpoint_id, now=self._clock(), lease=self._lease,
-                                               max_in_flight=self._max_in_flight)
-                running.update(asyncio.create_task(self.attempt(one)) for one in claimed)
+                running.update(asyncio.create_task(self._send(one)) for one in claimed)
                 sent += len(claimed)
                 if not running:
                     return sent
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()
+                finished = [task.result() for task in done]
+                claimed = await self._settle(finished)
+                if not running and not claimed:
+                    claimed = await self._claim(endpoint_id)
+                elif len(claimed) == len(finished) and len(running) + len(claimed) < self._max_in_flight:
+                    claimed += await self._grow(endpoint_id)
         finally:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
 
-    async def attempt(self, claimed: Claimed) -> Outcome:
-        """One signed POST of a claimed message, and its outcome recorded."""
+    async def _claim(self, endpoint_id: uuid.UUID) -> list[Claimed]:
+        self._grown_at = time.monotonic()
+        return await messages.claim(self._db, endpoint_id, now=self._clock(), lease=self._lease,
+                                    max_in_flight=self._max_in_flight)
+
+    async def _grow(self, endpoint_id: uuid.UUID) -> list[Claimed]:
+        """Claim free slots under the lock, at most every `GROW_SECONDS` (a backlog shared with another sender
+        would otherwise pay the lock on every batch)."""
+        if time.monotonic() - self._grown_at < GROW_SECONDS:
+            return []
+        return await self._claim(endpoint_id)
+
+    async def _send(self, claimed: Claimed) -> _Sent:
+        """One signed POST of a claimed message (recorded by the caller, with the others that finished)."""
         message, endpoint = claimed.message, claimed.endpoint
         started = self._clock()
         signed = headers(endpoint.signing_secrets(started), message_header_id(message.id),
                          int(started.timestamp()), message.body)
         result = await post(self._session, endpoint.url, message.body, signed, allowed_private_hosts=self._allowed,
                             timeout=self._timeout, read_cap=self._read_cap)
+        return _Sent(claimed, result, started)
+
+    async def _settle(self, finished: list[_Sent]) -> list[Claimed]:
+        """Record finished sends and claim as many due messages in their place.
+
+        Deliveries are recorded together; any other outcome one by one first (a retry queues its
+        job in the same transaction, a 410 disables the endpoint), each a log line.
+        """
         now = self._clock()
-        outcome, next_attempt = self._judge(result, message.attempts, now)
-        await messages.record(self._db, claimed, result, outcome, started=started, now=now,
-                              next_attempt=next_attempt)
-        if outcome != "delivered":  # a delivery is in webhook_attempts; failures are worth a log line too
-            log.info("webhook_attempt_failed", message_id=str(message.id), endpoint_id=str(endpoint.id),
-                     attempt=message.attempts, status=result.status_code, outcome=outcome, error=result.error,
-                     duration_ms=result.duration_ms)
-        return outcome
+        delivered: list[messages.Delivery] = []
+        freed = 0
+        for one in finished:
+            message = one.claimed.message
+            outcome, next_attempt = self._judge(one.result, message.attempts, now)
+            if outcome == "delivered":
+                delivered.append(messages.Delivery(message, one.result, one.started))
+                continue
+            freed += await messages.record(self._db, one.claimed, one.result, outcome, started=one.started, now=now,
+                                           next_attempt=next_attempt)
+            log.info("webhook_attempt_failed", message_id=str(message.id), endpoint_id=str(message.endpoint_id),
+                     attempt=message.attempts, status=one.result.status_code, outcome=outcome,
+                     error=one.result.error, duration_ms=one.result.duration_ms)
+        return await messages.deliver_and_claim(self._db, finished[-1].claimed.endpoint, delivered, freed=freed,
+                                                now=now, lease=self._lease)
 
     def _judge(self, result: Result, attempt: int,
                now: datetime.datetime) -> tuple[Outcome, datetime.datetime | None]:

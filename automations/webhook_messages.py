@@ -4,7 +4,9 @@ At most `max_in_flight` messages of one endpoint are being sent at any time, acr
 worker process: a claim takes the endpoint's row lock (`FOR NO KEY UPDATE`, which does not
 block the submissions inserting messages for it), counts the messages still in flight and
 only then marks the oldest due one `sending`. A `sending` message's `next_attempt_at` is the
-end of its sender's lease, so a message whose worker died is simply due again later.
+end of its sender's lease, so a message whose worker died is simply due again later. A sender
+that already holds slots trades finished sends for due messages in one statement without the
+lock (`deliver_and_claim`): a trade never raises the count, so one round trip a batch is enough.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
+from collections.abc import Sequence
 from typing import Literal
 
 import asyncpg
@@ -80,6 +83,37 @@ class Result:
     error: str | None
     duration_ms: int
     retry_after: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivery:
+    """A claimed message the receiver answered with a 2xx, to be recorded with others in one statement."""
+
+    message: Message
+    result: Result
+    started: datetime.datetime
+
+
+_MESSAGE_FIELDS = tuple(field.name for field in dataclasses.fields(Message))
+# Marks a sender's deliveries delivered (fenced on their claimed attempt), logs their attempts and
+# takes as many of the endpoint's due messages as it freed slots, plus $10 slots freed before.
+_DELIVER_AND_CLAIM = (
+    "WITH done AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::timestamptz[],"
+    " $6::int[]) AS d(id, attempt, status_code, error, started_at, duration_ms)),"
+    " moved AS (UPDATE webhook_messages m SET status = 'delivered', last_status = d.status_code,"
+    " last_error = d.error, updated_at = $8, delivered_at = $8 FROM done d"
+    " WHERE m.id = d.id AND m.attempts = d.attempt AND m.status = 'sending' RETURNING m.id),"
+    " logged AS (INSERT INTO webhook_attempts (message_id, attempt, started_at, duration_ms, status_code, error,"
+    " outcome) SELECT id, attempt, started_at, duration_ms, status_code, error, 'delivered' FROM done),"
+    " picked AS (UPDATE webhook_messages SET status = 'sending', attempts = attempts + 1, next_attempt_at = $9,"
+    " updated_at = $8 WHERE id IN (SELECT id FROM webhook_messages WHERE endpoint_id = $7"
+    " AND status IN ('pending', 'sending') AND next_attempt_at <= $8 AND id <> ALL($1::uuid[])"
+    " AND EXISTS (SELECT FROM webhook_endpoints WHERE id = $7 AND enabled)"
+    " ORDER BY next_attempt_at, created_at LIMIT (SELECT count(*) FROM moved) + $10 FOR UPDATE SKIP LOCKED)"
+    f" RETURNING {_MESSAGE_COLUMNS})"
+    " SELECT p.*, e.url AS endpoint_url, e.secret AS endpoint_secret, e.previous_secret AS endpoint_previous,"
+    " e.previous_secret_until AS endpoint_previous_until FROM picked p JOIN webhook_endpoints e ON e.id = $7"
+    " ORDER BY p.created_at")
 
 
 def _message(row: asyncpg.Record) -> Message:
@@ -163,6 +197,39 @@ async def record(db: Executor, claimed: Claimed, result: Result, outcome: Outcom
             await conn.execute("UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, updated_at = $3"
                                " WHERE id = $1", claimed.endpoint.id, "the receiver answered 410 Gone", now)
         return bool(moved)
+
+
+async def deliver_and_claim(db: Executor, endpoint: Endpoint, delivered: Sequence[Delivery], *, freed: int,
+                            now: datetime.datetime, lease: datetime.timedelta) -> list[Claimed]:
+    """Record a sender's deliveries and take the endpoint's next due messages in their place: one statement.
+
+    The sender's sends move from `sending` to `delivered` and as many due messages move to
+    `sending` in the same commit, so the endpoint's count of sends in flight never grows and no
+    lock on the endpoint is needed (`claim` takes it to grow the count). `freed`: slots the
+    sender freed since its last claim that are not among `delivered` (failures, recorded one by
+    one by `record`, since a retry also queues its job). A delivery whose claim was lost (its
+    lease ran out and another sender took the message) is logged but frees no slot here. A
+    disabled endpoint gets nothing claimed; the sender's last `claim` fails its messages.
+
+    Returns:
+        The claimed messages, oldest first, each with the endpoint as it is now (a rotated secret
+        or a changed URL is used from the next send on).
+    """
+    rows = await db.fetch(
+        _DELIVER_AND_CLAIM, [d.message.id for d in delivered], [d.message.attempts for d in delivered],
+        [d.result.status_code for d in delivered],
+        [None if d.result.error is None else d.result.error[:_MAX_ERROR_CHARS] for d in delivered],
+        [d.started for d in delivered], [d.result.duration_ms for d in delivered], endpoint.id, now, now + lease,
+        freed)
+    if not rows:
+        return []
+    first = rows[0]
+    current = (first["endpoint_url"], first["endpoint_secret"], first["endpoint_previous"],
+               first["endpoint_previous_until"])
+    if current != (endpoint.url, endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_until):
+        endpoint = dataclasses.replace(endpoint, url=current[0], secret=current[1], previous_secret=current[2],
+                                       previous_secret_until=current[3])
+    return [Claimed(Message(**{name: row[name] for name in _MESSAGE_FIELDS}), endpoint) for row in rows]
 
 
 async def get(db: Executor, message_id: uuid.UUID, business_id: uuid.UUID) -> Message | None:
