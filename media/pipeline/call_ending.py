@@ -27,7 +27,8 @@ from media.pipeline.turn_taking import TurnTaking
 
 log = structlog.get_logger(__name__)
 
-_NO_TRANSFER = "Transfer is not available on this line; offer to take a message."
+_NO_TRANSFER = ("Transfer is not available on this line; offer to take a message (open a ticket with open_ticket"
+                " when you have it, so the staff call back).")
 
 
 class CallCarrier(Protocol):

@@ -124,6 +124,21 @@ async def test_handoff_on_a_call_opens_one_ticket_with_the_callers_number(line_f
         "call", call["from_number"], call["id"])
 
 
+async def test_a_transfer_that_cannot_dial_is_answered_and_the_model_opens_a_ticket_instead(line_factory: Any) -> None:
+    line = await line_factory()  # no transfer number
+    line.deepgram.state.say("Put me through to a person, please.")
+    line.openai.state.script(ScriptedReply(tool_calls=[ScriptedToolCall("transfer_call")]),
+                             ScriptedReply(tool_calls=[ScriptedToolCall("open_ticket", {"summary": "Wants a person"})]),
+                             "Nobody can take the call now; ticket T-1001 is open and we'll call you back.")
+    result = await line.call([Say(speech())])
+    await line.settled()
+    texts = [t["text"] for t in await _answers(line, result.call_sid)]
+    assert texts[-1] == "Nobody can take the call now; ticket T-1001 is open and we'll call you back."
+    refusal = [m for m in line.openai.state.chat_requests[1]["messages"] if m["role"] == "tool"]
+    assert refusal[-1]["content"].startswith("Transfer is not available on this line")
+    assert await line.pool.fetchval("SELECT count(*) FROM support_tickets WHERE source = 'call'") == 1
+
+
 async def test_open_ticket_is_not_offered_when_transfer_call_can_dial(fake_twilio: FakeTwilio,
                                                                       line_factory: Any) -> None:
     line = await line_factory(twilio=fake_twilio, transfer_number="+14155550199")
