@@ -31,7 +31,8 @@ _PHONE_STYLE: Final = (
     "You are speaking on the phone. Answer in one to three short spoken sentences, "
     "without lists, markdown or emojis. Key presses arrive as text in parentheses. "
     "Never read out web addresses (URLs), not even those in the reference material, "
-    "unless the caller asks for one."
+    "unless the caller asks for one. Before you send a form, read its values back to the caller "
+    "and send it only once they confirm."
 )
 
 

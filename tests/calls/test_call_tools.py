@@ -105,6 +105,31 @@ async def test_a_barge_in_mid_wait_cuts_the_filler_and_the_action_still_complete
     assert len([r for r in line.openai.state.chat_requests if r.get("stream")]) == 2  # no answer to the cut round
 
 
+async def test_a_form_on_a_call_gets_its_field_errors_back_and_submits_once_as_a_voice_submission(
+        line_factory: Any) -> None:
+    line = await line_factory()
+    form = {"name": "Callback", "title": "Call back", "description": "Ask for a call back",
+            "fields": [{"id": "name", "label": "Name", "type": "text", "required": True},
+                       {"id": "email", "label": "Email", "type": "email", "required": True}]}
+    resp = await line.client.post(f"/api/agents/{line.agent_id}/forms", json=form, headers=line.tenant.headers)
+    assert resp.status == 201, await resp.text()
+    line.deepgram.state.say("Call me back, I'm Ann, ann at example dot com.", "Yes, that's right.")
+    line.openai.state.script(
+        ScriptedReply(tool_calls=[ScriptedToolCall("form_callback", {"name": "Ann", "email": "ann at example"})]),
+        "I got Ann and ann@example.com, is that right?",
+        ScriptedReply(tool_calls=[ScriptedToolCall("form_callback", {"name": "Ann", "email": "ann@example.com"})]),
+        "Thanks, we'll call you back.")
+    result = await line.call([Say(speech()), Say(speech())])
+    await line.settled()
+    errors = _tool_results(line, 1)[0]["errors"]
+    assert [e["field"] for e in errors] == ["email"]
+    rows = await line.pool.fetch("SELECT channel, conversation_id, data FROM form_submissions")
+    call = await line.call_row(result.call_sid)
+    assert [(r["channel"], r["conversation_id"], r["data"]) for r in rows] == [
+        ("voice", call["id"], {"name": "Ann", "email": "ann@example.com"})]
+    assert "read its values back" in line.openai.state.chat_requests[0]["messages"][0]["content"]
+
+
 async def test_handoff_on_a_call_opens_one_ticket_with_the_callers_number(line_factory: Any) -> None:
     line = await line_factory()
     line.deepgram.state.say("I need someone to call me about my bill.", "Thanks.")
