@@ -78,11 +78,6 @@ async def create_conversation(db: Executor, conversation_id: uuid.UUID, *, agent
         conversation_id, agent_id, business_id, origin)
 
 
-async def forget_conversation(db: Executor, conversation_id: uuid.UUID) -> None:
-    """Remove a conversation and its messages: one whose first message was refused before any model was asked."""
-    await db.execute("DELETE FROM widget_conversations WHERE id = $1", conversation_id)
-
-
 async def conversation_exists(db: Executor, conversation_id: uuid.UUID, agent_id: uuid.UUID) -> bool:
     """Whether this conversation belongs to this agent (another agent's id is treated as unknown)."""
     found: bool = await db.fetchval(
@@ -101,15 +96,17 @@ async def widget_history(db: Executor, conversation_id: uuid.UUID, limit: int) -
 
 async def add_widget_message(db: Executor, conversation_id: uuid.UUID, role: str, text: str, *,
                              answered_by: AnsweredBy | None = None, prompt_tokens: int = 0,
-                             completion_tokens: int = 0, agent_version: int | None = None) -> uuid.UUID:
+                             completion_tokens: int = 0, agent_version: int | None = None,
+                             message_id: uuid.UUID | None = None) -> uuid.UUID:
     """Append a message (with its token usage and the agent version that wrote it, for assistant replies) and
-    touch the conversation."""
-    message_id: uuid.UUID = await db.fetchval(
+    touch the conversation. `message_id` names it when its id was handed out before it was stored."""
+    stored: uuid.UUID = await db.fetchval(
         "WITH touched AS (UPDATE widget_conversations SET updated_at = now() WHERE id = $1)"
-        " INSERT INTO widget_messages (conversation_id, role, text, answered_by, prompt_tokens, completion_tokens,"
-        " agent_version) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        conversation_id, role, text, answered_by, prompt_tokens, completion_tokens, agent_version)
-    return message_id
+        " INSERT INTO widget_messages (id, conversation_id, role, text, answered_by, prompt_tokens,"
+        " completion_tokens, agent_version) VALUES (coalesce($8, gen_random_uuid()), $1, $2, $3, $4, $5, $6, $7)"
+        " RETURNING id",
+        conversation_id, role, text, answered_by, prompt_tokens, completion_tokens, agent_version, message_id)
+    return stored
 
 
 async def demo_agent_id(db: Executor) -> uuid.UUID | None:

@@ -65,16 +65,20 @@ class RoundMeter:
         requests: the `llm_requests` context of the turn's rows (None: not recorded).
         first_paid: the channel's own reservation pays for the first request (SMS: the reply's price), so
             only later ones are held here.
+        admitted: awaited after each request is admitted, before the model is asked (the widget stores the
+            visitor's message there, so a refused turn stores nothing).
     """
 
     def __init__(self, payment: ReplyPayment, business_id: uuid.UUID, key: str, *, tokens: TokenGate | None,
-                 requests: Callable[[list[Attempt]], RequestLog | None], first_paid: bool = False) -> None:
+                 requests: Callable[[list[Attempt]], RequestLog | None], first_paid: bool = False,
+                 admitted: Callable[[], Awaitable[None]] | None = None) -> None:
         self._payment = payment
         self._business_id = business_id
         self._base = key
         self._tokens = tokens
         self._requests = requests
         self._first_paid = first_paid
+        self._admitted = admitted
         self.round = 0
         self.handle: object | None = None
         """The hold of the request in flight (or of the answer, once it came)."""
@@ -94,15 +98,16 @@ class RoundMeter:
         """
         self.round += 1
         max_tokens = None if self._tokens is None else await self._tokens.admit(messages)
-        if self._first_paid and self.round == 1:
-            return max_tokens
-        need = None if self._tokens is None or self._tokens.grant is None else self._tokens.grant.need
-        try:
-            self.handle = await self._payment.reserve(self._business_id, "chat", self.key, tokens=need)
-        except BaseException:
-            if self._tokens is not None:
-                await asyncio.shield(self._tokens.release())
-            raise
+        if not (self._first_paid and self.round == 1):
+            need = None if self._tokens is None or self._tokens.grant is None else self._tokens.grant.need
+            try:
+                self.handle = await self._payment.reserve(self._business_id, "chat", self.key, tokens=need)
+            except BaseException:
+                if self._tokens is not None:
+                    await asyncio.shield(self._tokens.release())
+                raise
+        if self._admitted is not None:
+            await self._admitted()
         return max_tokens
 
     async def paid(self, usage: Usage, attempts: list[Attempt]) -> None:

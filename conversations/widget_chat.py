@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -39,11 +40,16 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
                     payment: ReplyPayment, on_delta: OnDelta | None = None, requests: RequestContext | None = None,
                     grounding: Grounding | None = None, cache: CacheScope | None = None,
                     agent_version: int | None = None, tokens: TokenGate | None = None,
-                    toolbox: ToolBox | None = None) -> TurnResult:
-    """Answer one visitor message in an existing conversation, paid through `payment`.
+                    toolbox: ToolBox | None = None,
+                    open_conversation: Callable[[], Awaitable[None]] | None = None) -> TurnResult:
+    """Answer one visitor message, paid through `payment`.
 
-    The visitor's message is stored before the model is asked, so it is kept even when the
-    answer fails; the answer is stored only once complete, with its token usage. `cache`
+    The visitor's message is stored once the turn is admitted (the token cap and the wallet
+    granted the first request, or an FAQ or cached answer needs neither), before the model is
+    asked, so it is kept even when the answer fails; a turn refused at the cap or by the wallet
+    stores nothing. `open_conversation` (None: the conversation exists) creates the conversation
+    this message starts, at that same moment, so a refused first message leaves no conversation
+    behind either. The answer is stored only once complete, with its token usage. `cache`
     (None: off) serves and keeps the answer to a conversation's first message. Before the model is
     asked, the agent's token cap (`tokens`) reserves the request's need, then the wallet holds that
     need's price; an FAQ answer touches neither and is free. `agent_version` is kept
@@ -61,21 +67,33 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
         LlmError: the model failed; nothing is stored for the assistant and nothing charged.
     """
     history = await records.widget_history(pool, conversation_id, history_length)
-    user_message = await records.add_widget_message(pool, conversation_id, "user", text)
+    user_message = uuid.uuid4()
     key = f"chat:{user_message}"
+    stored = False
+
+    async def store_message() -> None:
+        nonlocal stored
+        if not stored:
+            if open_conversation is not None:
+                await open_conversation()
+            await records.add_widget_message(pool, conversation_id, "user", text, message_id=user_message)
+            stored = True
+
     first = cache if not history else None
     producer = answer_cache.producer(llm, agent, defaults)
     cached = None if first is None else await answer_cache.lookup(pool, first, "widget", text, producer=producer)
     cache_handle = None if cached is None else await payment.reserve(agent.business_id, "chat", key, cached=True)
     context = None if requests is None else requests.about(conversation_id=conversation_id, message_id=user_message)
     meter = RoundMeter(payment, agent.business_id, key, tokens=tokens,
-                       requests=lambda rows: None if context is None else RequestLog(context, rows))
+                       requests=lambda rows: None if context is None else RequestLog(context, rows),
+                       admitted=store_message)
     rounds = None if toolbox is None else ToolRounds(toolbox, str(conversation_id), meter)
 
     attempts: list[Attempt] = []
     log = None if context is None else RequestLog(context, attempts)
     try:
         if cached is not None:
+            await store_message()
             attempts.append(cache_hit(agent.model or defaults.model))
             reply = Reply(cached.text, "cache", 0, 0, cached.sources)
             if on_delta is not None:
@@ -90,6 +108,7 @@ async def take_turn(pool: asyncpg.Pool, llm: LlmProvider, agent: AgentProfile, c
         else:
             await meter.cancel(attempts if rounds is None else rounds.in_flight)
         raise
+    await store_message()  # an FAQ answer: no request was admitted
     if tokens is not None and cached is None:
         await tokens.settle(reply.prompt_tokens + reply.completion_tokens)
     message_id = await records.add_widget_message(

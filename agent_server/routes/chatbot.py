@@ -113,20 +113,20 @@ async def test_chat(request: web.Request) -> web.Response:
         raise ValidationError("history", "is sent only with preview (a test chat's history is stored)")
     text = body.message
     conversation_id = as_optional_uuid(body.conversation_id, "conversationId")
-    new = conversation_id is None
-    if conversation_id is None:
-        conversation_id = uuid.uuid4()
-        await records.create_conversation(pool, conversation_id, agent_id=agent.id,
-                                          business_id=agent.business_id, origin=ORIGIN)
-    elif not await records.conversation_exists(pool, conversation_id, agent.id):
+    if conversation_id is not None and not await records.conversation_exists(pool, conversation_id, agent.id):
         raise NotFound("no such conversation for this chatbot")
+    started = conversation_id is None
+    conversation_id = conversation_id or uuid.uuid4()
+
+    async def open_conversation() -> None:
+        await records.create_conversation(pool, conversation_id, agent_id=agent.id, business_id=agent.business_id,
+                                          origin=ORIGIN)
+
     try:
-        turn = await answer_turn(request.app, agent, conversation_id, text, channel="dashboard")
+        # A turn refused at the cap or by the wallet stores nothing, not even the conversation it would start.
+        turn = await answer_turn(request.app, agent, conversation_id, text, channel="dashboard",
+                                 open_conversation=open_conversation if started else None)
     except (TokenLimitReached, CannotPay) as exc:
-        # Refused before any model was asked: a test chat this message would have started leaves
-        # nothing behind (a continued one keeps the message, as a failed answer does).
-        if new:
-            await records.forget_conversation(pool, conversation_id)
         if isinstance(exc, TokenLimitReached):
             raise limit_reached(request.app, exc) from None
         raise ApiError(402, "INSUFFICIENT_BALANCE", "the business's wallet can't pay for this reply") from None

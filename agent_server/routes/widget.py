@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import html
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal
 
@@ -125,8 +126,10 @@ async def check_message(app: web.Application, text: str, ip: str, conversation_k
 
 
 async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id: uuid.UUID, text: str,
-                      on_delta: OnDelta | None = None, channel: LlmChannel = "widget") -> TurnResult:
-    """One turn of the widget (or, as `channel` says, the dashboard's test chat)."""
+                      on_delta: OnDelta | None = None, channel: LlmChannel = "widget",
+                      open_conversation: Callable[[], Awaitable[None]] | None = None) -> TurnResult:
+    """One turn of the widget (or, as `channel` says, the dashboard's test chat); `open_conversation` creates
+    the conversation this message starts, once the turn is admitted (`take_turn`)."""
     settings = app[SETTINGS]
     toolbox = await toolbox_for(app, agent, conversation_id, "widget")
     return await take_turn(app[POOL], app[PROVIDERS].llm, agent, conversation_id, text,
@@ -137,7 +140,7 @@ async def answer_turn(app: web.Application, agent: agents.Agent, conversation_id
                            requests=RequestContext(agent.business_id, agent.id, agent.version or None, channel),
                            grounding=grounding_for(app, agent),
                            cache=agents.cache_scope(agent), agent_version=agent.version or None,
-                           toolbox=toolbox or None,
+                           toolbox=toolbox or None, open_conversation=open_conversation,
                            tokens=TokenGate(app[TOKEN_POOL], agent.id))
 
 
@@ -199,11 +202,14 @@ async def answer_message(request: web.Request, agent: agents.Agent, shape: type[
         await check_message(request.app, text, visitor_ip(request), str(conversation_id))
     except Refused as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
-    if resume is None:
+
+    async def open_conversation() -> None:
         await conversation_notices.start_widget_conversation(request.app, conversation_id, agent, origin=origin or "",
                                                              first_message=text)
+
     try:
-        turn = await answer_turn(request.app, agent, conversation_id, text)
+        turn = await answer_turn(request.app, agent, conversation_id, text,
+                                 open_conversation=open_conversation if resume is None else None)
     except CannotPay:
         raise ApiError(402, UNPAID_CODE, UNPAID_MESSAGE) from None
     except TokenLimitReached as exc:
@@ -225,7 +231,7 @@ class WidgetSession:
     def __init__(self, app: web.Application, ws: web.WebSocketResponse, agent: agents.Agent, origin: str,
                  ip: str, resumed: uuid.UUID | None) -> None:
         self.app, self.ws, self.agent, self.origin, self.ip = app, ws, agent, origin, ip
-        # A new conversation's id is chosen now and stored with its first message.
+        # A new conversation's id is chosen now and stored with its first admitted message.
         self.conversation_id = resumed or uuid.uuid4()
         self.stored = resumed is not None
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=SOCKET_QUEUE_SIZE)
@@ -267,16 +273,21 @@ class WidgetSession:
             log.exception("widget_session_failed")
             await self.ws.close(code=aiohttp.WSCloseCode.INTERNAL_ERROR, message=b"internal error")
 
+    def _opener(self, text: str) -> Callable[[], Awaitable[None]]:
+        """Creates the conversation `text` starts (and its notice) when its turn is admitted."""
+        async def open_conversation() -> None:
+            await conversation_notices.start_widget_conversation(self.app, self.conversation_id, self.agent,
+                                                                 origin=self.origin, first_message=text)
+            self.stored = True
+        return open_conversation
+
     async def _answer_queued(self) -> None:
         while True:
             text = await self.queue.get()
-            if not self.stored:
-                await conversation_notices.start_widget_conversation(self.app, self.conversation_id, self.agent,
-                                                                     origin=self.origin, first_message=text)
-                self.stored = True
             try:
                 turn = await answer_turn(self.app, self.agent, self.conversation_id, text,
-                                         on_delta=lambda piece: self.send(Delta(piece)))
+                                         on_delta=lambda piece: self.send(Delta(piece)),
+                                         open_conversation=None if self.stored else self._opener(text))
             except LlmError as exc:
                 log.warning("widget_reply_failed", error=str(exc))
                 await conversation_notices.agent_failed(self.app, self.agent, channel="widget", problem=str(exc),

@@ -92,6 +92,25 @@ async def test_the_widget_socket_sends_an_error_frame_at_the_cap_and_still_answe
     assert refused == [Error("TOKEN_LIMIT_REACHED", DAILY)]
     assert isinstance(faq[-1], Done)
     assert await pool.fetchval("SELECT answered_by FROM widget_messages WHERE role = 'assistant'") == "faq"
+    # The refused question was not kept: the conversation starts with the question that was answered.
+    assert [r["text"] for r in await pool.fetch("SELECT text FROM widget_messages WHERE role = 'user'")] == [
+        "What are your opening hours?"]
+    assert fake_openai.state.chat_requests == []
+
+
+async def test_a_widget_message_refused_at_the_cap_starts_no_conversation_and_mails_no_notice(
+        make_client: MakeClient, messaging_settings: Settings, fake_openai: FakeOpenAi, shop: Shop,  # noqa: F811
+        pool: asyncpg.Pool) -> None:
+    """The turn decides: a message refused before any model was asked stores nothing, its conversation
+    and the conversation-started email included (the POST and the socket alike)."""
+    client = await make_client(messaging_settings)
+    await caps(client, shop, dailyTokenLimit=0)
+    tables = ("widget_conversations", "widget_messages", "email_outbox")
+    before = [await pool.fetchval(f"SELECT count(*) FROM {t}") for t in tables]
+    assert (await post(client, shop, "Can I book a cleaning?")).status == 429
+    async with client.ws_connect(socket_path(shop), headers=ORIGIN) as ws:
+        assert await ask(ws, "Can I book a cleaning?") == [Error("TOKEN_LIMIT_REACHED", DAILY)]
+    assert [await pool.fetchval(f"SELECT count(*) FROM {t}") for t in tables] == before
     assert fake_openai.state.chat_requests == []
 
 
