@@ -80,7 +80,7 @@ async def running(settings: Settings, pool: asyncpg.Pool, dsn: str) -> AsyncIter
         async with (outcome_jobs.handlers(settings, pool) as outcome_handlers,
                     knowledge_jobs.handlers(settings, pool) as knowledge_handlers,
                     messaging_jobs.handlers(settings, pool) as messaging_handlers,
-                    webhook_jobs.handlers(settings, pool) as webhook_handlers):
+                    webhook_jobs.handlers(settings, dsn) as webhook_handlers):
             handlers: dict[str, Handler] = {
                 outbox.SEND_KIND: SendEmail(pool, mailer, sender=settings.mail.from_address),
                 **outcome_handlers,

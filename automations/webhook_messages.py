@@ -102,14 +102,15 @@ _DELIVER_AND_CLAIM = (
     " $6::int[]) AS d(id, attempt, status_code, error, started_at, duration_ms)),"
     " moved AS (UPDATE webhook_messages m SET status = 'delivered', last_status = d.status_code,"
     " last_error = d.error, updated_at = $8, delivered_at = $8 FROM done d"
-    " WHERE m.id = d.id AND m.attempts = d.attempt AND m.status = 'sending' RETURNING m.id),"
+    " WHERE m.id = ANY($1::uuid[]) AND m.id = d.id AND m.attempts = d.attempt AND m.status = 'sending'"
+    " RETURNING m.id),"
     " logged AS (INSERT INTO webhook_attempts (message_id, attempt, started_at, duration_ms, status_code, error,"
     " outcome) SELECT id, attempt, started_at, duration_ms, status_code, error, 'delivered' FROM done),"
     " picked AS (UPDATE webhook_messages SET status = 'sending', attempts = attempts + 1, next_attempt_at = $9,"
-    " updated_at = $8 WHERE id IN (SELECT id FROM webhook_messages WHERE endpoint_id = $7"
+    " updated_at = $8 WHERE id = ANY(ARRAY(SELECT id FROM webhook_messages WHERE endpoint_id = $7"
     " AND status IN ('pending', 'sending') AND next_attempt_at <= $8 AND id <> ALL($1::uuid[])"
     " AND EXISTS (SELECT FROM webhook_endpoints WHERE id = $7 AND enabled)"
-    " ORDER BY next_attempt_at, created_at LIMIT (SELECT count(*) FROM moved) + $10 FOR UPDATE SKIP LOCKED)"
+    " ORDER BY next_attempt_at, created_at LIMIT (SELECT count(*) FROM moved) + $10 FOR UPDATE SKIP LOCKED))"
     f" RETURNING {_MESSAGE_COLUMNS})"
     " SELECT p.*, e.url AS endpoint_url, e.secret AS endpoint_secret, e.previous_secret AS endpoint_previous,"
     " e.previous_secret_until AS endpoint_previous_until FROM picked p JOIN webhook_endpoints e ON e.id = $7"
@@ -159,13 +160,15 @@ async def claim(db: Executor, endpoint_id: uuid.UUID, *, now: datetime.datetime,
                 " updated_at = $2 WHERE endpoint_id = $1 AND status IN ('pending', 'sending')"
                 " AND next_attempt_at <= $2", endpoint_id, now)
             return []
-        # The row lock is held, so this statement's fresh snapshot counts every send still open.
+        # The row lock is held, so this statement's fresh snapshot counts every send still open. `= ANY(ARRAY(...))`
+        # keeps the plan on the primary key: with `IN (... LIMIT $4 ...)` a generic plan hash-joins a scan of
+        # the whole table (the backlog), its LIMIT being unknown.
         picked = await conn.fetch(
             "UPDATE webhook_messages SET status = 'sending', attempts = attempts + 1, next_attempt_at = $3,"
-            " updated_at = $2 WHERE id IN (SELECT id FROM webhook_messages WHERE endpoint_id = $1"
+            " updated_at = $2 WHERE id = ANY(ARRAY(SELECT id FROM webhook_messages WHERE endpoint_id = $1"
             " AND status IN ('pending', 'sending') AND next_attempt_at <= $2 ORDER BY next_attempt_at, created_at"
             " LIMIT greatest(0, $4 - (SELECT count(*) FROM webhook_messages WHERE endpoint_id = $1"
-            " AND status = 'sending' AND next_attempt_at > $2)) FOR UPDATE SKIP LOCKED)"
+            " AND status = 'sending' AND next_attempt_at > $2)) FOR UPDATE SKIP LOCKED))"
             f" RETURNING {_MESSAGE_COLUMNS}", endpoint_id, now, now + lease, max_in_flight)
         ordered = sorted(picked, key=lambda r: r["created_at"])
         return [Claimed(_message(r), endpoint) for r in ordered]

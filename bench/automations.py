@@ -5,7 +5,8 @@ Starts the embedded database in a temporary folder and the local receiver
 `--endpoints` endpoints of one business, queues `--messages` `form.submitted` events (each
 message and its send job in one transaction with the event, `--batch` events per commit),
 then runs one runner (`--concurrency` jobs at a time; at most 4 sends in flight per endpoint,
-as in production) until every message is delivered. With two CPUs or more, the bench process
+as in production, the sender on its own pool as `agent_server.webhook_jobs` opens it) until
+every message is delivered. With two CPUs or more, the bench process
 (runner) and the database are pinned to CPU 0 and the receiver to CPU 1. Reports messages/s
 over the delivery phase and the CPU seconds of the runner, the receiver and the database.
 
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from agent_server.embedded_db import start_embedded  # noqa: E402
 from agent_server.migrations import migrate  # noqa: E402
+from agent_server.webhook_jobs import open_sender_pool  # noqa: E402
 from automations import webhook_endpoints, webhook_outbox  # noqa: E402
 from automations.webhook_delivery import SendWebhook  # noqa: E402
 from automations.webhook_http import guarded_session  # noqa: E402
@@ -98,15 +100,24 @@ async def enqueue_all(pool: asyncpg.Pool, business_id: uuid.UUID, forms: list[uu
     return time.perf_counter() - started
 
 
-async def deliver_all(pool: asyncpg.Pool, count: int, concurrency: int) -> float:
+async def deliver_all(pool: asyncpg.Pool, sender_pool: asyncpg.Pool, concurrency: int) -> float:
+    """Run the runner until no message is pending or sending (checked on the partial index of due messages)."""
     async with guarded_session(ALLOWED, user_agent="bench") as session:
-        sender = SendWebhook(pool, session, clock=utc_now, allowed_private_hosts=ALLOWED)
+        sender = SendWebhook(sender_pool, session, clock=utc_now, allowed_private_hosts=ALLOWED)
         runner = Runner(pool, {SEND_KIND: sender}, JobsConfig(concurrency=concurrency, poll_interval_seconds=0.05))
         started = time.perf_counter()
         async with runner.running(grace_seconds=5):
-            while await pool.fetchval("SELECT count(*) FROM webhook_messages WHERE status = 'delivered'") < count:
+            while await pool.fetchval("SELECT EXISTS (SELECT FROM webhook_messages"
+                                      " WHERE status IN ('pending', 'sending'))"):
                 await asyncio.sleep(0.05)
         return time.perf_counter() - started
+
+
+async def warm(pool: asyncpg.Pool) -> None:
+    """Open every connection of the pool now, so their backends are pinned with the database's."""
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    for conn in held:
+        await pool.release(conn)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -119,22 +130,27 @@ async def run(args: argparse.Namespace) -> None:
     pinned = pin(postmaster, receiver.pid)
     pool = await asyncpg.create_pool(dsn, min_size=2, max_size=args.concurrency + 4, init=init_connection)
     assert pool is not None
+    sender_pool = await open_sender_pool(dsn)
+    await warm(sender_pool)
     business_id, forms = await seed(pool, port, args.endpoints)
     enqueue_seconds = await enqueue_all(pool, business_id, forms, args.messages, args.batch)
     if pinned.startswith("runner"):
         pin(postmaster, receiver.pid)  # the pool's backends started after the first pinning
     bench_cpu, db_cpu, receiver_cpu = time.process_time(), database_cpu(postmaster), cpu_seconds(receiver.pid)
-    seconds = await deliver_all(pool, args.messages, args.concurrency)
+    seconds = await deliver_all(pool, sender_pool, args.concurrency)
     bench_cpu, db_cpu = time.process_time() - bench_cpu, database_cpu(postmaster) - db_cpu
     receiver_cpu = cpu_seconds(receiver.pid) - receiver_cpu
     attempts = await pool.fetchval("SELECT count(*) FROM webhook_attempts")
+    await sender_pool.close()
     await pool.close()
     receiver.kill()
     print(f"{args.messages} messages to {args.endpoints} endpoint(s), runner concurrency {args.concurrency}, {pinned}")
     print(f"queued: {args.messages / enqueue_seconds:,.0f} messages/s ({enqueue_seconds:.2f} s, {args.batch} per"
           " commit)")
     print(f"delivered: {args.messages / seconds:,.0f} messages/s ({seconds:.2f} s), attempts {attempts}")
-    print(f"CPU during delivery: runner {bench_cpu:.1f} s, receiver {receiver_cpu:.1f} s, database {db_cpu:.1f} s")
+    print(f"CPU during delivery: runner {bench_cpu:.1f} s, receiver {receiver_cpu:.1f} s, database {db_cpu:.1f} s;"
+          f" runner + database {(bench_cpu + db_cpu) * 1000 / args.messages:.2f} ms per message")
+    print(f"load average: {Path('/proc/loadavg').read_text().strip()}")
     if args.min_rate and args.messages / seconds < args.min_rate:
         raise SystemExit(f"below {args.min_rate} messages/s")
 
