@@ -50,11 +50,12 @@ class LlmStage:
         self._loop = loop
 
     async def think(self, reply: Reply, messages: list[Message], sentences: Sentences, *,
-                    tools: Sequence[Tool] | None = None) -> str:
+                    tools: Sequence[Tool] | None = None) -> str | None:
         """Feed ``sentences`` as the LLM writes; stop early once the reply should end after a sentence.
 
         Returns:
-            The text the model wrote (what the next request shows before its tool calls).
+            The text the model wrote (what the next request shows before its tool calls); None when the
+            request failed and the apology was said instead.
         """
         profile = self._profile
         written: list[str] = []
@@ -87,12 +88,14 @@ class LlmStage:
             attempt.status, attempt.http_status = ("timeout" if exc.timeout else "error"), exc.status
             self._faults.report("llm", error_kind(exc.status), str(exc))
             await sentences.put(self._apology_text)
+            return None
         except TimeoutError:
             attempt.status = "timeout"
             started = reply.llm_first_token_at is not None
             self._faults.report("llm", "stalled" if started else "timeout",
                                 f"no {'next' if started else 'first'} token within {bound} s")
             await sentences.put(self._apology_text)
+            return None
         finally:
             # Barged-in or stopped early, the model still wrote (and billed) what it sent: an `ok` row.
             self._faults.llm_attempt(attempt.record(profile.model, messages, reply.llm_first_token_at))

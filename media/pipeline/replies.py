@@ -91,7 +91,7 @@ class Replies:
                     await sentences.put(sentence)
             else:
                 said = await self._llm.think(reply, messages, sentences)
-                if self._tools is not None:
+                if self._tools is not None and said is not None:
                     await self._tools.follow(reply, messages, said, sentences)
             await sentences.put(None)
             await sentences.played()

@@ -106,7 +106,7 @@ class ToolTurns:
         while rounds <= MAX_TOOL_ROUNDS and not reply.stop_after_sentence:
             calls = [c for c in reply.tool_calls if c.name not in _CALL_CONTROL]
             if not calls:
-                return
+                break
             reply.tool_calls = [c for c in reply.tool_calls if c.name in _CALL_CONTROL]
             rounds += 1
             if rounds > MAX_TOOL_ROUNDS:
@@ -116,8 +116,16 @@ class ToolTurns:
                 outcomes = await self._round(reply, calls, said, sentences)
             messages = [*messages, assistant_calls(said, calls),
                         *(tool_result(c, o) for c, o in zip(calls, outcomes, strict=True))]
-            said = await self._llm.think(reply, messages, sentences,
-                                         tools=CALL_TOOLS if rounds >= MAX_TOOL_ROUNDS else None)
+            answered = await self._llm.think(reply, messages, sentences,
+                                             tools=CALL_TOOLS if rounds >= MAX_TOOL_ROUNDS else None)
+            if answered is None:
+                return  # the request failed: the apology was said
+            said = answered
+        ending = any(c.name in _CALL_CONTROL for c in reply.tool_calls)  # the goodbye or transfer speaks
+        if rounds and not said.strip() and not ending and not reply.stop_after_sentence:
+            # The model answered the tools' results with nothing to say (or asked for more than the rounds
+            # allow): the caller must not wait in silence.
+            await sentences.put(self._settings.apology_text)
 
     async def _round(self, reply: Reply, calls: list[ToolCall], said: str,
                      sentences: Sentences) -> list[ToolOutcome]:

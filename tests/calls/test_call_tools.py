@@ -164,6 +164,24 @@ async def test_a_transfer_that_cannot_dial_is_answered_and_the_model_opens_a_tic
     assert await line.pool.fetchval("SELECT count(*) FROM support_tickets WHERE source = 'call'") == 1
 
 
+async def test_a_fourth_round_on_a_call_is_refused_and_a_model_with_nothing_to_say_leaves_no_silence(
+        line_factory: Any) -> None:
+    line = await line_factory()
+    call = ScriptedReply(tool_calls=[ScriptedToolCall("open_ticket", {"summary": "Call me back"})])
+    line.deepgram.state.say("Someone should call me back.")
+    line.openai.state.script(*(call for _ in range(5)))
+    result = await line.call([Say(speech())])
+    await line.settled()
+    streamed = [r for r in line.openai.state.chat_requests if r.get("stream")]
+    assert len(streamed) == 5
+    assert [t["function"]["name"] for t in streamed[4]["tools"]] == ["end_call", "transfer_call"]
+    refused = orjson.loads(streamed[4]["messages"][-1]["content"])
+    assert refused["ok"] is False and refused["error"].startswith("refused")
+    (answer,) = await _answers(line, result.call_sid)
+    assert answer["text"] == line.settings.calls.apology_text
+    assert await line.pool.fetchval("SELECT count(*) FROM support_tickets") == 1
+
+
 async def test_open_ticket_is_not_offered_when_transfer_call_can_dial(fake_twilio: FakeTwilio,
                                                                       line_factory: Any) -> None:
     line = await line_factory(twilio=fake_twilio, transfer_number="+14155550199")
