@@ -98,7 +98,9 @@ class SendWebhook:
         claims as many due messages in its place (`messages.deliver_and_claim`), so a backlog
         costs one round trip per batch of answers and one slow answer does not hold the other
         slots idle. The lock is taken again only to grow into slots other senders left, and a
-        last time when nothing is running, which also fails a disabled endpoint's messages.
+        last time when nothing is running unless the last trade found fewer due messages than
+        slots (that claim also fails a disabled endpoint's messages). A message committed after
+        that trade has a job of its own (the job opened its dedupe key as it started).
 
         Returns:
             How many attempts this call made.
@@ -114,10 +116,13 @@ class SendWebhook:
                     return sent
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 finished = [task.result() for task in done]
-                claimed = await self._settle(finished)
+                traded = await self._settle(finished)
+                claimed = traded.claimed
                 if not running and not claimed:
+                    if traded.exhausted:
+                        return sent
                     claimed = await self._claim(endpoint_id)
-                elif len(claimed) == len(finished) and len(running) + len(claimed) < self._max_in_flight:
+                elif not traded.exhausted and len(running) + len(claimed) < self._max_in_flight:
                     claimed += await self._grow(endpoint_id)
         finally:
             for task in running:
@@ -146,7 +151,7 @@ class SendWebhook:
                             timeout=self._timeout, read_cap=self._read_cap)
         return _Sent(claimed, result, started)
 
-    async def _settle(self, finished: list[_Sent]) -> list[Claimed]:
+    async def _settle(self, finished: list[_Sent]) -> messages.Traded:
         """Record finished sends and claim as many due messages in their place.
 
         Deliveries are recorded together; any other outcome one by one first (a retry queues its

@@ -86,6 +86,15 @@ class Result:
 
 
 @dataclasses.dataclass(frozen=True)
+class Traded:
+    """What `deliver_and_claim` took, and whether that was all there was to take."""
+
+    claimed: list[Claimed]
+    # Fewer due messages than free slots, the endpoint enabled: nothing to look for under the lock.
+    exhausted: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class Delivery:
     """A claimed message the receiver answered with a 2xx, to be recorded with others in one statement."""
 
@@ -112,9 +121,10 @@ _DELIVER_AND_CLAIM = (
     " AND EXISTS (SELECT FROM webhook_endpoints WHERE id = $7 AND enabled)"
     " ORDER BY next_attempt_at, created_at LIMIT (SELECT count(*) FROM moved) + $10 FOR UPDATE SKIP LOCKED))"
     f" RETURNING {_MESSAGE_COLUMNS})"
-    " SELECT p.*, e.url AS endpoint_url, e.secret AS endpoint_secret, e.previous_secret AS endpoint_previous,"
-    " e.previous_secret_until AS endpoint_previous_until FROM picked p JOIN webhook_endpoints e ON e.id = $7"
-    " ORDER BY p.created_at")
+    " SELECT p.*, e.enabled AS endpoint_enabled, (SELECT count(*) FROM moved) + $10 AS allowed,"
+    " e.url AS endpoint_url, e.secret AS endpoint_secret, e.previous_secret AS endpoint_previous,"
+    " e.previous_secret_until AS endpoint_previous_until FROM webhook_endpoints e LEFT JOIN picked p ON true"
+    " WHERE e.id = $7 ORDER BY p.created_at")
 
 
 def _message(row: asyncpg.Record) -> Message:
@@ -203,7 +213,7 @@ async def record(db: Executor, claimed: Claimed, result: Result, outcome: Outcom
 
 
 async def deliver_and_claim(db: Executor, endpoint: Endpoint, delivered: Sequence[Delivery], *, freed: int,
-                            now: datetime.datetime, lease: datetime.timedelta) -> list[Claimed]:
+                            now: datetime.datetime, lease: datetime.timedelta) -> Traded:
     """Record a sender's deliveries and take the endpoint's next due messages in their place: one statement.
 
     The sender's sends move from `sending` to `delivered` and as many due messages move to
@@ -216,7 +226,8 @@ async def deliver_and_claim(db: Executor, endpoint: Endpoint, delivered: Sequenc
 
     Returns:
         The claimed messages, oldest first, each with the endpoint as it is now (a rotated secret
-        or a changed URL is used from the next send on).
+        or a changed URL is used from the next send on); exhausted when the endpoint is enabled
+        and had fewer due messages than the slots (a deleted endpoint: nothing to claim, ever).
     """
     rows = await db.fetch(
         _DELIVER_AND_CLAIM, [d.message.id for d in delivered], [d.message.attempts for d in delivered],
@@ -225,14 +236,16 @@ async def deliver_and_claim(db: Executor, endpoint: Endpoint, delivered: Sequenc
         [d.started for d in delivered], [d.result.duration_ms for d in delivered], endpoint.id, now, now + lease,
         freed)
     if not rows:
-        return []
+        return Traded([], exhausted=True)
     first = rows[0]
+    picked = [row for row in rows if row["id"] is not None]
     current = (first["endpoint_url"], first["endpoint_secret"], first["endpoint_previous"],
                first["endpoint_previous_until"])
     if current != (endpoint.url, endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_until):
         endpoint = dataclasses.replace(endpoint, url=current[0], secret=current[1], previous_secret=current[2],
                                        previous_secret_until=current[3])
-    return [Claimed(Message(**{name: row[name] for name in _MESSAGE_FIELDS}), endpoint) for row in rows]
+    return Traded([Claimed(Message(**{name: row[name] for name in _MESSAGE_FIELDS}), endpoint) for row in picked],
+                  exhausted=first["endpoint_enabled"] and len(picked) < first["allowed"])
 
 
 async def get(db: Executor, message_id: uuid.UUID, business_id: uuid.UUID) -> Message | None:

@@ -113,6 +113,62 @@ async def deliver_all(pool: asyncpg.Pool, sender_pool: asyncpg.Pool, concurrency
         return time.perf_counter() - started
 
 
+async def steady(pool: asyncpg.Pool, sender_pool: asyncpg.Pool, dsn: str, business_id: uuid.UUID,
+                 healthy: uuid.UUID, slow: uuid.UUID | None, args: argparse.Namespace) -> list[float]:
+    """`--rate` events a second for `--duration` seconds to the healthy endpoint's form, each its own commit (as a
+    form submission is), with the runner LISTENing as `serve` runs it; with `slow`, one event a second to that
+    form's endpoint too (it answers after `--slow-seconds`, so its four slots stay taken).
+
+    Returns:
+        Each healthy message's seconds from its commit to its 2xx (`created_at`, taken just before the commit, to
+        `delivered_at`, taken once the answer is in: a little over, never under).
+    """
+    async with guarded_session(ALLOWED, user_agent="bench") as session:
+        sender = SendWebhook(sender_pool, session, clock=utc_now, allowed_private_hosts=ALLOWED)
+        runner = Runner(pool, {SEND_KIND: sender}, JobsConfig(concurrency=args.concurrency), listen_dsn=dsn)
+        first = await pool.fetchval("SELECT count(*) FROM webhook_messages")
+        async with runner.running(grace_seconds=0):
+            started = time.perf_counter()
+            for n in range(int(args.rate * args.duration)):
+                await asyncio.sleep(max(0.0, started + n / args.rate - time.perf_counter()))
+                form_id = slow if slow is not None and n % int(args.rate) == 0 else healthy
+                await webhook_outbox.enqueue(pool, business_id=business_id, event_type=FORM_SUBMITTED, data={
+                    "form_id": str(form_id), "submitted_data": {"n": n}}, form_id=form_id)
+            async with asyncio.timeout(60):
+                while await pool.fetchval("SELECT EXISTS (SELECT FROM webhook_messages m JOIN webhook_endpoints e"
+                                          " ON e.id = m.endpoint_id WHERE $1 = ANY(e.form_ids)"
+                                          " AND m.status IN ('pending', 'sending'))", healthy):
+                    await asyncio.sleep(0.05)
+        rows = await pool.fetch("SELECT extract(epoch FROM m.delivered_at - m.created_at)::float8 AS seconds"
+                                " FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id"
+                                " WHERE $1 = ANY(e.form_ids) ORDER BY m.created_at OFFSET $2", healthy, first)
+        return [r["seconds"] for r in rows]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+async def run_steady(pool: asyncpg.Pool, sender_pool: asyncpg.Pool, dsn: str, port: int,
+                     args: argparse.Namespace) -> None:
+    """Part 1's second half: commit-to-2xx at a steady rate, alone, then beside an endpoint that takes 10 s."""
+    business_id, forms = await seed(pool, port, 1)
+    slow_form = uuid.uuid4()
+    await webhook_endpoints.create(pool, business_id, url=f"http://127.0.0.1:{port}/slow/{args.slow_seconds:g}",
+                                   event_types=(FORM_SUBMITTED,), form_ids=(slow_form,), enabled=True, now=utc_now())
+    p99s = []
+    for label, slow in (("alone", None), (f"beside an endpoint taking {args.slow_seconds:g} s", slow_form)):
+        cpu = time.process_time()
+        latencies = await steady(pool, sender_pool, dsn, business_id, forms[0], slow, args)
+        cpu = time.process_time() - cpu
+        p99s.append(percentile(latencies, 0.99))
+        print(f"{args.rate:g}/s for {args.duration:g} s {label}: {len(latencies)} delivered, commit-to-2xx"
+              f" p50 {percentile(latencies, 0.5) * 1000:.1f} ms, p99 {p99s[-1] * 1000:.1f} ms,"
+              f" max {max(latencies) * 1000:.1f} ms; bench process CPU {cpu:.1f} s")
+    print(f"p99 beside the slow endpoint / alone: {p99s[1] / p99s[0]:.2f}")
+
+
 async def warm(pool: asyncpg.Pool) -> None:
     """Open every connection of the pool now, so their backends are pinned with the database's."""
     held = [await pool.acquire() for _ in range(pool.get_max_size())]
@@ -132,6 +188,12 @@ async def run(args: argparse.Namespace) -> None:
     assert pool is not None
     sender_pool = await open_sender_pool(dsn)
     await warm(sender_pool)
+    if args.rate:
+        if pinned.startswith("runner"):
+            pin(postmaster, receiver.pid)
+        await run_steady(pool, sender_pool, dsn, port, args)
+        print(f"{pinned}; load average: {Path('/proc/loadavg').read_text().strip()}")
+        return
     business_id, forms = await seed(pool, port, args.endpoints)
     enqueue_seconds = await enqueue_all(pool, business_id, forms, args.messages, args.batch)
     if pinned.startswith("runner"):
@@ -161,6 +223,10 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--batch", type=int, default=100, help="events queued per transaction")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="instead of a backlog: this many events a second, alone then beside a slow endpoint")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of each --rate phase")
+    parser.add_argument("--slow-seconds", type=float, default=10.0, help="the slow endpoint's answer time")
     parser.add_argument("--min-rate", type=float, default=0.0, help="fail below this many messages/s (0: never)")
     asyncio.run(run(parser.parse_args()))
 
