@@ -1,0 +1,78 @@
+"""A drain trades finished sends for due messages without the endpoint's lock: what it must still see between them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from automations import webhook_endpoints
+from tests.automations.webhook_world import World, world
+from tests.conftest import MakeBusiness
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def first_request(w: World) -> None:
+    async with asyncio.timeout(5):
+        while not w.receiver.received:
+            await asyncio.sleep(0.01)
+
+
+async def test_a_secret_rotated_mid_drain_signs_the_sends_that_follow(pool: asyncpg.Pool,
+                                                                      make_business: MakeBusiness) -> None:
+    tenant = await make_business()
+    async with world(pool, tenant.business_id, max_in_flight=1) as w:
+        endpoint = await w.endpoint("/in")
+        w.receiver.script("/in", ["slow/0.5", "ok", "ok"])
+        for _ in range(2):
+            await w.submit()
+        running = asyncio.create_task(w.runner.run_once())
+        await first_request(w)
+        new_secret = await webhook_endpoints.rotate_secret(pool, endpoint.id, tenant.business_id, now=w.clock())
+        assert new_secret is not None
+        await running
+        first, second = w.receiver.received
+        assert first.verifies(endpoint.secret) and not first.verifies(new_secret)
+        assert second.verifies(new_secret) and second.verifies(endpoint.secret)
+        statuses = await pool.fetch("SELECT status FROM webhook_messages WHERE business_id = $1", tenant.business_id)
+        assert [s["status"] for s in statuses] == ["delivered", "delivered"]
+
+
+async def test_an_endpoint_disabled_mid_drain_fails_the_messages_still_waiting(pool: asyncpg.Pool,
+                                                                                make_business: MakeBusiness) -> None:
+    tenant = await make_business()
+    async with world(pool, tenant.business_id, max_in_flight=1) as w:
+        endpoint = await w.endpoint("/in")
+        w.receiver.script("/in", ["slow/0.5", "ok", "ok"])
+        for _ in range(3):
+            await w.submit()
+        running = asyncio.create_task(w.runner.run_once())
+        await first_request(w)
+        await webhook_endpoints.update(pool, endpoint.id, tenant.business_id, url=None, event_types=None,
+                                       form_ids=None, enabled=False, now=w.clock())
+        await running
+        assert len(w.receiver.received) == 1
+        rows = await pool.fetch("SELECT status, last_error FROM webhook_messages WHERE business_id = $1"
+                                " ORDER BY created_at", tenant.business_id)
+        assert [r["status"] for r in rows] == ["delivered", "failed", "failed"]
+        assert rows[1]["last_error"] == "the endpoint is disabled"
+
+
+async def test_a_backlog_drains_through_trades_and_each_message_is_sent_once(pool: asyncpg.Pool,
+                                                                              make_business: MakeBusiness) -> None:
+    tenant = await make_business()
+    async with world(pool, tenant.business_id) as w:
+        endpoint = await w.endpoint("/ok")
+        for _ in range(40):
+            await w.submit()
+        assert await w.runner.run_once() == 1
+        assert len(w.receiver.received) == 40
+        assert len({r.webhook_id for r in w.receiver.received}) == 40
+        assert all(r.verifies(endpoint.secret) for r in w.receiver.received)
+        attempts = await pool.fetch("SELECT a.attempt, a.outcome, m.status FROM webhook_attempts a"
+                                    " JOIN webhook_messages m ON m.id = a.message_id WHERE m.business_id = $1",
+                                    tenant.business_id)
+        assert len(attempts) == 40
+        assert {(a["attempt"], a["outcome"], a["status"]) for a in attempts} == {(1, "delivered", "delivered")}
