@@ -9,6 +9,8 @@ database backend's CPU time per search (from /proc: less sensitive than latency 
 the machine) and the load average before and after.
 
     .venv/bin/python bench/knowledge_search.py --chunks 50000 --agents 20 --queries 1000
+
+Writing 50,000 chunks takes minutes; `--keep DIR` keeps the database there and later runs reuse it.
 """
 
 from __future__ import annotations
@@ -95,18 +97,29 @@ async def fill(pool: asyncpg.Pool, rng: random.Random, words: list[str], chunks:
 
 
 async def run(args: argparse.Namespace) -> None:
-    scratch = Path(tempfile.mkdtemp(prefix="bench-knowledge-"))
-    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-    dsn = start_embedded(scratch / "data")
-    await migrate(dsn)
+    if args.keep is None:
+        scratch = Path(tempfile.mkdtemp(prefix="bench-knowledge-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        data = scratch / "data"
+    else:
+        data = args.keep
+    filled = (data / "PG_VERSION").exists()
+    dsn = start_embedded(data)
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, init=init_connection)
     assert pool is not None
     rng = random.Random(15)
     words = vocabulary(rng, args.vocabulary)
-    started = time.perf_counter()
-    agents = await fill(pool, rng, words, args.chunks, args.agents)
-    print(f"{args.chunks:,} chunks over {args.agents} agents written in {time.perf_counter() - started:.1f} s")
+    if filled:
+        agents = [r["id"] for r in await pool.fetch("SELECT id FROM agents ORDER BY created_at, id")]
+        count = await pool.fetchval("SELECT count(*) FROM kb_chunks")
+        print(f"{count:,} chunks over {len(agents)} agents, kept in {data} by an earlier run")
+    else:
+        await migrate(dsn)
+        started = time.perf_counter()
+        agents = await fill(pool, rng, words, args.chunks, args.agents)
+        print(f"{args.chunks:,} chunks over {args.agents} agents written in {time.perf_counter() - started:.1f} s")
     await pool.close()
+    rng = random.Random(16)  # the questions: the same whether the chunks were just written or kept
     # One connection: one backend, whose CPU time is read before and after.
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1, init=init_connection)
     assert pool is not None
@@ -143,6 +156,8 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--vocabulary", type=int, default=20_000)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="the database's folder: filled on the first run (minutes), reused by later ones")
     asyncio.run(run(parser.parse_args()))
 
 
