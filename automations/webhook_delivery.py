@@ -1,7 +1,8 @@
 """`automations.webhook_send`: the job that delivers an endpoint's due messages, at most a few at a time.
 
-A first attempt's job names its endpoint (one queued job per endpoint, however many messages
-wait); a retry's job names its message. Either way the job sends the endpoint's oldest due
+A first attempt's job names its endpoint (one queued or running job per endpoint, however many
+messages wait: its dedupe key opens only when the drain has run dry, then it looks once more);
+a retry's job names its message. Either way the job sends the endpoint's oldest due
 messages, as many at once as keep it within `max_in_flight` open sends (counted in the
 database, so across every worker), until nothing is due. A job that finds no room just ends:
 the sender holding the endpoint's slots picks its messages up when it finishes its own. So a
@@ -18,7 +19,6 @@ import asyncio
 import dataclasses
 import datetime
 import random
-import time
 import uuid
 from collections.abc import Collection
 
@@ -42,8 +42,6 @@ MAX_IN_FLIGHT = 4
 # At most two thirds of the runner's lease (`[jobs] lease_seconds`, 60 s), so a dead worker's job
 # is taken back only once its send is due again.
 LEASE = datetime.timedelta(seconds=TIMEOUT_SECONDS + 15)
-# A sender below `max_in_flight` whose batches keep finding due messages looks for free slots this often.
-GROW_SECONDS = 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +69,6 @@ class SendWebhook:
         self._read_cap = read_cap
         self._lease = lease
         self._rng = rng or random.Random()
-        self._grown_at = 0.0
 
     async def __call__(self, job: Job) -> None:
         """Drain an endpoint: the job's own (first attempts), or its message's (retries), if that is still due.
@@ -82,8 +79,12 @@ class SendWebhook:
         the job taken back finds the message due again and sends it.
         """
         if "endpointId" in job.payload:
+            own = uuid.UUID(job.payload["endpointId"])
+            # The key stays taken while the drain runs, so messages committed meanwhile queue no job
+            # (its trades take them); once opened, the last look catches what came before.
+            await self.drain(own)
             await queue.open_dedupe_key(self._db, job)
-            await self.drain(uuid.UUID(job.payload["endpointId"]))
+            await self.drain(own)
             return
         endpoint_id = await messages.due_endpoint(self._db, uuid.UUID(job.payload["messageId"]), now=self._clock(),
                                                   max_in_flight=self._max_in_flight)
@@ -97,10 +98,11 @@ class SendWebhook:
         whatever finished while the last round trip ran is recorded in one statement that also
         claims as many due messages in its place (`messages.deliver_and_claim`), so a backlog
         costs one round trip per batch of answers and one slow answer does not hold the other
-        slots idle. The lock is taken again only to grow into slots other senders left, and a
-        last time when nothing is running unless the last trade found fewer due messages than
-        slots (that claim also fails a disabled endpoint's messages). A message committed after
-        that trade has a job of its own (the job opened its dedupe key as it started).
+        slots idle. The lock is taken again only to grow when more is due than this sender holds
+        slots for, and a last time when nothing is running unless the last trade found fewer due
+        messages than slots (that claim also fails a disabled endpoint's messages). A message
+        committed later is sent by the endpoint's job, which drains once more after opening its
+        dedupe key, or by the job queued once it is open.
 
         Returns:
             How many attempts this call made.
@@ -123,23 +125,15 @@ class SendWebhook:
                         return sent
                     claimed = await self._claim(endpoint_id)
                 elif not traded.exhausted and len(running) + len(claimed) < self._max_in_flight:
-                    claimed += await self._grow(endpoint_id)
+                    claimed += await self._claim(endpoint_id)  # more is due than this sender's slots: grow
         finally:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
 
     async def _claim(self, endpoint_id: uuid.UUID) -> list[Claimed]:
-        self._grown_at = time.monotonic()
         return await messages.claim(self._db, endpoint_id, now=self._clock(), lease=self._lease,
                                     max_in_flight=self._max_in_flight)
-
-    async def _grow(self, endpoint_id: uuid.UUID) -> list[Claimed]:
-        """Claim free slots under the lock, at most every `GROW_SECONDS` (a backlog shared with another sender
-        would otherwise pay the lock on every batch)."""
-        if time.monotonic() - self._grown_at < GROW_SECONDS:
-            return []
-        return await self._claim(endpoint_id)
 
     async def _send(self, claimed: Claimed) -> _Sent:
         """One signed POST of a claimed message (recorded by the caller, with the others that finished)."""

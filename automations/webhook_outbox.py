@@ -53,11 +53,12 @@ async def queue_send(db: Executor, message_id: uuid.UUID, business_id: uuid.UUID
 
 async def queue_drain(db: Executor, endpoint_id: uuid.UUID, business_id: uuid.UUID, *,
                       now: datetime.datetime) -> None:
-    """Queue the job that sends an endpoint's due messages, unless one is already queued for it.
+    """Queue the job that sends an endpoint's due messages, unless one is already queued or running for it.
 
-    One job per endpoint, not per message: a backlog costs one job, and the job opens its dedupe
-    key as it starts (`jobs.queue.open_dedupe_key`), so a message committed after that queues
-    the next one and nothing is left without a sender.
+    One job per endpoint, not per message: a backlog, or a steady stream the job keeps up with,
+    costs one job. The job opens its dedupe key (`jobs.queue.open_dedupe_key`) once it has
+    nothing left to send and then looks once more, so a message committed after that queues the
+    next one and nothing is left without a sender.
     """
     await queue.enqueue(db, SEND_KIND, {"endpointId": str(endpoint_id)}, now=now, business_id=business_id,
                         dedupe_key=f"webhook:endpoint:{endpoint_id}")

@@ -114,24 +114,26 @@ async def deliver_all(pool: asyncpg.Pool, sender_pool: asyncpg.Pool, concurrency
 
 
 async def steady(pool: asyncpg.Pool, sender_pool: asyncpg.Pool, dsn: str, business_id: uuid.UUID,
-                 healthy: uuid.UUID, slow: uuid.UUID | None, args: argparse.Namespace) -> list[float]:
-    """`--rate` events a second for `--duration` seconds to the healthy endpoint's form, each its own commit (as a
+                 healthy: uuid.UUID, slow: uuid.UUID | None, rate: float, duration: float,
+                 concurrency: int) -> tuple[list[float], int]:
+    """`rate` events a second for `duration` seconds to the healthy endpoint's form, each its own commit (as a
     form submission is), with the runner LISTENing as `serve` runs it; with `slow`, one event a second to that
     form's endpoint too (it answers after `--slow-seconds`, so its four slots stay taken).
 
     Returns:
         Each healthy message's seconds from its commit to its 2xx (`created_at`, taken just before the commit, to
-        `delivered_at`, taken once the answer is in: a little over, never under).
+        `delivered_at`, taken once the answer is in: a little over, never under), and how many send jobs ran.
     """
     async with guarded_session(ALLOWED, user_agent="bench") as session:
         sender = SendWebhook(sender_pool, session, clock=utc_now, allowed_private_hosts=ALLOWED)
-        runner = Runner(pool, {SEND_KIND: sender}, JobsConfig(concurrency=args.concurrency), listen_dsn=dsn)
+        runner = Runner(pool, {SEND_KIND: sender}, JobsConfig(concurrency=concurrency), listen_dsn=dsn)
         first = await pool.fetchval("SELECT count(*) FROM webhook_messages")
+        jobs = await pool.fetchval("SELECT count(*) FROM jobs WHERE kind = $1", SEND_KIND)
         async with runner.running(grace_seconds=0):
             started = time.perf_counter()
-            for n in range(int(args.rate * args.duration)):
-                await asyncio.sleep(max(0.0, started + n / args.rate - time.perf_counter()))
-                form_id = slow if slow is not None and n % int(args.rate) == 0 else healthy
+            for n in range(int(rate * duration)):
+                await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+                form_id = slow if slow is not None and n % int(rate) == 0 else healthy
                 await webhook_outbox.enqueue(pool, business_id=business_id, event_type=FORM_SUBMITTED, data={
                     "form_id": str(form_id), "submitted_data": {"n": n}}, form_id=form_id)
             async with asyncio.timeout(60):
@@ -142,7 +144,8 @@ async def steady(pool: asyncpg.Pool, sender_pool: asyncpg.Pool, dsn: str, busine
         rows = await pool.fetch("SELECT extract(epoch FROM m.delivered_at - m.created_at)::float8 AS seconds"
                                 " FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id"
                                 " WHERE $1 = ANY(e.form_ids) ORDER BY m.created_at OFFSET $2", healthy, first)
-        return [r["seconds"] for r in rows]
+        jobs = await pool.fetchval("SELECT count(*) FROM jobs WHERE kind = $1", SEND_KIND) - jobs
+        return [r["seconds"] for r in rows], jobs
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -158,15 +161,18 @@ async def run_steady(pool: asyncpg.Pool, sender_pool: asyncpg.Pool, dsn: str, po
     await webhook_endpoints.create(pool, business_id, url=f"http://127.0.0.1:{port}/slow/{args.slow_seconds:g}",
                                    event_types=(FORM_SUBMITTED,), form_ids=(slow_form,), enabled=True, now=utc_now())
     p99s = []
-    for label, slow in (("alone", None), (f"beside an endpoint taking {args.slow_seconds:g} s", slow_form)):
+    phases = (("warm-up (not a result)", None, min(args.duration, 3.0)), ("alone", None, args.duration),
+              (f"beside an endpoint taking {args.slow_seconds:g} s", slow_form, args.duration))
+    for label, slow, duration in phases:
         cpu = time.process_time()
-        latencies = await steady(pool, sender_pool, dsn, business_id, forms[0], slow, args)
+        latencies, jobs = await steady(pool, sender_pool, dsn, business_id, forms[0], slow, args.rate, duration,
+                                       args.concurrency)
         cpu = time.process_time() - cpu
         p99s.append(percentile(latencies, 0.99))
-        print(f"{args.rate:g}/s for {args.duration:g} s {label}: {len(latencies)} delivered, commit-to-2xx"
+        print(f"{args.rate:g}/s for {duration:g} s {label}: {len(latencies)} delivered, commit-to-2xx"
               f" p50 {percentile(latencies, 0.5) * 1000:.1f} ms, p99 {p99s[-1] * 1000:.1f} ms,"
-              f" max {max(latencies) * 1000:.1f} ms; bench process CPU {cpu:.1f} s")
-    print(f"p99 beside the slow endpoint / alone: {p99s[1] / p99s[0]:.2f}")
+              f" max {max(latencies) * 1000:.1f} ms; {jobs} send jobs; bench process CPU {cpu:.1f} s")
+    print(f"p99 beside the slow endpoint / alone: {p99s[2] / p99s[1]:.2f}")
 
 
 async def warm(pool: asyncpg.Pool) -> None:
