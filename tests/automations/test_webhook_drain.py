@@ -76,3 +76,20 @@ async def test_a_backlog_drains_through_trades_and_each_message_is_sent_once(poo
                                     tenant.business_id)
         assert len(attempts) == 40
         assert {(a["attempt"], a["outcome"], a["status"]) for a in attempts} == {(1, "delivered", "delivered")}
+
+
+async def test_a_message_committed_while_its_endpoint_drains_is_sent_by_that_drain_without_a_job_of_its_own(
+        pool: asyncpg.Pool, make_business: MakeBusiness) -> None:
+    tenant = await make_business()
+    async with world(pool, tenant.business_id) as w:
+        await w.endpoint("/in")
+        w.receiver.script("/in", ["slow/0.5", "ok"])
+        await w.submit()
+        running = asyncio.create_task(w.runner.run_once())
+        await first_request(w)
+        await w.submit()
+        assert await running == 1
+        assert len(w.receiver.received) == 2
+        assert await pool.fetchval("SELECT count(*) FROM jobs WHERE business_id = $1", tenant.business_id) == 1
+        assert await pool.fetchval("SELECT count(*) FROM webhook_messages WHERE business_id = $1"
+                                   " AND status = 'delivered'", tenant.business_id) == 2
