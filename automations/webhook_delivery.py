@@ -42,6 +42,9 @@ MAX_IN_FLIGHT = 4
 # At most two thirds of the runner's lease (`[jobs] lease_seconds`, 60 s), so a dead worker's job
 # is taken back only once its send is due again.
 LEASE = datetime.timedelta(seconds=TIMEOUT_SECONDS + 15)
+# A drain with free slots whose sends are all slow looks for newly committed messages this often (they
+# queue no job of their own while it runs).
+LOOK_AGAIN_SECONDS = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,11 +101,13 @@ class SendWebhook:
         whatever finished while the last round trip ran is recorded in one statement that also
         claims as many due messages in its place (`messages.deliver_and_claim`), so a backlog
         costs one round trip per batch of answers and one slow answer does not hold the other
-        slots idle. The lock is taken again only to grow when more is due than this sender holds
-        slots for, and a last time when nothing is running unless the last trade found fewer due
-        messages than slots (that claim also fails a disabled endpoint's messages). A message
-        committed later is sent by the endpoint's job, which drains once more after opening its
-        dedupe key, or by the job queued once it is open.
+        slots idle. The lock is taken again to grow when more is due than this sender holds slots
+        for, when no send has finished for `LOOK_AGAIN_SECONDS` while slots are free (a message
+        committed meanwhile goes out beside a slow send), and a last time when nothing is
+        running unless the last trade found fewer due messages than slots (that claim also fails
+        a disabled endpoint's messages). A message committed after that is sent by the
+        endpoint's job, which drains once more after opening its dedupe key, or by the job
+        queued once it is open.
 
         Returns:
             How many attempts this call made.
@@ -116,7 +121,12 @@ class SendWebhook:
                 sent += len(claimed)
                 if not running:
                     return sent
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                room = len(running) < self._max_in_flight
+                done, running = await asyncio.wait(running, timeout=LOOK_AGAIN_SECONDS if room else None,
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                if not done:  # slow answers, free slots: messages committed since may be waiting
+                    claimed = await self._claim(endpoint_id)
+                    continue
                 finished = [task.result() for task in done]
                 traded = await self._settle(finished)
                 claimed = traded.claimed

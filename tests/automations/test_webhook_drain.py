@@ -93,3 +93,20 @@ async def test_a_message_committed_while_its_endpoint_drains_is_sent_by_that_dra
         assert await pool.fetchval("SELECT count(*) FROM jobs WHERE business_id = $1", tenant.business_id) == 1
         assert await pool.fetchval("SELECT count(*) FROM webhook_messages WHERE business_id = $1"
                                    " AND status = 'delivered'", tenant.business_id) == 2
+
+
+async def test_a_message_committed_during_a_slow_send_goes_out_beside_it(pool: asyncpg.Pool,
+                                                                         make_business: MakeBusiness) -> None:
+    tenant = await make_business()
+    async with world(pool, tenant.business_id) as w:
+        await w.endpoint("/in")
+        w.receiver.script("/in", ["slow/3", "ok"])
+        await w.submit()
+        running = asyncio.create_task(w.runner.run_once())
+        await first_request(w)
+        await w.submit()
+        async with asyncio.timeout(2):
+            while len(w.receiver.received) < 2:
+                await asyncio.sleep(0.01)
+        assert not running.done()
+        await running
