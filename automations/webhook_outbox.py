@@ -2,7 +2,11 @@
 
 A form submission (or any event) and the webhooks it causes commit together or not at all:
 `enqueue` runs on the caller's connection, so a rolled-back submission leaves no message and
-a committed one always has its delivery job. The body is serialized once here and stored as
+a committed one always has a sender. Its job may be one already queued or running for the
+endpoint (deduplicated); the message's endpoint stays share-locked until the commit, and a job
+takes that row's lock before its last look (`webhook_messages.claim`), so the look waits for
+the commit and sees the message: a submission committing just as the endpoint's job ends is
+never left without one. The body is serialized once here and stored as
 bytes; every attempt signs and sends those exact bytes, so a retry is byte-identical.
 """
 
@@ -82,7 +86,7 @@ async def enqueue(db: Executor, *, business_id: uuid.UUID, event_type: str, data
             " created_at, updated_at)"
             " SELECT business_id, id, $2, $4, $5, $5, $5 FROM webhook_endpoints"
             " WHERE business_id = $1 AND enabled AND $2 = ANY(event_types)"
-            " AND (cardinality(form_ids) = 0 OR ($3::uuid IS NOT NULL AND $3 = ANY(form_ids)))"
+            " AND (cardinality(form_ids) = 0 OR ($3::uuid IS NOT NULL AND $3 = ANY(form_ids))) FOR SHARE"
             " RETURNING endpoint_id", business_id, event_type, form_id, body, now)
         for row in rows:
             await queue_drain(conn, row["endpoint_id"], business_id, now=now)
@@ -101,7 +105,7 @@ async def enqueue_to(db: Executor, endpoint_id: uuid.UUID, business_id: uuid.UUI
             "INSERT INTO webhook_messages (business_id, endpoint_id, event_type, body, next_attempt_at,"
             " created_at, updated_at)"
             " SELECT business_id, id, $3, $4, $5, $5, $5 FROM webhook_endpoints WHERE id = $1 AND business_id = $2"
-            " RETURNING id", endpoint_id, business_id, event_type, body_of(event_type, data, now), now)
+            " FOR SHARE RETURNING id", endpoint_id, business_id, event_type, body_of(event_type, data, now), now)
         if message_id is not None:
             await queue_drain(conn, endpoint_id, business_id, now=now)
         return message_id

@@ -7,7 +7,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from automations import webhook_endpoints
+from automations import webhook_endpoints, webhook_outbox
+from automations.webhook_outbox import FORM_SUBMITTED
 from tests.automations.webhook_world import World, world
 from tests.conftest import MakeBusiness
 
@@ -110,3 +111,27 @@ async def test_a_message_committed_during_a_slow_send_goes_out_beside_it(pool: a
                 await asyncio.sleep(0.01)
         assert not running.done()
         await running
+
+
+async def test_a_message_committed_as_its_endpoints_job_finishes_is_still_sent(
+        pool: asyncpg.Pool, make_business: MakeBusiness) -> None:
+    """The message's job insert finds the endpoint's job still running (so queues none) and commits only after that
+    job ran dry: its last look waits for the commit and sends the message."""
+    tenant = await make_business()
+    async with world(pool, tenant.business_id) as w:
+        endpoint = await w.endpoint("/in")
+        w.receiver.script("/in", ["slow/0.5", "ok"])
+        await w.submit()
+        running = asyncio.create_task(w.runner.run_once())
+        await first_request(w)
+        async with pool.acquire() as conn:
+            late = conn.transaction()
+            await late.start()
+            await webhook_outbox.enqueue(conn, business_id=tenant.business_id, event_type=FORM_SUBMITTED,
+                                         data={"late": True}, now=w.clock())
+            await asyncio.sleep(1.0)  # the slow send ends and the drain runs dry meanwhile
+            await late.commit()
+        assert await running == 1
+        assert len(w.receiver.received) == 2
+        assert all(r.verifies(endpoint.secret) for r in w.receiver.received)
+        assert await pool.fetchval("SELECT count(*) FROM jobs WHERE business_id = $1", tenant.business_id) == 1
