@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+
 from agent_server.config import ConfigError, Settings
+from media.config import RecordingsConfig
 from media.recording.s3_store import S3Recordings
 
 
 def bucket_for(settings: Settings) -> S3Recordings | None:
     """The bucket with `[recordings] backend = "s3"`, else None (files stay in `[recordings] dir`).
+
+    One per process and configuration, so every route and job shares its warmed botocore session.
 
     Raises:
         ConfigError: the S3 backend without a bucket.
@@ -17,4 +22,9 @@ def bucket_for(settings: Settings) -> S3Recordings | None:
         return None
     if not config.s3_bucket:
         raise ConfigError("recordings.s3_bucket must be set when recordings.backend is s3")
+    return _bucket(config)
+
+
+@functools.cache
+def _bucket(config: RecordingsConfig) -> S3Recordings:
     return S3Recordings(config)

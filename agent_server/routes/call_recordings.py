@@ -96,5 +96,13 @@ ROUTES = (
 )
 
 
+async def _warm_bucket(app: web.Application) -> None:
+    """The S3 backend's model loaded before the first call, not on the loop mid-call (`S3Recordings.warm`)."""
+    bucket = bucket_for(app[SETTINGS])
+    if bucket is not None:
+        await bucket.warm()
+
+
 def setup(app: web.Application) -> None:
     register(app, ROUTES)
+    app.on_startup.append(_warm_bucket)
