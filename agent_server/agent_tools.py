@@ -137,7 +137,7 @@ class AgentToolBox:
         if form is not None:
             outcome = await submit_tool_call(self._pool, form, arguments, channel=turn.channel,
                                              conversation_id=turn.conversation_id, region=self._region,
-                                             now=self._clock())
+                                             now=self._clock(), key=key)
             return ToolOutcome(outcome.content, ok=outcome.submission_id is not None)
         if call.name == ticket_handoff.NAME and self._handoff:
             context = HandoffContext(turn.business_id, turn.agent_id, turn.conversation_id,

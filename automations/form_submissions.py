@@ -67,19 +67,32 @@ def email_rows(fields: Sequence[FormField], data: Mapping[str, Any]) -> list[dic
     return rows
 
 
+_COLUMNS = "id, form_id, conversation_id, channel, visitor_id, data, terms_accepted, created_at"
+
+
 async def save(db: Executor, form: Form, data: Mapping[str, Any], *, channel: Channel,
                conversation_id: uuid.UUID | None, visitor_id: str | None, terms_accepted: bool,
-               now: datetime.datetime) -> Saved:
-    """Store a checked submission with its email and webhooks, in one transaction (a savepoint in the caller's)."""
+               now: datetime.datetime, tool_key: str | None = None) -> Saved:
+    """Store a checked submission with its email and webhooks, in one transaction (a savepoint in the caller's).
+
+    `tool_key` (the model's `conversation:tool_call_id`) makes a repeated tool call one submission: the
+    second finds the first's row and sends no email or webhook again.
+    """
     snapshot = msgspec.to_builtins(form.spec())
     async with transaction(db) as conn:
         row = await conn.fetchrow(
             "INSERT INTO form_submissions (form_id, business_id, agent_id, conversation_id, channel, visitor_id,"
-            " form_snapshot, data, terms_accepted, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            " RETURNING id, form_id, conversation_id, channel, visitor_id, data, terms_accepted, created_at",
+            " form_snapshot, data, terms_accepted, created_at, tool_key)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            " ON CONFLICT (business_id, tool_key) WHERE tool_key IS NOT NULL DO NOTHING"
+            f" RETURNING {_COLUMNS}",
             form.id, form.business_id, form.agent_id, conversation_id, channel, visitor_id, snapshot, dict(data),
-            terms_accepted, now)
-        assert row is not None
+            terms_accepted, now, tool_key)
+        if row is None:
+            earlier = await conn.fetchrow(f"SELECT {_COLUMNS} FROM form_submissions WHERE business_id = $1"
+                                          " AND tool_key = $2", form.business_id, tool_key)
+            assert earlier is not None
+            return Saved(Submission(**dict(earlier)), False, 0)
         submission = Submission(**dict(row))
         emailed = await _notify(conn, form, submission) if form.notification_email else False
         queued = await webhook_outbox.enqueue(

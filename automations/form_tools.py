@@ -60,8 +60,11 @@ def _errors(*errors: tuple[str, str, str]) -> ToolOutcome:
 
 
 async def submit_tool_call(db: Executor, form: Form, arguments: str, *, channel: Channel,
-                           conversation_id: uuid.UUID | None, region: str, now: datetime.datetime) -> ToolOutcome:
-    """Check the model's arguments and save them as a submission, or say per field what is wrong."""
+                           conversation_id: uuid.UUID | None, region: str, now: datetime.datetime,
+                           key: str | None = None) -> ToolOutcome:
+    """Check the model's arguments and save them as a submission, or say per field what is wrong.
+
+    `key` is the tool call's `conversation:tool_call_id`: the same call twice saves one submission."""
     try:
         data: Any = msgspec.json.decode(arguments)
     except msgspec.DecodeError:
@@ -75,7 +78,7 @@ async def submit_tool_call(db: Executor, form: Form, arguments: str, *, channel:
     if problems:
         return _errors(*((e.field, e.code, e.message) for e in problems))
     saved = await save(db, form, clean, channel=channel, conversation_id=conversation_id, visitor_id=None,
-                       terms_accepted=accepted, now=now)
+                       terms_accepted=accepted, now=now, tool_key=key)
     return ToolOutcome(msgspec.json.encode({
         "submitted": True, "submissionId": str(saved.submission.id),
         "message": form.success_message or DEFAULT_SUCCESS_MESSAGE}).decode(), saved.submission.id)

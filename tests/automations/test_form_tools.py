@@ -54,6 +54,28 @@ async def test_a_bad_email_goes_back_to_the_model_and_the_corrected_call_saves_o
         "sms", conversation, {"name": "Ann", "email": "ann@example.com"})
 
 
+async def test_the_same_tool_call_twice_saves_one_submission_with_one_email_and_one_webhook(
+        pool: asyncpg.Pool, shop: Shop) -> None:
+    """A turn asked again (a retry, a re-sent SMS) repeats its tool call's id: one submission, the same answer."""
+    await pool.execute("INSERT INTO webhook_endpoints (business_id, url, secret, event_types, created_at,"
+                       " updated_at) VALUES ($1, 'https://hooks.example/x', 'whsec_x', ARRAY['form.submitted'],"
+                       " now(), now())",
+                       shop.tenant.business_id)
+    form = await _form(pool, shop, "Callback", notification_email="owner@example.com")
+    conversation = uuid.uuid4()
+    arguments = '{"name": "Ann", "email": "ann@example.com"}'
+    key = f"{conversation}:call_1"
+    first, again = [await submit_tool_call(pool, form, arguments, channel="sms", conversation_id=conversation,
+                                           region="US", now=NOW, key=key) for _ in range(2)]
+    assert again.submission_id == first.submission_id is not None and again.content == first.content
+    other = await submit_tool_call(pool, form, arguments, channel="sms", conversation_id=conversation, region="US",
+                                   now=NOW, key=f"{conversation}:call_2")
+    assert other.submission_id not in (None, first.submission_id)
+    assert await pool.fetchval("SELECT count(*) FROM form_submissions") == 2
+    assert await pool.fetchval("SELECT count(*) FROM email_outbox") == 2
+    assert await pool.fetchval("SELECT count(*) FROM webhook_messages") == 2
+
+
 async def test_a_form_with_terms_needs_the_persons_yes(pool: asyncpg.Pool, shop: Shop) -> None:
     form = await _form(pool, shop, "Signup", terms_and_conditions="We keep your details.",
                        require_terms_acceptance=True)
