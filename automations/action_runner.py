@@ -95,10 +95,19 @@ def _invalid(*errors: ArgumentError) -> RunResult:
     return RunResult(False, None, "invalid arguments", 0, errors=errors)
 
 
+# Rows being written after their result went back (`finish_later`): held so they are not collected mid-write.
+_FINISHING: set[asyncio.Task[Any]] = set()
+
+
 async def execute(db: Executor, action: Action, arguments: str | Mapping[str, Any], *, key: str,
                   conversation_id: uuid.UUID | None, channel: str, services: ActionServices,
-                  timeout_cap_ms: int | None = None) -> RunResult:
-    """Run the action once per `key`; every outcome comes back as a `RunResult`, never raised."""
+                  timeout_cap_ms: int | None = None, finish_later: bool = False) -> RunResult:
+    """Run the action once per `key`; every outcome comes back as a `RunResult`, never raised.
+
+    `finish_later` (a call's tool) hands the result back before its `action_executions` row is
+    written, so the database write is off the path from the tool's answer to the caller's ear; a
+    retry of the key meanwhile waits for the row as it waits for a run in flight.
+    """
     decoded = decoded_arguments(arguments)
     if isinstance(decoded, ArgumentError):
         return _invalid(decoded)
@@ -130,7 +139,12 @@ async def execute(db: Executor, action: Action, arguments: str | Mapping[str, An
         duration = int((time.monotonic() - started) * 1000)
         finished = action_executions.finish(db, execution.id, status, output={"result": output}, error=error,
                                             duration_ms=duration, now=services.clock())
-        await asyncio.shield(finished)
+        if finish_later:
+            task = asyncio.create_task(finished, name="action-execution-finish")
+            _FINISHING.add(task)
+            task.add_done_callback(_FINISHING.discard)
+        else:
+            await asyncio.shield(finished)
     return RunResult(status == "succeeded", output, error, duration, execution.id)
 
 

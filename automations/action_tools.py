@@ -74,7 +74,8 @@ class ActionTools:
             return ToolOutcome(msgspec.json.encode({"ok": False, "error": f"no tool named {name[:64]!r}"}).decode(),
                                False)
         result = await execute(self._db, action, arguments, key=key, conversation_id=conversation_id,
-                               channel=channel, services=self._services, timeout_cap_ms=self._timeout_cap_ms)
+                               channel=channel, services=self._services, timeout_cap_ms=self._timeout_cap_ms,
+                               finish_later=channel == "voice")
         return ToolOutcome(result.tool_text(), result.success)
 
 
