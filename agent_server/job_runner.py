@@ -100,7 +100,8 @@ async def running(settings: Settings, pool: asyncpg.Pool, dsn: str) -> AsyncIter
             }
             runner = Runner(pool, handlers, settings.jobs, recurring=RECURRING + outcome_jobs.RECURRING
                             + knowledge_jobs.recurring(knowledge_handlers) + books_jobs.recurring(settings)
-                            + messaging_jobs.recurring(settings) + ticket_closing.RECURRING, listen_dsn=dsn)
+                            + messaging_jobs.recurring(settings) + ticket_closing.RECURRING
+                            + webhook_jobs.RECURRING, listen_dsn=dsn)
             async with runner.running(grace_seconds=settings.server.shutdown_timeout_seconds):
                 yield runner
     finally:

@@ -25,11 +25,14 @@ from importlib.metadata import version
 import asyncpg
 
 from agent_server.config import Settings
-from automations.webhook_delivery import SendWebhook
+from automations.webhook_delivery import SendWebhook, SweepWebhooks
 from automations.webhook_http import guarded_session
-from automations.webhook_outbox import SEND_KIND
-from jobs.runner import Clock, Handler, utc_now
+from automations.webhook_outbox import SEND_KIND, SWEEP_KIND, SWEEP_SCHEDULE
+from jobs.runner import Clock, Handler, Recurring, utc_now
+from jobs.schedule import Schedule
 from storage.pool import init_connection
+
+RECURRING: tuple[Recurring, ...] = (Recurring(SWEEP_KIND, Schedule.parse(SWEEP_SCHEDULE)),)
 
 SENDER_POOL_SIZE = 4
 """Connections for the sender: a drain holds one only for a round trip, never while a receiver answers."""
@@ -59,6 +62,7 @@ async def handlers(settings: Settings, dsn: str, *, clock: Clock = utc_now) -> A
     pool = await open_sender_pool(dsn, command_timeout=settings.database.command_timeout_seconds)
     try:
         async with guarded_session(allowed, user_agent=user_agent(settings)) as session:
-            yield {SEND_KIND: SendWebhook(pool, session, clock=clock, allowed_private_hosts=allowed)}
+            yield {SEND_KIND: SendWebhook(pool, session, clock=clock, allowed_private_hosts=allowed),
+                   SWEEP_KIND: SweepWebhooks(pool, clock=clock)}
     finally:
         await pool.close()

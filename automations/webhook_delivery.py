@@ -28,7 +28,7 @@ import structlog
 from automations import webhook_messages as messages
 from automations.webhook_http import READ_CAP_BYTES, TIMEOUT_SECONDS, post
 from automations.webhook_messages import Claimed, Outcome, Result
-from automations.webhook_outbox import message_header_id
+from automations.webhook_outbox import message_header_id, queue_stranded
 from automations.webhook_signing import headers, parse_retry_after, retry_delay
 from jobs import queue
 from jobs.queue import Job
@@ -187,3 +187,15 @@ class SendWebhook:
             return "disabled", None
         delay = retry_delay(attempt, retry_after=parse_retry_after(result.retry_after, now), rng=self._rng)
         return ("failed", None) if delay is None else ("retry", now + delay)
+
+
+class SweepWebhooks:
+    """The handler of `automations.webhook_sweep`: endpoints whose messages wait with no job get one."""
+
+    def __init__(self, db: Executor, *, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def __call__(self, job: Job) -> None:
+        if endpoints := await queue_stranded(self._db, now=self._clock()):
+            log.info("webhook_sweep_queued", endpoints=endpoints)

@@ -2,11 +2,7 @@
 
 A form submission (or any event) and the webhooks it causes commit together or not at all:
 `enqueue` runs on the caller's connection, so a rolled-back submission leaves no message and
-a committed one always has a sender. Its job may be one already queued or running for the
-endpoint (deduplicated); the message's endpoint stays share-locked until the commit, and a job
-takes that row's lock before its last look (`webhook_messages.claim`), so the look waits for
-the commit and sees the message: a submission committing just as the endpoint's job ends is
-never left without one. The body is serialized once here and stored as
+a committed one always has its delivery job. The body is serialized once here and stored as
 bytes; every attempt signs and sends those exact bytes, so a retry is byte-identical.
 """
 
@@ -24,6 +20,10 @@ from storage.executor import Executor
 from storage.transactions import transaction
 
 SEND_KIND = "automations.webhook_send"
+# Every minute, endpoints with messages due for a while get a job again (`queue_stranded`).
+SWEEP_KIND = "automations.webhook_sweep"
+SWEEP_SCHEDULE = "* * * * *"
+STRANDED_AFTER = datetime.timedelta(minutes=1)
 FORM_SUBMITTED = "form.submitted"
 TEST_EVENT = "webhook.test"
 # The event types an endpoint may subscribe to (`webhook.test` is sent on request, to one endpoint).
@@ -62,7 +62,8 @@ async def queue_drain(db: Executor, endpoint_id: uuid.UUID, business_id: uuid.UU
     One job per endpoint, not per message: a backlog, or a steady stream the job keeps up with,
     costs one job. The job opens its dedupe key (`jobs.queue.open_dedupe_key`) once it has
     nothing left to send and then looks once more, so a message committed after that queues the
-    next one and nothing is left without a sender.
+    next one. A message whose transaction found the key still taken but committed only after
+    that last look is picked up by the minutely `queue_stranded`.
     """
     await queue.enqueue(db, SEND_KIND, {"endpointId": str(endpoint_id)}, now=now, business_id=business_id,
                         dedupe_key=f"webhook:endpoint:{endpoint_id}")
@@ -86,7 +87,7 @@ async def enqueue(db: Executor, *, business_id: uuid.UUID, event_type: str, data
             " created_at, updated_at)"
             " SELECT business_id, id, $2, $4, $5, $5, $5 FROM webhook_endpoints"
             " WHERE business_id = $1 AND enabled AND $2 = ANY(event_types)"
-            " AND (cardinality(form_ids) = 0 OR ($3::uuid IS NOT NULL AND $3 = ANY(form_ids))) FOR SHARE"
+            " AND (cardinality(form_ids) = 0 OR ($3::uuid IS NOT NULL AND $3 = ANY(form_ids)))"
             " RETURNING endpoint_id", business_id, event_type, form_id, body, now)
         for row in rows:
             await queue_drain(conn, row["endpoint_id"], business_id, now=now)
@@ -105,7 +106,25 @@ async def enqueue_to(db: Executor, endpoint_id: uuid.UUID, business_id: uuid.UUI
             "INSERT INTO webhook_messages (business_id, endpoint_id, event_type, body, next_attempt_at,"
             " created_at, updated_at)"
             " SELECT business_id, id, $3, $4, $5, $5, $5 FROM webhook_endpoints WHERE id = $1 AND business_id = $2"
-            " FOR SHARE RETURNING id", endpoint_id, business_id, event_type, body_of(event_type, data, now), now)
+            " RETURNING id", endpoint_id, business_id, event_type, body_of(event_type, data, now), now)
         if message_id is not None:
             await queue_drain(conn, endpoint_id, business_id, now=now)
         return message_id
+
+
+async def queue_stranded(db: Executor, *, now: datetime.datetime) -> int:
+    """Queue the drain job of every endpoint with a message due for over `STRANDED_AFTER` (deduplicated as usual).
+
+    The one way a committed message can be left without a sender: its transaction queued no job
+    because the endpoint's job was still open, and committed only after that job's last look.
+    A message waiting for a slot (a slow endpoint's backlog) finds its endpoint's job still
+    running, so this queues nothing for it.
+
+    Returns:
+        How many endpoints had such messages.
+    """
+    rows = await db.fetch("SELECT DISTINCT endpoint_id, business_id FROM webhook_messages"
+                          " WHERE status = 'pending' AND next_attempt_at <= $1", now - STRANDED_AFTER)
+    for row in rows:
+        await queue_drain(db, row["endpoint_id"], row["business_id"], now=now)
+    return len(rows)

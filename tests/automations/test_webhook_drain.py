@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 
 import asyncpg
 import pytest
 
 from automations import webhook_endpoints, webhook_outbox
-from automations.webhook_outbox import FORM_SUBMITTED
+from automations.webhook_delivery import SweepWebhooks
+from automations.webhook_outbox import FORM_SUBMITTED, SWEEP_KIND
+from jobs.queue import Job
 from tests.automations.webhook_world import World, world
 from tests.conftest import MakeBusiness
 
 pytestmark = pytest.mark.timeout(60)
+JOB = Job(id=0, kind=SWEEP_KIND, payload={}, business_id=None, dedupe_key=None, attempt=1,
+          run_at=datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC))
 
 
 async def first_request(w: World) -> None:
@@ -113,10 +118,10 @@ async def test_a_message_committed_during_a_slow_send_goes_out_beside_it(pool: a
         await running
 
 
-async def test_a_message_committed_as_its_endpoints_job_finishes_is_still_sent(
+async def test_a_message_committed_after_its_endpoints_job_ran_dry_is_sent_after_the_sweep(
         pool: asyncpg.Pool, make_business: MakeBusiness) -> None:
-    """The message's job insert finds the endpoint's job still running (so queues none) and commits only after that
-    job ran dry: its last look waits for the commit and sends the message."""
+    """Its job insert found the endpoint's job still running (so queued none), and it committed after that job's
+    last look: the minutely sweep queues the endpoint's job again."""
     tenant = await make_business()
     async with world(pool, tenant.business_id) as w:
         endpoint = await w.endpoint("/in")
@@ -129,9 +134,16 @@ async def test_a_message_committed_as_its_endpoints_job_finishes_is_still_sent(
             await late.start()
             await webhook_outbox.enqueue(conn, business_id=tenant.business_id, event_type=FORM_SUBMITTED,
                                          data={"late": True}, now=w.clock())
-            await asyncio.sleep(1.0)  # the slow send ends and the drain runs dry meanwhile
+            assert await running == 1
             await late.commit()
-        assert await running == 1
+        assert len(w.receiver.received) == 1
+        sweep = SweepWebhooks(pool, clock=w.clock)
+        await sweep(JOB)
+        assert await w.runner.run_once() == 0
+        w.clock.advance(seconds=61)
+        await sweep(JOB)
+        assert await w.runner.run_once() == 1
         assert len(w.receiver.received) == 2
         assert all(r.verifies(endpoint.secret) for r in w.receiver.received)
-        assert await pool.fetchval("SELECT count(*) FROM jobs WHERE business_id = $1", tenant.business_id) == 1
+        await sweep(JOB)
+        assert await w.runner.run_once() == 0
