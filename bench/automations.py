@@ -10,7 +10,14 @@ every message is delivered. With two CPUs or more, the bench process
 (runner) and the database are pinned to CPU 0 and the receiver to CPU 1. Reports messages/s
 over the delivery phase and the CPU seconds of the runner, the receiver and the database.
 
+With `--rate`, instead: events committed one by one at that rate (from a process of their own
+on the receiver's CPU, open loop, 8 connections; their database work lands on CPU 0 with the
+database) for `--duration` seconds, after a 3 s warm-up, to one endpoint alone, then again
+beside an endpoint that answers after `--slow-seconds`; each phase reports commit-to-2xx
+percentiles and how many send jobs ran.
+
     .venv/bin/python bench/automations.py --messages 20000
+    .venv/bin/python bench/automations.py --rate 500 --duration 60
 """
 
 from __future__ import annotations
@@ -117,7 +124,8 @@ async def steady(pool: asyncpg.Pool, sender_pool: asyncpg.Pool, dsn: str, busine
                  healthy: uuid.UUID, slow: uuid.UUID | None, rate: float, duration: float,
                  concurrency: int) -> tuple[list[float], int]:
     """`rate` events a second for `duration` seconds to the healthy endpoint's form, each its own commit (as a
-    form submission is), with the runner LISTENing as `serve` runs it; with `slow`, one event a second to that
+    form submission is), from a process of its own on the receiver's CPU, with the runner LISTENing as `serve`
+    runs it; with `slow`, one event a second to that
     form's endpoint too (it answers after `--slow-seconds`, so its four slots stay taken).
 
     Returns:
@@ -130,12 +138,13 @@ async def steady(pool: asyncpg.Pool, sender_pool: asyncpg.Pool, dsn: str, busine
         first = await pool.fetchval("SELECT count(*) FROM webhook_messages")
         jobs = await pool.fetchval("SELECT count(*) FROM jobs WHERE kind = $1", SEND_KIND)
         async with runner.running(grace_seconds=0):
-            started = time.perf_counter()
-            for n in range(int(rate * duration)):
-                await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
-                form_id = slow if slow is not None and n % int(rate) == 0 else healthy
-                await webhook_outbox.enqueue(pool, business_id=business_id, event_type=FORM_SUBMITTED, data={
-                    "form_id": str(form_id), "submitted_data": {"n": n}}, form_id=form_id)
+            producer = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--produce", dsn, str(business_id), str(healthy), str(slow or ""),
+                str(rate), str(duration), cwd=ROOT)
+            if (os.cpu_count() or 1) >= 2:
+                os.sched_setaffinity(producer.pid, {1})  # with the receiver: the outside world
+            if await producer.wait():
+                raise SystemExit("the producer failed")
             async with asyncio.timeout(60):
                 while await pool.fetchval("SELECT EXISTS (SELECT FROM webhook_messages m JOIN webhook_endpoints e"
                                           " ON e.id = m.endpoint_id WHERE $1 = ANY(e.form_ids)"
@@ -146,6 +155,37 @@ async def steady(pool: asyncpg.Pool, sender_pool: asyncpg.Pool, dsn: str, busine
                                 " WHERE $1 = ANY(e.form_ids) ORDER BY m.created_at OFFSET $2", healthy, first)
         jobs = await pool.fetchval("SELECT count(*) FROM jobs WHERE kind = $1", SEND_KIND) - jobs
         return [r["seconds"] for r in rows], jobs
+
+
+async def submit(pool: asyncpg.Pool, business_id: uuid.UUID, form_id: uuid.UUID, n: int) -> int:
+    """One event in its own transaction, stamped once it has a connection (so `created_at` is close to the commit,
+    not to a wait for the producer's pool)."""
+    async with pool.acquire() as conn:
+        return await webhook_outbox.enqueue(conn, business_id=business_id, event_type=FORM_SUBMITTED,
+                                            data={"form_id": str(form_id), "submitted_data": {"n": n}},
+                                            form_id=form_id, now=utc_now())
+
+
+async def produce(dsn: str, business_id: uuid.UUID, healthy: uuid.UUID, slow: uuid.UUID | None, rate: float,
+                  duration: float) -> None:
+    """The submissions of `steady`, in a process of their own (as the web app is), each event its own commit."""
+    pool = await asyncpg.create_pool(dsn, min_size=8, max_size=8, init=init_connection)
+    assert pool is not None
+    started = time.perf_counter()
+    behind = 0
+    sent: set[asyncio.Task[int]] = set()
+    for n in range(int(rate * duration)):  # open loop: each event at its time, however long the last one takes
+        wait = started + n / rate - time.perf_counter()
+        behind += wait < -0.01
+        await asyncio.sleep(max(0.0, wait))
+        form_id = slow if slow is not None and n % int(rate) == 0 else healthy
+        task = asyncio.create_task(submit(pool, business_id, form_id, n))
+        sent.add(task)
+        task.add_done_callback(sent.discard)
+    await asyncio.gather(*sent)
+    await pool.close()
+    if behind:
+        print(f"  (the producer was over 10 ms behind its pace for {behind} events)")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -226,6 +266,11 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--produce"]:
+        dsn, business, healthy, slow, rate, duration = sys.argv[2:8]
+        asyncio.run(produce(dsn, uuid.UUID(business), uuid.UUID(healthy), uuid.UUID(slow) if slow else None,
+                            float(rate), float(duration)))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--endpoints", type=int, default=1)
