@@ -35,7 +35,7 @@ from pathlib import Path
 
 import aiohttp
 import generated_site
-from served import ROOT, cpu_seconds, database_cpu_seconds, load_average, seed, serving
+from served import ROOT, cpu_seconds, database_cpu_seconds, load_average, probe_lines, seed, serving
 
 from agent_server.embedded_db import start_embedded
 
@@ -56,17 +56,6 @@ def children_cpu_seconds(parent: int) -> float:
 
 def instant(value: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-async def probe_lines(prefix: Path, pid: int) -> list[str]:
-    """Ask the server's probe to write what it measured since the reset (SIGUSR2) and read it."""
-    os.kill(pid, signal.SIGUSR2)
-    for _ in range(50):
-        written = list(prefix.parent.glob(f"{prefix.name}.*.{pid}"))
-        if written and written[0].stat().st_size:
-            return written[0].read_text().splitlines()
-        await asyncio.sleep(0.1)
-    return ["(the probe wrote nothing)"]
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -154,3 +155,14 @@ async def wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float 
 def percentile(ordered: list[float], fraction: float) -> float:
     """The value below which `fraction` of the sorted values lie (nearest rank)."""
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+async def probe_lines(prefix: Path, pid: int) -> list[str]:
+    """Ask a process's probe (`bench/probe`) to write what it measured since its reset (`SIGUSR1`), and read it."""
+    os.kill(pid, signal.SIGUSR2)
+    for _ in range(50):
+        written = list(prefix.parent.glob(f"{prefix.name}.*.{pid}"))
+        if written and written[0].stat().st_size:
+            return written[0].read_text().splitlines()
+        await asyncio.sleep(0.1)
+    return ["(the probe wrote nothing)"]

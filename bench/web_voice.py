@@ -31,6 +31,7 @@ import gc
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -57,7 +58,7 @@ from tests.audio_samples import tone_mulaw  # noqa: E402
 
 sys.path.append(str(ROOT / "bench"))  # after the packages: bench/customers.py must not hide the customers package
 import calls  # noqa: E402  (bench/calls.py: the stage, the phone calls, percentiles)
-from served import load_average  # noqa: E402  (bench/served.py)
+from served import load_average, probe_lines  # noqa: E402  (bench/served.py)
 
 JWT_SECRET = "x" * 64
 """The secret ``calls.stage`` gives the server."""
@@ -185,7 +186,11 @@ async def _mixed(args: argparse.Namespace, url: str, dsn: str, delays: calls.Del
         print("  " + _line("barge-in latency, speech start → clear", barge))
 
 
-async def _recorded(args: argparse.Namespace, url: str, dsn: str, delays: calls.Delays, recordings: Path) -> None:
+async def _recorded(args: argparse.Namespace, url: str, dsn: str, delays: calls.Delays, recordings: Path,
+                    server_pid: int) -> None:
+    """Both phases; run under `bench/probe` (``LATENCY_PROBE=prefix PYTHONPATH=bench/probe``) each also prints the
+    server's own event-loop lag (a 5 ms timer's lateness: its max is the longest stall), not only `/healthz`'s."""
+    probe = os.environ.get("LATENCY_PROBE")
     for recording in (False, True):
         conn = await asyncpg.connect(dsn)
         try:
@@ -194,7 +199,10 @@ async def _recorded(args: argparse.Namespace, url: str, dsn: str, delays: calls.
         finally:
             await conn.close()
         since = time.time() - 1
+        if probe:
+            os.kill(server_pid, signal.SIGUSR1)  # the server's probe measures from here
         results, slowest = await _with_probe(url, calls._calls(url, calls.NUMBER, args.recorded, args.stagger))
+        lag = await probe_lines(Path(probe), server_pid) if probe else []
         await asyncio.sleep(1.0)
         added, _, failed = _caller_side(results, delays.response)
         inside = await _server_added(dsn, since, delays.inside)
@@ -204,6 +212,10 @@ async def _recorded(args: argparse.Namespace, url: str, dsn: str, delays: calls.
               f" WAV files so far {files}")
         print("  " + _line("server-added latency at the caller", added))
         print("  " + _line("server-added latency inside the server", inside.get("phone", [])))
+        for line in lag[:1]:
+            print(f"  server event loop: {line.strip()}")
+        for written in Path(probe).parent.glob(f"{Path(probe).name}.*.{server_pid}") if probe else ():
+            written.unlink()  # the next phase's lines are its own
 
 
 def main() -> int:
@@ -232,7 +244,7 @@ def main() -> int:
             cpu0, t0 = calls._cpu_seconds(server.pid), time.monotonic()
             uvloop.run(_mixed(args, url, bench.dsn, delays))
             if args.recorded:
-                uvloop.run(_recorded(args, url, bench.dsn, delays, bench.workdir / "recordings"))
+                uvloop.run(_recorded(args, url, bench.dsn, delays, bench.workdir / "recordings", server.pid))
             wall = time.monotonic() - t0
             print(f"server CPU {(calls._cpu_seconds(server.pid) - cpu0) / wall * 100:.0f}% of a core over {wall:.0f} s;"
                   f" load average after: {load_average()}")
