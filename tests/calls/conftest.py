@@ -57,6 +57,11 @@ class Line:
     async def call(self, steps: list[Step], to_number: str = NUMBER, call_sid: str | None = None) -> CallResult:
         return await self.simulator().call(to_number, steps, call_sid=call_sid)
 
+    def call_requests(self) -> list[dict[str, Any]]:
+        """The chat requests the calls made, in order: the post-call analysis (structured output) left out, since
+        the job runner, woken as the call ends, may send it before a test reads the call's last request."""
+        return [r for r in self.openai.state.chat_requests if "response_format" not in r]
+
     async def turns(self, call_sid: str) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT t.role, t.text, t.interrupted, t.server_latency_ms, t.ear_latency_ms FROM call_turns t"

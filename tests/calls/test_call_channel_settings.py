@@ -21,7 +21,7 @@ async def test_call_hears_the_voice_channels_greeting_in_its_voice_and_asks_its_
     await line.settled()
     texts = [t["text"] for t in await line.turns(result.call_sid) if t["role"] == "assistant"]
     assert texts == [VOICE["greeting"], "We open at nine."]
-    request = line.openai.state.chat_requests[-1]
+    request = line.call_requests()[-1]
     assert request["model"] == "gpt-voice" and abs(request["temperature"] - 0.2) < 1e-6
     assert {r.query.get("model") for r in line.deepgram.state.speak_requests} == {VOICE["voice"]}
     assert [q["language"] for q in line.deepgram.state.listen_queries] == ["en-GB"]

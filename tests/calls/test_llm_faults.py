@@ -39,7 +39,7 @@ async def assert_apologised_then_answered(line: Any, result: Any, *, apology: st
     assert turns[1:] == [("user", "When are you open?"), ("assistant", apology),
                          ("user", "Are you there?"), ("assistant", ANSWER)], turns
     # The next request saw the turn as the caller heard it.
-    history = line.openai.state.chat_requests[-1]["messages"]
+    history = line.call_requests()[-1]["messages"]
     assert {"role": "assistant", "content": apology} in history
 
 
@@ -75,8 +75,7 @@ async def test_a_stream_stalled_mid_reply_keeps_what_was_spoken_and_apologises(l
     turns = [(t["role"], t["text"]) for t in await line.turns(result.call_sid)]
     assert turns[2] == ("assistant", f"We open at nine. {apology}"), turns
     assert turns[4] == ("assistant", ANSWER), turns
-    assert {"role": "assistant", "content": f"We open at nine. {apology}"} in line.openai.state.chat_requests[-1][
-        "messages"]
+    assert {"role": "assistant", "content": f"We open at nine. {apology}"} in line.call_requests()[-1]["messages"]
     # The stream went quiet after its fifth token; the apology was heard within the bound of it.
     stalled_at = line.openai.state.token_times[4]
     asked = next(r.at for r in line.deepgram.state.speak_requests if r.text == apology)
