@@ -17,11 +17,8 @@ accepted as one, and staff can turn the summary on again (`PATCH /api/customers/
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime
-import hashlib
-import hmac
 import uuid
 from urllib.parse import quote
 
@@ -29,7 +26,7 @@ import structlog
 
 from mail import outbox
 from mail.rendering import render
-from outcomes import notifications, weekly
+from outcomes import notifications, unsubscribe, weekly
 from storage.executor import Executor
 
 log = structlog.get_logger(__name__)
@@ -46,27 +43,17 @@ class Subscriber:
     business_id: uuid.UUID
 
 
-def _mac(secret: bytes, payload: bytes) -> str:
-    return hmac.new(secret, _CONTEXT + payload, hashlib.sha256).hexdigest()[:32]
-
-
 def token(secret: bytes, who: Subscriber) -> str:
-    payload = f"{who.customer_id}|{who.business_id}".encode()
-    return f"{base64.urlsafe_b64encode(payload).decode().rstrip('=')}.{_mac(secret, payload)}"
+    return unsubscribe.signed(secret, _CONTEXT, str(who.customer_id), str(who.business_id))
 
 
 def read(secret: bytes, raw: str) -> Subscriber | None:
     """Whose summary the token turns off, or None when this server did not sign it for that."""
-    encoded, _, mac = raw.partition(".")
-    try:
-        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    except ValueError:
-        return None
-    if not hmac.compare_digest(mac, _mac(secret, payload)):
+    fields = unsubscribe.signed_fields(secret, _CONTEXT, raw)
+    if fields is None or len(fields) != 2:
         return None
     try:
-        customer, business = payload.decode().split("|")
-        return Subscriber(uuid.UUID(customer), uuid.UUID(business))
+        return Subscriber(uuid.UUID(fields[0]), uuid.UUID(fields[1]))
     except ValueError:
         return None
 

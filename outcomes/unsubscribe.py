@@ -28,27 +28,43 @@ class Unsubscribe:
     event: Event
 
 
-def _mac(secret: bytes, payload: bytes) -> str:
-    return hmac.new(secret, _CONTEXT + payload, hashlib.sha256).hexdigest()[:32]
+def _mac(secret: bytes, context: bytes, payload: bytes) -> str:
+    return hmac.new(secret, context + payload, hashlib.sha256).hexdigest()[:32]
 
 
-def token(secret: bytes, what: Unsubscribe) -> str:
-    payload = f"{what.user_id}|{what.business_id}|{what.event}".encode()
-    return f"{base64.urlsafe_b64encode(payload).decode().rstrip('=')}.{_mac(secret, payload)}"
+def signed(secret: bytes, context: bytes, *fields: str) -> str:
+    """A link token naming `fields`, with an HMAC under `context` (one per kind of link, so a token made
+    for one purpose is never read as another's)."""
+    payload = "|".join(fields).encode()
+    return f"{base64.urlsafe_b64encode(payload).decode().rstrip('=')}.{_mac(secret, context, payload)}"
 
 
-def read(secret: bytes, raw: str) -> Unsubscribe | None:
-    """What a token turns off, or None when it is not one this server signed."""
+def signed_fields(secret: bytes, context: bytes, raw: str) -> list[str] | None:
+    """The fields of a token `signed` made under `context`, or None when this server did not sign it so."""
     encoded, _, mac = raw.partition(".")
     try:
         payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
     except ValueError:
         return None
-    if not hmac.compare_digest(mac, _mac(secret, payload)):
+    if not hmac.compare_digest(mac, _mac(secret, context, payload)):
         return None
     try:
-        user, business, event = payload.decode().split("|")
-        found = Unsubscribe(uuid.UUID(user), uuid.UUID(business), event)  # type: ignore[arg-type]
+        return payload.decode().split("|")
+    except UnicodeDecodeError:
+        return None
+
+
+def token(secret: bytes, what: Unsubscribe) -> str:
+    return signed(secret, _CONTEXT, str(what.user_id), str(what.business_id), what.event)
+
+
+def read(secret: bytes, raw: str) -> Unsubscribe | None:
+    """What a token turns off, or None when it is not one this server signed."""
+    fields = signed_fields(secret, _CONTEXT, raw)
+    if fields is None or len(fields) != 3:
+        return None
+    try:
+        found = Unsubscribe(uuid.UUID(fields[0]), uuid.UUID(fields[1]), fields[2])  # type: ignore[arg-type]
     except ValueError:
         return None
     return found if found.event in EVENTS else None
