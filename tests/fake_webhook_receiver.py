@@ -58,6 +58,8 @@ class FakeWebhookReceiver:
         self.received: list[Received] = []
         self._scripts: dict[str, list[str]] = {}
         self._server: TestServer | None = None
+        # Connections whose answer is still being slept on: closed at exit, not left for the collector.
+        self._sleeping: set[asyncio.Transport] = set()
 
     def url(self, path: str) -> str:
         assert self._server is not None
@@ -98,7 +100,13 @@ class FakeWebhookReceiver:
         if kind == "301":
             return web.Response(status=301, headers={"Location": self.url("/ok")})
         if kind == "slow":
-            await asyncio.sleep(float(arg or 30))
+            transport = request.transport
+            if transport is not None:
+                self._sleeping.add(transport)
+            try:
+                await asyncio.sleep(float(arg or 30))
+            finally:
+                self._sleeping.discard(transport)
             return web.Response(status=204)
         if kind == "reset":
             assert request.transport is not None
@@ -137,5 +145,7 @@ class FakeWebhookReceiver:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
+        for transport in list(self._sleeping):
+            transport.abort()  # a slow answer outliving its test: its socket closed now
         await self._server.close()
 

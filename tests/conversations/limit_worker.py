@@ -4,7 +4,9 @@ Run as ``python -m tests.conversations.limit_worker DSN KEY PER_MINUTE BURST ATT
 prints ``ready``, waits for a line on stdin naming a wall-clock start time (``go 1765000000.5``)
 and sleeps until then, so both processes start together however late each reads its line (the
 first to read it once took the whole burst before the second woke), checks the limit for KEY
-ATTEMPTS times over a small pool, and prints how many checks passed.
+ATTEMPTS times over a small pool, one every 5 ms, and prints how many checks passed. The pace
+keeps the burst from being spent before the other process is scheduled (all at once, one
+process once took all 50 in the few milliseconds the other waited for a CPU).
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ async def main(dsn: str, key: str, limit: Limit, attempts: int) -> None:
     line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     await asyncio.sleep(max(0.0, float(line.split()[1]) - time.time()))
     try:
-        # Four checks in flight at a time, like a worker serving several visitors at once.
-        results = await asyncio.gather(*(rate_limits.allow(pool, Scope.WIDGET_IP, key, limit)
-                                         for _ in range(attempts)))
+        # Up to four checks in flight (the pool), like a worker serving several visitors at once.
+        checks = []
+        for _ in range(attempts):
+            checks.append(asyncio.create_task(rate_limits.allow(pool, Scope.WIDGET_IP, key, limit)))
+            await asyncio.sleep(0.005)
+        results = await asyncio.gather(*checks)
     finally:
         await pool.close()
     print(sum(results), flush=True)
