@@ -10,7 +10,6 @@ The dashboard's older snake_case body (`action_id`, `input_data`, ...) is read t
 
 from __future__ import annotations
 
-import base64
 import datetime
 import uuid
 from typing import Any
@@ -31,6 +30,7 @@ from automations import action_executions
 from automations.action_executions import Execution
 from automations.action_runner import execute
 from conversations import records
+from messaging import cursor
 
 _SNAKE = {"action_id": "actionId", "input_data": "inputData", "conversation_id": "conversationId"}
 
@@ -67,16 +67,15 @@ async def execute_action(request: web.Request) -> web.Response:
 
 
 def _cursor(execution: Execution) -> str:
-    return base64.urlsafe_b64encode(f"{execution.started_at.isoformat()}|{execution.id}".encode()).decode()
+    return cursor.encode(execution.started_at, execution.id)
 
 
-def _after(cursor: str | None) -> tuple[datetime.datetime, uuid.UUID] | None:
-    if cursor is None:
+def _after(raw: str | None) -> tuple[datetime.datetime, uuid.UUID] | None:
+    if raw is None:
         return None
     try:
-        started, _, execution_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.datetime.fromisoformat(started), uuid.UUID(execution_id)
-    except (ValueError, UnicodeDecodeError):
+        return cursor.decode(raw)
+    except cursor.BadCursor:
         raise ValidationError("cursor", "is not a cursor of this list") from None
 
 

@@ -10,7 +10,6 @@ The dashboard's older snake_case body (`form_id`, `submitted_data`, ...) is read
 
 from __future__ import annotations
 
-import base64
 import datetime
 import uuid
 from typing import Any
@@ -44,6 +43,7 @@ from automations.form_schema import compile_form, region_of
 from automations.form_submissions import DEFAULT_SUCCESS_MESSAGE, Submission, page, save
 from conversations import records, rate_limits
 from conversations.gcra import Limit
+from messaging import cursor
 
 SUBMITS_PER_IP_PER_MINUTE = 10
 _SNAKE = {"form_id": "formId", "submitted_data": "submittedData", "conversation_id": "conversationId",
@@ -114,16 +114,15 @@ async def submit_preflight(request: web.Request) -> web.StreamResponse:
 
 
 def _cursor(submission: Submission) -> str:
-    return base64.urlsafe_b64encode(f"{submission.created_at.isoformat()}|{submission.id}".encode()).decode()
+    return cursor.encode(submission.created_at, submission.id)
 
 
-def _after(cursor: str | None) -> tuple[datetime.datetime, uuid.UUID] | None:
-    if cursor is None:
+def _after(raw: str | None) -> tuple[datetime.datetime, uuid.UUID] | None:
+    if raw is None:
         return None
     try:
-        created, _, submission_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.datetime.fromisoformat(created), uuid.UUID(submission_id)
-    except (ValueError, UnicodeDecodeError):
+        return cursor.decode(raw)
+    except cursor.BadCursor:
         raise ValidationError("cursor", "is not a cursor of this list") from None
 
 
